@@ -1,0 +1,125 @@
+"""The pipeline up to inference: load -> validate -> resolve -> infer, as one CheckResult."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import Diagnostic, SpecError
+from .infer import LayerResult, infer
+from .layers import fmt
+from .loader import Document, load_text, read_file
+from .resolve import Network, resolve
+from .validate import validate
+
+
+@dataclass
+class Spec:
+    """A loaded spec: the YAML document with positions.  Make one with ``netspec.load``."""
+
+    doc: Document
+
+    @property
+    def file(self) -> str:
+        return self.doc.file
+
+    @property
+    def data(self) -> Any:
+        return self.doc.data
+
+
+@dataclass
+class CheckResult:
+    file: str
+    diagnostics: list[Diagnostic]
+    layers: list[LayerResult] = field(default_factory=list)
+    network: Network | None = None
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        if not self.layers:
+            return None
+        return self.layers[-1].output_shape
+
+    @property
+    def total_params(self) -> int:
+        return sum(r.params or 0 for r in self.layers)
+
+    def as_json(self) -> dict[str, Any]:
+        net = self.network
+        return {
+            "file": self.file,
+            "ok": self.ok,
+            "name": net.name if net else None,
+            "input_shape": list(net.input_shape) if net else None,
+            "output_shape": list(self.output_shape) if self.output_shape is not None else None,
+            "total_params": self.total_params if self.layers else None,
+            "errors": [d.as_json() for d in self.errors],
+            "warnings": [d.as_json() for d in self.diagnostics if d.severity != "error"],
+            "layers": [r.as_json() for r in self.layers],
+        }
+
+    def table(self) -> str:
+        """The human summary printed by ``netspec check``."""
+        net = self.network
+        rows = [("#", "name", "type", "output", "params")]
+        for r in self.layers:
+            rows.append((str(r.index), r.name, r.type,
+                         fmt(r.output_shape) if r.output_shape is not None else "?",
+                         f"{r.params:,}" if r.params is not None else "?"))
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        lines = [f"{self.file}: {net.name}, input {fmt(net.input_shape)}"
+                 + (f" ({net.input_dtype})" if net.input_dtype != "float32" else "")]
+        for i, row in enumerate(rows):
+            cells = [row[c].ljust(widths[c]) if c < 3 else row[c].rjust(widths[c]) for c in range(5)]
+            lines.append("  " + "  ".join(cells).rstrip())
+            if i == 0:
+                lines.append("  " + "  ".join("-" * w for w in widths))
+        out = fmt(self.output_shape) if self.output_shape is not None else "?"
+        lines.append(f"output {out}, {self.total_params:,} parameters")
+        return "\n".join(lines)
+
+
+def load(source: str | os.PathLike) -> Spec:
+    """A spec from a file path or from YAML text.  Raises SpecError if the YAML is unreadable."""
+    if isinstance(source, os.PathLike) or ("\n" not in source and Path(source).is_file()):
+        return Spec(read_file(source))
+    return Spec(load_text(source))
+
+
+def check(spec: Spec | str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> CheckResult:
+    """Validate a spec and infer every shape.  Never raises for a bad spec: see ``.errors``."""
+    if not isinstance(spec, Spec):
+        try:
+            spec = load(spec)
+        except SpecError as exc:
+            file = str(spec) if isinstance(spec, os.PathLike) or "\n" not in str(spec) else "<spec>"
+            return CheckResult(exc.diagnostics[0].file if exc.diagnostics else file,
+                               exc.diagnostics)
+    doc = spec.doc
+    validation = validate(doc)
+    diagnostics = list(validation.diagnostics)
+    if validation.fatal:
+        return CheckResult(doc.file, diagnostics)
+    network, problems = resolve(doc, validation.broken)
+    if input_shape is not None:
+        network.input_shape = tuple(input_shape)
+    diagnostics += problems
+    results, problems = infer(doc, network)
+    diagnostics += problems
+    diagnostics.sort(key=lambda d: (d.line, d.col))
+    return CheckResult(doc.file, diagnostics, results, network)

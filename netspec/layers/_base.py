@@ -1,0 +1,221 @@
+"""The vocabulary every layer file uses: argument types, the layer record, shape helpers.
+
+A layer type is declared once, in one family file, as a ``LayerType``: its PyTorch
+positional argument order with a type for each argument (which becomes its JSON
+Schema), its shape rule, and its parameter count.  The torch constructor is
+``torch.nn.<name>`` unless the record names another (see ``netspec.build``).
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+Shape = tuple[int, ...]
+
+MAX_DIM = 2**31 - 1  # larger sizes are absurd for one dimension of a layer
+REQUIRED = object()  # marks an argument that has no default
+
+
+class ShapeError(Exception):
+    """A layer refuses its input or its arguments; ``arg`` names the argument to point at."""
+
+    def __init__(self, message: str, arg: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.arg = arg
+
+
+# ---------------------------------------------------------------- argument types
+
+
+@dataclass(frozen=True)
+class ArgType:
+    """A JSON Schema fragment plus how a YAML value becomes a torch argument."""
+
+    schema: dict
+    describe: str
+    tuple_for_torch: bool = False  # YAML lists become tuples, as torch's own defaults are
+
+    def to_torch(self, value: Any) -> Any:
+        if self.tuple_for_torch and isinstance(value, list):
+            return tuple(value)
+        return value
+
+    def nullable(self) -> "ArgType":
+        schema = dict(self.schema)
+        types = schema.get("type", [])
+        schema["type"] = ([types] if isinstance(types, str) else list(types)) + ["null"]
+        if "enum" in schema:
+            schema["enum"] = list(schema["enum"]) + [None]
+        return ArgType(schema, self.describe + " or null", self.tuple_for_torch)
+
+
+def Int(minimum: int | None = 1, maximum: int = MAX_DIM) -> ArgType:
+    schema: dict = {"type": "integer", "maximum": maximum}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    what = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, "an integer")
+    return ArgType(schema, what)
+
+
+def Float(minimum: float | None = None, maximum: float | None = None) -> ArgType:
+    schema: dict = {"type": "number"}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return ArgType(schema, "a number")
+
+
+def Size(n: int, minimum: int = 1) -> ArgType:
+    """An int, or a list of exactly ``n`` ints (PyTorch's ``_pair``/``_triple`` arguments)."""
+    item = {"type": "integer", "minimum": minimum, "maximum": MAX_DIM}
+    schema = {"type": ["integer", "array"], **{k: v for k, v in item.items() if k != "type"},
+              "items": item, "minItems": n, "maxItems": n}
+    what = "an integer" if n == 1 else f"an integer or a list of {n} integers"
+    return ArgType(schema, what, tuple_for_torch=True)
+
+
+def IntList(minimum: int = 1) -> ArgType:
+    """An int or a non-empty list of ints of any length (normalized_shape, unflattened_size)."""
+    item = {"type": "integer", "minimum": minimum, "maximum": MAX_DIM}
+    schema = {"type": ["integer", "array"], "minimum": minimum, "maximum": MAX_DIM,
+              "items": item, "minItems": 1}
+    return ArgType(schema, "an integer or a list of integers", tuple_for_torch=True)
+
+
+def Enum(*values: Any) -> ArgType:
+    return ArgType({"enum": list(values)}, "one of " + ", ".join(repr(v) for v in values))
+
+
+Bool = ArgType({"type": "boolean"}, "true or false")
+Dim = ArgType({"type": "integer", "minimum": -64, "maximum": 64}, "a dimension index")
+Probability = ArgType({"type": "number", "minimum": 0, "maximum": 1}, "a probability in [0, 1]")
+
+
+def ConvPadding(n: int) -> ArgType:
+    """Non-negative int, list of ``n`` ints, or 'same'/'valid' (a string)."""
+    schema = Size(n, minimum=0).schema | {"type": ["integer", "array", "string"],
+                                          "pattern": "^(same|valid)$"}
+    return ArgType(schema, f"an integer, a list of {n} integers, 'same' or 'valid'",
+                   tuple_for_torch=True)
+
+
+# ---------------------------------------------------------------- arguments and layers
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    type: ArgType
+    default: Any = REQUIRED
+    # Inferable arguments: how to read the value off the incoming sample shape,
+    # and the noun used when a written value disagrees ("channels", "features").
+    infer: Callable[[Shape], Any] | None = None
+    noun: str = ""
+    keyword_only: bool = False  # after PyTorch's '*': may not be given positionally
+    # When PyTorch only warns about a written value that disagrees with the input
+    # (InstanceNorm without affine ignores num_features), say so: a warning, not an error.
+    lenient_if: Callable[["Args"], bool] | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED and self.infer is None
+
+
+@dataclass
+class LayerType:
+    name: str
+    args: list[Arg]
+    rule: Callable[["Args", Shape], Shape]
+    family: str
+    params: Callable[["Args", Shape], int] = lambda a, x: 0
+    # Sample ranks (batch excluded) the layer accepts, with the layout shown in errors;
+    # None accepts any rank >= min_rank.
+    ranks: dict[int, str] | None = None
+    min_rank: int = 1
+    input_dtype: str = "float"  # "float", "int" (indices), or "any"
+    output_dtype: str | None = None  # None: same as the input
+    torch_class: str | None = None  # defaults to torch.nn.<name>
+    output_only: bool = False  # returns (output, state): netspec keeps the output
+    doc: str = ""
+    arg_by_name: dict[str, Arg] = field(init=False)
+
+    def __post_init__(self):
+        self.arg_by_name = {a.name: a for a in self.args}
+
+    @property
+    def positional(self) -> list[Arg]:
+        return [a for a in self.args if not a.keyword_only]
+
+
+class Args:
+    """Resolved arguments of one layer: attribute access, defaults filled, YAML lists kept."""
+
+    __slots__ = ("values", "given", "warnings")
+
+    def __init__(self, values: dict[str, Any], given: set[str]):
+        self.values = values
+        self.given = given
+        self.warnings: list[tuple[str, str | None]] = []
+
+    def warn(self, message: str, arg: str | None = None) -> None:
+        """PyTorch accepts this but it is probably a mistake (or PyTorch warns too)."""
+        self.warnings.append((message, arg))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def tuple(self, name: str, n: int) -> tuple:
+        """An int-or-list argument expanded to n values (PyTorch's _pair/_triple)."""
+        v = self.values[name]
+        return tuple(v) if isinstance(v, (list, tuple)) else (v,) * n
+
+
+REGISTRY: dict[str, LayerType] = {}
+
+
+def layer(name: str, *args: Arg, family: str, **options: Any) -> Callable:
+    """Decorator: register ``rule`` as the shape rule of layer type ``name``."""
+
+    def register(rule: Callable[[Args, Shape], Shape]) -> Callable:
+        if name in REGISTRY:
+            raise ValueError(f"layer type {name} registered twice")
+        REGISTRY[name] = LayerType(name=name, args=list(args), rule=rule, family=family,
+                                   doc=(rule.__doc__ or "").strip(), **options)
+        return rule
+
+    return register
+
+
+# ---------------------------------------------------------------- shape helpers
+
+
+def fmt(shape: Shape | list) -> str:
+    """64×4×4; a scalar sample shows as 'a scalar'."""
+    return "×".join(str(d) for d in shape) if len(shape) else "a scalar"
+
+
+def numel(shape: Shape) -> int:
+    return math.prod(shape)
+
+
+def batched_dim(dim: int, sample_rank: int, what: str = "dim") -> int:
+    """Map a PyTorch dim (which counts the batch) onto the sample shape; -1 is the batch.
+
+    Raises like PyTorch for out-of-range dims."""
+    rank = sample_rank + 1
+    if not -rank <= dim < rank:
+        raise ShapeError(f"{what} {dim} is out of range for a {rank}-d input (batch included); "
+                         f"expected a value in [{-rank}, {rank - 1}]", arg=what)
+    return (dim % rank) - 1
+
+
+def spatial_name(n: int) -> str:
+    return {1: "L", 2: "H×W", 3: "D×H×W"}[n]

@@ -1,0 +1,106 @@
+"""Pooling: Max/Avg/LP pools and the adaptive pools, 1d/2d/3d."""
+
+from __future__ import annotations
+
+from ._base import (MAX_DIM, Arg, Args, ArgType, Bool, Float, Int, Shape, ShapeError, Size, fmt,
+                    layer, spatial_name)
+
+
+def pool_length(size: int, k: int, p: int, s: int, d: int, ceil: bool) -> int:
+    """PyTorch's pooling_output_shape_pad_lr, including the last-window rule for ceil_mode."""
+    out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil else 0)) // s + 1
+    if ceil and (out - 1) * s >= size + p:
+        out -= 1  # the last window would start inside the right padding: PyTorch drops it
+    return out
+
+
+def pool_output(a: Args, x: Shape, n: int, dilation: bool = True, padding: bool = True,
+                kernel_within_input: bool = False) -> Shape:
+    k = a.tuple("kernel_size", n)
+    s = a.tuple("stride", n) if a.stride is not None else k
+    p = a.tuple("padding", n) if padding else (0,) * n
+    d = a.tuple("dilation", n) if dilation else (1,) * n
+    spatial = x[len(x) - n:]
+    if any(pi > ki // 2 for pi, ki in zip(p, k)):
+        raise ShapeError(f"padding {fmt(p)} must be at most half the kernel size {fmt(k)}",
+                         "padding")
+    if kernel_within_input and any(si < ki for si, ki in zip(spatial, k)):
+        raise ShapeError(f"input {fmt(spatial)} is smaller than the kernel {fmt(k)}", "kernel_size")
+    out = tuple(pool_length(L, ki, pi, si, di, a.ceil_mode)
+                for L, ki, pi, si, di in zip(spatial, k, p, s, d))
+    if any(o < 1 for o in out):
+        detail = f"input {fmt(spatial)}, kernel {fmt(k)}, stride {fmt(s)}"
+        if any(p):
+            detail += f", padding {fmt(p)}"
+        if any(di != 1 for di in d):
+            detail += f", dilation {fmt(d)}"
+        raise ShapeError(f"output would be {fmt(out)}: {detail}", "kernel_size")
+    return (*x[: len(x) - n], *out)
+
+
+def _no_indices(a: Args) -> None:
+    if a.return_indices:
+        raise ShapeError("return_indices=true makes the layer return (output, indices), which the "
+                         "next layer cannot take; netspec has no MaxUnpool", "return_indices")
+
+
+def AdaptiveSize(n: int) -> ArgType:
+    """An int, or n entries each an int or null (null keeps that input size)."""
+    item = {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_DIM}
+    schema = {"type": ["integer", "array"], "minimum": 1, "maximum": MAX_DIM, "items": item,
+              "minItems": n, "maxItems": n}
+    return ArgType(schema, f"an integer or a list of {n} integers or nulls", tuple_for_torch=True)
+
+
+def adaptive_output(a: Args, x: Shape, n: int) -> Shape:
+    spatial = x[len(x) - n:]
+    size = a.tuple("output_size", n)
+    out = tuple(s if o is None else o for s, o in zip(spatial, size))
+    return (*x[: len(x) - n], *out)
+
+
+def _register(n: int) -> None:
+    # (C, *spatial) is the batched form; (*spatial) alone is PyTorch's unbatched form,
+    # which is per-sample pooling with the batch read as channels: same result, accepted.
+    ranks = {n: spatial_name(n), n + 1: f"C×{spatial_name(n)}"}
+    stride = Arg("stride", Size(n).nullable(), None)
+
+    def max_rule(a: Args, x: Shape) -> Shape:
+        _no_indices(a)
+        return pool_output(a, x, n)
+
+    layer(f"MaxPool{n}d", Arg("kernel_size", Size(n)), stride,
+          Arg("padding", Size(n, minimum=0), 0), Arg("dilation", Size(n), 1),
+          Arg("return_indices", Bool, False), Arg("ceil_mode", Bool, False),
+          family="pool", ranks=ranks)(max_rule)
+
+    avg_args = [Arg("kernel_size", Size(n)), stride, Arg("padding", Size(n, minimum=0), 0),
+                Arg("ceil_mode", Bool, False), Arg("count_include_pad", Bool, True)]
+    if n > 1:  # AvgPool1d has no divisor_override
+        avg_args.append(Arg("divisor_override", Int(minimum=None).nullable(), None))
+
+    def avg_rule(a: Args, x: Shape) -> Shape:
+        if a.values.get("divisor_override") == 0:
+            raise ShapeError("divisor_override must not be zero", "divisor_override")
+        return pool_output(a, x, n, dilation=False, kernel_within_input=(n == 3))
+
+    layer(f"AvgPool{n}d", *avg_args, family="pool", ranks=ranks)(avg_rule)
+
+    layer(f"LPPool{n}d", Arg("norm_type", Float()), Arg("kernel_size", Size(n)), stride,
+          Arg("ceil_mode", Bool, False), family="pool", ranks=ranks)(
+              lambda a, x: pool_output(a, x, n, dilation=False, padding=False,
+                                       kernel_within_input=(n == 3)))
+
+    layer(f"AdaptiveAvgPool{n}d", Arg("output_size", AdaptiveSize(n)), family="pool",
+          ranks=ranks)(lambda a, x: adaptive_output(a, x, n))
+
+    def adaptive_max_rule(a: Args, x: Shape) -> Shape:
+        _no_indices(a)
+        return adaptive_output(a, x, n)
+
+    layer(f"AdaptiveMaxPool{n}d", Arg("output_size", AdaptiveSize(n)),
+          Arg("return_indices", Bool, False), family="pool", ranks=ranks)(adaptive_max_rule)
+
+
+for _n in (1, 2, 3):
+    _register(_n)

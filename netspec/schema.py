@@ -1,0 +1,97 @@
+"""The JSON Schema of a spec, generated from the layer registry.
+
+``schemas/netspec.schema.json`` is this schema written out (``netspec schema --write``);
+the validator reads that file, and a test keeps it equal to what the registry generates,
+so editors, CI tools and netspec itself all use one schema."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .layers import REGISTRY, LayerType
+from .layers._base import MAX_DIM, REQUIRED
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "netspec.schema.json"
+VERSION = 1
+DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32")
+IDENTIFIER = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+              "description": "a Python identifier (ASCII letters, digits, _)"}
+SHAPE = {"type": "array", "minItems": 1, "maxItems": 8,
+         "items": {"type": "integer", "minimum": 1, "maximum": MAX_DIM},
+         "description": "one sample's shape, batch dimension excluded"}
+ENTRY_KEYS = ("name",)  # lowercase keys an entry may carry besides its layer type
+RESERVED_KEYS = ("from", "repeat")  # reserved for branching networks
+
+
+def layer_schema(lt: LayerType) -> dict[str, Any]:
+    """Arguments as a mapping (keywords), a list (positional) or a scalar (first positional)."""
+    keywords: dict[str, Any] = {
+        "type": "object",
+        "properties": {a.name: a.type.schema for a in lt.args},
+        "additionalProperties": False,
+    }
+    required = [a.name for a in lt.args if a.required]
+    if required:
+        keywords["required"] = required
+    positional = lt.positional
+    # In the list form inferable arguments come first, as in PyTorch, and must be written.
+    needed = max((i + 1 for i, a in enumerate(positional) if a.default is REQUIRED), default=0)
+    array = {"type": "array", "prefixItems": [a.type.schema for a in positional],
+             "items": False, "minItems": needed}
+    scalar = positional[0].type.schema if positional else False
+    return {
+        "description": lt.doc or f"torch.nn.{lt.name}",
+        "allOf": [
+            {"if": {"type": "object"}, "then": keywords},
+            {"if": {"type": "array"}, "then": array},
+            {"if": {"type": ["string", "number", "boolean"]}, "then": scalar},
+        ],
+    }
+
+
+def generate() -> dict[str, Any]:
+    layer_names = sorted(REGISTRY)
+    entry_properties: dict[str, Any] = {"name": IDENTIFIER}
+    entry_properties.update({name: layer_schema(REGISTRY[name]) for name in layer_names})
+    entry = {
+        "description": "a layer: 'Type', or {Type: arguments, name: ...}",
+        "type": ["string", "object"],
+        "if": {"type": "string"},
+        "then": {"enum": layer_names},
+        "else": {"minProperties": 1, "properties": entry_properties,
+                 "additionalProperties": False},
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"netspec network spec, version {VERSION}",
+        "type": "object",
+        "required": ["netspec", "input", "layers"],
+        "additionalProperties": False,
+        "properties": {
+            "netspec": {"enum": [VERSION], "description": "spec format version"},
+            "name": IDENTIFIER | {"description": "class name for generated code"},
+            "input": {
+                "type": ["array", "object"],
+                **{k: v for k, v in SHAPE.items() if k != "type"},
+                "properties": {"shape": SHAPE, "dtype": {"enum": list(DTYPES)}},
+                "required": ["shape"],
+                "additionalProperties": False,
+            },
+            "layers": {"type": "array", "minItems": 1, "items": entry},
+        },
+    }
+
+
+def dumps(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@lru_cache(maxsize=1)
+def load() -> dict[str, Any]:
+    """The schema file the validator uses (generated in memory where it is not installed)."""
+    if SCHEMA_FILE.is_file():
+        return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return generate()  # pragma: no cover - only without the repository's schemas/ folder
