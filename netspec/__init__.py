@@ -6,15 +6,13 @@
 
 Only ``build`` imports torch; loading and checking are pure Python."""
 
+# `build` is the function, imported eagerly on purpose: importing the submodule
+# netspec.build later (lazily, or by `from netspec.build import ...`) would set the package
+# attribute `build` to the module and shadow the function.  netspec/build.py imports torch
+# only when called.
+from .build import build
 from .check import CheckResult, Spec, check, load
 from .errors import Diagnostic, SpecError
 
 __version__ = "0.1.0"
 __all__ = ["CheckResult", "Diagnostic", "Spec", "SpecError", "build", "check", "load"]
-
-
-def build(spec, input_shape=None):
-    """A torch.nn.Sequential for ``spec`` (see netspec.build.build)."""
-    from .build import build as _build
-
-    return _build(spec, input_shape)

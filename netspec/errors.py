@@ -32,13 +32,19 @@ class SpecError(Exception):
         super().__init__("\n".join(d.format() for d in diagnostics))
 
 
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    """' (did you mean 'X'?)' for the closest choice, case-insensitively, or ''."""
+def closest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
+    """The choice ``word`` most likely misspells, case-insensitively, or None."""
     lowered = {c.lower(): c for c in choices}
     key = word.lower()
-    if key in lowered and lowered[key] != word:
-        return f" (did you mean '{lowered[key]}'?)"
+    if key in lowered:
+        return lowered[key] if lowered[key] != word else None
     close = difflib.get_close_matches(key, list(lowered), n=1, cutoff=0.75)
     if not close and len(key) >= 3:  # 'kernel' -> 'kernel_size', 'ceil' -> 'ceil_mode'
         close = [c for c in lowered if c.startswith(key)][:1]
-    return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
+    return lowered[close[0]] if close else None
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """' (did you mean 'X'?)' for the closest choice, case-insensitively, or ''."""
+    match = closest(word, choices)
+    return f" (did you mean '{match}'?)" if match else ""

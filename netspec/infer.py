@@ -50,6 +50,8 @@ class _Walker:
         self.diagnostics: list[Diagnostic] = []
         self.results: list[LayerResult] = []
         self.network = network
+        self.dtype_from_input = True  # only dtype-agnostic layers (Flatten, ...) so far
+        self.at_input = True  # no layer has run yet
 
     def report(self, entry: LayerEntry, message: str, arg: str | None = None,
                severity: str = "error") -> None:
@@ -64,15 +66,19 @@ class _Walker:
         skipped: list[LayerEntry] = []
         for entry in self.network.layers:
             if x is None or entry.broken:
-                if x is not None:
+                # a broken entry has its own error; only the others are "not shape-checked"
+                if entry.broken and not skipped:
                     failed_at = entry
-                else:
+                elif not entry.broken:
                     skipped.append(entry)
                 self.results.append(LayerResult(entry.index, entry.name, entry.type_name, x,
                                                 None, None))
                 x = None
                 continue
             out, kwargs, params, dtype = self.layer(entry, x, dtype, origin)
+            self.at_input = False
+            if entry.type.input_dtype != "any" or entry.type.output_dtype:
+                self.dtype_from_input = False
             self.results.append(LayerResult(entry.index, entry.name, entry.type_name, x, out,
                                             params, kwargs))
             if out is None:
@@ -92,8 +98,13 @@ class _Walker:
     def layer(self, entry: LayerEntry, x: tuple[int, ...], dtype: str, origin: str):
         lt = entry.type
         if lt.input_dtype == "int" and dtype not in INT_DTYPES:
-            self.report(entry, f"takes integer indices, but its input is {dtype}; declare "
-                               f"input: {{shape: {list(x)}, dtype: int64}}")
+            if self.dtype_from_input:
+                shape = ", ".join(map(str, self.network.input_shape))
+                self.report(entry, f"takes integer indices (token ids), but the network input "
+                                   f"is {dtype}; declare input: {{shape: [{shape}], dtype: int64}}")
+            else:
+                self.report(entry, f"takes integer indices (token ids), but gets {dtype} "
+                                   f"({origin}); put the {lt.name} first, on the token ids")
         elif lt.input_dtype == "float" and dtype in INT_DTYPES:
             self.report(entry, f"needs a floating-point input, but gets {dtype} (integer token "
                                "ids go through an Embedding first)")
@@ -101,6 +112,11 @@ class _Walker:
                                         dtype not in INT_DTYPES else "float32")
         problem = _rank_error(entry, x)
         if problem:
+            layouts = list((lt.ranks or {}).values())
+            if self.at_input and any(lay.startswith("C×") and lay.count("×") == len(x)
+                                     for lay in layouts):
+                shape = ", ".join(map(str, (1, *x)))
+                problem += f"; for one channel, write input: [{shape}]"
             self.report(entry, problem)
             return None, {}, None, out_dtype
         values = {a.name: a.default for a in lt.args if a.default is not REQUIRED}

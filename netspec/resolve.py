@@ -76,7 +76,8 @@ def resolve(doc: Document, broken: set[int]) -> tuple[Network, list[Diagnostic]]
 def _entry(doc: Document, index: int, raw: Any, diagnostics: list[Diagnostic]) -> LayerEntry:
     type_name = entry_type(raw)
     lt = REGISTRY[type_name]
-    name = raw.get("name", str(index)) if isinstance(raw, dict) else str(index)
+    name = raw.get("name") if isinstance(raw, dict) else None
+    name = name if isinstance(name, str) else str(index)
     path = ("layers", index)
     args = raw.get(type_name) if isinstance(raw, dict) else None
     args_path = path + (type_name,)
@@ -104,6 +105,8 @@ def _entry(doc: Document, index: int, raw: Any, diagnostics: list[Diagnostic]) -
             first = lt.positional[0].name
             hint = (f"; a scalar is the first positional argument, so this sets {first} (which "
                     f"netspec infers): write {lt.name}: {{{arg}: {doc.raw.get(args_path, args)}}}")
+        elif entry.form == "none":
+            hint = f": write {lt.name}: {{{arg}: ...}}"
         diagnostics.append(doc.diagnostic(args_path if args is not None else path,
                                           f"{entry.label}: missing required argument "
                                           f"'{arg}'{hint}", layer=entry.info))

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import keyword
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
 
 from . import schema as schema_module
-from .errors import Diagnostic, did_you_mean
+from .errors import Diagnostic, closest, did_you_mean
 from .layers import REGISTRY
 from .loader import Document
 
@@ -24,10 +26,20 @@ TYPE_WORDS = {"integer": "an integer", "number": "a number", "string": "a string
               "boolean": "true or false", "array": "a list", "object": "a mapping",
               "null": "null"}
 TOP_KEYS = ("netspec", "name", "input", "layers")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What people write for a dtype, from NumPy, C and torch.Tensor methods.
+DTYPE_ALIASES = {"long": "int64", "int": "int64", "integer": "int64", "float": "float32",
+                 "double": "float64", "half": "float16", "single": "float32", "bf16": "bfloat16",
+                 "fp32": "float32", "fp16": "float16", "fp64": "float64", "i64": "int64",
+                 "i32": "int32", "torch.long": "int64", "torch.float": "float32"}
+PY_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+                 type(None): "nothing", list: "a list", dict: "a mapping"}
 
 # Attributes every nn.Module has: a child with one of these names cannot be added
-# (PyTorch raises KeyError "attribute ... already exists").  tests/test_names.py keeps this
-# list equal to dir(torch.nn.Sequential) so it cannot drift.
+# (PyTorch raises KeyError "attribute ... already exists").  tests/test_errors.py keeps this
+# list equal to the public names of dir(torch.nn.Sequential()) so it cannot drift; the
+# private ones (_modules, _apply, ...) change between torch versions, so every name that
+# starts with '_' is refused instead.
 MODULE_ATTRIBUTES = frozenset("""
 T_destination call_super_init dump_patches extra_repr forward training append extend insert pop
 add_module apply bfloat16 buffers children compile cpu cuda double eval float get_buffer
@@ -51,6 +63,8 @@ def _validator() -> Any:
 
 
 def describe_value(value: Any, raw: str | None) -> str:
+    if value is None and raw == "":
+        return "nothing (an empty value, which YAML reads as null)"
     shown = json.dumps(value, ensure_ascii=False) if _jsonable(value) else repr(value)
     if raw is not None and raw != shown and isinstance(value, (bool, type(None), float)):
         return f"'{raw}' (YAML reads it as {shown})"
@@ -68,7 +82,7 @@ def _jsonable(value: Any) -> bool:
 def layer_label(index: int, name: str | None, type_name: str | None) -> str:
     """'layer 6 'fc1' (Linear)' or 'layer 6 (Linear)'."""
     label = f"layer {index}"
-    if name is not None and name != str(index):
+    if isinstance(name, str) and name != str(index) and IDENTIFIER.fullmatch(name):
         label += f" '{name}'"
     if type_name:
         label += f" ({type_name})"
@@ -77,6 +91,25 @@ def layer_label(index: int, name: str | None, type_name: str | None) -> str:
 
 def layer_info(index: int, name: str | None, type_name: str | None) -> dict[str, Any]:
     return {"index": index, "name": name if name is not None else str(index), "type": type_name}
+
+
+def identifier_problem(name: str) -> str:
+    """Why ``name`` is not an ASCII Python identifier, and a name that would do."""
+    for ch in name:
+        if ord(ch) > 127:
+            what = unicodedata.name(ch, "")
+            return (f"it contains '{ch}' (U+{ord(ch):04X}{' ' + what if what else ''}), which "
+                    "is not ASCII")
+    if not name:
+        return "it is empty"
+    if "\n" in name or "\r" in name:
+        return "it contains a line break"
+    if name[0].isdigit():
+        return "it starts with a digit"
+    bad = next(ch for ch in name if not (ch.isalnum() or ch == "_"))
+    fixed = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]+", "_", name)).strip("_")
+    hint = f"; try '{fixed}'" if fixed and IDENTIFIER.fullmatch(fixed) else ""
+    return f"it contains {json.dumps(bad)}{hint}"
 
 
 def entry_type(entry: Any) -> str | None:
@@ -147,6 +180,27 @@ class _Translator:
         types = [types] if isinstance(types, str) else types or []
         return " or ".join(TYPE_WORDS.get(t, t) for t in types)
 
+    def type_hint(self, path: tuple, inst: Any, error: Any) -> str:
+        """A likely fix for a value of the wrong type, or ''."""
+        types = error.schema.get("type")
+        types = [types] if isinstance(types, str) else types or []
+        if isinstance(inst, float) and inst.is_integer() and "integer" in types:
+            return f" (write {int(inst)}, without the decimal point)"
+        if path == ("layers",) and isinstance(inst, str) and inst.startswith("-"):
+            return " (a list item needs a space after the '-': '- ReLU')"
+        if path == ("layers",) and isinstance(inst, dict):
+            return " (start each layer on its own line with '- ', as in '  - ReLU')"
+        if path == ("input",) and isinstance(inst, str):
+            dims = [d for d in re.split(r"[x×*,\s]+", inst.strip("[]() ")) if d]
+            if dims and all(d.isdigit() for d in dims):
+                return f" (write input: [{', '.join(dims)}])"
+        if len(path) == 2 and path[0] == "layers" and isinstance(inst, list) and inst and \
+                isinstance(inst[0], str) and inst[0] in REGISTRY:
+            rest = inst[1:]
+            args = "" if not rest else f" {json.dumps(rest[0] if len(rest) == 1 else rest)}"
+            return f" (write '- {inst[0]}:{args}')"
+        return ""
+
     def __call__(self, error: Any) -> list[Diagnostic]:
         path = tuple(error.absolute_path)
         prefix, info, type_name, arg = self.layer_context(path)
@@ -158,13 +212,13 @@ class _Translator:
 
         if kind == "type":
             if path == ():
-                return [here("a spec must be a mapping with the keys netspec, input and layers, "
-                             f"got {TYPE_WORDS.get(type(inst).__name__, 'a ' + type(inst).__name__)}"
-                             if not isinstance(inst, list) else
-                             "a spec must be a mapping with the keys netspec, input and layers, "
-                             "got a list")]
+                got = PY_TYPE_WORDS.get(type(inst), "a value")
+                if isinstance(inst, (str, int, float)) and not isinstance(inst, bool):
+                    got += f", {describe_value(inst, raw)}"
+                return [here("a spec must be a mapping with the keys netspec, input and layers "
+                             f"(each 'key: value' on its own line), got {got}")]
             return [here(f"{what} must be {self.expected(type_name, arg, path, error.schema)}, "
-                         f"got {describe_value(inst, raw)}")]
+                         f"got {describe_value(inst, raw)}{self.type_hint(path, inst, error)}")]
         if kind == "minimum":
             return [here(f"{what} must be at least {value}, got {describe_value(inst, raw)}")]
         if kind == "maximum":
@@ -180,14 +234,18 @@ class _Translator:
         if kind == "pattern":
             if what.endswith("name"):
                 return [here(f"{what} {json.dumps(inst, ensure_ascii=False)} is not a Python "
-                             "identifier (ASCII letters, digits and _, not starting with a digit)")]
+                             "identifier (ASCII letters, digits and _, not starting with a "
+                             f"digit): {identifier_problem(inst)}")]
             choices = ["same", "valid"]
             return [here(f"{what} must be 'same' or 'valid' when it is a string, got "
                          f"{json.dumps(inst)}{did_you_mean(str(inst), choices)}")]
         if kind == "additionalProperties":
             return self.unknown_keys(error, here, path, type_name, inst)
         if kind == "required":
-            missing = [k for k in value if isinstance(inst, dict) and k not in inst]
+            missing = [k for k in value if isinstance(inst, dict) and k not in inst
+                       and not self.misspelled(k, inst, error.schema)]
+            if not missing:
+                return []  # the unknown key that misspells it says so
             if path == ():
                 return [here(f"missing '{k}': a spec needs netspec, input and layers")
                         for k in missing]
@@ -201,18 +259,27 @@ class _Translator:
                          f"{describe_value(inst, raw)}")]
         return [here(error.message)]  # pragma: no cover - every keyword the schema uses is above
 
+    def misspelled(self, key: str, inst: dict, schema: dict) -> bool:
+        """Whether ``inst`` has an unknown key that the did-you-mean would turn into ``key``."""
+        allowed = list(schema.get("properties", {}))
+        return any(k not in allowed and isinstance(k, str) and closest(k, allowed) == key
+                   for k in inst)
+
     def items_count(self, error, here, what, type_name, path, inst) -> list[Diagnostic]:
         if type_name and len(path) == 3:  # the positional list of a layer
             names = [a.name for a in REGISTRY[type_name].positional]
             if len(inst) > len(names):
                 hint = ""
-                if len(names) == 1:
+                first = REGISTRY[type_name].positional[0] if names else None
+                if len(names) == 1 and "array" in str(first.type.schema.get("type")):
                     hint = (f"; to give {names[0]} as a list write {{{names[0]}: "
                             f"{json.dumps(inst)}}}")
-                return [here(f"{type_name} takes at most {len(names)} positional arguments "
-                             f"({', '.join(names)}), got {len(inst)}{hint}")]
+                most = _count(len(names), "positional argument")
+                return [here(f"{type_name} takes at most {most}"
+                             f"{' (' + ', '.join(names) + ')' if names else ''}, got "
+                             f"{len(inst)}{hint}")]
             needed = error.validator_value if error.validator == "minItems" else len(names)
-            return [here(f"{type_name} needs at least {needed} positional arguments "
+            return [here(f"{type_name} needs at least {_count(needed, 'positional argument')} "
                          f"({', '.join(names[:needed])}), got {len(inst)}")]
         schema = error.schema
         lo, hi = schema.get("minItems"), schema.get("maxItems")
@@ -227,8 +294,17 @@ class _Translator:
     def enum(self, here, what, path, value, inst, raw) -> Diagnostic:
         if path == ("netspec",):
             return here(f"unsupported netspec version {describe_value(inst, raw)}; this netspec "
-                        f"reads version {schema_module.VERSION}")
+                        f"reads version {schema_module.VERSION} ('netspec:' is the version of the "
+                        "spec format, not of your model)")
+        if path == ("input", "dtype") and isinstance(inst, str):
+            alias = DTYPE_ALIASES.get(inst.lower()) or closest(inst, [str(v) for v in value])
+            hint = f" (did you mean '{alias}'?)" if alias else ""
+            return here(f"{what} must be one of {', '.join(str(v) for v in value)}, got "
+                        f"{describe_value(inst, raw)}{hint}")
         if path[:1] == ("layers",) and len(path) == 2:
+            if isinstance(inst, str) and " - " in inst:  # '- A' and an over-indented '- B'
+                return here(f"unknown layer '{inst}': two list items run together, because a "
+                            "'- ' line is indented further than the item above it")
             return here(f"unknown layer '{inst}'{did_you_mean(str(inst), sorted(REGISTRY))}")
         choices = [v for v in value if v is not None]
         suggestion = did_you_mean(str(inst), [str(c) for c in choices]) if isinstance(
@@ -248,17 +324,21 @@ class _Translator:
             elif path == ("input",):
                 msg = f"unknown key '{key}' in input{did_you_mean(str(key), ['shape', 'dtype'])}"
             elif len(path) == 2 and path[0] == "layers":
+                name = inst.get("name") if isinstance(inst.get("name"), str) else None
+                label = layer_label(path[1], name, None)
+                layer_type = closest(str(key), sorted(REGISTRY))
                 if key in schema_module.RESERVED_KEYS:
                     msg = (f"'{key}' is reserved for branching networks, which spec version "
                            f"{schema_module.VERSION} does not have")
-                elif str(key)[:1].isupper():
+                elif str(key)[:1].isupper() or (layer_type and closest(
+                        str(key), list(schema_module.ENTRY_KEYS)) is None):
                     msg = f"unknown layer '{key}'{did_you_mean(str(key), sorted(REGISTRY))}"
                 else:
-                    msg = (f"unknown key '{key}' in a layer entry"
-                           f"{did_you_mean(str(key), list(schema_module.ENTRY_KEYS))}; layer "
-                           "types are CamelCase, as in torch.nn")
-                out.append(self.doc.diagnostic(key_path, msg, at_key=True,
-                                               layer=layer_info(path[1], None, None)))
+                    hint = did_you_mean(str(key), list(schema_module.ENTRY_KEYS))
+                    msg = f"unknown key '{key}' in a layer entry" + (
+                        hint or "; layer types are CamelCase, as in torch.nn")
+                out.append(self.doc.diagnostic(key_path, f"{label}: {msg}", at_key=True,
+                                               layer=layer_info(path[1], name, None)))
                 continue
             elif type_name:
                 msg = (f"unknown argument '{key}' for {type_name}"
@@ -267,6 +347,10 @@ class _Translator:
                 msg = f"unknown key '{key}'"
             out.append(here(msg, at_key=True, p=key_path))
         return out
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @dataclass
@@ -291,13 +375,26 @@ def validate(doc: Document) -> Validation:
         else:
             fatal = True
         diagnostics.extend(translate(error))
+    if isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str) and \
+            keyword.iskeyword(doc.data["name"]):
+        diagnostics.append(doc.diagnostic(("name",), f"name '{doc.data['name']}' is a Python "
+                                          "keyword, which cannot name a class"))
     if isinstance(doc.data, dict) and isinstance(doc.data.get("layers"), list):
-        diagnostics.extend(_check_entries(doc, doc.data["layers"], broken))
+        # an entry whose only key was reported unknown needs no "has no layer type" too
+        reported = {d.layer["index"] for d in diagnostics if d.layer and (
+            "unknown layer" in d.message or "unknown key" in d.message)}
+        diagnostics.extend(_check_entries(doc, doc.data["layers"], broken, reported))
+    # jsonschema yields one 'required' error per missing key; each is translated once
+    unique: dict[tuple, Diagnostic] = {}
+    for d in diagnostics:
+        unique.setdefault((d.line, d.col, d.severity, d.message), d)
+    diagnostics = list(unique.values())
     diagnostics.sort(key=lambda d: (d.line, d.col))
     return Validation(diagnostics, broken, fatal)
 
 
-def _check_entries(doc: Document, layers: list, broken: set[int]) -> list[Diagnostic]:
+def _check_entries(doc: Document, layers: list, broken: set[int],
+                   reported: set[int] = frozenset()) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(layers):
@@ -315,20 +412,30 @@ def _check_entries(doc: Document, layers: list, broken: set[int]) -> list[Diagno
             out.append(doc.diagnostic(("layers", index), f"{label}: an entry holds one layer, "
                                       f"found {' and '.join(types)}; write each as its own list "
                                       "item", layer=info))
-        elif not types and entry:
+        elif not types and entry and index not in reported:
             out.append(doc.diagnostic(("layers", index), f"{label}: entry has no layer type "
                                       "(a CamelCase torch.nn name such as Conv2d)", layer=info))
-        if isinstance(name, str) and name.isidentifier():
+        if isinstance(name, str) and IDENTIFIER.fullmatch(name):
             path = ("layers", index, "name")
-            if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+            label = layer_label(index, None, types[0] if len(types) == 1 else None)
+            if keyword.iskeyword(name):
                 out.append(doc.diagnostic(path, f"{label}: name '{name}' is a Python keyword",
                                           layer=info))
+            elif name.startswith("_"):
+                out.append(doc.diagnostic(path, f"{label}: name '{name}' starts with '_', which "
+                                          "nn.Module keeps for its internals (_modules, "
+                                          "_parameters, ...); choose another", layer=info))
+            elif keyword.issoftkeyword(name):
+                out.append(doc.diagnostic(path, f"{label}: name '{name}' is a Python soft "
+                                          "keyword; choose another", layer=info))
             elif name in MODULE_ATTRIBUTES:
                 out.append(doc.diagnostic(path, f"{label}: name '{name}' is taken by nn.Module "
                                           f"itself (nn.Module.{name}); choose another", layer=info))
             elif name in seen:
-                out.append(doc.diagnostic(path, f"{label}: duplicate name '{name}' (also layer "
-                                          f"{seen[name]})", layer=info))
+                first = seen[name]
+                out.append(doc.diagnostic(path, f"{label}: name '{name}' is already used by "
+                                          f"layer {first} (line {doc.where(('layers', first))[0]})"
+                                          "; layer names must be unique", layer=info))
             else:
                 seen[name] = index
     return out
