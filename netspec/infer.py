@@ -135,7 +135,8 @@ class _Walker:
                 if arg.lenient_if is not None and arg.lenient_if(a):
                     self.report(entry, f"{arg.name} {written} does not match the {actual} "
                                        f"{arg.noun} coming in ({origin}); PyTorch ignores it "
-                                       "here and warns", arg.name, severity="warning")
+                                       "here (nothing in the layer uses it)", arg.name,
+                                severity="warning")
                     continue
                 self.report(entry, f"{arg.name} {written} does not match the {actual} "
                                    f"{arg.noun} coming in ({origin})", arg.name)

@@ -14,10 +14,6 @@ INPLACE = Arg("inplace", Bool, False)
 _ELEMENTWISE = {
     "ReLU": [INPLACE],
     "ReLU6": [INPLACE],
-    "LeakyReLU": [Arg("negative_slope", Float(), 0.01), INPLACE],
-    "RReLU": [Arg("lower", Float(), 1 / 8), Arg("upper", Float(), 1 / 3), INPLACE],
-    "ELU": [Arg("alpha", Float(), 1.0), INPLACE],
-    "CELU": [Arg("alpha", Float(), 1.0), INPLACE],
     "SELU": [INPLACE],
     "GELU": [Arg("approximate", Enum("none", "tanh"), "none")],
     "SiLU": [INPLACE],
@@ -35,6 +31,43 @@ _ELEMENTWISE = {
 
 for _name, _args in _ELEMENTWISE.items():
     layer(_name, *_args, family="activation", min_rank=0)(_same)
+
+
+def _inplace_negative(a: Args, name: str, value: float, what: str) -> None:
+    """PyTorch runs the forward pass but refuses the backward pass of this combination."""
+    if a.inplace and value < 0:
+        a.warn(f"inplace {name} with a negative {what} ({value}) runs forward, but PyTorch "
+               f"refuses its backward pass (training fails); drop inplace", "inplace")
+
+
+@layer("LeakyReLU", Arg("negative_slope", Float(), 0.01), INPLACE, family="activation",
+       min_rank=0)
+def leaky_relu(a: Args, x: Shape) -> Shape:
+    _inplace_negative(a, "LeakyReLU", a.negative_slope, "negative_slope")
+    return x
+
+
+@layer("ELU", Arg("alpha", Float(), 1.0), INPLACE, family="activation", min_rank=0)
+def elu(a: Args, x: Shape) -> Shape:
+    _inplace_negative(a, "ELU", a.alpha, "alpha")
+    return x
+
+
+@layer("RReLU", Arg("lower", Float(), 1 / 8), Arg("upper", Float(), 1 / 3), INPLACE,
+       family="activation", min_rank=0)
+def rrelu(a: Args, x: Shape) -> Shape:
+    if a.lower > a.upper:
+        raise ShapeError(f"lower {a.lower} must not be greater than upper {a.upper} (the slope "
+                         "is drawn from [lower, upper] when training)", "lower")
+    return x
+
+
+@layer("CELU", Arg("alpha", Float(), 1.0), INPLACE, family="activation", min_rank=0)
+def celu(a: Args, x: Shape) -> Shape:
+    if a.alpha == 0:
+        raise ShapeError("CELU alpha cannot be 0 (it computes x / alpha)", "alpha")
+    _inplace_negative(a, "CELU", a.alpha, "alpha")
+    return x
 
 
 def _check_range(a: Args) -> None:

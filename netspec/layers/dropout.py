@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._base import Arg, Args, Bool, Probability, Shape, layer, spatial_name
+from ._base import Arg, Args, Bool, Probability, Shape, fmt, layer, spatial_name
 
 
 def _same(a: Args, x: Shape) -> Shape:
@@ -17,10 +17,27 @@ for _name in ("Dropout", "AlphaDropout", "FeatureAlphaDropout"):
 
 
 def _channel_dropout(n: int):
+    """Dropout{n}d zeroes whole channels of C×(n spatial) samples.  On other ranks PyTorch
+    still runs, but reads the tensor differently (see torch.nn.functional.dropout{n}d)."""
+    layout = f"C×{spatial_name(n)}"
+
     def rule(a: Args, x: Shape) -> Shape:
-        if len(x) != n + 1:
-            a.warn(f"Dropout{n}d zeroes whole channels of C×{spatial_name(n)} samples; a {len(x)}-d sample is read differently (PyTorch warns or treats the "
-                   f"batch as channels)")
+        if len(x) == n + 1:
+            return x
+        name, got = f"Dropout{n}d", f"a {fmt(x)} sample"
+        if n == 2 and len(x) == 2:
+            what = (f"PyTorch reads {got} as C×L and zeroes whole channels (1-d channel dropout) "
+                    "and warns; write Dropout1d for that")
+        elif n == 2 and len(x) == 1:
+            what = (f"on {got} PyTorch zeroes single elements, like Dropout, and warns that this "
+                    "is deprecated; write Dropout")
+        elif n == 2:
+            what = (f"PyTorch zeroes whole channels of {got} (along its first dimension) and warns "
+                    "that this rank is deprecated")
+        else:
+            what = (f"PyTorch reads {got} with the batch as one unbatched input whose channels are "
+                    "the samples: it zeroes whole samples, not channels")
+        a.warn(f"{name} expects {layout} samples: {what}")
         return x
 
     return rule

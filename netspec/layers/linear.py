@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._base import Arg, Args, Bool, Float, Int, Shape, ShapeError, layer
+from ._base import Arg, Args, Bool, Float, Int, Shape, ShapeError, fmt, layer, numel
 
 
 def _features(x: Shape) -> int:
@@ -13,7 +13,14 @@ def _features(x: Shape) -> int:
        Arg("out_features", Int()), Arg("bias", Bool, True), family="linear",
        params=lambda a, x: a.in_features * a.out_features + (a.out_features if a.bias else 0))
 def linear(a: Args, x: Shape) -> Shape:
-    return (*x[:-1], a.out_features)
+    out = (*x[:-1], a.out_features)
+    if len(x) >= 3:
+        # PyTorch accepts it, acting on the last dimension only: the classic missing Flatten
+        # after a convolution (an L×features sequence, rank 2, is the intended use).
+        a.warn(f"Linear acts on the last dimension only: the {fmt(x)} sample becomes "
+               f"{fmt(out)}, each of the {numel(x[:-1])} positions mapped separately; to map "
+               f"the whole sample, put a Flatten before it (in_features would be {numel(x)})")
+    return out
 
 
 @layer("Identity", family="shape", min_rank=0, input_dtype="any")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ._base import (Arg, Args, Bool, Float, Int, IntList, Shape, ShapeError, fmt, layer,
-                    spatial_name)
+from ._base import Arg, Args, Bool, Float, Int, IntList, Shape, ShapeError, fmt, layer, spatial_name
 
 MOMENTUM = Float().nullable()
 
@@ -14,17 +13,24 @@ def _channels(x: Shape) -> int:
     return x[0]
 
 
+# PyTorch >= 2.x: a keyword-only bias (after device and dtype); only matters with affine.
+BIAS = Arg("bias", Bool, True, keyword_only=True)
+
+
 def _affine_params(a: Args, x: Shape) -> int:
-    return 2 * a.num_features if a.affine else 0
+    return (2 if a.bias else 1) * a.num_features if a.affine else 0
 
 
 def _register(n: int) -> None:
     common = [Arg("eps", Float(), 1e-5), Arg("momentum", MOMENTUM, 0.1)]
-    features = Arg("num_features", Int(), infer=_channels, noun="channels")
+    # Without affine weights or running statistics nothing uses num_features: PyTorch
+    # accepts any value (InstanceNorm warns), so a mismatch is a warning then.
+    features = Arg("num_features", Int(), infer=_channels, noun="channels",
+                   lenient_if=lambda a: not (a.affine or a.track_running_stats))
     # BatchNorm1d normalises (N, C) or (N, C, L); 2d and 3d need the full batched rank.
     bn_ranks = {1: "C", 2: "C×L"} if n == 1 else {n + 1: f"C×{spatial_name(n)}"}
     layer(f"BatchNorm{n}d", features, *common, Arg("affine", Bool, True),
-          Arg("track_running_stats", Bool, True), family="norm", ranks=bn_ranks,
+          Arg("track_running_stats", Bool, True), BIAS, family="norm", ranks=bn_ranks,
           params=_affine_params)(lambda a, x: x)
 
     def instance_rule(a: Args, x: Shape) -> Shape:
@@ -34,10 +40,8 @@ def _register(n: int) -> None:
                              f"(got {fmt(spatial)})")
         return x
 
-    unused_features = Arg("num_features", Int(), infer=_channels, noun="channels",
-                          lenient_if=lambda a: not (a.affine or a.track_running_stats))
-    layer(f"InstanceNorm{n}d", unused_features, *common, Arg("affine", Bool, False),
-          Arg("track_running_stats", Bool, False), family="norm",
+    layer(f"InstanceNorm{n}d", features, *common, Arg("affine", Bool, False),
+          Arg("track_running_stats", Bool, False), BIAS, family="norm",
           ranks={n + 1: f"C×{spatial_name(n)}"}, params=_affine_params)(instance_rule)
 
 
@@ -75,13 +79,18 @@ def rms_norm(a: Args, x: Shape) -> Shape:
     return x
 
 
-@layer("GroupNorm", Arg("num_groups", Int()), Arg("num_channels", Int(), infer=_channels,
-                                                   noun="channels"),
-       Arg("eps", Float(), 1e-5), Arg("affine", Bool, True), family="norm",
-       params=lambda a, x: 2 * a.num_channels if a.affine else 0)
+# Without affine weights num_channels is only checked for divisibility: a mismatch is a warning.
+@layer("GroupNorm", Arg("num_groups", Int()),
+       Arg("num_channels", Int(), infer=_channels, noun="channels",
+           lenient_if=lambda a: not a.affine),
+       Arg("eps", Float(), 1e-5), Arg("affine", Bool, True), BIAS, family="norm",
+       params=lambda a, x: (2 if a.bias else 1) * a.num_channels if a.affine else 0)
 def group_norm(a: Args, x: Shape) -> Shape:
     if a.num_channels % a.num_groups:
         raise ShapeError(f"num_channels {a.num_channels} is not divisible by num_groups "
+                         f"{a.num_groups}", "num_groups")
+    if x[0] % a.num_groups:
+        raise ShapeError(f"the {x[0]} channels coming in are not divisible by num_groups "
                          f"{a.num_groups}", "num_groups")
     return x
 

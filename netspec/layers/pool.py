@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ._base import (MAX_DIM, Arg, Args, ArgType, Bool, Float, Int, Shape, ShapeError, Size, fmt,
                     layer, spatial_name)
 
@@ -45,7 +47,12 @@ def _no_indices(a: Args) -> None:
 
 
 def AdaptiveSize(n: int) -> ArgType:
-    """An int, or n entries each an int or null (null keeps that input size)."""
+    """An int, or n entries each an int or null (null keeps that input size).
+
+    AdaptiveAvgPool1d/AdaptiveMaxPool1d pass the list straight to the op, which takes no
+    null: there it is an int or a list of one int."""
+    if n == 1:
+        return Size(1)
     item = {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_DIM}
     schema = {"type": ["integer", "array"], "minimum": 1, "maximum": MAX_DIM, "items": item,
               "minItems": n, "maxItems": n}
@@ -57,6 +64,21 @@ def adaptive_output(a: Args, x: Shape, n: int) -> Shape:
     size = a.tuple("output_size", n)
     out = tuple(s if o is None else o for s, o in zip(spatial, size))
     return (*x[: len(x) - n], *out)
+
+
+def _lp_rule(a: Args, x: Shape, n: int) -> Shape:
+    p = a.norm_type
+    if p == 0:
+        raise ShapeError("norm_type must not be 0: the power mean takes the 1/norm_type-th root",
+                         "norm_type")
+    if math.isinf(p):
+        # PyTorch computes norm_type ±inf as a max pool (of |x|): max pooling's rules
+        return pool_output(a, x, n, dilation=False, padding=False)
+    if n == 1 and isinstance(a.kernel_size, list):
+        raise ShapeError(f"LPPool1d's kernel_size must be an integer, not a list "
+                         f"{a.kernel_size}: PyTorch multiplies the pooled values by it",
+                         "kernel_size")
+    return pool_output(a, x, n, dilation=False, padding=False, kernel_within_input=(n == 3))
 
 
 def _register(n: int) -> None:
@@ -88,11 +110,22 @@ def _register(n: int) -> None:
 
     layer(f"LPPool{n}d", Arg("norm_type", Float()), Arg("kernel_size", Size(n)), stride,
           Arg("ceil_mode", Bool, False), family="pool", ranks=ranks)(
-              lambda a, x: pool_output(a, x, n, dilation=False, padding=False,
-                                       kernel_within_input=(n == 3)))
+              lambda a, x: _lp_rule(a, x, n))
 
+    def adaptive_avg_rule(a: Args, x: Shape) -> Shape:
+        out = adaptive_output(a, x, n)
+        if len(x) > n + 1 and any(o != 1 for o in out[-n:]):
+            layouts = " or ".join(ranks[r] for r in sorted(ranks, reverse=True))
+            raise ShapeError(f"expects a {layouts} sample (batch excluded), got {fmt(x)}; "
+                             "PyTorch takes more leading dims only for output_size 1 (a global "
+                             f"average), and output_size {fmt(out[-n:])} is not that")
+        return out
+
+    # For output_size 1, AdaptiveAvgPool2d/3d is a mean over the last n dims of any input
+    # (PyTorch skips its rank check there): more leading dims are accepted then.
+    avg_ranks = {"ranks": ranks} if n == 1 else {"ranks": None, "min_rank": n}
     layer(f"AdaptiveAvgPool{n}d", Arg("output_size", AdaptiveSize(n)), family="pool",
-          ranks=ranks)(lambda a, x: adaptive_output(a, x, n))
+          **avg_ranks)(adaptive_avg_rule)
 
     def adaptive_max_rule(a: Args, x: Shape) -> Shape:
         _no_indices(a)

@@ -86,7 +86,7 @@ def _encoder_params(a: Args, x: Shape) -> int:
 
 
 @layer("TransformerEncoderLayer", Arg("d_model", Int(), infer=_features, noun="features"),
-       Arg("nhead", Int()), Arg("dim_feedforward", Int(), 2048), Arg("dropout", Float(), 0.1),
+       Arg("nhead", Int()), Arg("dim_feedforward", Int(), 2048), Arg("dropout", Probability, 0.1),
        Arg("activation", Enum("relu", "gelu"), "relu"), Arg("layer_norm_eps", Float(), 1e-5),
        Arg("batch_first", Bool, False), Arg("norm_first", Bool, False), Arg("bias", Bool, True),
        family="recurrent", ranks=SEQUENCE, params=_encoder_params)

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import math
 
-from ._base import (MAX_DIM, Arg, Args, ArgType, Bool, Dim, Enum, Int, Shape, ShapeError,
-                    batched_dim, fmt, layer)
+from ._base import (
+    MAX_DIM,
+    Arg,
+    Args,
+    ArgType,
+    Bool,
+    Dim,
+    Enum,
+    Int,
+    Shape,
+    ShapeError,
+    batched_dim,
+    fmt,
+    layer,
+    numel,
+)
 
 
 @layer("Flatten", Arg("start_dim", Dim, 1), Arg("end_dim", Dim, -1), family="shape", min_rank=0,
@@ -16,8 +30,19 @@ def flatten(a: Args, x: Shape) -> Shape:
     if start > end:
         raise ShapeError(f"start_dim {a.start_dim} comes after end_dim {a.end_dim}", "start_dim")
     if start == -1 and end > -1:
-        raise ShapeError(f"start_dim {a.start_dim} would flatten the batch dimension into the "
-                         f"sample; use start_dim: 1", "start_dim")
+        merged = x[:end + 1]
+        k = len(merged)
+        if numel(merged) != 1:
+            raise ShapeError(f"start_dim {a.start_dim} would merge the batch dimension with the "
+                             f"sample's first {k} dimension{'s' if k > 1 else ''} "
+                             f"({fmt(merged)}), changing the batch size; use start_dim: 1",
+                             "start_dim")
+        # Only size-1 dimensions join the batch: the batch stays whole and they disappear.
+        a.warn(f"start_dim {a.start_dim} merges the batch dimension with the sample's first {k} "
+               f"dimension{'s' if k > 1 else ''}; the batch stays whole only because "
+               f"{'they have' if k > 1 else 'it has'} size 1 (dropped: {fmt(x)} becomes "
+               f"{fmt(x[end + 1:])}); use start_dim: 1", "start_dim")
+        return x[end + 1:]
     if start == -1:
         return x
     return (*x[:start], math.prod(x[start:end + 1]), *x[end + 1:])
@@ -32,9 +57,14 @@ UNFLATTENED = ArgType({"type": "array", "minItems": 1,
        min_rank=1, input_dtype="any")
 def unflatten(a: Args, x: Shape) -> Shape:
     d = batched_dim(a.dim, len(x))
-    if d == -1:
-        raise ShapeError("Unflatten of dim 0 would split the batch dimension", "dim")
     sizes = list(a.unflattened_size)
+    if d == -1:
+        # The batch may only stay whole: [-1] or [-1, 1, ...] adds unit dims to the sample.
+        if sizes[0] == -1 and all(s == 1 for s in sizes[1:]):
+            return (*sizes[1:], *x)
+        raise ShapeError(f"Unflatten of dim {a.dim} splits the batch dimension into {sizes}; "
+                         f"the batch size is not part of the spec (only [-1] or [-1, 1, ...] "
+                         f"keep it whole)", "dim")
     if 0 in sizes:
         raise ShapeError(f"unflattened_size {sizes} has a 0", "unflattened_size")
     if sizes.count(-1) > 1:
@@ -63,7 +93,8 @@ MODE_RANK = {"linear": 2, "bilinear": 3, "bicubic": 3, "trilinear": 4}  # sample
 INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")
 
 
-def upsample_output(x: Shape, size, scale, mode: str, align_corners) -> Shape:
+def upsample_output(x: Shape, size, scale, mode: str, align_corners,
+                    recompute_scale_factor=None) -> Shape:
     if mode in MODE_RANK and len(x) != MODE_RANK[mode]:
         raise ShapeError(f"mode '{mode}' needs a C×{'L' if mode == 'linear' else 'H×W' if MODE_RANK[mode] == 3 else 'D×H×W'} "
                          f"sample, got {fmt(x)}", "mode")
@@ -75,6 +106,10 @@ def upsample_output(x: Shape, size, scale, mode: str, align_corners) -> Shape:
         raise ShapeError("either size or scale_factor must be given", "size")
     if size is not None and scale is not None:
         raise ShapeError("give only one of size and scale_factor", "scale_factor")
+    if size is not None and recompute_scale_factor:
+        raise ShapeError("recompute_scale_factor only applies to scale_factor; with an explicit "
+                         f"size {size} it has no meaning (PyTorch refuses it)",
+                         "recompute_scale_factor")
     if size is not None:
         sizes = tuple(size) if isinstance(size, (list, tuple)) else (size,) * n
         if len(sizes) != n:
@@ -100,7 +135,8 @@ UPSAMPLE_RANKS = {2: "C×L", 3: "C×H×W", 4: "C×D×H×W"}
        Arg("mode", Enum(*MODES), "nearest"), Arg("align_corners", Bool.nullable(), None),
        Arg("recompute_scale_factor", Bool.nullable(), None), family="shape", ranks=UPSAMPLE_RANKS)
 def upsample(a: Args, x: Shape) -> Shape:
-    return upsample_output(x, a.size, a.scale_factor, a.mode, a.align_corners)
+    return upsample_output(x, a.size, a.scale_factor, a.mode, a.align_corners,
+                           a.recompute_scale_factor)
 
 
 @layer("UpsamplingNearest2d", Arg("size", SIZE_ANY, None), Arg("scale_factor", SCALE, None),
