@@ -44,8 +44,12 @@ def wall(cmd: list[str], runs: int) -> float:
 
 
 def big_spec(n: int) -> str:
-    cycle = ["  - Conv1d: {out_channels: 16, kernel_size: 3, padding: 1}", "  - BatchNorm1d",
-             "  - ReLU", "  - Dropout: 0.1"]
+    cycle = [
+        "  - Conv1d: {out_channels: 16, kernel_size: 3, padding: 1}",
+        "  - BatchNorm1d",
+        "  - ReLU",
+        "  - Dropout: 0.1",
+    ]
     lines = ["netspec: 1", "name: Deep", "input: [16, 32]", "layers:"]
     lines += [cycle[i % len(cycle)] for i in range(n)]
     return "\n".join(lines) + "\n"
@@ -83,8 +87,10 @@ def main() -> int:
         assert result.ok and len(result.layers) == 10_000, result.errors[:3]
         end_to_end = wall([py, "-m", "netspec", "check", "-q", str(path)], max(1, args.runs // 2))
     verdict = "meets" if end_to_end < 2.0 else "MISSES"
-    print(f"\n10,000-layer spec: {in_process:.2f} s in process, {end_to_end:.2f} s end to end "
-          f"({verdict} the 2 s target; ratio to target {end_to_end / 2.0:.2f})")
+    print(
+        f"\n10,000-layer spec: {in_process:.2f} s in process, {end_to_end:.2f} s end to end "
+        f"({verdict} the 2 s target; ratio to target {end_to_end / 2.0:.2f})"
+    )
     return 0
 
 

@@ -13,7 +13,7 @@ from .layers import REGISTRY
 
 
 def torch_class(type_name: str) -> Any:
-    import torch.nn as nn
+    from torch import nn
 
     from .torch_modules import OUTPUT_ONLY
 
@@ -34,7 +34,7 @@ def build(spec: Spec | str | os.PathLike, input_shape: tuple[int, ...] | None = 
     """A torch.nn.Sequential whose children are named as in the spec.
 
     Raises SpecError (every diagnostic) if the spec does not check."""
-    import torch.nn as nn
+    from torch import nn
 
     result = check(spec, input_shape)
     if not result.ok:

@@ -78,14 +78,24 @@ class CheckResult:
         net = self.network
         rows = [("#", "name", "type", "output", "params")]
         for r in self.layers:
-            rows.append((str(r.index), r.name, r.type,
-                         fmt(r.output_shape) if r.output_shape is not None else "?",
-                         f"{r.params:,}" if r.params is not None else "?"))
+            rows.append(
+                (
+                    str(r.index),
+                    r.name,
+                    r.type,
+                    fmt(r.output_shape) if r.output_shape is not None else "?",
+                    f"{r.params:,}" if r.params is not None else "?",
+                )
+            )
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
-        lines = [f"{self.file}: {net.name}, input {fmt(net.input_shape)}"
-                 + (f" ({net.input_dtype})" if net.input_dtype != "float32" else "")]
+        lines = [
+            f"{self.file}: {net.name}, input {fmt(net.input_shape)}"
+            + (f" ({net.input_dtype})" if net.input_dtype != "float32" else "")
+        ]
         for i, row in enumerate(rows):
-            cells = [row[c].ljust(widths[c]) if c < 3 else row[c].rjust(widths[c]) for c in range(5)]
+            cells = [
+                row[c].ljust(widths[c]) if c < 3 else row[c].rjust(widths[c]) for c in range(5)
+            ]
             lines.append("  " + "  ".join(cells).rstrip())
             if i == 0:
                 lines.append("  " + "  ".join("-" * w for w in widths))
@@ -101,15 +111,18 @@ def load(source: str | os.PathLike) -> Spec:
     return Spec(load_text(source))
 
 
-def check(spec: Spec | str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> CheckResult:
+def check(
+    spec: Spec | str | os.PathLike, input_shape: tuple[int, ...] | None = None
+) -> CheckResult:
     """Validate a spec and infer every shape.  Never raises for a bad spec: see ``.errors``."""
     if not isinstance(spec, Spec):
         try:
             spec = load(spec)
         except SpecError as exc:
             file = str(spec) if isinstance(spec, os.PathLike) or "\n" not in str(spec) else "<spec>"
-            return CheckResult(exc.diagnostics[0].file if exc.diagnostics else file,
-                               exc.diagnostics)
+            return CheckResult(
+                exc.diagnostics[0].file if exc.diagnostics else file, exc.diagnostics
+            )
     doc = spec.doc
     validation = validate(doc)
     diagnostics = list(validation.diagnostics)

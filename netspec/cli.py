@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 EXAMPLES = """\
 examples:
@@ -31,33 +31,51 @@ def _shape(text: str) -> tuple[int, ...]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="netspec", description="Declare a PyTorch network in YAML; check every shape "
-        "statically, build it.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="netspec",
+        description="Declare a PyTorch network in YAML; check every shape statically, build it.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    check = sub.add_parser("check", help="validate specs and infer every shape (no torch)",
-                           description="Validate specs and print the shape and parameter count "
-                           "of every layer.  Errors are FILE:LINE:COL: error: message.",
-                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    check = sub.add_parser(
+        "check",
+        help="validate specs and infer every shape (no torch)",
+        description="Validate specs and print the shape and parameter count "
+        "of every layer.  Errors are FILE:LINE:COL: error: message.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check.add_argument("files", nargs="+", metavar="FILE")
-    check.add_argument("--json", action="store_true",
-                       help="print one JSON object per file (a line each)")
-    check.add_argument("--input", type=_shape, metavar="SHAPE",
-                       help="override the spec's input shape, e.g. 3,64,64")
+    check.add_argument(
+        "--json", action="store_true", help="print one JSON object per file (a line each)"
+    )
+    check.add_argument(
+        "--input",
+        type=_shape,
+        metavar="SHAPE",
+        help="override the spec's input shape, e.g. 3,64,64",
+    )
     check.add_argument("-q", "--quiet", action="store_true", help="print only problems")
 
-    build = sub.add_parser("build", help="build the torch module and run a dry forward pass",
-                           description="Build the spec with PyTorch, print the module and check "
-                           "a forward pass on zeros against the static shapes.")
+    build = sub.add_parser(
+        "build",
+        help="build the torch module and run a dry forward pass",
+        description="Build the spec with PyTorch, print the module and check "
+        "a forward pass on zeros against the static shapes.",
+    )
     build.add_argument("file", metavar="FILE")
     build.add_argument("--input", type=_shape, metavar="SHAPE", help="override the input shape")
     build.add_argument("--batch", type=int, default=2, help="batch size of the dry run (2)")
 
     sub.add_parser("layers", help="list the layer types and their arguments")
     schema = sub.add_parser("schema", help="print the JSON Schema of a spec")
-    schema.add_argument("--write", action="store_true",
-                        help="regenerate schemas/netspec.schema.json from the layer registry")
+    schema.add_argument(
+        "--write",
+        action="store_true",
+        help="regenerate schemas/netspec.schema.json from the layer registry",
+    )
     return parser
 
 
@@ -65,8 +83,6 @@ def _version() -> str:
     from . import __version__
 
     return f"netspec {__version__}"
-
-
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -152,9 +168,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     expected = (args.batch, *result.output_shape)
     same = tuple(y.shape) == expected
     params = sum(p.numel() for p in model.parameters())
-    print(f"dry run: {tuple(x.shape)} -> {tuple(y.shape)}; static check said {expected}: "
-          f"{'agrees' if same else 'DISAGREES'}; {params:,} parameters "
-          f"(check said {result.total_params:,})")
+    print(
+        f"dry run: {tuple(x.shape)} -> {tuple(y.shape)}; static check said {expected}: "
+        f"{'agrees' if same else 'DISAGREES'}; {params:,} parameters "
+        f"(check said {result.total_params:,})"
+    )
     return 0 if same and params == result.total_params else 1
 
 

@@ -20,8 +20,14 @@ class Diagnostic:
         return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}"
 
     def as_json(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "col": self.col, "severity": self.severity,
-                "layer": self.layer, "message": self.message}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "severity": self.severity,
+            "layer": self.layer,
+            "message": self.message,
+        }
 
 
 class SpecError(Exception):

@@ -28,8 +28,11 @@ MAX_DEPTH = 100
 Path_ = tuple  # a path into the document: keys and list indices
 
 _PLAIN = {
-    "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
 }
 _NULL = "tag:yaml.org,2002:null"
 _SEQ, _MAP, _MERGE = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map", "tag:yaml.org,2002:merge"
@@ -55,10 +58,18 @@ class Document:
             path = path[:-1]
         return self.positions.get(path, (1, 1))
 
-    def diagnostic(self, path: Path_, message: str, severity: str = "error",
-                   layer: dict | None = None, at_key: bool = False) -> Diagnostic:
+    def diagnostic(
+        self,
+        path: Path_,
+        message: str,
+        severity: str = "error",
+        layer: dict | None = None,
+        at_key: bool = False,
+    ) -> Diagnostic:
         """A diagnostic at ``path``'s value, or at its key with ``at_key`` (unknown names)."""
-        line, col = self.keys[tuple(path)] if at_key and tuple(path) in self.keys else self.where(path)
+        line, col = (
+            self.keys[tuple(path)] if at_key and tuple(path) in self.keys else self.where(path)
+        )
         return Diagnostic(self.file, line, col, message, severity, layer)
 
 
@@ -75,8 +86,9 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path_, depth: int, active: set[int]) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise _TooBig(node, f"document expands to more than {MAX_NODES:,} values "
-                                "(too many aliases?)")
+            raise _TooBig(
+                node, f"document expands to more than {MAX_NODES:,} values (too many aliases?)"
+            )
         if depth > MAX_DEPTH:
             raise _TooBig(node, f"document is nested more than {MAX_DEPTH} levels deep")
         if id(node) in active:
@@ -90,8 +102,10 @@ class _Builder:
             if node.tag != _SEQ:
                 self.fail(node, _tag_message(node.tag))
                 return None
-            return [self.build(item, path + (i,), depth + 1, active)
-                    for i, item in enumerate(node.value)]
+            return [
+                self.build(item, path + (i,), depth + 1, active)
+                for i, item in enumerate(node.value)
+            ]
         if node.tag != _MAP:
             self.fail(node, _tag_message(node.tag))
             return None
@@ -106,9 +120,12 @@ class _Builder:
                 self.fail(key_node, f"a mapping key must be a name, got {key_node.value!r}")
                 continue
             if key in first_seen:
-                self.fail(key_node, f"duplicate key '{key}' (first given at line "
-                                    f"{first_seen[key].start_mark.line + 1}); YAML would "
-                                    f"silently keep only the last")
+                self.fail(
+                    key_node,
+                    f"duplicate key '{key}' (first given at line "
+                    f"{first_seen[key].start_mark.line + 1}); YAML would "
+                    f"silently keep only the last",
+                )
                 continue
             first_seen[key] = key_node
             km = key_node.start_mark
@@ -121,7 +138,9 @@ class _Builder:
         own, merged = [], []
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
-                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                sources = (
+                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                )
                 for source in sources:
                     if not isinstance(source, yaml.MappingNode):
                         self.fail(source, "a merge key (<<) takes a mapping or a list of mappings")
@@ -145,8 +164,11 @@ class _Builder:
             implicit = _resolver.resolve(yaml.ScalarNode, node.value, (True, False))
             if not node.style and node.tag == implicit:  # a plain value, e.g. an unquoted date
                 kind = node.tag.rsplit(":", 1)[-1]
-                self.fail(node, f"'{node.value}' reads as a YAML {kind}, which a spec cannot "
-                                "hold; quote it to make it a string")
+                self.fail(
+                    node,
+                    f"'{node.value}' reads as a YAML {kind}, which a spec cannot "
+                    "hold; quote it to make it a string",
+                )
             else:
                 self.fail(node, _tag_message(node.tag))
             return node.value
@@ -197,14 +219,19 @@ def _check_expansion(root: yaml.Node) -> None:
         if big is None:
             break
         node = big
-    raise _TooBig(node, f"aliases expand the document to more than {MAX_NODES:,} values; a "
-                        "spec is far smaller (is this an alias bomb?)")
+    raise _TooBig(
+        node,
+        f"aliases expand the document to more than {MAX_NODES:,} values; a "
+        "spec is far smaller (is this an alias bomb?)",
+    )
 
 
 def _tag_message(tag: str) -> str:
-    shown = "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
-    return (f"YAML tag {shown} is not allowed in a spec (netspec reads plain values only and "
-            "never constructs objects from tags)")
+    shown = "!!" + tag[len("tag:yaml.org,2002:") :] if tag.startswith("tag:yaml.org,2002:") else tag
+    return (
+        f"YAML tag {shown} is not allowed in a spec (netspec reads plain values only and "
+        "never constructs objects from tags)"
+    )
 
 
 class _TooBig(Exception):
@@ -247,54 +274,73 @@ def explain_yaml_error(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, int, 
     key = _KEY_LINE.match(here)
     before = _previous_line(lines, mark.line)
     bare = _BARE_ITEM.match(lines[before]) if key and before is not None else None
-    if bare and problem in ("mapping values are not allowed in this context",
-                            "did not find expected '-' indicator"):
+    if bare and problem in (
+        "mapping values are not allowed in this context",
+        "did not find expected '-' indicator",
+    ):
         type_name, word = bare.group(2), key.group(2)
         type_col = len(bare.group(1)) + 1
-        message = (f"'- {type_name}' is a plain string, so the '{word}:' line below cannot "
-                   "belong to it; ")
+        message = (
+            f"'- {type_name}' is a plain string, so the '{word}:' line below cannot belong to it; "
+        )
         if word == "name":
             message += f"to give the layer a name, write '- {type_name}:' with a colon"
             if len(key.group(1)) + 1 != type_col:
                 message += f", and indent 'name:' to line up with '{type_name}' (column {type_col})"
         else:
-            message += (f"to give arguments, write them after the colon: "
-                        f"'- {type_name}: {{{word}: ...}}'")
+            message += (
+                f"to give arguments, write them after the colon: '- {type_name}: {{{word}: ...}}'"
+            )
         return before + 1, type_col + len(type_name), message  # where the ':' belongs
 
     message = None
     if problem == "did not find expected '-' indicator" and context_mark:
-        message = (f"this line does not fit the list that starts at line {c_line}: its items "
-                   f"start with '-' in column {c_col}, this line starts in column {col} (check "
-                   "the indentation)")
+        message = (
+            f"this line does not fit the list that starts at line {c_line}: its items "
+            f"start with '-' in column {c_col}, this line starts in column {col} (check "
+            "the indentation)"
+        )
     elif problem == "did not find expected key" and context_mark:
-        message = (f"this line is indented to column {col}, which does not fit the mapping "
-                   f"that starts at line {c_line}: its keys are in column {c_col} (check the "
-                   "indentation)")
+        message = (
+            f"this line is indented to column {col}, which does not fit the mapping "
+            f"that starts at line {c_line}: its keys are in column {c_col} (check the "
+            "indentation)"
+        )
     elif problem == "mapping values are not allowed in this context":
-        message = ("unexpected ':' (a value cannot itself be 'key: value'): to give arguments "
-                   "write braces, as in '- Conv2d: {out_channels: 8}', or check the indentation "
-                   "of this line")
+        message = (
+            "unexpected ':' (a value cannot itself be 'key: value'): to give arguments "
+            "write braces, as in '- Conv2d: {out_channels: 8}', or check the indentation "
+            "of this line"
+        )
     elif problem.startswith("found character") and "cannot start any token" in problem:
         char = here[mark.column] if mark.column < len(here) else ""
-        message = ("a tab character: YAML indentation must use spaces" if char == "\t" else
-                   f"'{char}' cannot start a value here; put the value in quotes")
+        message = (
+            "a tab character: YAML indentation must use spaces"
+            if char == "\t"
+            else f"'{char}' cannot start a value here; put the value in quotes"
+        )
     elif context in _FLOW and context_mark and problem_mark:
         opened, closing = _FLOW[context]
         if problem_mark.line != context_mark.line:
             line, col = c_line, c_col
-            message = (f"this '{opened}' is never closed: a '{closing}' is missing (or a ',' "
-                       "between two of its items)")
+            message = (
+                f"this '{opened}' is never closed: a '{closing}' is missing (or a ',' "
+                "between two of its items)"
+            )
         else:
-            message = (f"expected ',' or '{closing}' here, inside the '{opened}' that starts at "
-                       f"column {c_col}")
+            message = (
+                f"expected ',' or '{closing}' here, inside the '{opened}' that starts at "
+                f"column {c_col}"
+            )
     elif context == "while scanning a simple key" and context_mark:
         key_line = lines[context_mark.line] if context_mark.line < len(lines) else ""
         glued = _NO_SPACE.match(key_line)
         if glued:
             line, col = c_line, glued.end(1) + 2
-            message = (f"put a space after the ':' of '{glued.group(1)}' (YAML reads "
-                       f"'{key_line.strip()}' as one word)")
+            message = (
+                f"put a space after the ':' of '{glued.group(1)}' (YAML reads "
+                f"'{key_line.strip()}' as one word)"
+            )
         else:
             line, col = c_line, c_col
             message = "this line has no ':' after its key"
@@ -302,12 +348,14 @@ def explain_yaml_error(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, int, 
         line, col = c_line, c_col
         message = "the quoted string that starts here is never closed"
     elif problem.startswith("found undefined alias"):
-        alias = re.match(r"\*([^\s,\[\]{}]+)", here[mark.column:])
+        alias = re.match(r"\*([^\s,\[\]{}]+)", here[mark.column :])
         name = alias.group(1) if alias else "?"
         message = f"alias '*{name}' refers to no anchor: an '&{name}' must come before it"
     elif context == "expected a single document in the stream":
-        message = ("a spec is one YAML document; remove this '---' separator and what follows, "
-                   "or split the file")
+        message = (
+            "a spec is one YAML document; remove this '---' separator and what follows, "
+            "or split the file"
+        )
     return line, col, message or " ".join(filter(None, [context, problem]))
 
 
@@ -315,8 +363,16 @@ def load_text(text: str, file: str = "<spec>") -> Document:
     """Parse YAML text into a Document; raises SpecError with positioned diagnostics."""
     doc = Document(None, file, text)
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        raise SpecError([Diagnostic(file, 1, 1, f"file is larger than {MAX_BYTES // 2**20} MiB; "
-                                                "a spec should be far smaller")])
+        raise SpecError(
+            [
+                Diagnostic(
+                    file,
+                    1,
+                    1,
+                    f"file is larger than {MAX_BYTES // 2**20} MiB; a spec should be far smaller",
+                )
+            ]
+        )
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -326,15 +382,32 @@ def load_text(text: str, file: str = "<spec>") -> Document:
         before = text[: exc.position]
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
         char = exc.character if isinstance(exc.character, str) else chr(exc.character)
-        raise SpecError([Diagnostic(file, line, col, f"invalid YAML: the character "
-                                    f"U+{ord(char):04X} is not allowed in YAML text")]) from None
+        raise SpecError(
+            [
+                Diagnostic(
+                    file,
+                    line,
+                    col,
+                    f"invalid YAML: the character U+{ord(char):04X} is not allowed in YAML text",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         message = " ".join(str(exc).split())  # one line, whatever PyYAML wrote
         raise SpecError([Diagnostic(file, 1, 1, f"invalid YAML: {message}")]) from None
-    if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL
-                        and node.value == ""):  # only comments, or an empty document
-        raise SpecError([Diagnostic(file, 1, 1, "the file is empty; a spec needs at least "
-                                                "'netspec: 1', 'input:' and 'layers:'")])
+    if node is None or (
+        isinstance(node, yaml.ScalarNode) and node.tag == _NULL and node.value == ""
+    ):  # only comments, or an empty document
+        raise SpecError(
+            [
+                Diagnostic(
+                    file,
+                    1,
+                    1,
+                    "the file is empty; a spec needs at least 'netspec: 1', 'input:' and 'layers:'",
+                )
+            ]
+        )
     builder = _Builder(doc)
     try:
         _check_expansion(node)
@@ -353,13 +426,32 @@ def read_file(path: str | Path) -> Document:
     with open(path, "rb") as f:
         raw = f.read(MAX_BYTES + 1)  # never more: a huge file is refused, not read
     if len(raw) > MAX_BYTES:
-        raise SpecError([Diagnostic(str(path), 1, 1, f"file is larger than "
-                                    f"{MAX_BYTES // 2**20} MiB; a spec should be far smaller")])
+        raise SpecError(
+            [
+                Diagnostic(
+                    str(path),
+                    1,
+                    1,
+                    f"file is larger than {MAX_BYTES // 2**20} MiB; a spec should be far smaller",
+                )
+            ]
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        col = len(raw[raw.rfind(b"\n", 0, exc.start) + 1: exc.start].decode("utf-8", "replace")) + 1
-        raise SpecError([Diagnostic(str(path), line, col, f"the file is not UTF-8 text (byte "
-                                    f"0x{raw[exc.start]:02X} here); save it as UTF-8")]) from None
+        col = (
+            len(raw[raw.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace")) + 1
+        )
+        raise SpecError(
+            [
+                Diagnostic(
+                    str(path),
+                    line,
+                    col,
+                    f"the file is not UTF-8 text (byte "
+                    f"0x{raw[exc.start]:02X} here); save it as UTF-8",
+                )
+            ]
+        ) from None
     return load_text(text, str(path))

@@ -65,9 +65,16 @@ def resolve(doc: Document, broken: set[int]) -> tuple[Network, list[Diagnostic]]
         if index in broken:
             type_name = entry_type(raw)
             name = raw.get("name") if isinstance(raw, dict) else None
-            entries.append(LayerEntry(index, name if isinstance(name, str) else str(index),
-                                      REGISTRY.get(type_name or ""), {}, ("layers", index),
-                                      broken=True))
+            entries.append(
+                LayerEntry(
+                    index,
+                    name if isinstance(name, str) else str(index),
+                    REGISTRY.get(type_name or ""),
+                    {},
+                    ("layers", index),
+                    broken=True,
+                )
+            )
             continue
         entries.append(_entry(doc, index, raw, diagnostics))
     return Network(data.get("name", "Net"), shape, dtype, entries), diagnostics
@@ -103,12 +110,18 @@ def _entry(doc: Document, index: int, raw: Any, diagnostics: list[Diagnostic]) -
         hint = ""
         if entry.form == "scalar" and lt.positional[0].infer is not None:
             first = lt.positional[0].name
-            hint = (f"; a scalar is the first positional argument, so this sets {first} (which "
-                    f"netspec infers): write {lt.name}: {{{arg}: {doc.raw.get(args_path, args)}}}")
+            hint = (
+                f"; a scalar is the first positional argument, so this sets {first} (which "
+                f"netspec infers): write {lt.name}: {{{arg}: {doc.raw.get(args_path, args)}}}"
+            )
         elif entry.form == "none":
             hint = f": write {lt.name}: {{{arg}: ...}}"
-        diagnostics.append(doc.diagnostic(args_path if args is not None else path,
-                                          f"{entry.label}: missing required argument "
-                                          f"'{arg}'{hint}", layer=entry.info))
+        diagnostics.append(
+            doc.diagnostic(
+                args_path if args is not None else path,
+                f"{entry.label}: missing required argument '{arg}'{hint}",
+                layer=entry.info,
+            )
+        )
         entry.broken = True
     return entry

@@ -17,11 +17,18 @@ from .layers._base import MAX_DIM, REQUIRED
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "netspec.schema.json"
 VERSION = 1
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32")
-IDENTIFIER = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-              "description": "a Python identifier (ASCII letters, digits, _)"}
-SHAPE = {"type": "array", "minItems": 1, "maxItems": 8,
-         "items": {"type": "integer", "minimum": 1, "maximum": MAX_DIM},
-         "description": "one sample's shape, batch dimension excluded"}
+IDENTIFIER = {
+    "type": "string",
+    "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+    "description": "a Python identifier (ASCII letters, digits, _)",
+}
+SHAPE = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 8,
+    "items": {"type": "integer", "minimum": 1, "maximum": MAX_DIM},
+    "description": "one sample's shape, batch dimension excluded",
+}
 ENTRY_KEYS = ("name",)  # lowercase keys an entry may carry besides its layer type
 RESERVED_KEYS = ("from", "repeat")  # reserved for branching networks
 
@@ -39,8 +46,12 @@ def layer_schema(lt: LayerType) -> dict[str, Any]:
     positional = lt.positional
     # In the list form inferable arguments come first, as in PyTorch, and must be written.
     needed = max((i + 1 for i, a in enumerate(positional) if a.default is REQUIRED), default=0)
-    array = {"type": "array", "prefixItems": [a.type.schema for a in positional],
-             "items": False, "minItems": needed}
+    array = {
+        "type": "array",
+        "prefixItems": [a.type.schema for a in positional],
+        "items": False,
+        "minItems": needed,
+    }
     scalar = positional[0].type.schema if positional else False
     return {
         "description": lt.doc or f"torch.nn.{lt.name}",
@@ -61,8 +72,7 @@ def generate() -> dict[str, Any]:
         "type": ["string", "object"],
         "if": {"type": "string"},
         "then": {"enum": layer_names},
-        "else": {"minProperties": 1, "properties": entry_properties,
-                 "additionalProperties": False},
+        "else": {"minProperties": 1, "properties": entry_properties, "additionalProperties": False},
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -81,6 +91,7 @@ def generate() -> dict[str, Any]:
                 "additionalProperties": False,
             },
             "layers": {"type": "array", "minItems": 1, "items": entry},
+            "train": {"type": "object", "description": "training configuration (netspec train)"},
         },
     }
 

@@ -10,17 +10,17 @@ from torch import Tensor, nn
 
 
 class RNN(nn.RNN):
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's argument name
+    def forward(self, input: Tensor) -> Tensor:
         return super().forward(input)[0]
 
 
 class LSTM(nn.LSTM):
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor) -> Tensor:
         return super().forward(input)[0]
 
 
 class GRU(nn.GRU):
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+    def forward(self, input: Tensor) -> Tensor:
         return super().forward(input)[0]
 
 

@@ -19,28 +19,56 @@ from .loader import Document
 
 # A YAML 2.0 or true is not an integer here (jsonschema counts 2.0 as one by default).
 _types = Draft202012Validator.TYPE_CHECKER.redefine(
-    "integer", lambda checker, v: isinstance(v, int) and not isinstance(v, bool))
+    "integer", lambda checker, v: isinstance(v, int) and not isinstance(v, bool)
+)
 _Validator = validators.extend(Draft202012Validator, type_checker=_types)
 
-TYPE_WORDS = {"integer": "an integer", "number": "a number", "string": "a string",
-              "boolean": "true or false", "array": "a list", "object": "a mapping",
-              "null": "null"}
-TOP_KEYS = ("netspec", "name", "input", "layers")
+TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
+TOP_KEYS = ("netspec", "name", "input", "layers", "train")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # What people write for a dtype, from NumPy, C and torch.Tensor methods.
-DTYPE_ALIASES = {"long": "int64", "int": "int64", "integer": "int64", "float": "float32",
-                 "double": "float64", "half": "float16", "single": "float32", "bf16": "bfloat16",
-                 "fp32": "float32", "fp16": "float16", "fp64": "float64", "i64": "int64",
-                 "i32": "int32", "torch.long": "int64", "torch.float": "float32"}
-PY_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-                 type(None): "nothing", list: "a list", dict: "a mapping"}
+DTYPE_ALIASES = {
+    "long": "int64",
+    "int": "int64",
+    "integer": "int64",
+    "float": "float32",
+    "double": "float64",
+    "half": "float16",
+    "single": "float32",
+    "bf16": "bfloat16",
+    "fp32": "float32",
+    "fp16": "float16",
+    "fp64": "float64",
+    "i64": "int64",
+    "i32": "int32",
+    "torch.long": "int64",
+    "torch.float": "float32",
+}
+PY_TYPE_WORDS = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    type(None): "nothing",
+    list: "a list",
+    dict: "a mapping",
+}
 
 # Attributes every nn.Module has: a child with one of these names cannot be added
 # (PyTorch raises KeyError "attribute ... already exists").  tests/test_errors.py keeps this
 # list equal to the public names of dir(torch.nn.Sequential()) so it cannot drift; the
 # private ones (_modules, _apply, ...) change between torch versions, so every name that
 # starts with '_' is refused instead.
-MODULE_ATTRIBUTES = frozenset("""
+MODULE_ATTRIBUTES = frozenset(
+    """
 T_destination call_super_init dump_patches extra_repr forward training append extend insert pop
 add_module apply bfloat16 buffers children compile cpu cuda double eval float get_buffer
 get_extra_state get_parameter get_submodule half ipu load_state_dict modules mtia named_buffers
@@ -50,7 +78,8 @@ register_full_backward_pre_hook register_load_state_dict_post_hook
 register_load_state_dict_pre_hook register_module register_parameter
 register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
 set_submodule share_memory state_dict to to_empty train type xpu zero_grad
-""".split())
+""".split()
+)
 
 
 _validator_cache: list = []
@@ -98,8 +127,10 @@ def identifier_problem(name: str) -> str:
     for ch in name:
         if ord(ch) > 127:
             what = unicodedata.name(ch, "")
-            return (f"it contains '{ch}' (U+{ord(ch):04X}{' ' + what if what else ''}), which "
-                    "is not ASCII")
+            return (
+                f"it contains '{ch}' (U+{ord(ch):04X}{' ' + what if what else ''}), which "
+                "is not ASCII"
+            )
     if not name:
         return "it is empty"
     if "\n" in name or "\r" in name:
@@ -149,11 +180,14 @@ class _Translator:
                 arg = positional[key].name if key < len(positional) else None
             else:
                 arg = key
-        elif len(path) == 3 and path[2] == type_name and known and not isinstance(
-                entry[type_name], (dict, list)):
+        elif (
+            len(path) == 3
+            and path[2] == type_name
+            and known
+            and not isinstance(entry[type_name], (dict, list))
+        ):
             arg = REGISTRY[known].positional[0].name if REGISTRY[known].positional else None
-        return (layer_label(index, name, known) + ": ", layer_info(index, name, known),
-                known, arg)
+        return (layer_label(index, name, known) + ": ", layer_info(index, name, known), known, arg)
 
     def what(self, path: tuple, arg: str | None) -> str:
         if arg is not None:
@@ -194,8 +228,14 @@ class _Translator:
             dims = [d for d in re.split(r"[x×*,\s]+", inst.strip("[]() ")) if d]
             if dims and all(d.isdigit() for d in dims):
                 return f" (write input: [{', '.join(dims)}])"
-        if len(path) == 2 and path[0] == "layers" and isinstance(inst, list) and inst and \
-                isinstance(inst[0], str) and inst[0] in REGISTRY:
+        if (
+            len(path) == 2
+            and path[0] == "layers"
+            and isinstance(inst, list)
+            and inst
+            and isinstance(inst[0], str)
+            and inst[0] in REGISTRY
+        ):
             rest = inst[1:]
             args = "" if not rest else f" {json.dumps(rest[0] if len(rest) == 1 else rest)}"
             return f" (write '- {inst[0]}:{args}')"
@@ -208,17 +248,26 @@ class _Translator:
         raw = self.doc.raw.get(path)
         what = self.what(path, arg)
         here = lambda msg, at_key=False, p=path: self.doc.diagnostic(  # noqa: E731
-            p, prefix + msg, layer=info, at_key=at_key)
+            p, prefix + msg, layer=info, at_key=at_key
+        )
 
         if kind == "type":
             if path == ():
                 got = PY_TYPE_WORDS.get(type(inst), "a value")
                 if isinstance(inst, (str, int, float)) and not isinstance(inst, bool):
                     got += f", {describe_value(inst, raw)}"
-                return [here("a spec must be a mapping with the keys netspec, input and layers "
-                             f"(each 'key: value' on its own line), got {got}")]
-            return [here(f"{what} must be {self.expected(type_name, arg, path, error.schema)}, "
-                         f"got {describe_value(inst, raw)}{self.type_hint(path, inst, error)}")]
+                return [
+                    here(
+                        "a spec must be a mapping with the keys netspec, input and layers "
+                        f"(each 'key: value' on its own line), got {got}"
+                    )
+                ]
+            return [
+                here(
+                    f"{what} must be {self.expected(type_name, arg, path, error.schema)}, "
+                    f"got {describe_value(inst, raw)}{self.type_hint(path, inst, error)}"
+                )
+            ]
         if kind == "minimum":
             return [here(f"{what} must be at least {value}, got {describe_value(inst, raw)}")]
         if kind == "maximum":
@@ -233,37 +282,56 @@ class _Translator:
             return [self.enum(here, what, path, value, inst, raw)]
         if kind == "pattern":
             if what.endswith("name"):
-                return [here(f"{what} {json.dumps(inst, ensure_ascii=False)} is not a Python "
-                             "identifier (ASCII letters, digits and _, not starting with a "
-                             f"digit): {identifier_problem(inst)}")]
+                return [
+                    here(
+                        f"{what} {json.dumps(inst, ensure_ascii=False)} is not a Python "
+                        "identifier (ASCII letters, digits and _, not starting with a "
+                        f"digit): {identifier_problem(inst)}"
+                    )
+                ]
             choices = ["same", "valid"]
-            return [here(f"{what} must be 'same' or 'valid' when it is a string, got "
-                         f"{json.dumps(inst)}{did_you_mean(str(inst), choices)}")]
+            return [
+                here(
+                    f"{what} must be 'same' or 'valid' when it is a string, got "
+                    f"{json.dumps(inst)}{did_you_mean(str(inst), choices)}"
+                )
+            ]
         if kind == "additionalProperties":
             return self.unknown_keys(error, here, path, type_name, inst)
         if kind == "required":
-            missing = [k for k in value if isinstance(inst, dict) and k not in inst
-                       and not self.misspelled(k, inst, error.schema)]
+            missing = [
+                k
+                for k in value
+                if isinstance(inst, dict)
+                and k not in inst
+                and not self.misspelled(k, inst, error.schema)
+            ]
             if not missing:
                 return []  # the unknown key that misspells it says so
             if path == ():
-                return [here(f"missing '{k}': a spec needs netspec, input and layers")
-                        for k in missing]
+                return [
+                    here(f"missing '{k}': a spec needs netspec, input and layers") for k in missing
+                ]
             if path == ("input",):
                 return [here("input mapping needs 'shape', e.g. {shape: [128], dtype: int64}")]
             return [here(f"missing required argument '{k}'") for k in missing]
         if kind == "minProperties":
             return [here("empty layer entry: write a layer type such as ReLU or Conv2d: {...}")]
         if kind is None or value is False or error.schema is False:
-            return [here(f"{type_name or 'this layer'} takes no arguments, got "
-                         f"{describe_value(inst, raw)}")]
+            return [
+                here(
+                    f"{type_name or 'this layer'} takes no arguments, got "
+                    f"{describe_value(inst, raw)}"
+                )
+            ]
         return [here(error.message)]  # pragma: no cover - every keyword the schema uses is above
 
     def misspelled(self, key: str, inst: dict, schema: dict) -> bool:
         """Whether ``inst`` has an unknown key that the did-you-mean would turn into ``key``."""
         allowed = list(schema.get("properties", {}))
-        return any(k not in allowed and isinstance(k, str) and closest(k, allowed) == key
-                   for k in inst)
+        return any(
+            k not in allowed and isinstance(k, str) and closest(k, allowed) == key for k in inst
+        )
 
     def items_count(self, error, here, what, type_name, path, inst) -> list[Diagnostic]:
         if type_name and len(path) == 3:  # the positional list of a layer
@@ -272,15 +340,24 @@ class _Translator:
                 hint = ""
                 first = REGISTRY[type_name].positional[0] if names else None
                 if len(names) == 1 and "array" in str(first.type.schema.get("type")):
-                    hint = (f"; to give {names[0]} as a list write {{{names[0]}: "
-                            f"{json.dumps(inst)}}}")
+                    hint = (
+                        f"; to give {names[0]} as a list write {{{names[0]}: {json.dumps(inst)}}}"
+                    )
                 most = _count(len(names), "positional argument")
-                return [here(f"{type_name} takes at most {most}"
-                             f"{' (' + ', '.join(names) + ')' if names else ''}, got "
-                             f"{len(inst)}{hint}")]
+                return [
+                    here(
+                        f"{type_name} takes at most {most}"
+                        f"{' (' + ', '.join(names) + ')' if names else ''}, got "
+                        f"{len(inst)}{hint}"
+                    )
+                ]
             needed = error.validator_value if error.validator == "minItems" else len(names)
-            return [here(f"{type_name} needs at least {_count(needed, 'positional argument')} "
-                         f"({', '.join(names[:needed])}), got {len(inst)}")]
+            return [
+                here(
+                    f"{type_name} needs at least {_count(needed, 'positional argument')} "
+                    f"({', '.join(names[:needed])}), got {len(inst)}"
+                )
+            ]
         schema = error.schema
         lo, hi = schema.get("minItems"), schema.get("maxItems")
         if lo == hi:
@@ -293,24 +370,33 @@ class _Translator:
 
     def enum(self, here, what, path, value, inst, raw) -> Diagnostic:
         if path == ("netspec",):
-            return here(f"unsupported netspec version {describe_value(inst, raw)}; this netspec "
-                        f"reads version {schema_module.VERSION} ('netspec:' is the version of the "
-                        "spec format, not of your model)")
+            return here(
+                f"unsupported netspec version {describe_value(inst, raw)}; this netspec "
+                f"reads version {schema_module.VERSION} ('netspec:' is the version of the "
+                "spec format, not of your model)"
+            )
         if path == ("input", "dtype") and isinstance(inst, str):
             alias = DTYPE_ALIASES.get(inst.lower()) or closest(inst, [str(v) for v in value])
             hint = f" (did you mean '{alias}'?)" if alias else ""
-            return here(f"{what} must be one of {', '.join(str(v) for v in value)}, got "
-                        f"{describe_value(inst, raw)}{hint}")
+            return here(
+                f"{what} must be one of {', '.join(str(v) for v in value)}, got "
+                f"{describe_value(inst, raw)}{hint}"
+            )
         if path[:1] == ("layers",) and len(path) == 2:
             if isinstance(inst, str) and " - " in inst:  # '- A' and an over-indented '- B'
-                return here(f"unknown layer '{inst}': two list items run together, because a "
-                            "'- ' line is indented further than the item above it")
+                return here(
+                    f"unknown layer '{inst}': two list items run together, because a "
+                    "'- ' line is indented further than the item above it"
+                )
             return here(f"unknown layer '{inst}'{did_you_mean(str(inst), sorted(REGISTRY))}")
         choices = [v for v in value if v is not None]
-        suggestion = did_you_mean(str(inst), [str(c) for c in choices]) if isinstance(
-            inst, str) else ""
-        return here(f"{what} must be one of {', '.join(json.dumps(c) for c in choices)}, got "
-                    f"{describe_value(inst, raw)}{suggestion}")
+        suggestion = (
+            did_you_mean(str(inst), [str(c) for c in choices]) if isinstance(inst, str) else ""
+        )
+        return here(
+            f"{what} must be one of {', '.join(json.dumps(c) for c in choices)}, got "
+            f"{describe_value(inst, raw)}{suggestion}"
+        )
 
     def unknown_keys(self, error, here, path, type_name, inst) -> list[Diagnostic]:
         allowed = list(error.schema.get("properties", {}))
@@ -328,21 +414,30 @@ class _Translator:
                 label = layer_label(path[1], name, None)
                 layer_type = closest(str(key), sorted(REGISTRY))
                 if key in schema_module.RESERVED_KEYS:
-                    msg = (f"'{key}' is reserved for branching networks, which spec version "
-                           f"{schema_module.VERSION} does not have")
-                elif str(key)[:1].isupper() or (layer_type and closest(
-                        str(key), list(schema_module.ENTRY_KEYS)) is None):
+                    msg = (
+                        f"'{key}' is reserved for branching networks, which spec version "
+                        f"{schema_module.VERSION} does not have"
+                    )
+                elif str(key)[:1].isupper() or (
+                    layer_type and closest(str(key), list(schema_module.ENTRY_KEYS)) is None
+                ):
                     msg = f"unknown layer '{key}'{did_you_mean(str(key), sorted(REGISTRY))}"
                 else:
                     hint = did_you_mean(str(key), list(schema_module.ENTRY_KEYS))
                     msg = f"unknown key '{key}' in a layer entry" + (
-                        hint or "; layer types are CamelCase, as in torch.nn")
-                out.append(self.doc.diagnostic(key_path, f"{label}: {msg}", at_key=True,
-                                               layer=layer_info(path[1], name, None)))
+                        hint or "; layer types are CamelCase, as in torch.nn"
+                    )
+                out.append(
+                    self.doc.diagnostic(
+                        key_path,
+                        f"{label}: {msg}",
+                        at_key=True,
+                        layer=layer_info(path[1], name, None),
+                    )
+                )
                 continue
             elif type_name:
-                msg = (f"unknown argument '{key}' for {type_name}"
-                       f"{did_you_mean(str(key), allowed)}")
+                msg = f"unknown argument '{key}' for {type_name}{did_you_mean(str(key), allowed)}"
             else:
                 msg = f"unknown key '{key}'"
             out.append(here(msg, at_key=True, p=key_path))
@@ -375,14 +470,24 @@ def validate(doc: Document) -> Validation:
         else:
             fatal = True
         diagnostics.extend(translate(error))
-    if isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str) and \
-            keyword.iskeyword(doc.data["name"]):
-        diagnostics.append(doc.diagnostic(("name",), f"name '{doc.data['name']}' is a Python "
-                                          "keyword, which cannot name a class"))
+    if (
+        isinstance(doc.data, dict)
+        and isinstance(doc.data.get("name"), str)
+        and keyword.iskeyword(doc.data["name"])
+    ):
+        diagnostics.append(
+            doc.diagnostic(
+                ("name",),
+                f"name '{doc.data['name']}' is a Python keyword, which cannot name a class",
+            )
+        )
     if isinstance(doc.data, dict) and isinstance(doc.data.get("layers"), list):
         # an entry whose only key was reported unknown needs no "has no layer type" too
-        reported = {d.layer["index"] for d in diagnostics if d.layer and (
-            "unknown layer" in d.message or "unknown key" in d.message)}
+        reported = {
+            d.layer["index"]
+            for d in diagnostics
+            if d.layer and ("unknown layer" in d.message or "unknown key" in d.message)
+        }
         diagnostics.extend(_check_entries(doc, doc.data["layers"], broken, reported))
     # jsonschema yields one 'required' error per missing key; each is translated once
     unique: dict[tuple, Diagnostic] = {}
@@ -393,8 +498,9 @@ def validate(doc: Document) -> Validation:
     return Validation(diagnostics, broken, fatal)
 
 
-def _check_entries(doc: Document, layers: list, broken: set[int],
-                   reported: set[int] = frozenset()) -> list[Diagnostic]:
+def _check_entries(
+    doc: Document, layers: list, broken: set[int], reported: set[int] = frozenset()
+) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(layers):
@@ -402,40 +508,77 @@ def _check_entries(doc: Document, layers: list, broken: set[int],
             continue
         types = [k for k in entry if isinstance(k, str) and k[:1].isupper()]
         name = entry.get("name")
-        label = layer_label(index, name if isinstance(name, str) else None,
-                            types[0] if len(types) == 1 else None)
-        info = layer_info(index, name if isinstance(name, str) else None,
-                          types[0] if len(types) == 1 else None)
+        label = layer_label(
+            index, name if isinstance(name, str) else None, types[0] if len(types) == 1 else None
+        )
+        info = layer_info(
+            index, name if isinstance(name, str) else None, types[0] if len(types) == 1 else None
+        )
         if len(types) != 1:
             broken.add(index)
         if len(types) > 1:
-            out.append(doc.diagnostic(("layers", index), f"{label}: an entry holds one layer, "
-                                      f"found {' and '.join(types)}; write each as its own list "
-                                      "item", layer=info))
+            out.append(
+                doc.diagnostic(
+                    ("layers", index),
+                    f"{label}: an entry holds one layer, "
+                    f"found {' and '.join(types)}; write each as its own list "
+                    "item",
+                    layer=info,
+                )
+            )
         elif not types and entry and index not in reported:
-            out.append(doc.diagnostic(("layers", index), f"{label}: entry has no layer type "
-                                      "(a CamelCase torch.nn name such as Conv2d)", layer=info))
+            out.append(
+                doc.diagnostic(
+                    ("layers", index),
+                    f"{label}: entry has no layer type (a CamelCase torch.nn name such as Conv2d)",
+                    layer=info,
+                )
+            )
         if isinstance(name, str) and IDENTIFIER.fullmatch(name):
             path = ("layers", index, "name")
             label = layer_label(index, None, types[0] if len(types) == 1 else None)
             if keyword.iskeyword(name):
-                out.append(doc.diagnostic(path, f"{label}: name '{name}' is a Python keyword",
-                                          layer=info))
+                out.append(
+                    doc.diagnostic(path, f"{label}: name '{name}' is a Python keyword", layer=info)
+                )
             elif name.startswith("_"):
-                out.append(doc.diagnostic(path, f"{label}: name '{name}' starts with '_', which "
-                                          "nn.Module keeps for its internals (_modules, "
-                                          "_parameters, ...); choose another", layer=info))
+                out.append(
+                    doc.diagnostic(
+                        path,
+                        f"{label}: name '{name}' starts with '_', which "
+                        "nn.Module keeps for its internals (_modules, "
+                        "_parameters, ...); choose another",
+                        layer=info,
+                    )
+                )
             elif keyword.issoftkeyword(name):
-                out.append(doc.diagnostic(path, f"{label}: name '{name}' is a Python soft "
-                                          "keyword; choose another", layer=info))
+                out.append(
+                    doc.diagnostic(
+                        path,
+                        f"{label}: name '{name}' is a Python soft keyword; choose another",
+                        layer=info,
+                    )
+                )
             elif name in MODULE_ATTRIBUTES:
-                out.append(doc.diagnostic(path, f"{label}: name '{name}' is taken by nn.Module "
-                                          f"itself (nn.Module.{name}); choose another", layer=info))
+                out.append(
+                    doc.diagnostic(
+                        path,
+                        f"{label}: name '{name}' is taken by nn.Module "
+                        f"itself (nn.Module.{name}); choose another",
+                        layer=info,
+                    )
+                )
             elif name in seen:
                 first = seen[name]
-                out.append(doc.diagnostic(path, f"{label}: name '{name}' is already used by "
-                                          f"layer {first} (line {doc.where(('layers', first))[0]})"
-                                          "; layer names must be unique", layer=info))
+                out.append(
+                    doc.diagnostic(
+                        path,
+                        f"{label}: name '{name}' is already used by "
+                        f"layer {first} (line {doc.where(('layers', first))[0]})"
+                        "; layer names must be unique",
+                        layer=info,
+                    )
+                )
             else:
                 seen[name] = index
     return out

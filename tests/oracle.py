@@ -34,23 +34,27 @@ class Verdict:
     why: str = ""
 
     def __repr__(self) -> str:
-        return (f"accepts -> {self.shape}, {self.params} params" if self.ok
-                else f"refuses ({self.why})")
+        return (
+            f"accepts -> {self.shape}, {self.params} params" if self.ok else f"refuses ({self.why})"
+        )
 
 
 def to_torch(type_name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     lt = REGISTRY[type_name]
-    return {k: lt.arg_by_name[k].type.to_torch(v) if k in lt.arg_by_name else v
-            for k, v in kwargs.items()}
+    return {
+        k: lt.arg_by_name[k].type.to_torch(v) if k in lt.arg_by_name else v
+        for k, v in kwargs.items()
+    }
 
 
-def torch_verdict(type_name: str, kwargs: dict[str, Any], sample: tuple[int, ...],
-                  dtype: str = "float32") -> Verdict:
+def torch_verdict(
+    type_name: str, kwargs: dict[str, Any], sample: tuple[int, ...], dtype: str = "float32"
+) -> Verdict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             module = torch_class(type_name)(**to_torch(type_name, kwargs))
-        except Exception as exc:  # noqa: BLE001 - any refusal is a verdict
+        except Exception as exc:
             return Verdict(False, why=f"init: {type(exc).__name__}: {exc}")
         module.train()
         shapes = []
@@ -58,7 +62,7 @@ def torch_verdict(type_name: str, kwargs: dict[str, Any], sample: tuple[int, ...
             x = torch.zeros((n, *sample), dtype=getattr(torch, dtype))
             try:
                 y = module(x)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 return Verdict(False, why=f"forward: {type(exc).__name__}: {exc}")
             if not isinstance(y, torch.Tensor):
                 return Verdict(False, why=f"returns {type(y).__name__}, not a tensor")
@@ -79,8 +83,9 @@ def spec_text(type_name: str, args: Any, sample: tuple[int, ...], dtype: str = "
     return yaml.safe_dump(data, sort_keys=False)
 
 
-def netspec_verdict(type_name: str, args: Any, sample: tuple[int, ...],
-                    dtype: str = "float32") -> Verdict:
+def netspec_verdict(
+    type_name: str, args: Any, sample: tuple[int, ...], dtype: str = "float32"
+) -> Verdict:
     result = netspec.check(spec_text(type_name, args, sample, dtype))
     if not result.ok:
         return Verdict(False, why="; ".join(d.message for d in result.errors))
@@ -88,13 +93,19 @@ def netspec_verdict(type_name: str, args: Any, sample: tuple[int, ...],
     return Verdict(True, layer.output_shape, layer.params)
 
 
-def assert_agree(type_name: str, kwargs: dict[str, Any], sample: tuple[int, ...],
-                 dtype: str = "float32", netspec_args: Any = "same") -> tuple[Verdict, Verdict]:
+def assert_agree(
+    type_name: str,
+    kwargs: dict[str, Any],
+    sample: tuple[int, ...],
+    dtype: str = "float32",
+    netspec_args: Any = "same",
+) -> tuple[Verdict, Verdict]:
     """netspec (given ``netspec_args``, default the same keywords) and torch must agree on
     accept/refuse, and on output shape and parameter count when both accept."""
     expected = torch_verdict(type_name, kwargs, sample, dtype)
-    got = netspec_verdict(type_name, kwargs if netspec_args == "same" else netspec_args,
-                          sample, dtype)
+    got = netspec_verdict(
+        type_name, kwargs if netspec_args == "same" else netspec_args, sample, dtype
+    )
     context = f"{type_name}({kwargs}) on sample {sample} ({dtype}): torch {expected}, netspec {got}"
     assert got.ok == expected.ok, context
     if expected.ok:
