@@ -10,27 +10,39 @@ from ._base import MAX_DIM, Arg, Args, ArgType, Float, Shape, ShapeError, fmt, l
 
 def check_mode_padding(mode: str, spatial: Shape, sides: list[tuple[int, int]], arg: str) -> None:
     """Refuse what F.pad refuses for ``mode`` padding of ``spatial`` (negative sides crop)."""
-    for size, (lo, hi) in zip(spatial, sides):
+    for size, (lo, hi) in zip(spatial, sides, strict=True):
         out = size + lo + hi
         kept = size + min(lo, 0) + min(hi, 0)  # input elements left once the negative sides crop
         if mode == "reflect" and not (lo < size and hi < size):
-            raise ShapeError(f"reflect padding ({lo}, {hi}) must be smaller than the input size "
-                             f"{size} it pads", arg)
+            raise ShapeError(
+                f"reflect padding ({lo}, {hi}) must be smaller than the input size {size} it pads",
+                arg,
+            )
         if mode == "circular" and not (lo <= size and hi <= size):
-            raise ShapeError(f"circular padding ({lo}, {hi}) may wrap around at most once: it must "
-                             f"not exceed the input size {size}", arg)
+            raise ShapeError(
+                f"circular padding ({lo}, {hi}) may wrap around at most once: it must "
+                f"not exceed the input size {size}",
+                arg,
+            )
         if out < 1:
-            raise ShapeError(f"padding ({lo}, {hi}) would leave {out} elements of an "
-                             f"input of size {size}", arg)
+            raise ShapeError(
+                f"padding ({lo}, {hi}) would leave {out} elements of an input of size {size}", arg
+            )
         if mode == "circular" and (lo > kept or hi > kept):
             # PyTorch copies the wrap from the cropped output itself: past what the crop
             # leaves it reads overlapping or uninitialised memory (and raises for batch 1)
-            raise ShapeError(f"circular padding ({lo}, {hi}) of an input of size {size}: the crop "
-                             f"leaves {max(kept, 0)} elements, too few to wrap {max(lo, hi)} "
-                             "around", arg)
+            raise ShapeError(
+                f"circular padding ({lo}, {hi}) of an input of size {size}: the crop "
+                f"leaves {max(kept, 0)} elements, too few to wrap {max(lo, hi)} "
+                "around",
+                arg,
+            )
         if mode == "constant" and kept < 0:
-            raise ShapeError(f"padding ({lo}, {hi}) crops {-min(lo, 0) - min(hi, 0)} elements "
-                             f"from an input of size {size}: PyTorch crops before it pads", arg)
+            raise ShapeError(
+                f"padding ({lo}, {hi}) crops {-min(lo, 0) - min(hi, 0)} elements "
+                f"from an input of size {size}: PyTorch crops before it pads",
+                arg,
+            )
 
 
 def pad_sides(a: Args, n: int) -> list[tuple[int, int]]:
@@ -46,8 +58,14 @@ def pad_sides(a: Args, n: int) -> list[tuple[int, int]]:
 
 def PadArg(n: int) -> ArgType:
     item = {"type": "integer", "minimum": -MAX_DIM, "maximum": MAX_DIM}
-    schema = {"type": ["integer", "array"], "minimum": -MAX_DIM, "maximum": MAX_DIM,
-              "items": item, "minItems": 2 * n, "maxItems": 2 * n}
+    schema = {
+        "type": ["integer", "array"],
+        "minimum": -MAX_DIM,
+        "maximum": MAX_DIM,
+        "items": item,
+        "minItems": 2 * n,
+        "maxItems": 2 * n,
+    }
     return ArgType(schema, f"an integer or a list of {2 * n} integers", tuple_for_torch=True)
 
 
@@ -60,12 +78,15 @@ def _pad_rule(name: str, mode: str, n: int):
             # but shifts every sample into the next one's place)
             (lo, hi), sides = sides[0], sides[1:]
             if lo or hi:
-                raise ShapeError(f"{name} pads the last {n} dims, but a {fmt(x)} sample has "
-                                 f"{len(x)}: its padding ({lo}, {hi}) would apply to the batch "
-                                 "dimension", "padding")
-        spatial = x[len(x) - len(sides):]
+                raise ShapeError(
+                    f"{name} pads the last {n} dims, but a {fmt(x)} sample has "
+                    f"{len(x)}: its padding ({lo}, {hi}) would apply to the batch "
+                    "dimension",
+                    "padding",
+                )
+        spatial = x[len(x) - len(sides) :]
         check_mode_padding(mode, spatial, sides, "padding")
-        out = tuple(s + lo + hi for s, (lo, hi) in zip(spatial, sides))
+        out = tuple(s + lo + hi for s, (lo, hi) in zip(spatial, sides, strict=True))
         return (*x[: len(x) - len(sides)], *out)
 
     return rule
@@ -80,12 +101,26 @@ def _register(n: int) -> None:
     for kind in ("Zero", "Constant"):
         value = [Arg("value", Float())] if kind == "Constant" else []
         name = f"{kind}Pad{n}d"
-        layer(name, Arg("padding", PadArg(n)), *value, family="padding", input_dtype="any",
-              min_rank=max(n - 1, 1))(_pad_rule(name, "constant", n))
-    for kind, mode in (("Reflection", "reflect"), ("Replication", "replicate"),
-                       ("Circular", "circular")):
-        layer(f"{kind}Pad{n}d", Arg("padding", PadArg(n)), family="padding", input_dtype="any",
-              ranks=ranked)(_pad_rule(f"{kind}Pad{n}d", mode, n))
+        layer(
+            name,
+            Arg("padding", PadArg(n)),
+            *value,
+            family="padding",
+            input_dtype="any",
+            min_rank=max(n - 1, 1),
+        )(_pad_rule(name, "constant", n))
+    for kind, mode in (
+        ("Reflection", "reflect"),
+        ("Replication", "replicate"),
+        ("Circular", "circular"),
+    ):
+        layer(
+            f"{kind}Pad{n}d",
+            Arg("padding", PadArg(n)),
+            family="padding",
+            input_dtype="any",
+            ranks=ranked,
+        )(_pad_rule(f"{kind}Pad{n}d", mode, n))
 
 
 for _n in (1, 2, 3):
