@@ -79,9 +79,9 @@ def _pad_rule(name: str, mode: str, n: int):
             (lo, hi), sides = sides[0], sides[1:]
             if lo or hi:
                 raise ShapeError(
-                    f"{name} pads the last {n} dims, but a {fmt(x)} sample has "
-                    f"{len(x)}: its padding ({lo}, {hi}) would apply to the batch "
-                    "dimension",
+                    f"{name} pads the last {n} dims, but the sample ({fmt(x)}) has only "
+                    f"{len(x)}: the padding ({lo}, {hi}) for the missing dim would apply to "
+                    "the batch dimension",
                     "padding",
                 )
         spatial = x[len(x) - len(sides) :]
