@@ -361,7 +361,7 @@ class _Translator:
         schema = error.schema
         lo, hi = schema.get("minItems"), schema.get("maxItems")
         if lo == hi:
-            count = f"exactly {lo} entries"
+            count = f"exactly {lo} entr{'y' if lo == 1 else 'ies'}"
         elif error.validator == "minItems":
             count = f"at least {lo} entr{'y' if lo == 1 else 'ies'}"
         else:

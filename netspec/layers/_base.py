@@ -10,8 +10,9 @@ Nothing here imports torch.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 Shape = tuple[int, ...]
 
@@ -44,7 +45,7 @@ class ArgType:
             return tuple(value)
         return value
 
-    def nullable(self) -> "ArgType":
+    def nullable(self) -> ArgType:
         schema = dict(self.schema)
         types = schema.get("type", [])
         schema["type"] = ([types] if isinstance(types, str) else list(types)) + ["null"]
@@ -73,8 +74,13 @@ def Float(minimum: float | None = None, maximum: float | None = None) -> ArgType
 def Size(n: int, minimum: int = 1) -> ArgType:
     """An int, or a list of exactly ``n`` ints (PyTorch's ``_pair``/``_triple`` arguments)."""
     item = {"type": "integer", "minimum": minimum, "maximum": MAX_DIM}
-    schema = {"type": ["integer", "array"], **{k: v for k, v in item.items() if k != "type"},
-              "items": item, "minItems": n, "maxItems": n}
+    schema = {
+        "type": ["integer", "array"],
+        **{k: v for k, v in item.items() if k != "type"},
+        "items": item,
+        "minItems": n,
+        "maxItems": n,
+    }
     what = "an integer" if n == 1 else f"an integer or a list of {n} integers"
     return ArgType(schema, what, tuple_for_torch=True)
 
@@ -82,8 +88,13 @@ def Size(n: int, minimum: int = 1) -> ArgType:
 def IntList(minimum: int = 1) -> ArgType:
     """An int or a non-empty list of ints of any length (normalized_shape, unflattened_size)."""
     item = {"type": "integer", "minimum": minimum, "maximum": MAX_DIM}
-    schema = {"type": ["integer", "array"], "minimum": minimum, "maximum": MAX_DIM,
-              "items": item, "minItems": 1}
+    schema = {
+        "type": ["integer", "array"],
+        "minimum": minimum,
+        "maximum": MAX_DIM,
+        "items": item,
+        "minItems": 1,
+    }
     return ArgType(schema, "an integer or a list of integers", tuple_for_torch=True)
 
 
@@ -98,10 +109,13 @@ Probability = ArgType({"type": "number", "minimum": 0, "maximum": 1}, "a probabi
 
 def ConvPadding(n: int) -> ArgType:
     """Non-negative int, list of ``n`` ints, or 'same'/'valid' (a string)."""
-    schema = Size(n, minimum=0).schema | {"type": ["integer", "array", "string"],
-                                          "pattern": "^(same|valid)$"}
-    return ArgType(schema, f"an integer, a list of {n} integers, 'same' or 'valid'",
-                   tuple_for_torch=True)
+    schema = Size(n, minimum=0).schema | {
+        "type": ["integer", "array", "string"],
+        "pattern": "^(same|valid)$",
+    }
+    return ArgType(
+        schema, f"an integer, a list of {n} integers, 'same' or 'valid'", tuple_for_torch=True
+    )
 
 
 # ---------------------------------------------------------------- arguments and layers
@@ -119,7 +133,7 @@ class Arg:
     keyword_only: bool = False  # after PyTorch's '*': may not be given positionally
     # When PyTorch only warns about a written value that disagrees with the input
     # (InstanceNorm without affine ignores num_features), say so: a warning, not an error.
-    lenient_if: Callable[["Args"], bool] | None = None
+    lenient_if: Callable[[Args], bool] | None = None
 
     @property
     def required(self) -> bool:
@@ -130,9 +144,9 @@ class Arg:
 class LayerType:
     name: str
     args: list[Arg]
-    rule: Callable[["Args", Shape], Shape]
+    rule: Callable[[Args, Shape], Shape]
     family: str
-    params: Callable[["Args", Shape], int] = lambda a, x: 0
+    params: Callable[[Args, Shape], int] = lambda a, x: 0
     # Sample ranks (batch excluded) the layer accepts, with the layout shown in errors;
     # None accepts any rank >= min_rank.
     ranks: dict[int, str] | None = None
@@ -141,6 +155,9 @@ class LayerType:
     output_dtype: str | None = None  # None: same as the input
     torch_class: str | None = None  # defaults to torch.nn.<name>
     output_only: bool = False  # returns (output, state): netspec keeps the output
+    # Float dtypes other than float32 that the layer takes although its parameters are
+    # float32 (PyTorch's CPU norms accept half precision; RMSNorm promotes any float).
+    mixed_dtypes: tuple[str, ...] = ()
     doc: str = ""
     arg_by_name: dict[str, Arg] = field(init=False)
 
@@ -155,7 +172,7 @@ class LayerType:
 class Args:
     """Resolved arguments of one layer: attribute access, defaults filled, YAML lists kept."""
 
-    __slots__ = ("values", "given", "warnings")
+    __slots__ = ("given", "values", "warnings")
 
     def __init__(self, values: dict[str, Any], given: set[str]):
         self.values = values
@@ -187,8 +204,14 @@ def layer(name: str, *args: Arg, family: str, **options: Any) -> Callable:
     def register(rule: Callable[[Args, Shape], Shape]) -> Callable:
         if name in REGISTRY:
             raise ValueError(f"layer type {name} registered twice")
-        REGISTRY[name] = LayerType(name=name, args=list(args), rule=rule, family=family,
-                                   doc=(rule.__doc__ or "").strip(), **options)
+        REGISTRY[name] = LayerType(
+            name=name,
+            args=list(args),
+            rule=rule,
+            family=family,
+            doc=(rule.__doc__ or "").strip(),
+            **options,
+        )
         return rule
 
     return register
@@ -212,8 +235,11 @@ def batched_dim(dim: int, sample_rank: int, what: str = "dim") -> int:
     Raises like PyTorch for out-of-range dims."""
     rank = sample_rank + 1
     if not -rank <= dim < rank:
-        raise ShapeError(f"{what} {dim} is out of range for a {rank}-d input (batch included); "
-                         f"expected a value in [{-rank}, {rank - 1}]", arg=what)
+        raise ShapeError(
+            f"{what} {dim} is out of range for a {rank}-d input (batch included); "
+            f"expected a value in [{-rank}, {rank - 1}]",
+            arg=what,
+        )
     return (dim % rank) - 1
 
 

@@ -96,8 +96,8 @@ INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")
 def upsample_output(x: Shape, size, scale, mode: str, align_corners,
                     recompute_scale_factor=None) -> Shape:
     if mode in MODE_RANK and len(x) != MODE_RANK[mode]:
-        raise ShapeError(f"mode '{mode}' needs a C×{'L' if mode == 'linear' else 'H×W' if MODE_RANK[mode] == 3 else 'D×H×W'} "
-                         f"sample, got {fmt(x)}", "mode")
+        layout = {2: "C×L", 3: "C×H×W", 4: "C×D×H×W"}[MODE_RANK[mode]]
+        raise ShapeError(f"mode '{mode}' needs a {layout} sample, got {fmt(x)}", "mode")
     if align_corners is not None and mode not in INTERPOLATING:
         raise ShapeError(f"align_corners can only be set with the interpolating modes "
                          f"{', '.join(INTERPOLATING)} (mode is '{mode}')", "align_corners")
@@ -121,7 +121,7 @@ def upsample_output(x: Shape, size, scale, mode: str, align_corners,
         if len(scales) != n:
             raise ShapeError(f"scale_factor has {len(scales)} entries for {n} spatial dimensions "
                              f"(input {fmt(x)})", "scale_factor")
-        out = tuple(math.floor(float(L) * float(s)) for L, s in zip(x[1:], scales))
+        out = tuple(math.floor(float(L) * float(s)) for L, s in zip(x[1:], scales, strict=True))
         if any(o < 1 for o in out):
             raise ShapeError(f"output would be {fmt(out)}: input {fmt(x[1:])}, scale_factor "
                              f"{scale}", "scale_factor")
