@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n 2 -p no:cacheprovider
 
 fuzz: $(STAMP)
-	NETSPEC_FUZZ_EXAMPLES=100000 $(PY) -m pytest -q -n 2 -p no:cacheprovider -m fuzz tests/test_differential.py
+	NETSPEC_FUZZ_EXAMPLES=100000 $(PY) -m pytest -q -n 2 -p no:cacheprovider tests/test_differential_spatial.py tests/test_differential_layers.py
 
 bench: $(STAMP)
 	$(PY) bench/check_speed.py
