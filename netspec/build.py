@@ -1,4 +1,5 @@
-"""Stage 5, emit as torch modules: a checked spec -> nn.Sequential over an OrderedDict."""
+"""Stage 5, emit as torch modules: a checked spec -> nn.Sequential, or an fx GraphModule
+whose forward is straight-line generated code where the data flow branches."""
 
 from __future__ import annotations
 
@@ -30,13 +31,62 @@ def construct(result: LayerResult) -> Any:
     return torch_class(result.type)(**kwargs)
 
 
-def build(spec: Spec | str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> Any:
-    """A torch.nn.Sequential whose children are named as in the spec.
+def is_chain(children: list[LayerResult]) -> bool:
+    """Each entry takes the previous one's output: an nn.Sequential expresses it."""
+    return all(c.kind != "merge" and not c.sources for c in children)
 
-    Raises SpecError (every diagnostic) if the spec does not check."""
+
+def module_for(result: LayerResult) -> Any:
     from torch import nn
 
+    if result.kind == "layer":
+        return construct(result)
+    if result.kind == "repeat":
+        return nn.Sequential(OrderedDict((c.name, module_for(c)) for c in result.children))
+    class_name = result.type if result.kind == "block" else "Sequential"
+    return scope_module(result.children, class_name, result.output)
+
+
+def scope_module(children: list[LayerResult], class_name: str, output: str | None) -> Any:
+    """A list of entries as a module: Sequential for a chain, else an fx GraphModule."""
+    from torch import fx, nn
+
+    from . import ops
+
+    last = children[-1].name if children else None
+    if is_chain(children) and output in (last, None):
+        return nn.Sequential(OrderedDict((c.name, module_for(c)) for c in children))
+    root = nn.Module()
+    graph = fx.Graph()
+    nodes = {"input": graph.placeholder("x")}
+    previous = nodes["input"]
+    for child in children:
+        inputs = [nodes[s] for s in child.sources] if child.sources else [previous]
+        if child.kind == "merge":
+            if child.type == "Concat":
+                node = graph.call_function(ops.CONCAT, (inputs,), {"dim": child.kwargs.get("dim", 1)})
+            elif child.type == "CropTo":
+                node = graph.call_function(ops.crop_to, tuple(inputs))
+            else:
+                node = inputs[0]
+                for other in inputs[1:]:
+                    node = graph.call_function(ops.PAIRWISE[child.type], (node, other))
+        else:
+            root.add_module(child.name, module_for(child))
+            node = graph.call_module(child.name, (inputs[0],))
+        nodes[child.name] = node
+        previous = node
+    graph.output(nodes.get(output, previous) if output else previous)
+    return fx.GraphModule(root, graph, class_name=class_name)
+
+
+def build(spec: Spec | str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> Any:
+    """The model: an nn.Sequential for a chain, a GraphModule for a branching network.
+    Children are named as in the spec, so state_dict keys are predictable.
+
+    Raises SpecError (every error) if the spec does not check."""
     result = check(spec, input_shape)
     if not result.ok:
         raise SpecError(result.errors)
-    return nn.Sequential(OrderedDict((r.name, construct(r)) for r in result.layers))
+    name = result.network.name if result.network else "Net"
+    return scope_module(result.layers, name, result.layers[-1].name if result.layers else None)

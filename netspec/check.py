@@ -128,11 +128,10 @@ def check(
     diagnostics = list(validation.diagnostics)
     if validation.fatal:
         return CheckResult(doc.file, diagnostics)
-    network, problems = resolve(doc, validation.broken)
+    network = resolve(doc)
     if input_shape is not None:
         network.input_shape = tuple(input_shape)
-    diagnostics += problems
-    results, problems = infer(doc, network)
+    results, problems = infer(doc, network, validation.broken)
     diagnostics += problems
     diagnostics.sort(key=lambda d: (d.line, d.col))
     return CheckResult(doc.file, diagnostics, results, network)

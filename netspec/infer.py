@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Diagnostic
+from .errors import Diagnostic, did_you_mean
+from .expr import ExprError, evaluate
 from .layers import Args, ShapeError, fmt
 from .layers._base import REQUIRED
 from .loader import Document
-from .resolve import LayerEntry, Network
+from .resolve import LayerEntry, Network, resolve_entry, substitute
+from .validate import entry_label, entry_type, validate_entry
 
 INT_DTYPES = ("int64", "int32")
 
@@ -19,20 +21,38 @@ INT_DTYPES = ("int64", "int32")
 class LayerResult:
     index: int
     name: str
-    type: str
+    type: str  # layer type, block name, or "group" / "repeat"
     input_shape: tuple[int, ...] | None
     output_shape: tuple[int, ...] | None  # None: not known (an error here or before)
     params: int | None
     kwargs: dict[str, Any] = field(default_factory=dict)  # what the torch constructor gets
+    kind: str = "layer"  # layer | merge | group | block | repeat
+    qualname: str = ""  # dotted module path, as in state_dict keys
+    sources: list[str] = field(default_factory=list)  # inputs: names in this list or "input"
+    output: str | None = None  # group/block/repeat: the child whose output is the result
+    children: list["LayerResult"] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "index": self.index,
             "name": self.name,
             "type": self.type,
             "output_shape": list(self.output_shape) if self.output_shape is not None else None,
             "params": self.params,
         }
+        if self.kind != "layer":
+            out["kind"] = self.kind
+        if self.sources:
+            out["from"] = self.sources
+        if self.children:
+            out["children"] = [c.as_json() for c in self.children]
+        return out
+
+    def walk(self, depth: int = 0):
+        """(depth, result) for this result and everything nested in it."""
+        yield depth, self
+        for child in self.children:
+            yield from child.walk(depth + 1)
 
 
 def _rank_error(entry: LayerEntry, x: tuple[int, ...]) -> str | None:
@@ -50,70 +70,372 @@ def _rank_error(entry: LayerEntry, x: tuple[int, ...]) -> str | None:
     return None
 
 
+@dataclass
+class Scope:
+    """One layers list being walked: the top level, a group, or a block's body."""
+
+    path: tuple  # where the list is in the document
+    prefix: str  # qualified-name prefix of its entries ("" or "layer2.0.")
+    params: dict[str, Any] | None = None  # block parameters (None outside blocks)
+    block: str | None = None
+    depth: int = 0
+
+
+@dataclass
+class Flow:
+    """A tensor flowing between entries: its shape (None: unknown), dtype and provenance."""
+
+    shape: tuple[int, ...] | None
+    dtype: str
+    origin: str
+    node: str  # the entry (in its scope) that produced it, or "input"
+
+
+MAX_DEPTH = 32  # blocks using blocks: deeper than this is a runaway recursion
+
+
 class _Walker:
-    def __init__(self, doc: Document, network: Network):
+    def __init__(self, doc: Document, network: Network, broken: set[tuple]):
         self.doc = doc
         self.diagnostics: list[Diagnostic] = []
-        self.results: list[LayerResult] = []
         self.network = network
+        self.broken = broken
+        data = doc.data
+        self.blocks: dict[str, Any] = data.get("blocks") or {} if isinstance(data, dict) else {}
         self.dtype_from_input = True  # only dtype-agnostic layers (Flatten, ...) so far
         self.at_input = True  # no layer has run yet
+        self.seen_in_blocks: set[tuple] = set()  # block-body errors are reported once
 
     def report(
         self, entry: LayerEntry, message: str, arg: str | None = None, severity: str = "error"
     ) -> None:
-        self.diagnostics.append(
+        self.add(
             self.doc.diagnostic(
-                entry.arg_path(arg),
-                f"{entry.label}: {message}",
-                severity=severity,
+                entry.arg_path(arg), f"{entry.label}: {message}", severity=severity,
                 layer=entry.info,
-            )
+            ),
+            in_block=entry.block is not None,
         )
 
-    def run(self) -> None:
-        x: tuple[int, ...] | None = self.network.input_shape
-        dtype = self.network.input_dtype
-        origin = f"the network input, {fmt(x)}"
-        failed_at: LayerEntry | None = None
-        skipped: list[LayerEntry] = []
-        for entry in self.network.layers:
-            if x is None or entry.broken:
-                # a broken entry has its own error; only the others are "not shape-checked"
-                if entry.broken and not skipped:
-                    failed_at = entry
-                elif not entry.broken:
-                    skipped.append(entry)
-                self.results.append(
-                    LayerResult(entry.index, entry.name, entry.type_name, x, None, None)
-                )
-                x = None
+    def add(self, diagnostic: Diagnostic, in_block: bool = False) -> None:
+        if in_block:  # a block used 16 times reports a mistake in its body once
+            key = (diagnostic.line, diagnostic.col, diagnostic.severity,
+                   diagnostic.message.split(": ", 1)[-1])
+            if key in self.seen_in_blocks:
+                return
+            self.seen_in_blocks.add(key)
+        self.diagnostics.append(diagnostic)
+
+    def error_at(
+        self, path: tuple, message: str, scope: Scope, at_key: bool = False, severity="error"
+    ) -> None:
+        self.add(
+            self.doc.diagnostic(path, message, severity=severity, at_key=at_key),
+            in_block=scope.block is not None,
+        )
+
+    # ------------------------------------------------------------------ scopes
+
+    def run(self) -> list[LayerResult]:
+        net = self.network
+        flow = Flow(net.input_shape, net.input_dtype, f"the network input, {fmt(net.input_shape)}",
+                    "input")
+        results, _ = self.scope(Scope(("layers",), ""), self.doc.data["layers"], flow)
+        return results
+
+    def scope(self, scope: Scope, entries: list, flow: Flow) -> tuple[list[LayerResult], Flow]:
+        """Walk one layers list; returns its results and the flow out of its last entry."""
+        flow = Flow(flow.shape, flow.dtype, flow.origin, "input")  # named as seen inside
+        env: dict[str, Flow] = {"input": flow}
+        later = {e.get("name"): i for i, e in enumerate(entries) if isinstance(e, dict)}
+        results: list[LayerResult] = []
+        previous = flow
+        failed_at: tuple[int, str] | None = None  # (index, qualified name)
+        skipped: list[tuple[tuple, str]] = []
+        active = 0
+        for index, raw in enumerate(entries):
+            path = scope.path + (index,)
+            if not self.condition(scope, raw, path, flow):
+                # an entry left out by if: passes its input on, so from: can still name it
+                name = raw.get("name") if isinstance(raw, dict) else None
+                if isinstance(name, str):
+                    env[name] = self.sources(scope, raw, path, env, later, index, previous)[0][0]
                 continue
-            out, kwargs, params, dtype = self.layer(entry, x, dtype, origin)
-            self.at_input = False
-            if entry.type.input_dtype != "any" or entry.type.output_dtype:
-                self.dtype_from_input = False
-            self.results.append(
-                LayerResult(entry.index, entry.name, entry.type_name, x, out, params, kwargs)
-            )
-            if out is None:
-                failed_at = entry
-            elif entry.type.name == "Flatten" and out != x:
-                origin = f"{fmt(x)} flattened at layer {entry.index}"
+            name = raw.get("name") if isinstance(raw, dict) else None
+            name = name if isinstance(name, str) else str(active)
+            active += 1
+            qualname = scope.prefix + name
+            inputs, ok = self.sources(scope, raw, path, env, later, index, previous)
+            broken = path in self.broken or not ok
+            if not broken and any(f.shape is None for f in inputs):
+                skipped.append((path, qualname))
+                result = LayerResult(index, name, entry_type(raw) or "?", None, None, None,
+                                     qualname=qualname)
+                out = Flow(None, previous.dtype, "", name)
+            elif broken:
+                if not skipped:  # the note names the last error before the unchecked run
+                    failed_at = (index, qualname)
+                result = LayerResult(index, name, entry_type(raw) or "?", None, None, None,
+                                     qualname=qualname)
+                out = Flow(None, previous.dtype, "", name)
             else:
-                origin = f"output of {entry.label}, {fmt(out)}"
-            x = out
+                result, out = self.entry(scope, raw, path, index, name, qualname, inputs)
+                if out.shape is None and not skipped:
+                    failed_at = (index, qualname)
+            if isinstance(raw, dict) and "from" in raw:
+                result.sources = [f.node for f in inputs]
+            results.append(result)
+            env[name] = Flow(out.shape, out.dtype, out.origin, name)
+            previous = env[name]
         if skipped and failed_at is not None:
             first, last = skipped[0], skipped[-1]
-            span = f"layer {first.index}" if first is last else f"layers {first.index}–{last.index}"
-            self.diagnostics.append(
-                self.doc.diagnostic(
-                    first.path,
-                    f"{span} not shape-checked: the shape coming out of layer "
-                    f"{failed_at.index} is unknown after its error",
-                    severity="note",
-                )
-            )
+            if scope.path == ("layers",):
+                span = (f"layer {first[0][-1]}" if first is last
+                        else f"layers {first[0][-1]}–{last[0][-1]}")
+                after = f"layer {failed_at[0]}"
+            else:
+                span = first[1] if first is last else f"{first[1]} to {last[1]}"
+                after = failed_at[1]
+            self.error_at(first[0], f"{span} not shape-checked: the shape coming out of "
+                          f"{after} is unknown after its error", scope, severity="note")
+        return results, previous
+
+    def condition(self, scope: Scope, raw: Any, path: tuple, flow: Flow) -> bool:
+        if not isinstance(raw, dict) or "if" not in raw:
+            return True
+        value = raw["if"]
+        if isinstance(value, bool):
+            return value
+        env = self.expression_env(scope, flow)
+        try:
+            result = evaluate(str(value), env)
+        except ExprError as exc:
+            self.error_at(path + ("if",), f"if: {exc}", scope)
+            self.broken.add(path)
+            return True
+        return bool(result)
+
+    def expression_env(self, scope: Scope, flow: Flow) -> dict[str, Any]:
+        env = dict(scope.params or {})
+        if flow.shape:
+            env.setdefault("in_channels", flow.shape[0])
+        return env
+
+    def sources(self, scope, raw, path, env, later, index, previous) -> tuple[list[Flow], bool]:
+        """The flows an entry takes: from: names, or the previous entry's output."""
+        if not isinstance(raw, dict) or "from" not in raw:
+            return [previous], True
+        names = raw["from"] if isinstance(raw["from"], list) else [raw["from"]]
+        flows, ok = [], True
+        for i, name in enumerate(names):
+            where = path + ("from",) + ((i,) if isinstance(raw["from"], list) else ())
+            if name in env:
+                flows.append(env[name])
+                continue
+            ok = False
+            if name == raw.get("name"):
+                why = "an entry cannot take its own output"
+            elif name in later and later[name] > index:
+                why = (f"'{name}' comes later (entry {later[name]}); from: refers to earlier "
+                       "entries only, so a network has no cycles")
+            else:
+                known = [n for n in env if n != "input"]
+                why = (f"no earlier entry here is named '{name}'"
+                       f"{did_you_mean(str(name), known + ['input'])}; names here: "
+                       f"{', '.join(known) or '(none yet)'}, and 'input'")
+            self.error_at(where, f"{entry_label(self.doc.data, path)}: from: {why}", scope)
+        return flows, ok
+
+    # ------------------------------------------------------------------ entries
+
+    def entry(self, scope, raw, path, index, name, qualname, inputs) -> tuple[LayerResult, Flow]:
+        if isinstance(raw, dict) and "repeat" in raw:
+            return self.repeat(scope, raw, path, index, name, qualname, inputs)
+        if isinstance(raw, dict) and "layers" in raw:
+            child = Scope(path + ("layers",), qualname + ".", scope.params, scope.block,
+                          scope.depth)
+            children, out = self.scope(child, raw["layers"], self.single(inputs))
+            return self.container(index, name, "group", "group", qualname, inputs, children,
+                                  out), out
+        type_name = entry_type(raw)
+        if type_name in self.blocks:
+            args = raw.get(type_name) if isinstance(raw, dict) else None
+            return self.call(scope, type_name, args, path, index, name, qualname, inputs)
+        return self.layer_entry(scope, raw, path, index, name, qualname, inputs)
+
+    def single(self, inputs: list[Flow]) -> Flow:
+        return inputs[0]
+
+    def container(self, index, name, type_name, kind, qualname, inputs, children, out):
+        known = all(c.params is not None for c in children) and out.shape is not None
+        return LayerResult(
+            index, name, type_name, inputs[0].shape, out.shape,
+            sum(c.params or 0 for c in children) if known else None,
+            kind=kind, qualname=qualname, output=out.node, children=children,
+        )
+
+    def layer_entry(self, scope, raw, path, index, name, qualname, inputs):
+        if scope.params is not None:  # a block body: substitute parameters, then check
+            try:
+                raw = substitute(raw, self.expression_env(scope, inputs[0]))
+            except ExprError as exc:
+                self.error_at(path, f"{entry_label(self.doc.data, path)}: {exc}", scope)
+                return self.failed(index, name, raw, qualname, inputs)
+            problems = validate_entry(self.doc, path, raw)
+            if problems:
+                for d in problems:
+                    self.add(d, in_block=True)
+                return self.failed(index, name, raw, qualname, inputs)
+        problems: list[Diagnostic] = []
+        entry = resolve_entry(self.doc, path, index, raw, problems, name=name, qualname=qualname,
+                              block=scope.block)
+        for d in problems:
+            self.add(d, in_block=scope.block is not None)
+        if entry.broken:
+            return self.failed(index, name, raw, qualname, inputs)
+        lt = entry.type
+        if lt.merge:
+            if len(inputs) < 2 and lt.name != "CropTo" or not isinstance(raw, dict) or \
+                    "from" not in raw:
+                self.report(entry, f"{lt.name} takes two or more inputs: write from: [a, b]")
+                return self.failed(index, name, raw, qualname, inputs)
+            out, kwargs, params, dtype = self.merge(entry, inputs)
+        else:
+            if len(inputs) != 1:
+                self.report(entry, f"{lt.name} takes one input, from: names {len(inputs)}")
+                return self.failed(index, name, raw, qualname, inputs)
+            flow = inputs[0]
+            out, kwargs, params, dtype = self.layer(entry, flow.shape, flow.dtype, flow.origin)
+            self.at_input = False
+            if lt.input_dtype != "any" or lt.output_dtype:
+                self.dtype_from_input = False
+        result = LayerResult(index, name, lt.name, inputs[0].shape, out, params, kwargs,
+                             kind="merge" if lt.merge else "layer", qualname=qualname)
+        if out is None:
+            origin = ""
+        elif lt.name == "Flatten" and out != inputs[0].shape:
+            where = f"layer {index}" if not qualname or "." not in qualname else qualname
+            origin = f"{fmt(inputs[0].shape)} flattened at {where}"
+        else:
+            origin = f"output of {entry.label}, {fmt(out)}"
+        return result, Flow(out, dtype, origin, name)
+
+    def failed(self, index, name, raw, qualname, inputs):
+        return (LayerResult(index, name, entry_type(raw) or "?", inputs[0].shape, None, None,
+                            qualname=qualname), Flow(None, inputs[0].dtype, "", name))
+
+    def merge(self, entry: LayerEntry, inputs: list[Flow]):
+        lt = entry.type
+        values = {a.name: a.default for a in lt.args if a.default is not REQUIRED}
+        values.update(entry.given)
+        sources = [f"{fmt(f.shape)} from '{f.node}'" for f in inputs]
+        a = Args(values, set(entry.given), sources)
+        try:
+            out = tuple(lt.rule(a, [f.shape for f in inputs]))
+        except ShapeError as exc:
+            self.report(entry, exc.message, exc.arg)
+            out = None
+        dtypes = {f.dtype for f in inputs}
+        if len(dtypes) > 1:
+            self.report(entry, f"inputs have different dtypes: {', '.join(sorted(dtypes))}")
+        return out, dict(entry.given), 0, inputs[0].dtype
+
+    def call(self, scope, block_name, args, path, index, name, qualname, inputs):
+        """A block used like a layer: bind its parameters, walk its body."""
+        flow = self.single(inputs)
+        label = entry_label(self.doc.data, path)
+        if scope.depth >= MAX_DEPTH:
+            self.error_at(path, f"{label}: blocks nest more than {MAX_DEPTH} deep (a block "
+                          "that uses itself?)", scope)
+            return self.failed(index, name, {block_name: args}, qualname, inputs)
+        if ("blocks", block_name) in self.broken:
+            return self.failed(index, name, {block_name: args}, qualname, inputs)
+        definition = self.blocks[block_name]
+        declared = definition.get("params") or {}
+        if scope.params is not None:
+            try:
+                args = substitute(args, self.expression_env(scope, flow))
+            except ExprError as exc:
+                self.error_at(path, f"{label}: {exc}", scope)
+                return self.failed(index, name, {block_name: args}, qualname, inputs)
+        if args is None:
+            args = {}
+        args_path = path + (block_name,)
+        if not isinstance(args, dict):
+            self.error_at(args_path, f"{label}: block {block_name} takes its parameters as a "
+                          f"mapping, e.g. {block_name}: {{{', '.join(declared) or '...'}}}", scope)
+            return self.failed(index, name, {block_name: args}, qualname, inputs)
+        ok = True
+        for key in args:
+            if key not in declared:
+                ok = False
+                self.error_at(args_path + (key,), f"{label}: unknown parameter '{key}' for block "
+                              f"{block_name}{did_you_mean(str(key), list(declared))}; it takes "
+                              f"{', '.join(declared) or 'no parameters'}", scope, at_key=True)
+        params: dict[str, Any] = {}
+        for key, default in declared.items():
+            if key in args:
+                params[key] = args[key]
+            elif default == "required":
+                ok = False
+                self.error_at(args_path if args else path, f"{label}: block {block_name} needs "
+                              f"parameter '{key}'", scope)
+            else:
+                params[key] = default
+        if not ok:
+            return self.failed(index, name, {block_name: args}, qualname, inputs)
+        if flow.shape:
+            params.setdefault("in_channels", flow.shape[0])
+        body = Scope(("blocks", block_name, "layers"), qualname + ".", params, block_name,
+                     scope.depth + 1)
+        children, out = self.scope(body, definition["layers"], flow)
+        return self.container(index, name, block_name, "block", qualname, inputs, children,
+                              out), out
+
+    def repeat(self, scope, raw, path, index, name, qualname, inputs):
+        """N copies as an nn.Sequential named 0..N-1 (or by repeat.name)."""
+        spec = raw["repeat"]
+        count = spec.get("count") if isinstance(spec, dict) else spec
+        pattern = spec.get("name") if isinstance(spec, dict) else None
+        where = path + ("repeat",) + (("count",) if isinstance(spec, dict) else ())
+        label = entry_label(self.doc.data, path)
+        if isinstance(count, str):
+            try:
+                count = evaluate(count, self.expression_env(scope, inputs[0]))
+            except ExprError as exc:
+                self.error_at(where, f"{label}: repeat: {exc}", scope)
+                return self.failed(index, name, raw, qualname, inputs)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            self.error_at(where, f"{label}: repeat must be a positive whole number, got "
+                          f"{count!r}", scope)
+            return self.failed(index, name, raw, qualname, inputs)
+        base = {k: v for k, v in raw.items() if k not in ("repeat", "first", "name")}
+        type_name = entry_type(base)
+        first = raw.get("first") or {}
+        children: list[LayerResult] = []
+        flow = self.single(inputs)
+        for k in range(count):
+            copy = dict(base)
+            if k == 0 and first:
+                if not type_name:
+                    self.error_at(path + ("first",), f"{label}: first: overrides the arguments "
+                                  "of a repeated layer or block", scope)
+                    return self.failed(index, name, raw, qualname, inputs)
+                given = copy.get(type_name) or {}
+                if not isinstance(given, dict):
+                    self.error_at(path + ("first",), f"{label}: first: needs the repeated "
+                                  "arguments as a mapping", scope)
+                    return self.failed(index, name, raw, qualname, inputs)
+                copy[type_name] = {**given, **first}
+            child_name = (pattern.replace("{n}", str(k + 1)).replace("{i}", str(k)) if pattern
+                          else str(k))
+            child_qual = f"{qualname}.{child_name}"
+            result, flow = self.entry(scope, copy, path, k, child_name, child_qual, [flow])
+            children.append(result)
+            if flow.shape is None:
+                break
+        return self.container(index, name, "repeat", "repeat", qualname, inputs, children,
+                              flow), Flow(flow.shape, flow.dtype, flow.origin, name)
 
     def layer(self, entry: LayerEntry, x: tuple[int, ...], dtype: str, origin: str):
         lt = entry.type
@@ -206,7 +528,9 @@ class _Walker:
         return out, kwargs, params, out_dtype
 
 
-def infer(doc: Document, network: Network) -> tuple[list[LayerResult], list[Diagnostic]]:
-    walker = _Walker(doc, network)
-    walker.run()
-    return walker.results, walker.diagnostics
+def infer(
+    doc: Document, network: Network, broken: set[tuple]
+) -> tuple[list[LayerResult], list[Diagnostic]]:
+    walker = _Walker(doc, network, broken)
+    results = walker.run()
+    return results, walker.diagnostics

@@ -12,6 +12,7 @@ from typing import Any
 from .errors import Diagnostic
 from .layers import REGISTRY, LayerType
 from .loader import Document
+from .expr import evaluate, is_expression
 from .validate import entry_type, layer_info, layer_label
 
 
@@ -25,6 +26,8 @@ class LayerEntry:
     arg_paths: dict[str, tuple] = field(default_factory=dict)
     form: str = "keywords"  # keywords | positional | scalar | none
     broken: bool = False  # reported already; its output shape is unknown
+    qualname: str = ""  # dotted module path, e.g. layer2.0.conv1 ("" at the top level)
+    block: str | None = None  # the block whose definition this entry comes from
 
     @property
     def type_name(self) -> str:
@@ -32,7 +35,11 @@ class LayerEntry:
 
     @property
     def label(self) -> str:
-        return layer_label(self.index, self.name, self.type.name if self.type else None)
+        type_name = self.type.name if self.type else None
+        if not self.qualname or "." not in self.qualname and self.block is None:
+            return layer_label(self.index, self.name, type_name)
+        where = f", in block {self.block}" if self.block else ""
+        return f"layer {self.qualname} ({type_name or '?'}{where})"
 
     @property
     def info(self) -> dict[str, Any]:
@@ -50,45 +57,37 @@ class Network:
     layers: list[LayerEntry]
 
 
-def resolve(doc: Document, broken: set[int]) -> tuple[Network, list[Diagnostic]]:
-    """Assumes ``validate(doc)`` found no fatal error; ``broken`` layers it flagged are kept
-    as placeholders so that indices and the rest of the network stay as written."""
+def resolve(doc: Document) -> Network:
+    """The network's name and input; its layers are resolved entry by entry as they are
+    walked (a block's arguments depend on its parameters)."""
     data = doc.data
     spec_input = data["input"]
     if isinstance(spec_input, dict):
         shape, dtype = tuple(spec_input["shape"]), spec_input.get("dtype", "float32")
     else:
         shape, dtype = tuple(spec_input), "float32"
-    diagnostics: list[Diagnostic] = []
-    entries = []
-    for index, raw in enumerate(data["layers"]):
-        if index in broken:
-            type_name = entry_type(raw)
-            name = raw.get("name") if isinstance(raw, dict) else None
-            entries.append(
-                LayerEntry(
-                    index,
-                    name if isinstance(name, str) else str(index),
-                    REGISTRY.get(type_name or ""),
-                    {},
-                    ("layers", index),
-                    broken=True,
-                )
-            )
-            continue
-        entries.append(_entry(doc, index, raw, diagnostics))
-    return Network(data.get("name", "Net"), shape, dtype, entries), diagnostics
+    return Network(data.get("name", "Net"), shape, dtype, [])
 
 
-def _entry(doc: Document, index: int, raw: Any, diagnostics: list[Diagnostic]) -> LayerEntry:
+def resolve_entry(
+    doc: Document,
+    path: tuple,
+    index: int,
+    raw: Any,
+    diagnostics: list[Diagnostic],
+    name: str | None = None,
+    qualname: str = "",
+    block: str | None = None,
+) -> LayerEntry:
+    """One layer entry (already schema-valid, parameters substituted) in keyword form."""
     type_name = entry_type(raw)
     lt = REGISTRY[type_name]
-    name = raw.get("name") if isinstance(raw, dict) else None
-    name = name if isinstance(name, str) else str(index)
-    path = ("layers", index)
+    if name is None:
+        name = raw.get("name") if isinstance(raw, dict) else None
+        name = name if isinstance(name, str) else str(index)
     args = raw.get(type_name) if isinstance(raw, dict) else None
     args_path = path + (type_name,)
-    entry = LayerEntry(index, name, lt, {}, path)
+    entry = LayerEntry(index, name, lt, {}, path, qualname=qualname, block=block)
     if isinstance(args, dict):
         entry.given = dict(args)
         entry.arg_paths = {k: args_path + (k,) for k in args}
@@ -125,3 +124,17 @@ def _entry(doc: Document, index: int, raw: Any, diagnostics: list[Diagnostic]) -
         )
         entry.broken = True
     return entry
+
+
+def substitute(value: Any, params: dict[str, Any]) -> Any:
+    """Block arguments with parameter expressions evaluated ('planes * 4' -> 256).
+
+    A string becomes a value only when it is an expression whose every name is a
+    parameter; 'same', 'bilinear' and other strings stay strings."""
+    if isinstance(value, str) and is_expression(value, params.keys()):
+        return evaluate(value, params)
+    if isinstance(value, list):
+        return [substitute(v, params) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, params) for k, v in value.items()}
+    return value

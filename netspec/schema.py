@@ -29,8 +29,12 @@ SHAPE = {
     "items": {"type": "integer", "minimum": 1, "maximum": MAX_DIM},
     "description": "one sample's shape, batch dimension excluded",
 }
-ENTRY_KEYS = ("name",)  # lowercase keys an entry may carry besides its layer type
-RESERVED_KEYS = ("from", "repeat")  # reserved for branching networks
+IDENT_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
+TYPE_PATTERN = "^[A-Z][A-Za-z0-9_]*$"  # layer types and block names are CamelCase
+# lowercase keys an entry may carry besides its layer type
+ENTRY_KEYS = ("name", "from", "repeat", "first", "if", "layers")
+RESERVED_KEYS: tuple[str, ...] = ()
+MAX_REPEAT = 10_000
 
 
 def layer_schema(lt: LayerType) -> dict[str, Any]:
@@ -63,16 +67,78 @@ def layer_schema(lt: LayerType) -> dict[str, Any]:
     }
 
 
-def generate() -> dict[str, Any]:
-    layer_names = sorted(REGISTRY)
-    entry_properties: dict[str, Any] = {"name": IDENTIFIER}
-    entry_properties.update({name: layer_schema(REGISTRY[name]) for name in layer_names})
-    entry = {
-        "description": "a layer: 'Type', or {Type: arguments, name: ...}",
+def entry_schema(layer_names: list[str]) -> dict[str, Any]:
+    """One entry of a layers list: a layer, a block call, or a group of layers."""
+    properties: dict[str, Any] = {
+        "name": IDENTIFIER,
+        "from": {
+            "type": ["string", "array"],
+            "pattern": IDENT_PATTERN,
+            "items": IDENTIFIER,
+            "minItems": 1,
+            "description": "input(s): earlier entries of this list by name, or 'input'",
+        },
+        "repeat": {
+            "type": ["integer", "string", "object"],
+            "minimum": 1,
+            "maximum": MAX_REPEAT,
+            "properties": {
+                "count": {"type": ["integer", "string"], "minimum": 1, "maximum": MAX_REPEAT},
+                "name": {"type": "string", "description": "child names, e.g. denselayer{n}"},
+            },
+            "required": ["count"],
+            "additionalProperties": False,
+            "description": "stack N copies as an nn.Sequential (children 0..N-1)",
+        },
+        "first": {"type": "object", "description": "arguments that differ in the first copy"},
+        "if": {
+            "type": ["boolean", "string"],
+            "description": "keep this entry only when true (an expression over block parameters)",
+        },
+        "layers": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"$ref": "#/$defs/entry"},
+            "description": "a group: these layers as an nn.Sequential child",
+        },
+    }
+    properties.update({name: layer_schema(REGISTRY[name]) for name in layer_names})
+    return {
+        "description": "a layer 'Type', {Type: arguments, name: ...}, a block call, or a group",
         "type": ["string", "object"],
         "if": {"type": "string"},
-        "then": {"enum": layer_names},
-        "else": {"minProperties": 1, "properties": entry_properties, "additionalProperties": False},
+        "then": {"pattern": TYPE_PATTERN},
+        "else": {
+            "minProperties": 1,
+            "properties": properties,
+            # block names are the user's: any other CamelCase key is checked against blocks:
+            "patternProperties": {TYPE_PATTERN: {}},
+            "additionalProperties": False,
+        },
+    }
+
+
+def generate() -> dict[str, Any]:
+    layer_names = sorted(REGISTRY)
+    block = {
+        "type": "object",
+        "required": ["layers"],
+        "additionalProperties": False,
+        "properties": {
+            "description": {"type": "string"},
+            "params": {
+                "type": "object",
+                "propertyNames": {"pattern": IDENT_PATTERN},
+                "description": "parameter: default value, or 'required'",
+            },
+            "layers": {
+                "type": "array",
+                "minItems": 1,
+                # arguments may be expressions over the parameters: checked when the
+                # block is used, against the same layer schemas
+                "items": {"type": ["string", "object"]},
+            },
+        },
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -80,6 +146,7 @@ def generate() -> dict[str, Any]:
         "type": "object",
         "required": ["netspec", "input", "layers"],
         "additionalProperties": False,
+        "$defs": {"entry": entry_schema(layer_names)},
         "properties": {
             "netspec": {"enum": [VERSION], "description": "spec format version"},
             "name": IDENTIFIER | {"description": "class name for generated code"},
@@ -90,7 +157,13 @@ def generate() -> dict[str, Any]:
                 "required": ["shape"],
                 "additionalProperties": False,
             },
-            "layers": {"type": "array", "minItems": 1, "items": entry},
+            "blocks": {
+                "type": "object",
+                "propertyNames": {"pattern": TYPE_PATTERN},
+                "additionalProperties": block,
+                "description": "reusable parametrised sub-networks, used like layers",
+            },
+            "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/entry"}},
             "train": {"type": "object", "description": "training configuration (netspec train)"},
         },
     }

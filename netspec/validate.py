@@ -154,45 +154,109 @@ def entry_type(entry: Any) -> str | None:
     return None
 
 
+def entry_index(path: tuple) -> int | None:
+    """Where in ``path`` the innermost layer entry's index is (None: not in a layers list).
+
+    Entries live in the top-level 'layers', in a block's 'layers', and in a group's
+    'layers' inside an entry, as deep as groups nest."""
+    if path[:1] == ("layers",):
+        start = 1
+    elif len(path) >= 3 and path[0] == "blocks" and path[2] == "layers":
+        start = 3
+    else:
+        return None
+    if len(path) <= start or not isinstance(path[start], int):
+        return None
+    found, j = start, start + 1
+    while j + 1 < len(path) and path[j] == "layers" and isinstance(path[j + 1], int):
+        found, j = j + 1, j + 2
+    return found
+
+
+def lookup(data: Any, path: tuple, overrides: dict[tuple, Any] | None = None) -> Any:
+    if overrides and tuple(path) in overrides:
+        return overrides[tuple(path)]
+    for key in path:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def entry_label(data: Any, path: tuple, overrides: dict | None = None, with_type: bool = True) -> str:
+    """'layer 6 'fc1' (Linear)' at the top level; 'layer features.3 (Conv2d)' in a group;
+    'layer conv1 (Conv2d, in block BasicBlock)' in a block definition."""
+    entry = lookup(data, path, overrides)
+    type_name = entry_type(entry) if with_type else None
+    known = type_name if type_name in REGISTRY or with_type and type_name else None
+    if len(path) == 2 and path[0] == "layers":
+        name = entry.get("name") if isinstance(entry, dict) else None
+        return layer_label(path[1], name if isinstance(name, str) else None, known)
+    parts, block = [], None
+    start = 1 if path[0] == "layers" else 3
+    if path[0] == "blocks":
+        block = path[1]
+    for i in range(start, len(path), 2):
+        node = lookup(data, path[: i + 1], overrides)
+        name = node.get("name") if isinstance(node, dict) else None
+        parts.append(name if isinstance(name, str) and IDENTIFIER.fullmatch(name) else str(path[i]))
+    details = ", ".join(filter(None, [known, f"in block {block}" if block else None]))
+    return f"layer {'.'.join(parts)}" + (f" ({details})" if details else "")
+
+
+def unknown_layer_message(name: str, block_names: list[str]) -> str:
+    return f"unknown layer '{name}'{did_you_mean(name, sorted(REGISTRY) + block_names)}"
+
+
+def block_names(data: Any) -> list[str]:
+    blocks = data.get("blocks") if isinstance(data, dict) else None
+    return sorted(k for k in blocks if isinstance(k, str)) if isinstance(blocks, dict) else []
+
+
 class _Translator:
     """jsonschema ValidationError -> Diagnostic with a message a person can act on."""
 
-    def __init__(self, doc: Document):
+    def __init__(self, doc: Document, overrides: dict[tuple, Any] | None = None):
         self.doc = doc
-        layers = doc.data.get("layers") if isinstance(doc.data, dict) else None
-        self.layers = layers if isinstance(layers, list) else []
+        self.overrides = overrides or {}  # block entries with their parameters substituted
+        self.block_names = block_names(doc.data)
 
     def layer_context(self, path: tuple) -> tuple[str, dict | None, str | None, str | None]:
-        """(prefix, layer info, type name, argument name) for a path into layers."""
-        if len(path) < 2 or path[0] != "layers" or not isinstance(path[1], int):
+        """(prefix, layer info, type name, argument name) for a path into a layers list."""
+        at = entry_index(path)
+        if at is None:
             return "", None, None, None
-        index = path[1]
-        entry = self.layers[index] if index < len(self.layers) else None
+        entry = lookup(self.doc.data, path[: at + 1], self.overrides)
+        index = path[at]
         type_name = entry_type(entry)
         name = entry.get("name") if isinstance(entry, dict) else None
         name = name if isinstance(name, str) else None
         known = type_name if type_name in REGISTRY else None
         arg = None
-        if len(path) >= 4 and path[2] == type_name and known:
-            key = path[3]
+        rel = path[at + 1 :]
+        if len(rel) >= 2 and rel[0] == type_name and known:
+            key = rel[1]
             if isinstance(key, int):
                 positional = REGISTRY[known].positional
                 arg = positional[key].name if key < len(positional) else None
             else:
                 arg = key
         elif (
-            len(path) == 3
-            and path[2] == type_name
+            len(rel) == 1
+            and rel[0] == type_name
             and known
             and not isinstance(entry[type_name], (dict, list))
         ):
             arg = REGISTRY[known].positional[0].name if REGISTRY[known].positional else None
-        return (layer_label(index, name, known) + ": ", layer_info(index, name, known), known, arg)
+        label = entry_label(self.doc.data, path[: at + 1], self.overrides)
+        return (label + ": ", layer_info(index, name, known), known, arg)
 
     def what(self, path: tuple, arg: str | None) -> str:
         if arg is not None:
             # the argument itself, or an item of a list argument
-            depth_of_arg = 4 if len(path) >= 4 else 3
+            at = entry_index(path) or 1
+            depth_of_arg = at + 3 if len(path) >= at + 3 else at + 2
             extra = "".join(f"[{p}]" for p in path[depth_of_arg:])
             return arg + extra
         if path[:1] == ("input",):
@@ -201,13 +265,14 @@ class _Translator:
             return "name"
         if path == ("layers",):
             return "layers"
-        if path and path[0] == "layers" and len(path) == 2:
+        if entry_index(path) == len(path) - 1:
             return "layer entry"
         return ".".join(str(p) for p in path) or "the spec"
 
     def expected(self, type_name: str | None, arg: str | None, path: tuple, schema: dict) -> str:
         if type_name and arg and arg in REGISTRY[type_name].arg_by_name:
-            depth_of_arg = 4 if len(path) >= 4 else 3
+            at = entry_index(path) or 1
+            depth_of_arg = at + 3 if len(path) >= at + 3 else at + 2
             if len(path) <= depth_of_arg:
                 return REGISTRY[type_name].arg_by_name[arg].type.describe
         types = schema.get("type")
@@ -280,6 +345,22 @@ class _Translator:
             return self.items_count(error, here, what, type_name, path, inst)
         if kind == "enum":
             return [self.enum(here, what, path, value, inst, raw)]
+        if kind == "pattern" and entry_index(path) == len(path) - 1 and isinstance(inst, str):
+            if " - " in inst:  # '- A' and an over-indented '- B'
+                return [
+                    here(
+                        f"unknown layer '{inst}': two list items run together, because a "
+                        "'- ' line is indented further than the item above it"
+                    )
+                ]
+            return [here(unknown_layer_message(inst, self.block_names))]
+        if kind == "pattern" and path[-1:] == ("from",) or path[-2:-1] == ("from",):
+            return [
+                here(
+                    f"from: {json.dumps(inst, ensure_ascii=False)} is not a name: from: takes "
+                    "the name of an earlier entry, 'input', or a list of them"
+                )
+            ]
         if kind == "pattern":
             if what.endswith("name"):
                 return [
@@ -334,7 +415,8 @@ class _Translator:
         )
 
     def items_count(self, error, here, what, type_name, path, inst) -> list[Diagnostic]:
-        if type_name and len(path) == 3:  # the positional list of a layer
+        at = entry_index(path)
+        if type_name and at is not None and len(path) == at + 2:  # a layer's positional list
             names = [a.name for a in REGISTRY[type_name].positional]
             if len(inst) > len(names):
                 hint = ""
@@ -382,7 +464,7 @@ class _Translator:
                 f"{what} must be one of {', '.join(str(v) for v in value)}, got "
                 f"{describe_value(inst, raw)}{hint}"
             )
-        if path[:1] == ("layers",) and len(path) == 2:
+        if entry_index(path) == len(path) - 1:
             if isinstance(inst, str) and " - " in inst:  # '- A' and an over-indented '- B'
                 return here(
                     f"unknown layer '{inst}': two list items run together, because a "
@@ -409,9 +491,9 @@ class _Translator:
                 msg = f"unknown top-level key '{key}'{did_you_mean(str(key), list(TOP_KEYS))}"
             elif path == ("input",):
                 msg = f"unknown key '{key}' in input{did_you_mean(str(key), ['shape', 'dtype'])}"
-            elif len(path) == 2 and path[0] == "layers":
+            elif entry_index(path) == len(path) - 1:
                 name = inst.get("name") if isinstance(inst.get("name"), str) else None
-                label = layer_label(path[1], name, None)
+                label = entry_label(self.doc.data, path, self.overrides, with_type=False)
                 layer_type = closest(str(key), sorted(REGISTRY))
                 if key in schema_module.RESERVED_KEYS:
                     msg = (
@@ -432,7 +514,7 @@ class _Translator:
                         key_path,
                         f"{label}: {msg}",
                         at_key=True,
-                        layer=layer_info(path[1], name, None),
+                        layer=layer_info(path[-1], name, None),
                     )
                 )
                 continue
@@ -451,7 +533,7 @@ def _count(n: int, noun: str) -> str:
 @dataclass
 class Validation:
     diagnostics: list[Diagnostic]
-    broken: set[int]  # layers whose entry or arguments are invalid: not resolvable
+    broken: set[tuple]  # paths of entries (and blocks) that are invalid: not resolvable
     fatal: bool  # the spec as a whole (input, layers list, ...) is invalid: nothing to infer
 
 
@@ -459,36 +541,46 @@ def validate(doc: Document) -> Validation:
     """Schema errors, then the semantic checks on names and entries."""
     translate = _Translator(doc)
     diagnostics: list[Diagnostic] = []
-    broken: set[int] = set()
+    broken: set[tuple] = set()
     fatal = False
     for error in _validator().iter_errors(doc.data):
         path = tuple(error.absolute_path)
-        if len(path) >= 2 and path[0] == "layers" and isinstance(path[1], int):
+        at = entry_index(path)
+        if at is not None:
             # a bad 'name' is reported but does not stop the shapes flowing through
-            if path[2:] != ("name",):
-                broken.add(path[1])
+            if path[at + 1 :] != ("name",):
+                broken.add(path[: at + 1])
+        elif path[:1] == ("blocks",) and len(path) >= 2:
+            broken.add(path[:2])
         else:
             fatal = True
         diagnostics.extend(translate(error))
-    if (
-        isinstance(doc.data, dict)
-        and isinstance(doc.data.get("name"), str)
-        and keyword.iskeyword(doc.data["name"])
+    data = doc.data
+    if isinstance(data, dict) and isinstance(data.get("name"), str) and keyword.iskeyword(
+        data["name"]
     ):
         diagnostics.append(
             doc.diagnostic(
-                ("name",),
-                f"name '{doc.data['name']}' is a Python keyword, which cannot name a class",
+                ("name",), f"name '{data['name']}' is a Python keyword, which cannot name a class"
             )
         )
-    if isinstance(doc.data, dict) and isinstance(doc.data.get("layers"), list):
-        # an entry whose only key was reported unknown needs no "has no layer type" too
-        reported = {
-            d.layer["index"]
-            for d in diagnostics
-            if d.layer and ("unknown layer" in d.message or "unknown key" in d.message)
-        }
-        diagnostics.extend(_check_entries(doc, doc.data["layers"], broken, reported))
+    blocks = block_names(data)
+    if isinstance(data, dict) and isinstance(data.get("layers"), list):
+        diagnostics.extend(_check_scope(doc, ("layers",), data["layers"], broken, blocks))
+    for block in blocks:
+        body = data["blocks"][block]
+        if block in REGISTRY:
+            diagnostics.append(
+                doc.diagnostic(
+                    ("blocks", block),
+                    f"block name '{block}' is a torch.nn layer type; choose another",
+                    at_key=True,
+                )
+            )
+            broken.add(("blocks", block))
+        if isinstance(body, dict) and isinstance(body.get("layers"), list):
+            path = ("blocks", block, "layers")
+            diagnostics.extend(_check_scope(doc, path, body["layers"], broken, blocks))
     # jsonschema yields one 'required' error per missing key; each is translated once
     unique: dict[tuple, Diagnostic] = {}
     for d in diagnostics:
@@ -498,87 +590,122 @@ def validate(doc: Document) -> Validation:
     return Validation(diagnostics, broken, fatal)
 
 
-def _check_entries(
-    doc: Document, layers: list, broken: set[int], reported: set[int] = frozenset()
+def _check_scope(
+    doc: Document, list_path: tuple, entries: list, broken: set[tuple], blocks: list[str]
 ) -> list[Diagnostic]:
+    """Entries of one layers list: layer types known, one per entry, names unique here."""
     out: list[Diagnostic] = []
     seen: dict[str, int] = {}
-    for index, entry in enumerate(layers):
+    for index, entry in enumerate(entries):
+        path = list_path + (index,)
+        info = layer_info(index, None, None)
+        if isinstance(entry, str):
+            if entry not in REGISTRY and entry not in blocks and path not in broken:
+                out.append(doc.diagnostic(path, f"{entry_label(doc.data, path, with_type=False)}"
+                                          f": {unknown_layer_message(entry, blocks)}", layer=info))
+                broken.add(path)
+            continue
         if not isinstance(entry, dict):
+            if path not in broken:
+                out.append(doc.diagnostic(path, f"{entry_label(doc.data, path, with_type=False)}"
+                                          ": a layer entry is 'Type' or a mapping such as "
+                                          "{Conv2d: {...}, name: conv1}", layer=info))
+                broken.add(path)
             continue
         types = [k for k in entry if isinstance(k, str) and k[:1].isupper()]
         name = entry.get("name")
-        label = layer_label(
-            index, name if isinstance(name, str) else None, types[0] if len(types) == 1 else None
-        )
+        label = entry_label(doc.data, path, with_type=len(types) == 1)
         info = layer_info(
             index, name if isinstance(name, str) else None, types[0] if len(types) == 1 else None
         )
-        if len(types) != 1:
-            broken.add(index)
-        if len(types) > 1:
+        unknown = [t for t in types if t not in REGISTRY and t not in blocks]
+        for t in unknown:
             out.append(
                 doc.diagnostic(
-                    ("layers", index),
-                    f"{label}: an entry holds one layer, "
-                    f"found {' and '.join(types)}; write each as its own list "
-                    "item",
+                    path + (t,),
+                    f"{entry_label(doc.data, path, with_type=False)}: "
+                    f"{unknown_layer_message(t, blocks)}",
+                    at_key=True,
                     layer=info,
                 )
             )
-        elif not types and entry and index not in reported:
+        group = "layers" in entry
+        if len(types) > 1:
             out.append(
                 doc.diagnostic(
-                    ("layers", index),
+                    path,
+                    f"{label}: an entry holds one layer, found {' and '.join(types)}; write each "
+                    "as its own list item",
+                    layer=info,
+                )
+            )
+        elif group and types:
+            out.append(
+                doc.diagnostic(
+                    path,
+                    f"{label}: an entry is a layer or a group (layers: [...]), not both",
+                    layer=info,
+                )
+            )
+        elif not types and not group and entry and path not in broken:
+            out.append(
+                doc.diagnostic(
+                    path,
                     f"{label}: entry has no layer type (a CamelCase torch.nn name such as Conv2d)",
                     layer=info,
                 )
             )
+        if unknown or (len(types) != 1 and not group) or (group and types):
+            broken.add(path)
         if isinstance(name, str) and IDENTIFIER.fullmatch(name):
-            path = ("layers", index, "name")
-            label = layer_label(index, None, types[0] if len(types) == 1 else None)
-            if keyword.iskeyword(name):
-                out.append(
-                    doc.diagnostic(path, f"{label}: name '{name}' is a Python keyword", layer=info)
-                )
-            elif name.startswith("_"):
-                out.append(
-                    doc.diagnostic(
-                        path,
-                        f"{label}: name '{name}' starts with '_', which "
-                        "nn.Module keeps for its internals (_modules, "
-                        "_parameters, ...); choose another",
-                        layer=info,
-                    )
-                )
-            elif keyword.issoftkeyword(name):
-                out.append(
-                    doc.diagnostic(
-                        path,
-                        f"{label}: name '{name}' is a Python soft keyword; choose another",
-                        layer=info,
-                    )
-                )
-            elif name in MODULE_ATTRIBUTES:
-                out.append(
-                    doc.diagnostic(
-                        path,
-                        f"{label}: name '{name}' is taken by nn.Module "
-                        f"itself (nn.Module.{name}); choose another",
-                        layer=info,
-                    )
-                )
-            elif name in seen:
-                first = seen[name]
-                out.append(
-                    doc.diagnostic(
-                        path,
-                        f"{label}: name '{name}' is already used by "
-                        f"layer {first} (line {doc.where(('layers', first))[0]})"
-                        "; layer names must be unique",
-                        layer=info,
-                    )
-                )
-            else:
-                seen[name] = index
+            out.extend(_check_name(doc, path, name, label, info, seen, list_path))
+        if group and isinstance(entry["layers"], list):
+            out.extend(_check_scope(doc, path + ("layers",), entry["layers"], broken, blocks))
+    return out
+
+
+def _check_name(doc, path, name, label, info, seen, list_path) -> list[Diagnostic]:
+    name_path = path + ("name",)
+    label = label.replace(f" '{name}'", "")
+    if keyword.iskeyword(name):
+        message = f"name '{name}' is a Python keyword"
+    elif name.startswith("_"):
+        message = (
+            f"name '{name}' starts with '_', which nn.Module keeps for its internals "
+            "(_modules, _parameters, ...); choose another"
+        )
+    elif keyword.issoftkeyword(name):
+        message = f"name '{name}' is a Python soft keyword; choose another"
+    elif name in MODULE_ATTRIBUTES:
+        message = f"name '{name}' is taken by nn.Module itself (nn.Module.{name}); choose another"
+    elif name == "input":
+        message = "name 'input' is reserved: from: input means the input of this list"
+    elif name in seen:
+        first = seen[name]
+        message = (
+            f"name '{name}' is already used by layer {first} (line "
+            f"{doc.where(list_path + (first,))[0]}); layer names must be unique"
+        )
+    else:
+        seen[name] = path[-1]
+        return []
+    return [doc.diagnostic(name_path, f"{label}: {message}", layer=info)]
+
+
+_entry_validator_cache: list = []
+
+
+def validate_entry(doc: Document, path: tuple, entry: Any) -> list[Diagnostic]:
+    """Check one block entry, its parameters substituted, against the layer schemas
+    (block bodies are only checked structurally until a use gives the parameters)."""
+    if not _entry_validator_cache:
+        full = schema_module.load()
+        _entry_validator_cache.append(_Validator({"$defs": full["$defs"], "$ref": "#/$defs/entry"}))
+    if isinstance(entry, dict) and "layers" in entry:
+        entry = {k: v for k, v in entry.items() if k != "layers"}  # children: checked one by one
+    translate = _Translator(doc, overrides={tuple(path): entry})
+    out: list[Diagnostic] = []
+    for error in _entry_validator_cache[0].iter_errors(entry):
+        error.relative_path.extendleft(reversed(path))
+        out.extend(translate(error))
     return out

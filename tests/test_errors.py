@@ -159,7 +159,7 @@ def test_empty_layers():
     (HEAD + "  - ReLU\n   - ReLU\n", 4, 5, "two list items run together"),
     (HEAD + "  - Conv2d: {out_channels: 8, kernel_size: 3}\n    ReLU:\n", 4, 5,
      "an entry holds one layer, found Conv2d and ReLU"),
-    (HEAD + "  - ReLU:\n    from: x\n", 5, 5, "'from' is reserved"),
+    (HEAD + "  - ReLU:\n    from: x\n", 5, 11, "no earlier entry here is named 'x'"),
     (HEAD + "  - Linear\n", 4, 5, "missing required argument 'out_features': write Linear: "),
     (HEAD + "  - Flatten\n  - Linear: 10\n", 5, 13, "this sets in_features"),
     (HEAD + "  - ReLU: [true, 1]\n", 4, 11, "ReLU takes at most 1 positional argument (inplace)"),

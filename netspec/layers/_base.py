@@ -158,6 +158,9 @@ class LayerType:
     # Float dtypes other than float32 that the layer takes although its parameters are
     # float32 (PyTorch's CPU norms accept half precision; RMSNorm promotes any float).
     mixed_dtypes: tuple[str, ...] = ()
+    # Merge operations take several inputs (from: [a, b]); the rule then gets a list of
+    # shapes.  They are functions in the built forward (netspec.ops), not modules.
+    merge: bool = False
     doc: str = ""
     arg_by_name: dict[str, Arg] = field(init=False)
 
@@ -172,12 +175,17 @@ class LayerType:
 class Args:
     """Resolved arguments of one layer: attribute access, defaults filled, YAML lists kept."""
 
-    __slots__ = ("given", "values", "warnings")
+    __slots__ = ("given", "sources", "values", "warnings")
 
-    def __init__(self, values: dict[str, Any], given: set[str]):
+    def __init__(self, values: dict[str, Any], given: set[str], sources: list[str] | None = None):
         self.values = values
         self.given = given
+        self.sources = sources or []  # merge layers: "64×56×56 from 'bn2'" for each input
         self.warnings: list[tuple[str, str | None]] = []
+
+    def describe(self, i: int) -> str:
+        """Input ``i`` of a merge layer, with its shape and where it comes from."""
+        return self.sources[i] if i < len(self.sources) else f"input {i}"
 
     def warn(self, message: str, arg: str | None = None) -> None:
         """PyTorch accepts this but it is probably a mistake (or PyTorch warns too)."""
