@@ -1,0 +1,69 @@
+"""Shared checks for zoo specs: weight-for-weight equivalence with torchvision, and
+static shapes against forward hooks on every named module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+import netspec
+
+ROOT = Path(__file__).resolve().parent.parent
+ZOO = ROOT / "specs" / "zoo"
+
+
+def assert_torchvision_equivalent(spec: Path, reference: torch.nn.Module, shape, atol=1e-5):
+    """Same state_dict keys and shapes, same parameter count, strict load, same outputs."""
+    torch.manual_seed(0)
+    model = netspec.build(spec)
+    ours, theirs = model.state_dict(), reference.state_dict()
+    assert set(ours) == set(theirs), (
+        f"only in netspec: {sorted(set(ours) - set(theirs))[:8]}; "
+        f"only in torchvision: {sorted(set(theirs) - set(ours))[:8]}"
+    )
+    for key in ours:
+        assert ours[key].shape == theirs[key].shape, key
+    count = sum(p.numel() for p in model.parameters())
+    assert count == sum(p.numel() for p in reference.parameters())
+    assert count == netspec.check(spec).total_params
+    model.load_state_dict(theirs, strict=True)
+    model.eval()
+    reference.eval()
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        difference = (model(x) - reference(x)).abs().max().item()
+    assert difference <= atol, difference
+    return model
+
+
+def assert_hook_shapes(spec: Path, model: torch.nn.Module | None = None, batch: int = 2):
+    """Every module netspec names has the output shape netspec inferred for it."""
+    result = netspec.check(spec)
+    assert result.ok, [d.format() for d in result.errors]
+    model = model or netspec.build(spec)
+    expected = {}
+    for top in result.layers:
+        for _, r in top.walk():
+            if r.kind != "merge" and r.output_shape is not None:
+                expected[r.qualname or r.name] = (batch, *r.output_shape)
+    seen = {}
+    hooks = [
+        module.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, o))
+        for name, module in model.named_modules()
+        if name in expected
+    ]
+    net = result.network
+    x = torch.zeros((batch, *net.input_shape), dtype=getattr(torch, net.input_dtype))
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    checked = 0
+    for name, output in seen.items():
+        if isinstance(output, torch.Tensor):
+            assert tuple(output.shape) == expected[name], (name, output.shape, expected[name])
+            checked += 1
+    assert checked >= len(result.layers) // 2, f"only {checked} modules were checked"
+    return checked
