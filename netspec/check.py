@@ -73,20 +73,24 @@ class CheckResult:
             "layers": [r.as_json() for r in self.layers],
         }
 
-    def table(self) -> str:
-        """The human summary printed by ``netspec check``."""
+    def table(self, depth: int | None = None) -> str:
+        """The human summary printed by ``netspec check``: every layer, groups and blocks
+        indented under their name, down to ``depth`` levels (all by default)."""
         net = self.network
         rows = [("#", "name", "type", "output", "params")]
-        for r in self.layers:
-            rows.append(
-                (
-                    str(r.index),
-                    r.name,
-                    r.type,
-                    fmt(r.output_shape) if r.output_shape is not None else "?",
-                    f"{r.params:,}" if r.params is not None else "?",
+        for top in self.layers:
+            for level, r in top.walk():
+                if depth is not None and level > depth:
+                    continue
+                rows.append(
+                    (
+                        str(r.index) if level == 0 else "",
+                        "  " * level + r.name,
+                        r.type,
+                        fmt(r.output_shape) if r.output_shape is not None else "?",
+                        f"{r.params:,}" if r.params is not None else "?",
+                    )
                 )
-            )
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
         lines = [
             f"{self.file}: {net.name}, input {fmt(net.input_shape)}"

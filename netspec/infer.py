@@ -434,7 +434,8 @@ class _Walker:
             children.append(result)
             if flow.shape is None:
                 break
-        return self.container(index, name, "repeat", "repeat", qualname, inputs, children,
+        repeated = f"{type_name or 'group'}×{count}"
+        return self.container(index, name, repeated, "repeat", qualname, inputs, children,
                               flow), Flow(flow.shape, flow.dtype, flow.origin, name)
 
     def layer(self, entry: LayerEntry, x: tuple[int, ...], dtype: str, origin: str):
