@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Diagnostic, did_you_mean
+from .errors import Diagnostic, closest, did_you_mean
 from .expr import ExprError, evaluate
 from .layers import Args, ShapeError, fmt
 from .layers._base import REQUIRED
 from .loader import Document
 from .resolve import LayerEntry, Network, resolve_entry, substitute
-from .validate import entry_label, entry_type, validate_entry
+from .schema import ENTRY_KEYS
+from .validate import entry_label, entry_type, lookup, validate_entry
 
 INT_DTYPES = ("int64", "int32")
 
@@ -236,8 +237,16 @@ class _Walker:
             if name == raw.get("name"):
                 why = "an entry cannot take its own output"
             elif name in later and later[name] > index:
-                why = (f"'{name}' comes later (entry {later[name]}); from: refers to earlier "
-                       "entries only, so a network has no cycles")
+                there = scope.path + (later[name],)
+                other = lookup(self.doc.data, there)
+                back = other.get("from") if isinstance(other, dict) else None
+                cycle = raw.get("name") in (back if isinstance(back, list) else [back])
+                what = "layer" if scope.path == ("layers",) else "entry"
+                why = (f"'{name}' comes later ({what} {later[name]}, line "
+                       f"{self.doc.where(there)[0]})"
+                       + (" and takes this entry's output: a cycle" if cycle
+                          else ": move this entry below it")
+                       + "; from: refers to earlier entries only, so a network has no cycles")
             else:
                 known = [n for n in env if n != "input"]
                 why = (f"no earlier entry here is named '{name}'"
@@ -277,7 +286,11 @@ class _Walker:
     def layer_entry(self, scope, raw, path, index, name, qualname, inputs):
         if scope.params is not None:  # a block body: substitute parameters, then check
             try:
-                raw = substitute(raw, self.expression_env(scope, inputs[0]))
+                env = self.expression_env(scope, inputs[0])
+                # only the layer's arguments: name:/from: 'squeeze' stay names (a Fire block
+                # with a parameter squeeze names its squeeze conv 'squeeze')
+                raw = ({k: v if k in ENTRY_KEYS else substitute(v, env) for k, v in raw.items()}
+                       if isinstance(raw, dict) else substitute(raw, env))
             except ExprError as exc:
                 self.error_at(path, f"{entry_label(self.doc.data, path)}: {exc}", scope)
                 return self.failed(index, name, raw, qualname, inputs)
@@ -366,16 +379,26 @@ class _Walker:
                           f"mapping, e.g. {block_name}: {{{', '.join(declared) or '...'}}}", scope)
             return self.failed(index, name, {block_name: args}, qualname, inputs)
         ok = True
-        for key in args:
-            if key not in declared:
-                ok = False
-                self.error_at(args_path + (key,), f"{label}: unknown parameter '{key}' for block "
-                              f"{block_name}{did_you_mean(str(key), list(declared))}; it takes "
-                              f"{', '.join(declared) or 'no parameters'}", scope, at_key=True)
+        missing = [k for k, d in declared.items() if k not in args and d == "required"]
+        unknown = [k for k in args if k not in declared]
+        meant = set()  # required parameters an unknown key stands for: reported once, there
+        for key in unknown:
+            ok = False
+            hint = did_you_mean(str(key), list(declared))
+            guess = closest(str(key), list(declared))
+            if guess is None and len(unknown) == 1 and len(missing) == 1:
+                guess = missing[0]
+                hint = f" (is it '{guess}', the required parameter that is missing?)"
+            meant.add(guess)
+            self.error_at(args_path + (key,), f"{label}: unknown parameter '{key}' for block "
+                          f"{block_name}{hint}; it takes "
+                          f"{', '.join(declared) or 'no parameters'}", scope, at_key=True)
         params: dict[str, Any] = {}
         for key, default in declared.items():
             if key in args:
                 params[key] = args[key]
+            elif key in meant:
+                pass
             elif default == "required":
                 ok = False
                 self.error_at(args_path if args else path, f"{label}: block {block_name} needs "
@@ -403,7 +426,11 @@ class _Walker:
             try:
                 count = evaluate(count, self.expression_env(scope, inputs[0]))
             except ExprError as exc:
-                self.error_at(where, f"{label}: repeat: {exc}", scope)
+                known = ", ".join(scope.params or {})
+                self.error_at(where, f"{label}: repeat: {exc}; repeat takes a whole number of "
+                              "copies, or an expression over " + (f"the block's parameters "
+                              f"({known})" if known else "block parameters, and there are none "
+                              "outside blocks"), scope)
                 return self.failed(index, name, raw, qualname, inputs)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             self.error_at(where, f"{label}: repeat must be a positive whole number, got "

@@ -20,4 +20,6 @@ def crop_to(x: Tensor, like: Tensor) -> Tensor:
 
 # merge type -> (function, how it combines n inputs)
 PAIRWISE = {"Add": operator.add, "Mul": operator.mul}
+# into the first input, when build.py knows nothing else holds it (``out += identity``)
+IN_PLACE = {"Add": operator.iadd, "Mul": operator.imul}
 CONCAT = torch.cat

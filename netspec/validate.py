@@ -265,8 +265,11 @@ class _Translator:
             return "name"
         if path == ("layers",):
             return "layers"
-        if entry_index(path) == len(path) - 1:
+        at = entry_index(path)
+        if at == len(path) - 1:
             return "layer entry"
+        if at is not None and path[at + 1] in schema_module.ENTRY_KEYS:  # repeat, repeat.count
+            return ".".join(str(p) for p in path[at + 1 :])
         return ".".join(str(p) for p in path) or "the spec"
 
     def expected(self, type_name: str | None, arg: str | None, path: tuple, schema: dict) -> str:
@@ -275,6 +278,9 @@ class _Translator:
             depth_of_arg = at + 3 if len(path) >= at + 3 else at + 2
             if len(path) <= depth_of_arg:
                 return REGISTRY[type_name].arg_by_name[arg].type.describe
+        at = entry_index(path)
+        if at is not None and path[at + 1 : at + 2] == ("repeat",):
+            return "a whole number of copies"
         types = schema.get("type")
         types = [types] if isinstance(types, str) else types or []
         return " or ".join(TYPE_WORDS.get(t, t) for t in types)
@@ -285,6 +291,10 @@ class _Translator:
         types = [types] if isinstance(types, str) else types or []
         if isinstance(inst, float) and inst.is_integer() and "integer" in types:
             return f" (write {int(inst)}, without the decimal point)"
+        at = entry_index(path)
+        if at is not None and path[at + 1 : at + 2] == ("repeat",):
+            return (' (repeat: 3, or {count: 3, name: "layer{n}"}; a string is an expression '
+                    'over block parameters)')
         if path == ("layers",) and isinstance(inst, str) and inst.startswith("-"):
             return " (a list item needs a space after the '-': '- ReLU')"
         if path == ("layers",) and isinstance(inst, dict):
