@@ -15,6 +15,10 @@ examples:
   netspec build specs/lenet5.yaml                    build it in PyTorch and run a dry forward pass
   netspec layers                                     every layer type netspec knows
   netspec schema > netspec.schema.json               the JSON Schema, for editors
+  netspec train specs/lenet5_digits.yaml             train, evaluate, checkpoint (see train -h)
+  netspec eval SPEC --weights best.pt                test-set loss and accuracy of weights
+  netspec predict SPEC --weights best.pt a.png       top-k classes of images
+  netspec plot runs/NAME/TIME -o curves.png          loss and accuracy curves of a run
 
 exit status: 0 fine, 1 the spec has errors, 2 unreadable file or bad usage"""
 
@@ -58,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
         help="override the spec's input shape, e.g. 3,64,64",
     )
     check.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    check.add_argument("--depth", type=int, metavar="N",
+                       help="show groups and blocks only N levels deep (default: all)")
 
     build = sub.add_parser(
         "build",
@@ -76,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="regenerate schemas/netspec.schema.json from the layer registry",
     )
+    from .train.commands import add_parsers  # train, eval, predict, plot (torch imported lazily)
+
+    add_parsers(sub)
     return parser
 
 
@@ -108,7 +117,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             for d in result.diagnostics:
                 print(d.format(), file=sys.stderr)
             if result.layers and result.ok and not args.quiet:
-                print(result.table())
+                print(result.table(args.depth))
             elif not result.ok:
                 n = len(result.errors)
                 print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
@@ -220,6 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command not in COMMANDS:
+            from .train.commands import COMMANDS as TRAIN_COMMANDS
+
+            return TRAIN_COMMANDS[args.command](args, list(sys.argv[1:] if argv is None else argv))
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,578 @@
+"""Datasets, splits and batches.
+
+Sources: ``digits`` (the 8×8 handwritten digits scikit-learn ships: 1,797 real images, no
+download; a fixed 20% is the test set), any torchvision classification dataset by name
+(``MNIST``, ``CIFAR10``, ``SVHN``, ...; ``root``/``download``), ``ImageFolder`` (one folder
+per class; ``root/train`` and ``root/val`` or ``root/test`` when present) and ``FakeData``.
+Images become float tensors in [0, 1] (``ToImage``, ``ToDtype``), then the configured
+``transforms`` run (every split), with ``augment`` before them on the training split only.
+
+A dataset that fits in memory (no ``augment``, under ``MEMORY_LIMIT``) is decoded once and
+held as two tensors on the training device; batches are ``index_select`` over a permutation,
+with no per-sample Python.  Anything else streams through DataLoader workers.  Either way
+the order of an epoch is :class:`BatchPlan`: a permutation seeded by (seed, epoch), cut into
+global batches; with N processes, process r takes items r, r+N, ... of every batch, so N
+processes see exactly the global batches one process would."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import did_you_mean
+from .components import build_transforms
+from .config import ConfigError, TrainConfig
+
+MEMORY_LIMIT = 2 * 2**30  # bytes of float32 samples held in memory at most ("auto")
+DIGITS_TEST_FRACTION = 0.2
+# torchvision datasets whose test split is not called "test"
+SPLIT_NAMES = {
+    "OxfordIIITPet": ("trainval", "test"),
+    "ImageNet": ("train", "val"),
+    "Imagenette": ("train", "val"),
+    "Places365": ("train-standard", "val"),
+}
+
+
+@dataclass
+class Split:
+    """One split: in memory (``x``, ``y`` tensors) or a dataset that streams."""
+
+    name: str
+    x: torch.Tensor | None = None
+    y: torch.Tensor | None = None
+    dataset: Any = None
+
+    def __len__(self) -> int:
+        return len(self.y) if self.y is not None else len(self.dataset)
+
+    @property
+    def in_memory(self) -> bool:
+        return self.x is not None
+
+
+@dataclass
+class Data:
+    train: Split
+    val: Split | None
+    test: Split | None
+    classes: list[str]
+    sample_shape: tuple[int, ...]
+    name: str
+
+    def describe(self) -> str:
+        parts = [f"{len(self.train):,} train"]
+        if self.val is not None:
+            parts.append(f"{len(self.val):,} val")
+        if self.test is not None:
+            parts.append(f"{len(self.test):,} test")
+        where = (
+            f"in memory ({self.train.x.device})"
+            if self.train.in_memory
+            else "streamed by DataLoader"
+        )
+        shape = "×".join(map(str, self.sample_shape))
+        return f"{self.name}: {' / '.join(parts)}, {shape}, {len(self.classes)} classes, {where}"
+
+
+# ------------------------------------------------------------------ the order of an epoch
+
+
+class BatchPlan:
+    """The batches of an epoch for one process, as index tensors (see the module doc).
+
+    ``set_epoch(e)`` chooses the permutation; ``start`` skips batches already done (a
+    resumed epoch).  A final batch smaller than the number of processes is dropped (a
+    process would get no sample), as is any partial final batch with ``drop_last``."""
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        world: int = 1,
+        rank: int = 0,
+        seed: int = 0,
+        shuffle: bool = True,
+        drop_last: bool = False,
+    ):
+        self.n, self.batch_size, self.world, self.rank = n, batch_size, world, rank
+        self.seed, self.shuffle, self.drop_last = seed, shuffle, drop_last
+        self.epoch, self.start = 0, 0
+        self.device: torch.device | str = "cpu"
+        full, rest = divmod(n, batch_size)
+        self.sizes = [batch_size] * full
+        if rest and not drop_last and rest >= world:
+            self.sizes.append(rest)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def order(self) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.n)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.n, generator=g)
+
+    def weights(self, accumulate: int) -> list[float]:
+        """Per batch, the factor that turns this process's mean loss into its share of the
+        mean over the whole optimizer step (every process, every accumulated batch):
+        exactly 1.0 for one process without accumulation."""
+        out = []
+        for c in range(0, len(self.sizes), accumulate):
+            cycle = self.sizes[c : c + accumulate]
+            total = sum(cycle)
+            for size in cycle:
+                mine = len(range(self.rank, size, self.world))
+                out.append(mine * self.world / total)
+        return out
+
+    def __iter__(self):
+        order = self.order().to(self.device)
+        start = sum(self.sizes[: self.start])
+        for size in self.sizes[self.start :]:
+            yield order[start : start + size][self.rank :: self.world]
+            start += size
+
+
+class _ListPlan:
+    """A BatchPlan as the DataLoader's batch_sampler (lists of ints)."""
+
+    def __init__(self, plan: BatchPlan):
+        self.plan = plan
+
+    def __len__(self) -> int:
+        return len(self.plan) - self.plan.start
+
+    def __iter__(self):
+        for idx in self.plan:
+            if len(idx):  # an evaluation batch smaller than the number of processes
+                yield idx.tolist()
+
+
+# ------------------------------------------------------------------ datasets
+
+
+class Transformed(torch.utils.data.Dataset):
+    """``base[indices[i]]`` through ``transform``, with the label as an int."""
+
+    def __init__(self, base: Any, indices: list[int] | None, transform: Any):
+        self.base, self.indices, self.transform = base, indices, transform
+
+    def __len__(self) -> int:
+        return len(self.indices) if self.indices is not None else len(self.base)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        x, y = self.base[self.indices[i] if self.indices is not None else i]
+        if self.transform is not None:
+            x = self.transform(x)
+        return x, int(y)
+
+
+class _Tensors(torch.utils.data.Dataset):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.x[i], int(self.y[i])
+
+
+def digits_arrays() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's 1,797 8×8 digits as (N, 1, 8, 8) float32 in [0, 1] and int64 labels.
+
+    Read from the CSV that scikit-learn ships (importing sklearn itself costs a second)."""
+    import numpy as np
+
+    found = importlib.util.find_spec("sklearn")
+    csv = None
+    for folder in (found.submodule_search_locations or []) if found else []:
+        candidate = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if candidate.is_file():
+            csv = candidate
+    if csv is not None:
+        table = np.loadtxt(csv, delimiter=",", dtype=np.float32)
+        images, labels = table[:, :-1], table[:, -1]
+    else:  # pragma: no cover - a scikit-learn without the CSV
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        images, labels = bunch.data.astype(np.float32), bunch.target
+    x = torch.from_numpy(np.ascontiguousarray(images)).reshape(-1, 1, 8, 8) / 16.0
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+def _split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(kept, held out): a seeded permutation, the last round(n*fraction) held out."""
+    held = round(n * fraction)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[: n - held].sort().values, order[n - held :].sort().values
+
+
+def dataset_names() -> list[str]:
+    import torchvision.datasets as tvd
+
+    return ["digits", *sorted(n for n in tvd.__all__ if n[:1].isupper())]
+
+
+def _torchvision_sets(
+    cfg: TrainConfig, spec_input: tuple[int, ...]
+) -> tuple[Any, Any | None, list[str] | None]:
+    """(train, test or None, classes) as raw datasets (PIL images, int labels)."""
+    import inspect
+
+    import torchvision.datasets as tvd
+
+    d = cfg.data
+    name = d.name
+    if name not in tvd.__all__ or not isinstance(getattr(tvd, name, None), type):
+        raise cfg.error(
+            ("data", "name"),
+            f"unknown dataset '{name}'"
+            f"{did_you_mean(name, dataset_names())}; netspec trains on digits, "
+            "FakeData, ImageFolder or a torchvision dataset by name",
+        )
+    cls = getattr(tvd, name)
+    args = dict(d.args)
+    if name == "ImageFolder":
+        root = Path(d.root)
+        if not root.is_dir():
+            raise cfg.error(
+                ("data", "root"),
+                f"ImageFolder: no folder {root} (one sub-folder "
+                "per class; or train/ and val/ folders that each hold those)",
+            )
+        test_dir = next((root / s for s in ("val", "test") if (root / s).is_dir()), None)
+        train_dir = root / "train" if (root / "train").is_dir() and test_dir else root
+        try:
+            train = cls(str(train_dir), **args)
+            test = cls(str(test_dir), **args) if test_dir is not None else None
+        except (OSError, RuntimeError, TypeError, ValueError) as exc:
+            raise cfg.error(("data", "root"), f"ImageFolder {root}: {exc}") from None
+        return train, test, list(train.classes)
+    if name == "FakeData":
+        size = args.pop("size", 1000)
+        test_size = args.pop("test_size", max(1, size // 5))
+        args.setdefault("image_size", tuple(spec_input))
+        args["image_size"] = tuple(args["image_size"])
+        try:
+            train = cls(size=size, **args)
+            test = cls(size=test_size, random_offset=size, **args)
+        except (TypeError, ValueError) as exc:
+            raise cfg.error(("data", "args"), f"FakeData: {exc}") from None
+        classes = [str(i) for i in range(train.num_classes)]
+        return train, test, classes
+    params = inspect.signature(cls).parameters
+    train_split, test_split = SPLIT_NAMES.get(name, ("train", "test"))
+    common = {"root": d.root, **args}
+    if "download" in params:
+        common["download"] = d.download
+    if "train" in params or issubclass(cls, tvd.MNIST):
+        kinds = ({"train": True}, {"train": False})
+    elif "split" in params and "split" not in args:
+        kinds = ({"split": train_split}, {"split": test_split})
+    else:
+        kinds = ({}, None)
+    try:
+        train = cls(**common, **kinds[0])
+        test = cls(**common, **kinds[1]) if kinds[1] is not None else None
+    except TypeError as exc:
+        raise cfg.error(("data", "args"), f"{name}: {exc}") from None
+    except Exception as exc:  # missing files, no network, a corrupted archive
+        raise cfg.error(("data", "name"), _missing_message(name, d.root, d.download, exc)) from None
+    classes = getattr(train, "classes", None)
+    return train, test, list(classes) if classes else None
+
+
+def _explain(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) > 20 else f"{type(exc).__name__}: {text}"
+
+
+def _list_hint(d: Any) -> str:
+    listed = [e.name for e in (*d.augment, *d.transforms) if e.form == "positional"]
+    if not listed:
+        return ""
+    return (
+        f" (a list gives {listed[0]}'s positional arguments in order, as in torch: for a "
+        f"size write {{{listed[0]}: {{size: [H, W]}}}})"
+    )
+
+
+def _missing_message(name: str, root: str, download: bool, exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if not download:
+        return (
+            f"{name} is not under {os.path.abspath(root)} ({text}); set data.download: true "
+            "(needs network) or data.root to the folder that holds it"
+        )
+    return (
+        f"{name} could not be downloaded to {os.path.abspath(root)}: {text}. Without network, "
+        f"copy the dataset's files there (as torchvision's {name} expects) and set "
+        "data.download: false"
+    )
+
+
+def materialize(dataset: Any, workers: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode a whole dataset once into (x, y) tensors."""
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=512, shuffle=False, num_workers=workers
+    )
+    xs, ys = [], []
+    for x, y in loader:
+        xs.append(x)
+        ys.append(torch.as_tensor(y))
+    return torch.cat(xs).contiguous(), torch.cat(ys).long()
+
+
+def default_workers() -> int:
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def prepare(cfg: TrainConfig, spec_input: tuple[int, ...], device: torch.device) -> Data:
+    """The configured data as train/val/test splits on ``device`` (or streaming)."""
+    d = cfg.data
+    workers = d.workers if d.workers is not None else default_workers()
+    augment = build_transforms(cfg, d.augment, ("data", "augment")) if d.augment else None
+    transforms = build_transforms(cfg, d.transforms, ("data", "transforms"))
+    if d.in_memory is True and d.augment:
+        raise cfg.error(
+            ("data", "in_memory"),
+            "train.data.in_memory: true cannot apply random "
+            "augment transforms once for all epochs; set it to auto or false",
+        )
+
+    if d.name == "digits":
+        x, y = digits_arrays()
+        keep, test_idx = _split_indices(len(y), DIGITS_TEST_FRACTION, 0)
+        train_x, train_y, test = x[keep], y[keep], (x[test_idx], y[test_idx])
+        classes = [str(i) for i in range(10)]
+        train_raw = test_raw = None
+    else:
+        train_raw, test_raw, classes = _torchvision_sets(cfg, spec_input)
+        train_x = train_y = test = None
+
+    # image -> float tensor in [0, 1]; the configured transforms; augment on train only
+    eval_tf = train_tf = None
+    if d.name != "digits" or transforms or augment:  # (torchvision takes 2 s to import)
+        from torchvision.transforms import v2
+
+        to_tensor = (
+            [] if d.name == "digits" else [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+        )
+        tf, aug = [transforms] if transforms else [], [augment] if augment else []
+        eval_tf = v2.Compose([*to_tensor, *tf]) if (to_tensor or tf) else None
+        train_tf = v2.Compose([*to_tensor, *aug, *tf])
+
+    n_train = len(train_y) if train_y is not None else len(train_raw)
+    keep, val_idx = _split_indices(n_train, d.val_split, d.split_seed)
+    if d.val_split and len(val_idx) == 0:
+        val_idx = None
+    if d.val_split == 0:
+        keep, val_idx = torch.arange(n_train), None
+
+    if train_x is not None:
+        # digits: tensors already; the deterministic transforms run once, batched
+        def apply(tf: Any, t: torch.Tensor) -> torch.Tensor:
+            return tf(t) if tf is not None else t
+
+        base_train = Transformed(_Tensors(train_x, train_y), keep.tolist(), train_tf)
+        splits = {
+            "train": (base_train, (train_x[keep], train_y[keep])),
+            "val": (None, (train_x[val_idx], train_y[val_idx])) if val_idx is not None else None,
+            "test": (None, test),
+        }
+        eval_apply = eval_tf
+        memory_ok = d.in_memory is not False and not d.augment
+        out: dict[str, Split | None] = {}
+        for key, item in splits.items():
+            if item is None:
+                out[key] = None
+                continue
+            stream, (sx, sy) = item
+            if key == "train" and not memory_ok:
+                out[key] = Split(key, dataset=stream)
+            else:
+                tx = apply(eval_apply, sx) if eval_apply is not None else sx
+                out[key] = Split(key, x=tx.contiguous(), y=sy)
+        sample = (
+            out["train"].x.shape[1:] if out["train"].in_memory else out["train"].dataset[0][0].shape
+        )
+    else:
+        train_ds = Transformed(train_raw, keep.tolist(), train_tf)
+        val_ds = Transformed(train_raw, val_idx.tolist(), eval_tf) if val_idx is not None else None
+        test_ds = Transformed(test_raw, None, eval_tf) if test_raw is not None else None
+        try:
+            first = train_ds[0][0]
+        except Exception as exc:  # a transform that does not fit the images
+            raise cfg.error(
+                ("data", "transforms"),
+                f"preparing a sample of {d.name} failed: {_explain(exc)}{_list_hint(d)}",
+            ) from None
+        if not isinstance(first, torch.Tensor):
+            raise cfg.error(
+                ("data", "transforms"),
+                f"{d.name} samples are "
+                f"{type(first).__name__} objects after the transforms, not tensors",
+            )
+        sample = tuple(first.shape)
+        total = sum(len(s) for s in (train_ds, val_ds, test_ds) if s is not None)
+        fits = total * math.prod(sample) * 4 <= MEMORY_LIMIT
+        memory = d.in_memory is True or (d.in_memory == "auto" and fits and not d.augment)
+        out = {}
+        for key, ds in (("train", train_ds), ("val", val_ds), ("test", test_ds)):
+            if ds is None:
+                out[key] = None
+            elif memory:
+                try:
+                    x, y = materialize(ds, workers)
+                except RuntimeError as exc:
+                    raise cfg.error(
+                        ("data", "transforms"),
+                        f"{d.name} samples could not be "
+                        f"stacked into one tensor ({' '.join(str(exc).split())}); "
+                        "add a Resize transform so that they share a size",
+                    ) from None
+                out[key] = Split(key, x=x, y=y)
+            else:
+                out[key] = Split(key, dataset=ds)
+        if classes is None:
+            labels = (
+                out["train"].y
+                if out["train"].in_memory
+                else torch.tensor(
+                    [
+                        int(t)
+                        for t in getattr(train_raw, "labels", getattr(train_raw, "targets", []))
+                    ]
+                )
+            )
+            classes = [str(i) for i in range(int(labels.max()) + 1)] if len(labels) else ["0"]
+
+    for split in out.values():
+        if split is not None and split.in_memory:
+            split.x = split.x.to(device)
+            split.y = split.y.to(device)
+    return Data(out["train"], out["val"], out["test"], classes, tuple(sample), d.name)
+
+
+# ------------------------------------------------------------------ batches
+
+
+def batches(
+    split: Split,
+    plan: BatchPlan,
+    device: torch.device,
+    workers: int,
+    generator: torch.Generator | None = None,
+    loader_cache: dict | None = None,
+):
+    """Iterate (x, y) on ``device`` in the plan's order.  A streaming split's DataLoader
+    (and its persistent workers) is kept in ``loader_cache`` under the split's name."""
+    if split.in_memory:
+        plan.device = split.x.device
+        for idx in plan:
+            yield split.x.index_select(0, idx), split.y.index_select(0, idx)
+        return
+    key = split.name
+    loader = loader_cache.get(key) if loader_cache is not None else None
+    if loader is None:
+        loader = torch.utils.data.DataLoader(
+            split.dataset,
+            batch_sampler=_ListPlan(plan),
+            num_workers=workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=workers > 0,
+            generator=generator,
+        )
+        if loader_cache is not None:
+            loader_cache[key] = loader
+    non_blocking = device.type == "cuda"
+    for x, y in loader:
+        yield x.to(device, non_blocking=non_blocking), y.to(device, non_blocking=non_blocking)
+
+
+def check_shapes(
+    cfg: TrainConfig, data: Data, spec: Any, result: Any, loss_name: str, doc: Any
+) -> None:
+    """The spec's input against a sample, its output against the classes: positioned."""
+    from ..errors import Diagnostic
+    from ..layers import fmt
+
+    net = result.network
+    problems = []
+    if tuple(net.input_shape) != tuple(data.sample_shape):
+        line, col = doc.where(("input",))
+        shape = list(data.sample_shape)
+        problems.append(
+            Diagnostic(
+                doc.file,
+                line,
+                col,
+                f"input is {fmt(net.input_shape)} but {data.name} samples are "
+                f"{fmt(data.sample_shape)} (after the transforms); write input: {shape}, or add a "
+                "transform (Resize, Grayscale, ...) to train.data.transforms",
+            )
+        )
+    if not net.input_dtype.startswith(("float", "bfloat")):
+        line, col = doc.where(("input",))
+        problems.append(
+            Diagnostic(
+                doc.file,
+                line,
+                col,
+                f"netspec train feeds images as float "
+                f"tensors; input dtype {net.input_dtype} cannot take them",
+            )
+        )
+    out = result.output_shape
+    n = len(data.classes)
+    if out is not None and not problems:
+        last = len(result.layers) - 1
+        line, col = doc.where(("layers", last))
+        if len(out) != 1:
+            problems.append(
+                Diagnostic(
+                    doc.file,
+                    line,
+                    col,
+                    f"the network's output is "
+                    f"{fmt(out)} per sample; classification needs one score "
+                    f"per class ({n} for {data.name}): end with Flatten and "
+                    "Linear",
+                )
+            )
+        elif out[0] < n:
+            problems.append(
+                Diagnostic(
+                    doc.file,
+                    line,
+                    col,
+                    f"the network outputs {out[0]} "
+                    f"scores per sample but {data.name} has {n} classes; "
+                    f"the last layer needs {n} outputs",
+                )
+            )
+        elif out[0] != n and loss_name not in ("CrossEntropyLoss", "NLLLoss"):
+            problems.append(
+                Diagnostic(
+                    doc.file,
+                    line,
+                    col,
+                    f"the network outputs {out[0]} "
+                    f"values but {loss_name} compares them with one-hot "
+                    f"targets of {n} classes",
+                )
+            )
+    if problems:
+        raise ConfigError(problems)
