@@ -37,6 +37,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/check_speed.py
+	$(PY) bench/forward_overhead.py
 	$(PY) bench/train_speed.py
 
 lint: $(STAMP)

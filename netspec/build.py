@@ -89,7 +89,8 @@ def scope_module(children: list[LayerResult], class_name: str, output: str | Non
         inputs = [nodes[s] for s in child.sources] if child.sources else [previous]
         if child.kind == "merge":
             if child.type == "Concat":
-                node = graph.call_function(ops.CONCAT, (inputs,), {"dim": child.kwargs.get("dim", 1)})
+                dim = child.kwargs.get("dim", 1)
+                node = graph.call_function(ops.CONCAT, (inputs,), {"dim": dim})
             elif child.type == "CropTo":
                 node = graph.call_function(ops.crop_to, tuple(inputs))
             else:

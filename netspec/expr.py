@@ -23,6 +23,7 @@ _COMPARE = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
 }
+_COMPARE_SYMBOLS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//", ast.Div: "/",
             ast.Mod: "%", ast.Pow: "**"}
 
@@ -92,6 +93,8 @@ def _eval(node: ast.AST, env: dict[str, Any]) -> Any:
         left = _eval(node.left, env)
         for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = _eval(comparator, env)
+            if not isinstance(op, (ast.Eq, ast.NotEq)):  # ordering: numbers only
+                _numbers(left, right, _COMPARE_SYMBOLS[type(op)])
             if not _COMPARE[type(op)](left, right):
                 return False
             left = right

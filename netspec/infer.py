@@ -31,7 +31,7 @@ class LayerResult:
     qualname: str = ""  # dotted module path, as in state_dict keys
     sources: list[str] = field(default_factory=list)  # inputs: names in this list or "input"
     output: str | None = None  # group/block/repeat: the child whose output is the result
-    children: list["LayerResult"] = field(default_factory=list)
+    children: list[LayerResult] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         out = {
@@ -308,7 +308,7 @@ class _Walker:
             return self.failed(index, name, raw, qualname, inputs)
         lt = entry.type
         if lt.merge:
-            if len(inputs) < 2 and lt.name != "CropTo" or not isinstance(raw, dict) or \
+            if (len(inputs) < 2 and lt.name != "CropTo") or not isinstance(raw, dict) or \
                     "from" not in raw:
                 self.report(entry, f"{lt.name} takes two or more inputs: write from: [a, b]")
                 return self.failed(index, name, raw, qualname, inputs)

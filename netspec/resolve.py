@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Diagnostic
+from .expr import evaluate, is_expression
 from .layers import REGISTRY, LayerType
 from .loader import Document
-from .expr import evaluate, is_expression
 from .validate import entry_type, layer_info, layer_label
 
 
@@ -36,7 +36,7 @@ class LayerEntry:
     @property
     def label(self) -> str:
         type_name = self.type.name if self.type else None
-        if not self.qualname or "." not in self.qualname and self.block is None:
+        if not self.qualname or ("." not in self.qualname and self.block is None):
             return layer_label(self.index, self.name, type_name)
         where = f", in block {self.block}" if self.block else ""
         return f"layer {self.qualname} ({type_name or '?'}{where})"

@@ -184,12 +184,14 @@ def lookup(data: Any, path: tuple, overrides: dict[tuple, Any] | None = None) ->
     return data
 
 
-def entry_label(data: Any, path: tuple, overrides: dict | None = None, with_type: bool = True) -> str:
+def entry_label(
+    data: Any, path: tuple, overrides: dict | None = None, with_type: bool = True
+) -> str:
     """'layer 6 'fc1' (Linear)' at the top level; 'layer features.3 (Conv2d)' in a group;
     'layer conv1 (Conv2d, in block BasicBlock)' in a block definition."""
     entry = lookup(data, path, overrides)
     type_name = entry_type(entry) if with_type else None
-    known = type_name if type_name in REGISTRY or with_type and type_name else None
+    known = type_name if type_name in REGISTRY or (with_type and type_name) else None
     if len(path) == 2 and path[0] == "layers":
         name = entry.get("name") if isinstance(entry, dict) else None
         return layer_label(path[1], name if isinstance(name, str) else None, known)
@@ -364,7 +366,7 @@ class _Translator:
                     )
                 ]
             return [here(unknown_layer_message(inst, self.block_names))]
-        if kind == "pattern" and path[-1:] == ("from",) or path[-2:-1] == ("from",):
+        if (kind == "pattern" and path[-1:] == ("from",)) or path[-2:-1] == ("from",):
             return [
                 here(
                     f"from: {json.dumps(inst, ensure_ascii=False)} is not a name: from: takes "
