@@ -355,3 +355,19 @@ def test_eval_predict_and_plot(tmp_path, capsys):
     with Image.open(out) as img:
         assert img.size[0] > 600
     assert main(["plot", str(tmp_path)]) == 1
+
+
+def test_compile_trains_and_checkpoints_the_plain_module(tmp_path):
+    """--compile on the CPU (inductor): it trains like eager, and the checkpoint holds the
+    plain module's keys (no _orig_mod.), so it resumes and evaluates uncompiled."""
+    torch._dynamo.reset()
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY)
+    compiled = quick(tmp_path, spec=spec, name="compiled", epochs=1, compile=True, seed=3)
+    eager = quick(tmp_path, spec=spec, name="eager", epochs=1, seed=3)
+    state = ckpt_io.load(compiled.dir / "last.pt")["model"]
+    assert set(state) == set(ckpt_io.load(eager.dir / "last.pt")["model"])
+    assert not any(k.startswith("_orig_mod") for k in state)
+    ours, theirs = compiled.history[0], eager.history[0]
+    assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-3)
+    assert ours["val_acc"] == pytest.approx(theirs["val_acc"], abs=0.02)
