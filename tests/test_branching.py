@@ -325,29 +325,21 @@ def test_resnet18_forward_is_straight_line_code(resnet18):
     assert "self.downsample" in code and "self.conv2" in code
 
 
-def test_resnet18_under_jit_script(resnet18):
-    model, reference = resnet18
-    scripted = torch.jit.script(model)
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        assert torch.allclose(scripted(x), reference(x), atol=1e-5)
-
-
-def test_resnet18_under_fx_symbolic_trace(resnet18):
-    model, reference = resnet18
-    traced = torch.fx.symbolic_trace(model)
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        assert torch.allclose(traced(x), reference(x), atol=1e-5)
-
-
-def test_resnet18_under_torch_compile_without_graph_breaks(resnet18):
-    model, reference = resnet18
+def compiled_without_graph_breaks(model):
     torch._dynamo.reset()
-    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    return torch.compile(model, backend="aot_eager", fullgraph=True)
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [torch.jit.script, torch.fx.symbolic_trace, compiled_without_graph_breaks],
+    ids=["jit.script", "fx.symbolic_trace", "compile"],
+)
+def test_resnet18_under_script_trace_and_compile(resnet18, transform):
+    model, reference = resnet18
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        assert torch.allclose(compiled(x), reference(x), atol=1e-5)
+        assert torch.allclose(transform(model)(x), reference(x), atol=1e-5)
 
 
 @pytest.mark.parametrize("stem", ["googlenet", "densenet121", "unet_padded", "mobilenet_v2"])

@@ -511,68 +511,45 @@ def check_shapes(
 
     net = result.network
     problems = []
+
+    def problem(path: tuple, message: str) -> None:
+        problems.append(Diagnostic(doc.file, *doc.where(path), message))
+
     if tuple(net.input_shape) != tuple(data.sample_shape):
-        line, col = doc.where(("input",))
-        shape = list(data.sample_shape)
-        problems.append(
-            Diagnostic(
-                doc.file,
-                line,
-                col,
-                f"input is {fmt(net.input_shape)} but {data.name} samples are "
-                f"{fmt(data.sample_shape)} (after the transforms); write input: {shape}, or add a "
-                "transform (Resize, Grayscale, ...) to train.data.transforms",
-            )
+        problem(
+            ("input",),
+            f"input is {fmt(net.input_shape)} but {data.name} samples are "
+            f"{fmt(data.sample_shape)} (after the transforms); write input: "
+            f"{list(data.sample_shape)}, or add a transform (Resize, Grayscale, ...) to "
+            "train.data.transforms",
         )
     if not net.input_dtype.startswith(("float", "bfloat")):
-        line, col = doc.where(("input",))
-        problems.append(
-            Diagnostic(
-                doc.file,
-                line,
-                col,
-                f"netspec train feeds images as float "
-                f"tensors; input dtype {net.input_dtype} cannot take them",
-            )
+        problem(
+            ("input",),
+            f"netspec train feeds images as float tensors; input dtype {net.input_dtype} "
+            "cannot take them",
         )
     out = result.output_shape
     n = len(data.classes)
     if out is not None and not problems:
-        last = len(result.layers) - 1
-        line, col = doc.where(("layers", last))
+        last = ("layers", len(result.layers) - 1)
         if len(out) != 1:
-            problems.append(
-                Diagnostic(
-                    doc.file,
-                    line,
-                    col,
-                    f"the network's output is "
-                    f"{fmt(out)} per sample; classification needs one score "
-                    f"per class ({n} for {data.name}): end with Flatten and "
-                    "Linear",
-                )
+            problem(
+                last,
+                f"the network's output is {fmt(out)} per sample; classification needs one "
+                f"score per class ({n} for {data.name}): end with Flatten and Linear",
             )
         elif out[0] < n:
-            problems.append(
-                Diagnostic(
-                    doc.file,
-                    line,
-                    col,
-                    f"the network outputs {out[0]} "
-                    f"scores per sample but {data.name} has {n} classes; "
-                    f"the last layer needs {n} outputs",
-                )
+            problem(
+                last,
+                f"the network outputs {out[0]} scores per sample but {data.name} has {n} "
+                f"classes; the last layer needs {n} outputs",
             )
         elif out[0] != n and loss_name not in ("CrossEntropyLoss", "NLLLoss"):
-            problems.append(
-                Diagnostic(
-                    doc.file,
-                    line,
-                    col,
-                    f"the network outputs {out[0]} "
-                    f"values but {loss_name} compares them with one-hot "
-                    f"targets of {n} classes",
-                )
+            problem(
+                last,
+                f"the network outputs {out[0]} values but {loss_name} compares them with "
+                f"one-hot targets of {n} classes",
             )
     if problems:
         raise ConfigError(problems)
