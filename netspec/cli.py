@@ -13,6 +13,8 @@ examples:
   netspec check specs/*.yaml --json                  one JSON object per file, for tools and CI
   netspec check specs/vgg16.yaml --input 3,64,64     the same network on another input size
   netspec build specs/lenet5.yaml                    build it in PyTorch and run a dry forward pass
+  netspec render specs/zoo/resnet18.yaml -o net.svg --depth 2   the network as a diagram
+  netspec report specs/zoo/resnet18.yaml -o report.html          diagram + table, one HTML file
   netspec layers                                     every layer type netspec knows
   netspec schema > netspec.schema.json               the JSON Schema, for editors
   netspec train specs/lenet5_digits.yaml             train, evaluate, checkpoint (see train -h)
@@ -75,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--input", type=_shape, metavar="SHAPE", help="override the input shape")
     build.add_argument("--batch", type=int, default=2, help="batch size of the dry run (2)")
 
+    _render_parsers(sub)
     sub.add_parser("layers", help="list the layer types and their arguments")
     schema = sub.add_parser("schema", help="print the JSON Schema of a spec")
     schema.add_argument(
@@ -219,7 +222,123 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"check": cmd_check, "build": cmd_build, "layers": cmd_layers, "schema": cmd_schema}
+def _render_parsers(sub) -> None:
+    render = sub.add_parser(
+        "render",
+        help="draw the network as a diagram (SVG, PNG, PDF or DOT; no torch)",
+        description="Draw the network with Graphviz: a box per layer (type, key arguments, "
+        "output shape, parameters), the shape on every edge, groups and blocks as clusters. "
+        "A spec with errors is drawn too, its broken layers red with the message (exit 1). "
+        "Exit 2: unreadable file, bad usage, or Graphviz's dot missing (the DOT is still "
+        "written).",
+    )
+    render.add_argument("file", metavar="SPEC")
+    render.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="the diagram file; its suffix picks the format (.svg .png .pdf .dot)")
+    render.add_argument("--format", choices=("svg", "png", "pdf", "dot"),
+                        help="the format, whatever the suffix")
+    _diagram_options(render)
+    render.add_argument("--compact", action="store_true",
+                        help="fuse Conv + BN + ReLU (and Linear + ReLU) chains into one box")
+    render.add_argument("--input", type=_shape, metavar="SHAPE", help="override the input shape")
+    report = sub.add_parser(
+        "report",
+        help="one self-contained HTML page: diagram, summary table, check result",
+        description="Write one HTML file with the rendered diagram (inline SVG), the summary "
+        "table and the check result, for sharing.  Exit codes as for render.",
+    )
+    report.add_argument("file", metavar="SPEC")
+    report.add_argument("-o", "--output", required=True, metavar="OUT", help="the .html file")
+    _diagram_options(report)
+    report.add_argument("--compact", action="store_true",
+                        help="fuse Conv + BN + ReLU chains in the diagram")
+    report.add_argument("--input", type=_shape, metavar="SHAPE", help="override the input shape")
+
+
+def _diagram_options(parser) -> None:
+    parser.add_argument("--depth", type=_depth, metavar="N",
+                        help="draw N levels: 1 = the top-level entries only, every group, block "
+                        "and repeat one box (default: everything)")
+    parser.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
+                        help="top to bottom (default) or left to right")
+
+
+def _depth(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': the depth is a whole number, 1 or more")
+    return value
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .check import check
+    from .errors import SpecError
+    from .render import DotNotFound, format_for, render
+
+    try:
+        format_for(args.output, args.format)
+        spec = load_file(args.file)
+    except ValueError as exc:
+        print(f"netspec: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"netspec: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except SpecError as exc:  # unreadable YAML: drawn as one red box with the error
+        spec = _failed(args.file, exc)
+    result = spec if hasattr(spec, "diagnostics") else check(spec, args.input)
+    for d in result.diagnostics:
+        print(d.format(), file=sys.stderr)
+    try:
+        out = render(spec, args.output, format=args.format, depth=args.depth,
+                     rankdir=args.rankdir, compact=args.compact, input_shape=args.input)
+    except DotNotFound as exc:
+        print(f"netspec: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"netspec: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    n = len(result.errors)
+    print(f"wrote {out}" + (f" ({n} error{'s' if n != 1 else ''} marked red)" if n else ""),
+          file=sys.stderr)
+    return 1 if n else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .errors import SpecError
+    from .report import report
+
+    try:
+        spec = load_file(args.file)
+    except OSError as exc:
+        print(f"netspec: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except SpecError as exc:
+        spec = _failed(args.file, exc)
+    try:
+        result, missing_dot = report(spec, args.output, depth=args.depth,
+                                     rankdir=args.rankdir, compact=args.compact,
+                                     input_shape=args.input)
+    except OSError as exc:
+        print(f"netspec: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    for d in result.diagnostics:
+        print(d.format(), file=sys.stderr)
+    print(f"wrote {args.output}", file=sys.stderr)
+    if missing_dot:
+        from .render import INSTALL_HINT
+
+        print(f"netspec: the report has no diagram: Graphviz's 'dot' program is not "
+              f"installed; {INSTALL_HINT}", file=sys.stderr)
+        return 2
+    return 0 if result.ok else 1
+
+
+COMMANDS = {"check": cmd_check, "build": cmd_build, "layers": cmd_layers, "schema": cmd_schema,
+            "render": cmd_render, "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
