@@ -1,0 +1,140 @@
+"""netspec report: one self-contained HTML page for sharing a network: the diagram (inline
+SVG), the summary table and the check result.  No scripts, no fonts or styles from
+elsewhere, no external URLs: the file opens anywhere, offline.  No torch either."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import graphviz
+
+from .check import CheckResult
+from .render import FAMILY_COLOURS, FAMILY_NAMES, INSTALL_HINT, _checked, graph, layout
+
+STYLE = """
+body { font-family: Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1200px;
+       color: #222; padding: 0 16px; }
+h1 { margin-bottom: 4px; }
+.meta { color: #555; margin: 0 0 16px 0; }
+.status { display: inline-block; padding: 2px 10px; border-radius: 10px; font-weight: bold; }
+.ok { background: #dbf2dc; color: #1f6b25; }
+.bad { background: #ffe0e0; color: #b00000; }
+.diag { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 13px;
+        white-space: pre-wrap; margin: 2px 0; }
+.error { color: #b00000; } .warning { color: #8a5a00; } .note { color: #555; }
+.diagram { border: 1px solid #ddd; border-radius: 6px; padding: 8px; overflow: auto;
+           text-align: center; background: #fff; }
+.diagram svg { max-width: 100%; height: auto; }
+.legend span { display: inline-block; margin: 2px 10px 2px 0; font-size: 13px; }
+.legend i { display: inline-block; width: 14px; height: 14px; border-radius: 3px;
+            vertical-align: -2px; margin-right: 4px; border: 1px solid; }
+pre.table { font-size: 13px; background: #f7f7f9; padding: 12px; border-radius: 6px;
+            overflow: auto; }
+footer { color: #888; font-size: 12px; margin-top: 24px; }
+"""
+
+
+def summary_table(result: CheckResult, depth: int | None = None) -> str:
+    """The summary table as text: ``netspec.summary`` when it is there, else the table of
+    ``netspec check``.  ``depth`` counts nesting levels below the top (check's --depth)."""
+    try:
+        from .summary import summarize  # the layer summary (netspec summary)
+    except ImportError:
+        summarize = None
+    if summarize is not None:
+        try:
+            return summarize(result).table(depth=depth)
+        except Exception:
+            pass  # a spec with errors the summary does not take: the check table below
+    if result.network is None or not result.layers:
+        return ""
+    return result.table(depth)
+
+
+def _svg(result_source: Any, depth, rankdir, compact, input_shape) -> tuple[str, str | None]:
+    """(inline SVG, or '' without Graphviz; the DOT text when dot is missing)."""
+    g = graph(result_source, depth=depth, rankdir=rankdir, compact=compact,
+              input_shape=input_shape)
+    try:
+        svg = layout(g, "svg").decode("utf-8")
+    except graphviz.ExecutableNotFound:
+        return "", g.source
+    # inline: no XML prolog, doctype (an external DTD URL) or comments
+    svg = re.sub(r"<\?xml[^>]*\?>", "", svg)
+    svg = re.sub(r"<!DOCTYPE[^>]*>", "", svg)
+    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
+    return svg.strip(), None
+
+
+def html_report(source: Any, depth: int | None = None, rankdir: str = "TB",
+                compact: bool = False, input_shape: tuple[int, ...] | None = None
+                ) -> tuple[str, CheckResult, bool]:
+    """(the HTML page, the check result, whether the diagram is missing for want of dot)."""
+    result, doc = _checked(source, input_shape)
+    from .check import Spec
+
+    drawn = Spec(doc) if doc is not None else result
+    svg, dot_text = _svg(drawn, depth, rankdir, compact, None if doc is None else input_shape)
+    e = html.escape
+    net = result.network
+    title = net.name if net else Path(result.file).name
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             f"<title>{e(title)} · netspec report</title>", f"<style>{STYLE}</style>",
+             "</head><body>", f"<h1>{e(title)}</h1>"]
+    n_err, n_warn = len(result.errors), len(result.warnings)
+    if net is not None:
+        from .layers import fmt
+
+        out = fmt(result.output_shape) if result.output_shape is not None else "?"
+        parts.append(f'<p class="meta">{e(result.file)} · input {e(fmt(net.input_shape))}'
+                     f"{' ' + e(net.input_dtype) if net.input_dtype != 'float32' else ''}"
+                     f" · output {e(out)} · {result.total_params:,} parameters</p>")
+    else:
+        parts.append(f'<p class="meta">{e(result.file)}</p>')
+    if n_err:
+        parts.append(f'<p><span class="status bad">{n_err} error{"s" if n_err != 1 else ""}'
+                     "</span> the broken layers are red in the diagram; grey ones come after "
+                     "an error and are not shape-checked</p>")
+    else:
+        warn = f", {n_warn} warning{'s' if n_warn != 1 else ''}" if n_warn else ""
+        parts.append(f'<p><span class="status ok">check passed{warn}</span></p>')
+    parts.append("<h2>Check</h2>")
+    if result.diagnostics:
+        for d in result.diagnostics:
+            parts.append(f'<p class="diag {e(d.severity)}">{e(d.format())}</p>')
+    else:
+        parts.append('<p class="diag note">no errors, no warnings</p>')
+    parts.append("<h2>Diagram</h2>")
+    if svg:
+        parts.append(f'<div class="diagram">{svg}</div>')
+    else:
+        parts.append(f'<p class="error">No diagram: Graphviz\'s <code>dot</code> program is '
+                     f"not installed; {e(INSTALL_HINT)}. The DOT text:</p>"
+                     f'<pre class="table">{e(dot_text or "")}</pre>')
+    parts.append('<p class="legend">' + "".join(
+        f'<span><i style="background:{fill};border-color:{line}"></i>'
+        f"{e(FAMILY_NAMES[fam])}</span>"
+        for fam, (fill, line) in FAMILY_COLOURS.items() if fam in FAMILY_NAMES
+    ) + '<span><i style="background:#ffe0e0;border-color:#d62828"></i>error</span></p>')
+    table = summary_table(result, None if depth is None else depth - 1)
+    if table:
+        parts.append("<h2>Summary</h2>")
+        parts.append(f'<pre class="table">{e(table)}</pre>')
+    from . import __version__
+
+    parts.append(f"<footer>netspec {e(__version__)} · <code>netspec report "
+                 f"{e(Path(result.file).name)}</code></footer>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n", result, not svg
+
+
+def report(source: Any, out: str | os.PathLike, **options: Any) -> tuple[CheckResult, bool]:
+    """Write the HTML report of a spec to ``out``; returns (check result, diagram missing)."""
+    text, result, missing = html_report(source, **options)
+    Path(out).write_text(text, encoding="utf-8")
+    return result, missing
