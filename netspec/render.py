@@ -431,7 +431,7 @@ class _Drawing:
         cid = "cluster_" + self.node_id("cluster:" + (r.qualname or r.name))
         with graph.subgraph(name=_dot_id(cid)) as sub:
             broken = self.broken_inside(r)
-            shown = r.qualname if id(r) in self.copies else r.name
+            shown = _copy_name(r) if id(r) in self.copies else r.name
             title = f"<B>{_e(shown)}</B>  {_e(_type_text(r))}"
             if r.params:
                 title += f"  <FONT COLOR=\"#555555\">{human(r.params)} params</FONT>"
@@ -500,7 +500,7 @@ class _Drawing:
               copy: bool = False) -> str:
         shown = f"<B>{_e(type_text)}</B>"
         if name.isdigit() and copy:
-            name = qualname  # a repeat's copy: 'layer2.0' says more than '0'
+            name = ".".join(qualname.split(".")[-2:])  # a repeat's copy: 'layer2.0', not '0'
         if name and not name.isdigit():
             colour = "#555555" if known else UNKNOWN_TEXT
             shown += f"  <FONT COLOR=\"{colour}\">{_e(name)}</FONT>"
@@ -615,6 +615,11 @@ class _Drawing:
         for s in sources:
             self.edge(s, node, graph)
         return Port(node, last.output_shape)
+
+
+def _copy_name(r: LayerResult) -> str:
+    """A repeat's copy by its name, 'layer2.0' where the name is a number."""
+    return ".".join(r.qualname.split(".")[-2:]) if r.name.isdigit() else r.name
 
 
 def _brief(value: Any) -> str:
@@ -745,13 +750,16 @@ def format_for(out: str | os.PathLike, fmt_: str | None = None) -> str:
 
 
 PNG_DPI = 144  # bitmaps at 1.5× so that the 9-point shapes stay readable
+PNG_DPI_LARGE = 96  # ... up to this many boxes; larger diagrams at 1× (SVG is better there)
+PNG_LARGE = 150
 
 
 def layout(g: graphviz.Digraph, fmt_: str) -> bytes:
     """Run ``dot`` on the diagram; raises ``graphviz.ExecutableNotFound`` without it."""
     if fmt_ == "png":
+        boxes = sum(" [label=" in line and " -> " not in line for line in g.body)
         g = g.copy()
-        g.attr("graph", dpi=str(PNG_DPI))
+        g.attr("graph", dpi=str(PNG_DPI if boxes <= PNG_LARGE else PNG_DPI_LARGE))
     # quiet: dot's 'scaling to fit cairo's bitmap limit' notes about huge PNGs
     return g.pipe(format=fmt_, engine="dot", quiet=True)
 
