@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ def test_chain_nodes_edges_and_shapes_on_edges():
                      "fc2"]
     assert set(nodes(dot)) == {*names, "@input", "@output"}
     chain = ["@input", *names, "@output"]
-    assert [(a, b) for a, b, _ in edges(dot)] == list(zip(chain, chain[1:], strict=False))
+    assert [(a, b) for a, b, _ in edges(dot)] == list(pairwise(chain))
     shapes = [label for _, _, label in edges(dot)]
     assert shapes == ["3×32×32", "32×32×32", "32×16×16", "32×16×16", "32×8×8", "64×8×8",
                       "64×4×4", "1024", "64", "10"]
