@@ -2,7 +2,8 @@
 
 A layer type is declared once, in one family file, as a ``LayerType``: its PyTorch
 positional argument order with a type for each argument (which becomes its JSON
-Schema), its shape rule, and its parameter count.  The torch constructor is
+Schema), its shape rule, its parameter count, and where they are not zero its
+multiply-accumulates and buffers.  The torch constructor is
 ``torch.nn.<name>`` unless the record names another (see ``netspec.build``).
 Nothing here imports torch.
 """
@@ -147,6 +148,14 @@ class LayerType:
     rule: Callable[[Args, Shape], Shape]
     family: str
     params: Callable[[Args, Shape], int] = lambda a, x: 0
+    # Multiply-accumulates per sample of the layer's matrix multiplications and
+    # convolutions (what torch.utils.flop_counter.FlopCounterMode counts, halved), given the
+    # arguments, the input and the output shape.  Elementwise work (activations, norms,
+    # pooling, biases, merges) is 0, as FlopCounterMode has it.
+    macs: Callable[[Args, Shape, Shape], int] = lambda a, x, y: 0
+    # Buffers (state that is not a parameter: BatchNorm's running statistics), as
+    # {dtype: element count}; they are what `netspec summary` calls non-trainable.
+    buffers: Callable[[Args, Shape], dict[str, int]] = lambda a, x: {}
     # Sample ranks (batch excluded) the layer accepts, with the layout shown in errors;
     # None accepts any rank >= min_rank.
     ranks: dict[int, str] | None = None

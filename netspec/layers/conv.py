@@ -47,6 +47,18 @@ def _conv_transpose_params(a: Args, x: Shape, n: int) -> int:
     return weight + (a.out_channels if a.bias else 0)
 
 
+def _conv_macs(a: Args, x: Shape, y: Shape, n: int) -> int:
+    # every output element: a dot product over in_channels/groups × the kernel (bias apart)
+    k = math.prod(a.tuple("kernel_size", n))
+    return math.prod(y) * (a.in_channels // a.groups) * k
+
+
+def _conv_transpose_macs(a: Args, x: Shape, y: Shape, n: int) -> int:
+    # every input element is scattered over out_channels/groups × the kernel
+    k = math.prod(a.tuple("kernel_size", n))
+    return math.prod(x) * (a.out_channels // a.groups) * k
+
+
 def conv_output(a: Args, x: Shape, n: int) -> Shape:
     _check_groups(a)
     k, s, d = a.tuple("kernel_size", n), a.tuple("stride", n), a.tuple("dilation", n)
@@ -127,6 +139,7 @@ def _register(n: int) -> None:
         family="conv",
         ranks=rank,
         params=lambda a, x: _conv_params(a, x, n),
+        macs=lambda a, x, y: _conv_macs(a, x, y, n),
     )(lambda a, x: conv_output(a, x, n))
 
     layer(
@@ -144,6 +157,7 @@ def _register(n: int) -> None:
         family="conv",
         ranks=rank,
         params=lambda a, x: _conv_transpose_params(a, x, n),
+        macs=lambda a, x, y: _conv_transpose_macs(a, x, y, n),
     )(lambda a, x: conv_transpose_output(a, x, n))
 
 

@@ -11,7 +11,8 @@ def _features(x: Shape) -> int:
 
 @layer("Linear", Arg("in_features", Int(), infer=_features, noun="features"),
        Arg("out_features", Int()), Arg("bias", Bool, True), family="linear",
-       params=lambda a, x: a.in_features * a.out_features + (a.out_features if a.bias else 0))
+       params=lambda a, x: a.in_features * a.out_features + (a.out_features if a.bias else 0),
+       macs=lambda a, x, y: numel(x[:-1]) * a.in_features * a.out_features)
 def linear(a: Args, x: Shape) -> Shape:
     out = (*x[:-1], a.out_features)
     if len(x) >= 3:

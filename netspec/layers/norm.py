@@ -23,6 +23,11 @@ def _affine_params(a: Args, x: Shape) -> int:
     return (2 if a.bias else 1) * a.num_features if a.affine else 0
 
 
+def _running_stats(a: Args, x: Shape) -> dict[str, int]:
+    # running_mean and running_var (float32) and num_batches_tracked (one int64)
+    return {"float32": 2 * a.num_features, "int64": 1} if a.track_running_stats else {}
+
+
 def _register(n: int) -> None:
     common = [Arg("eps", Float(), 1e-5), Arg("momentum", MOMENTUM, 0.1)]
     # Without affine weights or running statistics nothing uses num_features: PyTorch
@@ -47,6 +52,7 @@ def _register(n: int) -> None:
         mixed_dtypes=HALF,
         ranks=bn_ranks,
         params=_affine_params,
+        buffers=_running_stats,
     )(lambda a, x: x)
 
     def instance_rule(a: Args, x: Shape) -> Shape:
@@ -68,6 +74,7 @@ def _register(n: int) -> None:
         mixed_dtypes=HALF,
         ranks={n + 1: f"C×{spatial_name(n)}"},
         params=_affine_params,
+        buffers=_running_stats,
     )(instance_rule)
 
 

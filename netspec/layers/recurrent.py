@@ -59,6 +59,23 @@ def _rnn_params(kind: str):
     return count
 
 
+def _rnn_macs(kind: str):
+    def count(a: Args, x: Shape, y: Shape) -> int:
+        # per step, layer and direction: the gates' input and hidden matmuls (and the
+        # LSTM's projection), over the L steps of the sequence
+        gates, hidden = GATES[kind], a.hidden_size
+        proj = a.values.get("proj_size", 0)
+        out = proj or hidden
+        directions = 2 if a.bidirectional else 1
+        per_step = 0
+        for index in range(a.num_layers):
+            width_in = a.input_size if index == 0 else out * directions
+            per_step += directions * (gates * hidden * (width_in + out) + proj * hidden)
+        return x[0] * per_step
+
+    return count
+
+
 def _register(kind: str) -> None:
     args = [Arg("input_size", Int(), infer=_features, noun="features"), Arg("hidden_size", Int()),
             Arg("num_layers", Int(), 1)]
@@ -69,7 +86,7 @@ def _register(kind: str) -> None:
     if kind == "LSTM":
         args.append(Arg("proj_size", Int(minimum=0), 0))
     layer(kind, *args, family="recurrent", ranks=SEQUENCE, output_only=True,
-          params=_rnn_params(kind))(_rnn_rule(kind))
+          params=_rnn_params(kind), macs=_rnn_macs(kind))(_rnn_rule(kind))
 
 
 for _kind in GATES:
@@ -85,11 +102,18 @@ def _encoder_params(a: Args, x: Shape) -> int:
     return attention + feed_forward + norms
 
 
+def _encoder_macs(a: Args, x: Shape, y: Shape) -> int:
+    length, e, f = x[0], a.d_model, a.dim_feedforward
+    projections = length * (4 * e * e + 2 * e * f)  # in_proj, out_proj, the feed-forward
+    attention = 2 * length * length * e  # Q·Kᵀ and the weights · V, over all heads
+    return projections + attention
+
+
 @layer("TransformerEncoderLayer", Arg("d_model", Int(), infer=_features, noun="features"),
        Arg("nhead", Int()), Arg("dim_feedforward", Int(), 2048), Arg("dropout", Probability, 0.1),
        Arg("activation", Enum("relu", "gelu"), "relu"), Arg("layer_norm_eps", Float(), 1e-5),
        Arg("batch_first", Bool, False), Arg("norm_first", Bool, False), Arg("bias", Bool, True),
-       family="recurrent", ranks=SEQUENCE, params=_encoder_params)
+       family="recurrent", ranks=SEQUENCE, params=_encoder_params, macs=_encoder_macs)
 def transformer_encoder_layer(a: Args, x: Shape) -> Shape:
     if a.d_model % a.nhead:
         raise ShapeError(f"d_model {a.d_model} is not divisible by nhead {a.nhead}", "nhead")
