@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--batch", type=int, default=2, help="batch size of the dry run (2)")
 
     _render_parsers(sub)
+    from .import_command import add_import_parser  # netspec import (torch imported when run)
+
+    add_import_parser(sub, _shape)
     sub.add_parser("layers", help="list the layer types and their arguments")
     schema = sub.add_parser("schema", help="print the JSON Schema of a spec")
     schema.add_argument(
@@ -339,6 +342,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 COMMANDS = {"check": cmd_check, "build": cmd_build, "layers": cmd_layers, "schema": cmd_schema,
             "render": cmd_render, "report": cmd_report}
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .import_command import cmd_import as run
+
+    return run(args)
+
+
+COMMANDS["import"] = cmd_import
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -119,19 +119,20 @@ def make_model(target: str, kwargs: dict[str, Any] | None = None, meta: bool = T
     factory = resolve_target(target)
     kwargs = kwargs or {}
     model = None
+    call = f"{target}({_kwargs_text(kwargs)})"
     if meta:
         try:
             with torch.device("meta"):
                 model = factory(**kwargs)
-        except TypeError:
-            raise
+        except TypeError as exc:
+            raise TargetError(f"{call} failed: {exc}") from None
         except Exception:
             model = None  # some factories need real tensors: build it normally
     if model is None:
         try:
             model = factory(**kwargs)
-        except TypeError as exc:
-            raise TargetError(f"{target}({_kwargs_text(kwargs)}) failed: {exc}") from None
+        except Exception as exc:
+            raise TargetError(f"{call} failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, nn.Module):
         raise TargetError(f"{target}({_kwargs_text(kwargs)}) returned a {type(model).__name__}, "
                           "not an nn.Module")
@@ -820,8 +821,8 @@ def dumps(data: dict[str, Any], header: str = "") -> str:
 
 
 def import_target(target: str, kwargs: dict[str, Any] | None = None,
-                  input_shape=DEFAULT_INPUT, name: str | None = None) -> tuple[str, Imported]:
-    """`netspec import`: the spec text of a target's model, checked.  Raises TargetError
+                  input_shape=DEFAULT_INPUT, name: str | None = None):
+    """`netspec import`: (spec text, Imported, CheckResult) for a target's model, checked.  Raises TargetError
     (cannot make the model) or ImportProblem (cannot express it)."""
     model = make_model(target, kwargs)
     imported = model_to_spec(model, input_shape, name)
@@ -831,5 +832,5 @@ def import_target(target: str, kwargs: dict[str, Any] | None = None,
               "by tracing each module's forward with torch.fx.  Module paths, and so the\n"
               "state_dict keys, are the original's: load its weights with strict=True.")
     text = dumps(imported.data, header)
-    verify(imported, text)
-    return text, imported
+    result = verify(imported, text)
+    return text, imported, result
