@@ -59,6 +59,7 @@ class ExportReport:
     seconds: float = 0.0
     differences: dict[int, float] = field(default_factory=dict)  # batch -> max |difference|
     notes: list[str] = field(default_factory=list)
+    scale: float = 0.0  # the largest |output| of PyTorch's verification runs
     atol: float = ATOL
 
     @property
@@ -219,13 +220,22 @@ def _quiet():
             yield out
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None and exc.__cause__ is not exc:
+        exc = exc.__cause__
+    return exc
+
+
 def _reason(exc: BaseException) -> str:
     """The informative first lines of an exporter's exception, without its traceback."""
-    text = str(exc).strip() or type(exc).__name__
+    text = ANSI.sub("", str(exc)).strip() or type(exc).__name__
     lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
     keep: list[str] = []
     for ln in lines:
-        if ln.lstrip().startswith(("Traceback", "File \"", "## ", "```")) and keep:
+        if ln.lstrip().startswith(("Traceback", "File \"", "## ", "```", "- ")) and keep:
             break
         keep.append(ln.strip())
         if len(keep) >= 4:
@@ -235,16 +245,48 @@ def _reason(exc: BaseException) -> str:
 
 
 def _unsupported_op(text: str) -> str | None:
-    match = re.search(r"(aten::[\w.]+|aten\.[\w.]+|torch\.ops\.[\w.]+)", text)
-    return match.group(1) if match else None
+    match = re.search(r"(aten::\w+|aten\.\w+|torch\.ops\.aten\.\w+)", text)
+    return match.group(1).replace("torch.ops.", "") if match else None
 
 
-def _export_onnx(model: Any, x: Any, path: Path, batch_dynamic: bool, report: ExportReport):
+def _layer_of(model: Any, x: Any, batch_dynamic: bool, text: str, op: str | None,
+              result: Any) -> str:
+    """' at layer NAME (TYPE)' for the node an ONNX exporter error names, or '': the model
+    is exported again with torch.export, whose nodes remember the module they came from."""
+    match = re.search(r"%(\w+) : ", text)
+    if not match:
+        return ""
+    try:
+        program = _program(model, x, batch_dynamic)
+    except ExportError:
+        return ""
+    nodes = list(program.graph.nodes)
+    node = next((n for n in nodes if n.name == match.group(1)), None)
+    if node is None and op:  # the exporter decomposed it further: aten.rrelu_with_noise_...
+        stem = op.split(".")[-1]
+        found = [n for n in nodes if n.op == "call_function"
+                 and stem.startswith(str(getattr(n.target, "__name__", "")).split(".")[0])]
+        node = found[0] if found else None
+    stack = list((node.meta.get("nn_module_stack") or {}).values()) if node is not None else []
+    if not stack:
+        return ""
+    path = str(stack[-1][0]).removeprefix("L__self__").lstrip(".")
+    path = re.sub(r"getattr\(L__self___?(\w+), '(\w+)'\)", r"\1.\2", path)
+    by_name = {r.qualname or r.name: r for top in result.layers for _, r in top.walk()}
+    layer = by_name.get(path)
+    if layer is None:
+        return f" at module {path}"
+    return f" at layer {path} ({layer.type})"
+
+
+def _export_onnx(model: Any, x: Any, path: Path, batch_dynamic: bool, report: ExportReport,
+                 result: Any):
     try:
         import onnx
-    except ImportError:
+        import onnxscript  # noqa: F401  (the dynamo exporter's op library)
+    except ImportError as exc:
         raise ExportError(
-            "ONNX export needs the onnx package: pip install onnx onnxscript onnxruntime"
+            f"ONNX export needs the {exc.name} package: pip install onnx onnxscript onnxruntime"
         ) from None
     import torch
 
@@ -257,20 +299,24 @@ def _export_onnx(model: Any, x: Any, path: Path, batch_dynamic: bool, report: Ex
                 dynamo=True,
                 input_names=["input"],
                 output_names=["output"],
-                dynamic_shapes=_batch_dim(batch_dynamic),
+                dynamic_shapes=_batch_dim(batch_dynamic),  # the ONNX dimension is named batch
                 opset_version=18,
                 external_data=True,  # only used beyond ONNX's 2 GB protobuf limit
                 verbose=False,
             )
-    except ImportError as exc:
-        raise ExportError(
-            f"ONNX export needs {exc.name or 'onnxscript'}: pip install onnx onnxscript"
-        ) from None
     except Exception as exc:
-        text = f"{exc}\n{log.getvalue()}"
-        op = _unsupported_op(text)
-        what = f" (the operator {op} has no ONNX translation)" if op else ""
-        raise ExportError(f"ONNX export failed{what}: {_reason(exc)}") from None
+        inner = _innermost(exc)
+        text = ANSI.sub("", f"{exc}\n{log.getvalue()}")
+        op = _unsupported_op(str(inner)) or _unsupported_op(text)
+        where = _layer_of(model, x, batch_dynamic, text, op, result)
+        if "No ONNX function found" in text or "No decompositions registered" in text:
+            raise ExportError(
+                f"ONNX export failed{where}: the operator {op or '(unknown)'} has no ONNX "
+                f"translation (torch {torch.__version__.split('+')[0]}, onnxscript "
+                f"{_version('onnxscript')}); the torchscript and exported-program formats "
+                "may still work"
+            ) from None
+        raise ExportError(f"ONNX export failed{where}: {_reason(inner)}") from None
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as exc:
@@ -362,31 +408,39 @@ def _export_torchscript(model: Any, x: Any, path: Path, report: ExportReport) ->
             f"torch.jit.script failed ({why}); traced instead: the file replays the operations "
             "seen on the example input"
         )
-    torch.jit.save(compiled, str(path))
+    with _quiet():  # torch.jit.save's deprecation warning
+        torch.jit.save(compiled, str(path))
 
 
 def _runner_torchscript(path: Path):
     import torch
 
     try:
-        loaded = torch.jit.load(str(path), map_location="cpu")
+        with _quiet():
+            loaded = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:
         raise ExportError(f"torch.jit.load cannot read {path} back: {_reason(exc)}") from None
     loaded.eval()
     return loaded
 
 
-def _export_program(model: Any, x: Any, path: Path, batch_dynamic: bool, report: ExportReport):
+def _program(model: Any, x: Any, batch_dynamic: bool) -> Any:
     import torch
 
     try:
         with _quiet():
-            program = torch.export.export(model, (x,), dynamic_shapes=_batch_dim(batch_dynamic))
+            return torch.export.export(model, (x,), dynamic_shapes=_batch_dim(batch_dynamic))
     except Exception as exc:
-        op = _unsupported_op(str(exc))
+        inner = _innermost(exc)
+        op = _unsupported_op(str(inner))
         what = f" (at {op})" if op else ""
-        raise ExportError(f"torch.export failed{what}: {_reason(exc)}") from None
-    torch.export.save(program, str(path))
+        raise ExportError(f"torch.export failed{what}: {_reason(inner)}") from None
+
+
+def _export_program(model: Any, x: Any, path: Path, batch_dynamic: bool, report: ExportReport):
+    import torch
+
+    torch.export.save(_program(model, x, batch_dynamic), str(path))
     report.method = "torch.export.export"
 
 
@@ -402,6 +456,15 @@ def _runner_program(path: Path):
 
 
 # ------------------------------------------------------------------ export
+
+
+def load_exported(path: str | os.PathLike, fmt: str | None = None) -> Any:
+    """A callable (tensor -> tensor) running an exported file: an onnxruntime session, the
+    loaded TorchScript module, or the exported program's module."""
+    path = Path(path)
+    fmt = format_for(fmt, path)
+    return {"onnx": _runner_onnx, "torchscript": _runner_torchscript,
+            "exported-program": _runner_program}[fmt](path)
 
 
 def export(
@@ -458,7 +521,7 @@ def export(
     try:
         with torch.no_grad() if fmt == "torchscript" else contextlib.nullcontext():
             if fmt == "onnx":
-                _export_onnx(model, x, path, batch_dynamic, report)
+                _export_onnx(model, x, path, batch_dynamic, report, result)
             elif fmt == "torchscript":
                 _export_torchscript(model, x, path, report)
             else:
@@ -470,8 +533,7 @@ def export(
     if verify:
         if verify_batches is None:
             verify_batches = (batch, batch + 1) if batch_dynamic else (batch,)
-        run = {"onnx": _runner_onnx, "torchscript": _runner_torchscript,
-               "exported-program": _runner_program}[fmt](path)
+        run = load_exported(path, fmt)
         for i, b in enumerate(verify_batches):
             xb = example_input(result, b, seed=1 + i)
             with torch.no_grad():
@@ -489,7 +551,18 @@ def export(
                 )
             diff = (got.double() - expected.double()).abs().max().item() if got.numel() else 0.0
             report.differences[b] = diff
+            if expected.numel():
+                report.scale = max(report.scale, expected.abs().max().item())
     return report
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "?"
 
 
 def _size(path: Path) -> int:
@@ -504,8 +577,8 @@ def describe(report: ExportReport, spec_file: str = "", name: str = "") -> list[
     batch = "dynamic batch" if report.batch_dynamic else "fixed batch"
     head = f"{spec_file}: {name} -> " if spec_file else ""
     lines = [
-        f"{head}{report.path} ({report.format}, {size:,.1f} MB, {batch}; {report.method}) "
-        f"in {report.seconds:.1f} s"
+        f"{head}{report.path} ({report.format}, {size:,.1f} MB, {batch}) in {report.seconds:.1f} s",
+        f"  {report.method}",
     ]
     lines += [f"note: {n}" for n in report.notes]
     if report.differences:
@@ -515,6 +588,6 @@ def describe(report: ExportReport, spec_file: str = "", name: str = "") -> list[
         verdict = "ok" if report.ok else f"EXCEEDS {report.atol:g}"
         lines.append(
             f"verify: {runtime} vs PyTorch, max |difference| {diffs} "
-            f"(tolerance {report.atol:g}): {verdict}"
+            f"(tolerance {report.atol:g}; outputs up to {report.scale:.3g}): {verdict}"
         )
     return lines
