@@ -15,6 +15,7 @@ examples:
   netspec build specs/lenet5.yaml                    build it in PyTorch and run a dry forward pass
   netspec render specs/zoo/resnet18.yaml -o net.svg --depth 2   the network as a diagram
   netspec report specs/zoo/resnet18.yaml -o report.html          diagram + table, one HTML file
+  netspec export specs/zoo/resnet18.yaml -o r18.onnx  ONNX (.ts TorchScript, .pt2 torch.export), verified
   netspec layers                                     every layer type netspec knows
   netspec schema > netspec.schema.json               the JSON Schema, for editors
   netspec train specs/lenet5_digits.yaml             train, evaluate, checkpoint (see train -h)
@@ -81,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     from .import_command import add_import_parser  # netspec import (torch imported when run)
 
     add_import_parser(sub, _shape)
+    from .export_command import add_export_parser  # netspec export (torch imported when run)
+
+    add_export_parser(sub, _shape)
     sub.add_parser("layers", help="list the layer types and their arguments")
     schema = sub.add_parser("schema", help="print the JSON Schema of a spec")
     schema.add_argument(
@@ -351,6 +355,15 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 COMMANDS["import"] = cmd_import
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export_command import cmd_export as run
+
+    return run(args)
+
+
+COMMANDS["export"] = cmd_export
 
 
 def main(argv: Sequence[str] | None = None) -> int:
