@@ -326,6 +326,7 @@ class _Drawing:
         self.compact = compact
         self.doc = doc
         self.ids: set[str] = set()
+        self.nodes: list[str] = []  # boxes in the order drawn
         self.edges: list[tuple[str, str, dict[str, str]]] = []
         self.copies: dict[int, int] = {}  # a repeat's copies: id -> copy number
         self.paths = _result_paths(result.layers, self.copies)
@@ -347,6 +348,8 @@ class _Drawing:
         while name in self.ids:
             name, k = f"{base}#{k}", k + 1
         self.ids.add(name)
+        if not name.startswith(("@title.", "cluster.")):
+            self.nodes.append(name)
         return name
 
     # ---------------------------------------------------------------- the network
@@ -371,7 +374,15 @@ class _Drawing:
                 fillcolor="#ffffff", color="#444444" if known else UNKNOWN_TEXT,
             )
             self.edge(out, "@output")
+        fanout: dict[str, int] = {}
+        for a, _, attrs in self.edges:
+            if attrs.get("style") != "invis":
+                fanout[a] = fanout.get(a, 0) + 1
         for a, b, attrs in self.edges:
+            if "weight" in attrs and fanout.get(a, 0) > 2:
+                # where a tensor fans out to several branches (Inception), none is the
+                # main path: straightening one would push every module sideways
+                attrs = {k: v for k, v in attrs.items() if k != "weight"}
             self.g.edge(a, b, **attrs)
         return self.g
 
@@ -398,7 +409,9 @@ class _Drawing:
             head = item[0]
             if head.sources:  # from: names; the previous entry among them is the main path
                 sources = [env.get(s, inp) for s in head.sources]
-                sources = [Port(p.node, p.shape, chain=p.node == previous.node)
+                # (a merge of three or more, like Inception's Concat, has no main path)
+                sources = [Port(p.node, p.shape,
+                                chain=p.node == previous.node and len(sources) <= 2)
                            for p in sources]
             else:
                 sources = [Port(previous.node, previous.shape, chain=True)]
@@ -428,7 +441,7 @@ class _Drawing:
         return Port(node, r.output_shape)
 
     def cluster(self, graph, r: LayerResult, level: int, sources: list[Port]) -> Port:
-        cid = "cluster_" + self.node_id("cluster:" + (r.qualname or r.name))
+        cid = "cluster_" + self.node_id("cluster." + (r.qualname or r.name))
         with graph.subgraph(name=_dot_id(cid)) as sub:
             broken = self.broken_inside(r)
             shown = _copy_name(r) if id(r) in self.copies else r.name
@@ -437,7 +450,14 @@ class _Drawing:
                 title += f"  <FONT COLOR=\"#555555\">{human(r.params)} params</FONT>"
             args = self.block_args(r)
             rows = [title] + ([_small(_e(a)) for a in args] if args else [])
-            sub.attr(label=_html(_rows(rows, align="LEFT")), labeljust="l", fontsize="11",
+            # the title is a borderless node at the top of the cluster, not the cluster's
+            # label: edges are routed around nodes, whereas they run across a label's text
+            header = self.node_id(f"@title.{r.qualname or r.name}")
+            sub.node(header, label=_html(_rows(rows, align="LEFT")), shape="plaintext",
+                     style="", margin="0", fontsize="11",
+                     tooltip=_e(f"{r.qualname}: {_type_text(r)}"))
+            first = len(self.nodes)
+            sub.attr(label="", fontsize="11",
                      style="rounded,filled" + (",dashed" if r.kind == "repeat" else ""),
                      fillcolor=CLUSTER_FILL.get(r.kind, "#f6f7f9"),
                      color=ERROR_LINE if broken else CLUSTER_LINE,
@@ -446,6 +466,12 @@ class _Drawing:
             children = r.children
             # the result of a group, block or repeat is its last active entry's
             out = self.scope(sub, children, level + 1, sources[0])
+            if len(self.nodes) > first:  # the title beside the first box, on its left
+                with sub.subgraph() as row:
+                    row.attr(rank="same")
+                    row.node(header)
+                    row.node(self.nodes[first])
+                self.edges.append((header, self.nodes[first], {"style": "invis"}))
         return Port(out.node, r.output_shape if r.output_shape is not None else out.shape)
 
     # ---------------------------------------------------------------- boxes

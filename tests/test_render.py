@@ -37,13 +37,15 @@ def unquote(name: str) -> str:
 def nodes(dot: str) -> dict[str, str]:
     """node name -> its attribute text (the label and the style)."""
     return {unquote(m[1]): m[2] for m in NODE.finditer(dot)
-            if not m[1].startswith(("graph", "node", "edge"))}
+            if not m[1].startswith(("graph", "node", "edge", '"@title.'))}
 
 
 def edges(dot: str) -> list[tuple[str, str, str]]:
     """(tail, head, label) of every edge."""
     out = []
     for m in EDGE.finditer(dot):
+        if "style=invis" in (m[3] or ""):
+            continue  # keeps a cluster's title beside its first box
         label = re.search(r'label=" ?([^"]*?) ?"', m[3] or "")
         out.append((unquote(m[1]), unquote(m[2]), label[1] if label else ""))
     return out
@@ -113,6 +115,8 @@ def test_branches_merges_and_clusters_resnet18():
     assert len(layer_nodes(dot)) == 4 + 8 * 7 + 3 * 2 + 3
     # the cluster says what it is: name, block type and count, parameters, arguments
     assert "<B>layer2</B>  BasicBlock ×2" in dot and "first: stride 2" in dot
+    titles = re.findall(r'"@title\.([^"]+)" \[label=', dot)
+    assert len(titles) == 15 and "layer2.0.downsample" in titles
 
 
 def test_concat_branches_googlenet():
@@ -244,7 +248,8 @@ def test_every_zoo_spec_renders_to_svg_and_png(spec, tmp_path):
     g = render.graph(spec)
     svg = render.layout(g, "svg").decode()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
-    assert svg.count('class="node"') == len(nodes(g.source))
+    titles = len(re.findall(r'"@title\.[^"]+" \[label=', g.source))
+    assert svg.count('class="node"') == len(nodes(g.source)) + titles
     png = render.layout(g, "png")
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG" and image.size[0] > 100 and image.size[1] > 300
