@@ -1,0 +1,302 @@
+"""netspec export: every zoo spec to ONNX (onnx.checker, onnxruntime), TorchScript and a
+torch.export program, loaded back and compared with PyTorch at two batch sizes (the batch
+dimension is dynamic); weights files; the command line's messages and exit statuses."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+from zoo_helpers import ROOT, ZOO
+
+import netspec
+from netspec import export as ex
+from netspec.cli import main
+from netspec.train import checkpoint as ckpt_io
+
+SPECS = sorted(ZOO.glob("*.yaml"))
+# 572×572 U-Net, DenseNet-121 (slow to export) and the VGGs (138M parameters): batch 1 and 2
+HEAVY = {"unet", "densenet121", "vgg11", "vgg11_bn", "vgg16", "vgg16_bn"}
+SUFFIX = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
+LENET = ZOO / "lenet5.yaml"
+TUDUI = ZOO / "tutorial_cifar10.yaml"
+
+_reference: dict[Path, tuple] = {}
+
+
+def reference(spec: Path):
+    """The model of a zoo spec and its PyTorch outputs at two batch sizes, kept for the
+    three formats (one spec at a time: the VGGs are 0.5 GB each)."""
+    if spec not in _reference:
+        _reference.clear()
+        torch.manual_seed(0)
+        result = netspec.check(spec)
+        model = netspec.build(spec).eval()
+        batches = (1, 2) if spec.stem in HEAVY else (2, 3)
+        pairs = []
+        for i, b in enumerate(batches):
+            x = ex.example_input(result, b, seed=10 + i)
+            with torch.no_grad():
+                pairs.append((x, model(x)))
+        _reference[spec] = model, pairs
+    return _reference[spec]
+
+
+CASES = [(spec, fmt) for spec in SPECS for fmt in ex.FORMATS]
+
+
+@pytest.mark.parametrize("spec,fmt", CASES, ids=[f"{s.stem}-{f}" for s, f in CASES])
+def test_zoo_round_trip(spec, fmt, tmp_path):
+    model, pairs = reference(spec)
+    path = tmp_path / f"{spec.stem}{SUFFIX[fmt]}"
+    try:
+        report = ex.export(spec, fmt, path, model=model, verify=False)
+        assert path.is_file() and report.bytes > 0
+        if fmt == "onnx":
+            onnx.checker.check_model(str(path), full_check=True)
+            proto = onnx.load(str(path), load_external_data=False)
+            opset = {o.domain: o.version for o in proto.opset_import}.get("", 0)
+            assert opset >= 17, opset
+            for value in (proto.graph.input[0], proto.graph.output[0]):
+                assert value.type.tensor_type.shape.dim[0].dim_param == "batch"
+        elif fmt == "torchscript":
+            assert report.method.startswith("torch.jit.script"), report.method  # not traced
+            assert not report.notes
+        run = ex.load_exported(path, fmt)
+        for x, expected in pairs:
+            got = run(x)
+            assert tuple(got.shape) == tuple(expected.shape)
+            difference = (got.double() - expected.double()).abs().max().item()
+            assert difference <= ex.ATOL, (x.shape[0], difference)
+            # the comparison means something: outputs far above the tolerance
+            assert expected.abs().max().item() > 100 * ex.ATOL
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_text_lstm_is_scripted_around_a_traced_lstm(tmp_path):
+    model, _ = reference(ZOO / "text_lstm.yaml")
+    report = ex.export(ZOO / "text_lstm.yaml", "torchscript", tmp_path / "t.ts", model=model,
+                       verify=False)
+    assert report.method == "torch.jit.script (lstm traced: RNN output-only wrapper)"
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def run_cli(capsys, *argv):
+    status = main(["export", *map(str, argv)])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return status, out, err
+
+
+@pytest.mark.parametrize("fmt", ex.FORMATS)
+def test_cli_writes_and_verifies_each_format(fmt, tmp_path, capsys):
+    path = tmp_path / f"tudui{SUFFIX[fmt]}"
+    status, out, err = run_cli(capsys, TUDUI, "-o", path)
+    assert status == 0, err
+    assert path.is_file()
+    assert f"-> {path} ({fmt}," in out and "dynamic batch" in out
+    assert "batch 2: " in out and "batch 3: " in out and out.rstrip().endswith("ok")
+
+
+def test_format_from_flag_or_suffix(tmp_path, capsys):
+    assert ex.format_for(None, "a.onnx") == "onnx"
+    assert ex.format_for(None, "a.TS") == "torchscript"
+    assert ex.format_for(None, "a.torchscript") == "torchscript"
+    assert ex.format_for(None, "a.pt2") == "exported-program"
+    assert ex.format_for("onnx", "a.pt2") == "onnx"
+    with pytest.raises(ex.ExportError, match="cannot tell the format") as info:
+        ex.format_for(None, "model.pt")
+    assert info.value.status == 2
+    status, _, err = run_cli(capsys, LENET, "-o", tmp_path / "model.pt")
+    assert status == 2 and "--format" in err
+    status, out, err = run_cli(capsys, LENET, "-o", tmp_path / "model.bin", "--format",
+                               "exported-program")
+    assert status == 0, err
+    assert "exported-program" in out
+    with pytest.raises(SystemExit) as info:
+        main(["export", str(LENET), "-o", "x.onnx", "--format", "tflite"])
+    assert info.value.code == 2
+
+
+def test_spec_errors_are_positioned(tmp_path, capsys):
+    broken = ROOT / "specs" / "broken" / "tutorial_in_features.yaml"
+    status, _, err = run_cli(capsys, broken, "-o", tmp_path / "x.onnx")
+    assert status == 1
+    assert f"{broken}:13:27: error: layer 7 (Linear): in_features 1000" in err
+    assert not (tmp_path / "x.onnx").exists()
+    with pytest.raises(netspec.SpecError):
+        ex.export(broken, "onnx", tmp_path / "x.onnx")
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("netspec: 1\ninput: [3, 8, 8]\nlayers:\n  - Conv2d: {out_channels: 4\n")
+    status, _, err = run_cli(capsys, bad_yaml, "-o", tmp_path / "x.onnx")
+    assert status == 1 and f"{bad_yaml}:" in err and ": error: " in err
+
+
+def test_unreadable_files_and_bad_usage(tmp_path, capsys):
+    status, _, err = run_cli(capsys, tmp_path / "nope.yaml", "-o", tmp_path / "x.onnx")
+    assert status == 2 and "cannot read" in err
+    status, _, err = run_cli(capsys, tmp_path, "-o", tmp_path / "x.onnx")
+    assert status == 2 and "is a directory" in err
+    status, _, err = run_cli(capsys, LENET, "-o", tmp_path / "no" / "x.onnx")
+    assert status == 2 and "no folder" in err
+    status, _, err = run_cli(capsys, LENET, "-o", tmp_path, "--format", "onnx")
+    assert status == 2 and "is a directory" in err
+    status, _, err = run_cli(capsys, LENET, "-o", tmp_path / "x.ts", "--fixed-batch", "0")
+    assert status == 2
+
+
+def test_fixed_batch_and_input_override(tmp_path, capsys):
+    path = tmp_path / "lenet.onnx"
+    status, out, err = run_cli(capsys, LENET, "-o", path, "--fixed-batch", "1")
+    assert status == 0, err
+    assert "fixed batch" in out and "batch 1: " in out and "batch 2: " not in out
+    proto = onnx.load(str(path))
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
+    spec = tmp_path / "pooled.yaml"
+    spec.write_text(
+        "netspec: 1\ninput: [3, 16, 16]\nlayers:\n  - Conv2d: {out_channels: 4, kernel_size: 3}"
+        "\n  - AdaptiveAvgPool2d: 1\n  - Flatten\n  - Linear: {out_features: 2}\n"
+    )
+    path = tmp_path / "pooled.pt2"
+    status, out, err = run_cli(capsys, spec, "-o", path, "--input", "3,40,24")
+    assert status == 0, err
+    x = torch.randn(3, 3, 40, 24)
+    assert tuple(torch.export.load(str(path)).module()(x).shape) == (3, 2)
+
+
+# ------------------------------------------------------------------ weights
+
+
+def test_weights_from_a_state_dict(tmp_path, capsys):
+    torch.manual_seed(1)
+    trained = netspec.build(TUDUI).eval()
+    weights = tmp_path / "tudui.pt"
+    torch.save(trained.state_dict(), weights)
+    path = tmp_path / "tudui.onnx"
+    status, _, err = run_cli(capsys, TUDUI, "-o", path, "--weights", weights)
+    assert status == 0, err
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        expected = trained(x)
+    got = ex.load_exported(path)(x)
+    assert (got - expected).abs().max().item() <= ex.ATOL  # the file holds those weights
+    report = ex.export(TUDUI, None, tmp_path / "tudui.ts", weights)
+    assert report.ok and set(report.differences) == {2, 3}
+    got = ex.load_exported(tmp_path / "tudui.ts")(x)
+    assert (got - expected).abs().max().item() <= ex.ATOL
+
+
+def test_weights_that_do_not_fit_name_the_keys(tmp_path, capsys):
+    other = tmp_path / "tudui.pt"
+    torch.save(netspec.build(TUDUI).state_dict(), other)
+    status, _, err = run_cli(capsys, LENET, "-o", tmp_path / "x.onnx", "--weights", other)
+    assert status == 1
+    assert f"{other} does not fit {LENET}" in err
+    assert "missing keys: fc3.weight, fc3.bias" in err
+    assert "unexpected keys: conv3.weight, conv3.bias" in err
+    assert "conv1.weight is 32×3×5×5 in the file, 6×1×5×5 in the spec" in err
+    assert not (tmp_path / "x.onnx").exists()
+    # one missing key, nothing else
+    state = netspec.build(LENET).state_dict()
+    del state["fc3.bias"]
+    torch.save(state, other)
+    with pytest.raises(ex.ExportError, match=r"does not fit .*: missing keys: fc3\.bias$"):
+        ex.export(LENET, "torchscript", tmp_path / "x.ts", other)
+
+
+def test_netspec_checkpoints_are_checked_against_the_spec(tmp_path, capsys):
+    result = netspec.check(LENET)
+    torch.manual_seed(2)
+    trained = netspec.build(LENET).eval()
+    checkpoint = tmp_path / "best.pt"
+    ckpt_io.save(
+        {"model": trained.state_dict(), "spec_hash": ckpt_io.spec_hash(result),
+         "spec_layers": ckpt_io.spec_layers(result), "spec_name": "LeNet5",
+         "spec_file": str(LENET)},
+        checkpoint,
+    )
+    path = tmp_path / "lenet.pt2"
+    status, _, err = run_cli(capsys, LENET, "-o", path, "--weights", checkpoint)
+    assert status == 0, err
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(torch.export.load(str(path)).module()(x), trained(x))
+    status, _, err = run_cli(capsys, TUDUI, "-o", tmp_path / "t.onnx", "--weights", checkpoint)
+    assert status == 1
+    assert "was trained from spec 'LeNet5'" in err and "layer 0 differs" in err
+
+
+def test_unreadable_weights(tmp_path, capsys):
+    out = tmp_path / "x.ts"
+    status, _, err = run_cli(capsys, LENET, "-o", out, "--weights", tmp_path / "none.pt")
+    assert status == 2 and "no such file" in err
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    status, _, err = run_cli(capsys, LENET, "-o", out, "--weights", garbage)
+    assert status == 2 and "not a readable checkpoint" in err
+    plain = tmp_path / "plain.pt"
+    torch.save({"epochs": 3}, plain)
+    status, _, err = run_cli(capsys, LENET, "-o", out, "--weights", plain)
+    assert status == 2 and "neither a netspec checkpoint nor a model state_dict" in err
+
+
+# ------------------------------------------------------------------ failures made clear
+
+
+def test_unsupported_operator_names_the_layer(tmp_path, capsys):
+    spec = tmp_path / "amp.yaml"
+    spec.write_text(
+        "netspec: 1\ninput: [3, 10, 10]\nlayers:\n  - Conv2d: {out_channels: 2, kernel_size: 1}"
+        "\n  - AdaptiveMaxPool2d: 3\n    name: pool\n"
+    )
+    status, _, err = run_cli(capsys, spec, "-o", tmp_path / "amp.onnx")
+    assert status == 1
+    assert "ONNX export failed at layer pool (AdaptiveMaxPool2d): the operator " \
+           "aten.adaptive_max_pool2d has no ONNX translation" in err
+    for fmt in ("torchscript", "exported-program"):  # the other formats can express it
+        status, _, err = run_cli(capsys, spec, "-o", tmp_path / f"amp{SUFFIX[fmt]}")
+        assert status == 0, err
+
+
+def test_verification_beyond_tolerance_fails(tmp_path, capsys, monkeypatch):
+    real = ex.load_exported
+
+    def off_by_a_little(path, fmt=None):
+        run = real(path, fmt)
+        return lambda x: run(x) + 1e-3
+
+    monkeypatch.setattr(ex, "load_exported", off_by_a_little)
+    status, out, err = run_cli(capsys, LENET, "-o", tmp_path / "x.ts")
+    assert status == 1
+    assert "EXCEEDS 0.0001" in out and "differs from PyTorch by 0.001" in err
+    status, _, err = run_cli(capsys, LENET, "-o", tmp_path / "x.ts", "--atol", "0.01")
+    assert status == 0, err
+
+
+def test_missing_onnxruntime_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime fails
+    path = tmp_path / "x.onnx"
+    status, _, err = run_cli(capsys, LENET, "-o", path)
+    assert status == 1
+    assert "passes onnx.checker, but verifying it needs onnxruntime: pip install onnxruntime" \
+        in err
+    assert path.is_file()
+    status, out, err = run_cli(capsys, LENET, "-o", path, "--no-verify")
+    assert status == 0 and "verify" not in out
+
+
+def test_script_failure_falls_back_to_trace_and_says_so(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Python builtin <built-in function id> is currently not supported")
+
+    monkeypatch.setattr(torch.jit, "script", refuse)
+    report = ex.export(LENET, "torchscript", tmp_path / "x.ts")
+    assert report.ok and report.method == "torch.jit.trace"
+    assert report.notes and "traced instead" in report.notes[0]
+    assert set(report.differences) == {2, 3}  # the traced file keeps the batch dynamic
