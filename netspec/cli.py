@@ -13,6 +13,7 @@ examples:
   netspec check specs/*.yaml --json                  one JSON object per file, for tools and CI
   netspec check specs/vgg16.yaml --input 3,64,64     the same network on another input size
   netspec build specs/lenet5.yaml                    build it in PyTorch and run a dry forward pass
+  netspec summary specs/zoo/resnet18.yaml --depth 1  params, MACs and memory per layer (no torch)
   netspec render specs/zoo/resnet18.yaml -o net.svg --depth 2   the network as a diagram
   netspec report specs/zoo/resnet18.yaml -o report.html          diagram + table, one HTML file
   netspec export specs/zoo/resnet18.yaml -o r18.onnx  ONNX (.ts TorchScript, .pt2 torch.export), verified
@@ -85,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     from .export_command import add_export_parser  # netspec export (torch imported when run)
 
     add_export_parser(sub, _shape)
+    from .summary import add_summary_parser  # netspec summary (no torch)
+
+    add_summary_parser(sub, _shape)
     sub.add_parser("layers", help="list the layer types and their arguments")
     schema = sub.add_parser("schema", help="print the JSON Schema of a spec")
     schema.add_argument(
@@ -364,6 +368,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 COMMANDS["export"] = cmd_export
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .summary import cmd_summary as run
+
+    return run(args)
+
+
+COMMANDS["summary"] = cmd_summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -308,3 +308,103 @@ def summarize(
                       tuple(result.output_shape), batch)
     _scope(result.layers, 0, net.input_dtype, summary.rows)
     return summary
+
+
+# ---------------------------------------------------------------------- command line
+
+EXAMPLES = """\
+examples:
+  netspec summary specs/zoo/resnet18.yaml                 every layer, nested, with totals
+  netspec summary specs/zoo/resnet18.yaml --depth 0       the top-level entries only
+  netspec summary specs/zoo/vgg16.yaml --batch 64         memory at batch 64
+  netspec summary specs/zoo/vgg16.yaml --input 3,32,32    the same network on 32x32 images
+  netspec summary specs/zoo/unet.yaml --json              the same data as one JSON object
+
+Params are sum(p.numel()) of the built module, all trainable; buffers (BatchNorm running
+statistics) are the non-trainable state.  MACs are the multiply-accumulates per sample of
+the matrix multiplications and convolutions (torch's FlopCounterMode count, halved);
+activations, norms, pooling, biases and merges count 0.  Forward/backward pass size is
+torchinfo's: the outputs of the layers with parameters, and their gradients, at --batch.
+
+exit status: 0 fine, 1 the spec has errors, 2 unreadable file or bad usage"""
+
+
+def add_summary_parser(sub: Any, shape_type: Any) -> None:
+    import argparse
+
+    def positive(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"'{text}': the batch is a whole number, 1 or more")
+        return value
+
+    def depth(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"'{text}': the depth is a whole number, 0 or more")
+        return value
+
+    p = sub.add_parser(
+        "summary",
+        help="a table of parameters, buffers, MACs and memory per layer (no torch)",
+        description="Print a torchinfo-style summary of a spec without importing torch: every "
+        "layer nested under its group, block or repeat, with its output shape, parameters, "
+        "buffers and multiply-accumulates, then totals and memory at a batch size.  Errors "
+        "are FILE:LINE:COL: error: message, as for check.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", metavar="SPEC")
+    p.add_argument("--depth", type=depth, metavar="N",
+                   help="show groups, blocks and repeats N levels deep, as check --depth "
+                   "(0: the top-level entries only; default: all); totals are unchanged")
+    p.add_argument("--batch", type=positive, default=1, metavar="B",
+                   help="the batch size for memory and per-batch MACs (default 1)")
+    p.add_argument("--input", type=shape_type, metavar="SHAPE",
+                   help="override the spec's input shape, e.g. 3,64,64")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: the rows (down to --depth) and the totals")
+
+
+def cmd_summary(args: Any) -> int:
+    import json
+    import sys
+
+    from .cli import _failed, load_file
+
+    try:
+        spec = load_file(args.file)
+    except OSError as exc:
+        print(f"netspec: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except SpecError as exc:
+        result = _failed(args.file, exc)
+    else:
+        result = check(spec, args.input)
+    if not result.ok or not result.layers:
+        if args.json:
+            print(json.dumps({"file": result.file, "ok": False,
+                              "errors": [d.as_json() for d in result.errors]},
+                             ensure_ascii=False))
+        else:
+            for d in result.diagnostics:
+                print(d.format(), file=sys.stderr)
+            n = len(result.errors)
+            print(f"{args.file}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
+        return 1
+    summary = summarize(result, batch=args.batch)
+    if args.json:
+        data = {"ok": True, **summary.as_json(args.depth),
+                "warnings": [d.as_json() for d in result.diagnostics if d.severity != "error"]}
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        for d in result.diagnostics:
+            print(d.format(), file=sys.stderr)
+        print(summary.table(args.depth))
+    return 0
