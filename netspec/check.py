@@ -128,6 +128,12 @@ def check(
                 exc.diagnostics[0].file if exc.diagnostics else file, exc.diagnostics
             )
     doc = spec.doc
+    if isinstance(doc.data, dict) and ("base" in doc.data or "edits" in doc.data):
+        from .edits import expand_base  # base: imports the model (and torch)
+
+        doc, problems = expand_base(doc)
+        if problems:
+            return CheckResult(doc.file, problems)
     validation = validate(doc)
     diagnostics = list(validation.diagnostics)
     if validation.fatal:

@@ -34,7 +34,8 @@ def add_import_parser(sub, shape_type) -> None:
                    help="one sample's shape, e.g. 3,224,224 (the default)")
     p.add_argument("--name", help="the spec's name (default: the model's class name)")
     p.add_argument("--kwargs", metavar="JSON",
-                   help='keyword arguments for the callable, a JSON object: \'{"num_classes": 10}\'')
+                   help="keyword arguments for the callable, a JSON object: "
+                   "'{\"num_classes\": 10}'")
 
 
 def cmd_import(args: argparse.Namespace) -> int:

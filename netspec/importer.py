@@ -20,7 +20,6 @@ import importlib
 import inspect
 import json
 import math
-import operator
 import re
 import sys
 from dataclasses import dataclass, field
@@ -34,7 +33,8 @@ from .layers._base import REQUIRED
 from .validate import IDENTIFIER, MODULE_ATTRIBUTES
 
 DEFAULT_INPUT = (3, 224, 224)
-TARGET = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*):([A-Za-z_][A-Za-z0-9_]*)")
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+TARGET = re.compile(rf"({_IDENT}(?:\.{_IDENT})*):({_IDENT})")
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
@@ -170,7 +170,7 @@ def _same(a: Any, b: Any) -> bool:
         return a is b or (isinstance(a, bool) and isinstance(b, bool) and a == b)
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
-    return type(a) is type(b) and a == b or (
+    return (type(a) is type(b) and a == b) or (
         isinstance(a, (int, float)) and isinstance(b, (int, float)) and a == b)
 
 
@@ -360,7 +360,8 @@ class Importer:
     notes: list[str] = field(default_factory=list)
 
     def where(self, qual: str, m: nn.Module) -> str:
-        return f"module '{qual}' ({type(m).__name__})" if qual else f"the model ({type(m).__name__})"
+        kind = type(m).__name__
+        return f"module '{qual}' ({kind})" if qual else f"the model ({kind})"
 
     def trace(self, m: nn.Module, qual: str) -> fx.Graph:
         class Children(fx.Tracer):
@@ -370,8 +371,9 @@ class Importer:
         try:
             return Children().trace(m)
         except Exception as exc:
+            why = str(exc).splitlines()[0] if str(exc) else ""
             raise ImportProblem(f"{self.where(qual, m)}: torch.fx cannot trace its forward "
-                                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''});"
+                                f"({type(exc).__name__}: {why});"
                                 " netspec imports models whose forward has no data-dependent "
                                 "control flow") from None
 
@@ -557,7 +559,7 @@ class Importer:
         name, shown = _op_name(node)
         what = f"operation {shown} (fx node '{node.name}')"
         args, kwargs = list(node.args), dict(node.kwargs)
-        if node.op == "call_method" and name == "size" or (
+        if (node.op == "call_method" and name == "size") or (
                 name == "getattr" and len(args) == 2 and args[1] == "shape"):
             helpers.add(node)
             return
@@ -577,7 +579,7 @@ class Importer:
         if name in MERGES:
             self.merge(node, MERGES[name], args, kwargs, where, what, refs, add, fresh, ref)
             return
-        if name in ("view", "reshape") and node.op == "call_method" or name == "reshape":
+        if name in ("view", "reshape"):
             sizes = args[1:]
             if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
                 sizes = list(sizes[0])
@@ -822,8 +824,8 @@ def dumps(data: dict[str, Any], header: str = "") -> str:
 
 def import_target(target: str, kwargs: dict[str, Any] | None = None,
                   input_shape=DEFAULT_INPUT, name: str | None = None):
-    """`netspec import`: (spec text, Imported, CheckResult) for a target's model, checked.  Raises TargetError
-    (cannot make the model) or ImportProblem (cannot express it)."""
+    """`netspec import`: (spec text, Imported, CheckResult) for a target's model, checked.
+    Raises TargetError (cannot make the model) or ImportProblem (cannot express it)."""
     model = make_model(target, kwargs)
     imported = model_to_spec(model, input_shape, name)
     cls = type(model)

@@ -35,6 +35,25 @@ TYPE_PATTERN = "^[A-Z][A-Za-z0-9_]*$"  # layer types and block names are CamelCa
 ENTRY_KEYS = ("name", "from", "repeat", "first", "if", "layers")
 RESERVED_KEYS: tuple[str, ...] = ()
 MAX_REPEAT = 10_000
+TARGET_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+MODULE_PATH = {"type": "string", "description": "a module path as in state_dict keys, e.g. "
+               "classifier.6"}
+EDIT = {
+    "description": "one change to the base model: replace, insert_after, insert_before or "
+    "append (each with with:), or delete",
+    "type": "object",
+    "properties": {
+        "replace": MODULE_PATH,
+        "insert_after": MODULE_PATH,
+        "insert_before": MODULE_PATH,
+        "append": MODULE_PATH | {"description": "a group's path, or '.' for the top level"},
+        "delete": MODULE_PATH,
+        "with": {"$ref": "#/$defs/entry"},
+    },
+    "minProperties": 1,
+    "maxProperties": 2,
+    "additionalProperties": False,
+}
 
 
 def layer_schema(lt: LayerType) -> dict[str, Any]:
@@ -144,9 +163,13 @@ def generate() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"netspec network spec, version {VERSION}",
         "type": "object",
-        "required": ["netspec", "input", "layers"],
+        "required": ["netspec", "input"],
+        # layers: come from the base model where there is one (netspec.edits)
+        # ('then' after 'required' in the sorted file: missing keys are reported in order)
+        "if": {"not": {"required": ["base"]}},
+        "then": {"required": ["layers"]},
         "additionalProperties": False,
-        "$defs": {"entry": entry_schema(layer_names)},
+        "$defs": {"entry": entry_schema(layer_names), "edit": EDIT},
         "properties": {
             "netspec": {"enum": [VERSION], "description": "spec format version"},
             "name": IDENTIFIER | {"description": "class name for generated code"},
@@ -165,6 +188,18 @@ def generate() -> dict[str, Any]:
             },
             "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/entry"}},
             "train": {"type": "object", "description": "training configuration (netspec train)"},
+            "base": {
+                "type": "string",
+                "pattern": TARGET_PATTERN,
+                "description": "start from an existing model: module:callable, e.g. "
+                "torchvision:vgg16 (imports it with torch)",
+            },
+            "base_kwargs": {"type": "object", "description": "keyword arguments for base"},
+            "edits": {
+                "type": "array",
+                "items": {"$ref": "#/$defs/edit"},
+                "description": "changes to the base model, applied in order",
+            },
         },
     }
 

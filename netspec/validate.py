@@ -32,7 +32,7 @@ TYPE_WORDS = {
     "object": "a mapping",
     "null": "null",
 }
-TOP_KEYS = ("netspec", "name", "input", "layers", "train")
+TOP_KEYS = ("netspec", "name", "input", "layers", "base", "base_kwargs", "edits", "train")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # What people write for a dtype, from NumPy, C and torch.Tensor methods.
 DTYPE_ALIASES = {
@@ -555,7 +555,10 @@ def validate(doc: Document) -> Validation:
     diagnostics: list[Diagnostic] = []
     broken: set[tuple] = set()
     fatal = False
-    for error in _validator().iter_errors(doc.data):
+    # layers is required only without base: (an if/then): reported after netspec and input
+    ordered = sorted(_validator().iter_errors(doc.data),
+                     key=lambda e: list(e.relative_schema_path)[:1] == ["then"])
+    for error in ordered:
         path = tuple(error.absolute_path)
         at = entry_index(path)
         if at is not None:
