@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test fuzz bench lint schema clean
+.PHONY: setup demo test fuzz bench lint schema clean graphviz images
 
 setup: $(STAMP)
 
@@ -15,9 +15,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) graphviz
 	@echo "== netspec check: every example spec, no torch import =="
 	$(PY) -m netspec check specs/*.yaml
+	@echo
+	@echo "== netspec render: diagrams with the shape on every edge (runs/demo/*.svg) =="
+	@mkdir -p runs/demo
+	$(PY) -m netspec render specs/zoo/tutorial_cifar10.yaml -o runs/demo/tutorial_cifar10.svg
+	$(PY) -m netspec render specs/zoo/resnet18.yaml --depth 2 -o runs/demo/resnet18.svg
+	$(PY) -m netspec report specs/zoo/resnet18.yaml --depth 2 -o runs/demo/resnet18.html
+	@$(PY) -m netspec render specs/broken/tutorial_in_features.yaml -o runs/demo/broken.svg || echo "(exit status $$?: the broken layer is drawn red, as expected)"
 	@echo
 	@echo "== netspec check on the broken examples: positioned errors (exit 1 expected) =="
 	@$(PY) -m netspec check specs/broken/tutorial_in_features.yaml || echo "(exit status $$?: the error was found, as expected)"
@@ -34,6 +41,25 @@ demo: $(STAMP)
 	$(PY) -c "import json, sys, time; a = json.load(open(sys.argv[1]))['test_acc']; \
 	print(f'digits: test accuracy {100 * a:.2f}% (target 97%), train + eval + plot in \
 	{time.time() - float(sys.argv[2]):.1f} s'); sys.exit(a < 0.97)" $$run/summary.json $$start
+
+# Graphviz's dot lays out `netspec render` diagrams: installed here where we can
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Graphviz (apt-get install graphviz)"; \
+	    (apt-get install -y -qq graphviz >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq graphviz >/dev/null 2>&1)) || true; \
+	  elif command -v brew >/dev/null 2>&1; then brew install graphviz || true; \
+	  fi; \
+	  command -v dot >/dev/null 2>&1 || echo "Graphviz's dot is missing: netspec render writes .dot files only; apt-get install graphviz / brew install graphviz / conda install -c conda-forge graphviz"; }
+
+# the diagrams in README.md
+images: $(STAMP) graphviz
+	$(PY) -m netspec render specs/zoo/tutorial_cifar10.yaml -o docs/img/tutorial_cifar10.png
+	$(PY) -m netspec render specs/zoo/resnet18.yaml --depth 1 -o docs/img/resnet18_depth1.png
+	$(PY) -m netspec render specs/zoo/resnet18.yaml --depth 2 -o docs/img/resnet18_depth2.png
+	$(PY) -m netspec render specs/zoo/googlenet.yaml --compact -o docs/img/googlenet_compact.png
+	$(PY) -m netspec render specs/zoo/unet.yaml --depth 1 -o docs/img/unet_depth1.png
 
 bench: $(STAMP)
 	$(PY) bench/check_speed.py
