@@ -105,7 +105,9 @@ def _encoder_params(a: Args, x: Shape) -> int:
 def _encoder_macs(a: Args, x: Shape, y: Shape) -> int:
     length, e, f = x[0], a.d_model, a.dim_feedforward
     projections = length * (4 * e * e + 2 * e * f)  # in_proj, out_proj, the feed-forward
-    attention = 2 * length * length * e  # Q·Kᵀ and the weights · V, over all heads
+    # Q·Kᵀ and the weights·V over all heads; over L steps of each sample, as the spec
+    # means it (with batch_first false, warned about, torch attends across the batch)
+    attention = 2 * length * length * e
     return projections + attention
 
 
