@@ -418,7 +418,10 @@ class Importer:
             items.append(item)
             return item.ref
 
+        consumed: set[fx.Node] = set()  # calls taken into a ModuleList's group
         for node in graph.nodes:
+            if node in consumed:
+                continue
             if node.op == "placeholder":
                 if node is placeholders[0]:
                     refs[node] = "input"
@@ -449,9 +452,17 @@ class Importer:
             if node.op == "call_module":
                 target = str(node.target)
                 if "." in target:
-                    raise ImportProblem(f"{where}: its forward calls '{target}', a module "
-                                        "inside a child, directly; netspec can express calls "
-                                        "of direct children only")
+                    head = target.split(".", 1)[0]
+                    if head in calls:
+                        raise ImportProblem(f"{where}: its forward calls the modules of "
+                                            f"'{head}' in more than one run")
+                    calls[head] = 1
+                    run = self.container_run(node, head, children.get(head), qual, where)
+                    consumed.update(run[1:])
+                    data = {"layers": self.run_entries(run, children[head], head, qual, where)}
+                    refs[run[-1]] = add(data, head, [ref(node.args[0], node, f"'{target}'")],
+                                        node, True)
+                    continue
                 child = children[target]
                 child_qual = f"{qual}.{target}" if qual else target
                 calls[target] = calls.get(target, 0) + 1
@@ -464,12 +475,12 @@ class Importer:
                     name = fresh(f"{target}_{calls[target] - 1}")
                 else:
                     name = target
+                data, cat_dim = self.child_entry(child, child_qual)
                 if len(node.args) != 1 or node.kwargs:
                     raise ImportProblem(f"{self.where(child_qual, child)} is called with "
                                         f"{len(node.args) + len(node.kwargs)} arguments; "
                                         "netspec modules take one tensor")
                 arg = node.args[0]
-                data, cat_dim = self.child_entry(child, child_qual)
                 if isinstance(arg, (list, tuple)):
                     if cat_dim is None:
                         raise ImportProblem(f"{self.where(child_qual, child)} takes a list of "
@@ -522,6 +533,47 @@ class Importer:
             self.notes.append(f"{where}: unused parameterless module(s) left out: "
                               + ", ".join(unused))
         return Converted(self.entries(items, where), input_cat_dim)
+
+    def container_run(self, node, head, container, qual, where) -> list[fx.Node]:
+        """``for layer in self.layers: x = layer(x)`` over a ModuleList or ModuleDict: the
+        chain of calls, which becomes a group named after the container."""
+        target = str(node.target)
+        if not isinstance(container, (nn.ModuleList, nn.ModuleDict, nn.Sequential)) or \
+                target.count(".") != 1:
+            raise ImportProblem(f"{where}: its forward calls '{target}', a module inside a "
+                                "child, directly; netspec expresses calls of direct children "
+                                "and chains over a ModuleList or ModuleDict")
+        run, current = [node], node
+        while len(current.users) == 1:
+            user = next(iter(current.users))
+            if user.op != "call_module" or not str(user.target).startswith(head + ".") or \
+                    user.args != (current,) or user.kwargs:
+                break
+            run.append(user)
+            current = user
+        return run
+
+    def run_entries(self, run, container, head, qual, where) -> list[dict[str, Any]]:
+        group_qual = f"{qual}.{head}" if qual else head
+        names = [str(n.target).split(".", 1)[1] for n in run]
+        missing = [n for n, c in container.named_children() if n not in names and _has_state(c)]
+        if missing or len(set(names)) != len(names):
+            raise ImportProblem(f"{where}: its forward calls the modules of '{head}' as "
+                                f"{' -> '.join(names)}; a spec group calls each of its "
+                                "modules once, in a chain")
+        entries = []
+        for i, (n, call) in enumerate(zip(names, run, strict=True)):
+            if len(call.args) != 1 or not isinstance(call.args[0], fx.Node):
+                raise ImportProblem(f"{where}: '{call.target}' is not called with one tensor")
+            if n.isdigit() and int(n) != i:
+                raise ImportProblem(f"{where}: calls '{head}.{n}' as the {i}th module of "
+                                    f"'{head}'; an entry without a name is named by its "
+                                    "position")
+            data, cat_dim = self.child_entry(container.get_submodule(n), f"{group_qual}.{n}")
+            if cat_dim is not None:
+                raise ImportProblem(f"{where}: '{call.target}' takes a list of tensors")
+            entries.append(_order({**data, **({} if n.isdigit() else {"name": n})}))
+        return entries
 
     def child_entry(self, child: nn.Module, qual: str) -> tuple[dict[str, Any], int | None]:
         lt = layer_type_of(child)
