@@ -495,6 +495,11 @@ class Importer:
                         raise ImportProblem(f"{self.where(child_qual, child)} concatenates its "
                                             "input as a list of tensors, but is given one tensor")
                     sources = [ref(arg, node, f"the call of '{target}'")]
+                if not name.isdigit() and _safe_name(name) != name:
+                    raise ImportProblem(f"{self.where(child_qual, child)}: its name '{name}' "
+                                        "cannot name a spec entry (a Python identifier that "
+                                        "is not an nn.Module attribute or keyword, not "
+                                        "starting with '_')")
                 refs[node] = add(data, None if name.isdigit() else name, sources, node,
                                  state[target])
                 if name.isdigit() and refs[node] != name:
@@ -569,6 +574,9 @@ class Importer:
                 raise ImportProblem(f"{where}: calls '{head}.{n}' as the {i}th module of "
                                     f"'{head}'; an entry without a name is named by its "
                                     "position")
+            if not n.isdigit() and _safe_name(n) != n:
+                raise ImportProblem(f"{where}: the name '{group_qual}.{n}' cannot name a spec "
+                                    "entry (a Python identifier, not an nn.Module attribute)")
             data, cat_dim = self.child_entry(container.get_submodule(n), f"{group_qual}.{n}")
             if cat_dim is not None:
                 raise ImportProblem(f"{where}: '{call.target}' takes a list of tensors")
@@ -816,7 +824,8 @@ def verify(imported: Imported, text: str | None = None):
         raise ImportProblem(f"the imported spec does not check at input {shape}: {first}"
                             + (f" (and {len(result.errors) - 1} more)"
                                if len(result.errors) > 1 else "")
-                            + "; give the model's input shape with --input C,H,W")
+                            + "; if its layers do not fit this input, give the model's input "
+                            "shape with --input C,H,W")
     for top in result.layers:
         for _, r in top.walk():
             expect = imported.expected.get(r.qualname)

@@ -245,6 +245,14 @@ def test_what_cannot_be_expressed_is_named(model, fragments):
         assert fragment in str(info.value), str(info.value)
 
 
+def test_module_names_that_cannot_name_entries_are_refused():
+    model = nn.Sequential()
+    model.add_module("block-1", nn.Linear(4, 4))
+    with pytest.raises(ImportProblem, match="module 'block-1' \\(Linear\\): its name 'block-1' "
+                       "cannot name a spec entry"):
+        model_to_spec(model, (4,))
+
+
 def test_input_that_does_not_fit_is_reported():
     with pytest.raises(ImportProblem, match="give the model's input shape"):
         import_target("torchvision:alexnet", input_shape=(3, 16, 16))
