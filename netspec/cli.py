@@ -16,7 +16,7 @@ examples:
   netspec summary specs/zoo/resnet18.yaml --depth 1  params, MACs and memory per layer (no torch)
   netspec render specs/zoo/resnet18.yaml -o net.svg --depth 2   the network as a diagram
   netspec report specs/zoo/resnet18.yaml -o report.html          diagram + table, one HTML file
-  netspec export specs/zoo/resnet18.yaml -o r18.onnx  ONNX (.ts TorchScript, .pt2 torch.export), verified
+  netspec export specs/zoo/resnet18.yaml -o r18.onnx  ONNX (or .ts, .pt2), verified
   netspec layers                                     every layer type netspec knows
   netspec schema > netspec.schema.json               the JSON Schema, for editors
   netspec train specs/lenet5_digits.yaml             train, evaluate, checkpoint (see train -h)
