@@ -2,7 +2,8 @@
 
 Three formats, each written, read back and checked against the PyTorch model:
 
-- ``onnx`` (``.onnx``): ``torch.onnx.export`` with the dynamo exporter (opset 18), then
+- ``onnx`` (``.onnx``): ``torch.onnx.export`` with the dynamo exporter (its default opset,
+  20 with torch 2.9 and later; ``opset`` chooses another, 17 at least), then
   ``onnx.checker``, then onnxruntime against PyTorch.
 - ``torchscript`` (``.ts``, ``.torchscript``): ``torch.jit.script`` and ``torch.jit.save``.
   RNN/LSTM/GRU children (netspec's subclasses that keep only the output, which TorchScript
@@ -38,6 +39,7 @@ SUFFIXES = {
 ALIASES = {"ts": "torchscript", "jit": "torchscript", "pt2": "exported-program",
            "export": "exported-program", "exported_program": "exported-program"}
 ATOL = 1e-4
+MIN_OPSET = 17
 
 
 class ExportError(Exception):
@@ -53,13 +55,14 @@ class ExportError(Exception):
 class ExportReport:
     format: str
     path: Path
-    method: str  # how the file was made: "dynamo exporter, opset 18", "torch.jit.script", ...
+    method: str  # how the file was made: "... dynamo exporter, opset 20", "torch.jit.script"
     batch_dynamic: bool
     bytes: int = 0
     seconds: float = 0.0
     differences: dict[int, float] = field(default_factory=dict)  # batch -> max |difference|
     notes: list[str] = field(default_factory=list)
     scale: float = 0.0  # the largest |output| of PyTorch's verification runs
+    files: list[Path] = field(default_factory=list)  # written beside path (ONNX external data)
     atol: float = ATOL
 
     @property
@@ -280,7 +283,7 @@ def _layer_of(model: Any, x: Any, batch_dynamic: bool, text: str, op: str | None
 
 
 def _export_onnx(model: Any, x: Any, path: Path, batch_dynamic: bool, report: ExportReport,
-                 result: Any):
+                 result: Any, opset: int | None = None):
     try:
         import onnx
         import onnxscript  # noqa: F401  (the dynamo exporter's op library)
@@ -290,9 +293,14 @@ def _export_onnx(model: Any, x: Any, path: Path, batch_dynamic: bool, report: Ex
         ) from None
     import torch
 
+    external = _weight_bytes(model) > EXTERNAL_DATA_BYTES
+    if external:
+        report.notes.append(f"the weights are in {path.name}.data beside it (beyond ONNX's "
+                            "2 GB limit for one file)")
+        report.files.append(path.with_name(path.name + ".data"))
     try:
         with _quiet() as log:
-            torch.onnx.export(
+            program = torch.onnx.export(
                 model,
                 (x,),
                 str(path),
@@ -300,8 +308,10 @@ def _export_onnx(model: Any, x: Any, path: Path, batch_dynamic: bool, report: Ex
                 input_names=["input"],
                 output_names=["output"],
                 dynamic_shapes=_batch_dim(batch_dynamic),  # the ONNX dimension is named batch
-                opset_version=18,
-                external_data=True,  # only used beyond ONNX's 2 GB protobuf limit
+                opset_version=opset,
+                # one self-contained file, unless the weights pass protobuf's 2 GB limit:
+                # then they go to FILE.data beside it
+                external_data=external,
                 verbose=False,
             )
     except Exception as exc:
@@ -322,9 +332,16 @@ def _export_onnx(model: Any, x: Any, path: Path, batch_dynamic: bool, report: Ex
     except Exception as exc:
         raise ExportError(f"{path}: onnx.checker refuses the exported model: {_reason(exc)}") \
             from None
-    opset = next((o.version for o in onnx.load(str(path), load_external_data=False).opset_import
-                  if o.domain in ("", "ai.onnx")), None)
-    report.method = f"torch.onnx dynamo exporter, opset {opset}; onnx.checker passed"
+    written = program.model.opset_imports.get("", opset) if program is not None else opset
+    report.method = f"torch.onnx dynamo exporter, opset {written}; onnx.checker passed"
+
+
+EXTERNAL_DATA_BYTES = 1_800_000_000
+
+
+def _weight_bytes(model: Any) -> int:
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def _runner_onnx(path: Path):
@@ -480,6 +497,7 @@ def export(
     verify_batches: tuple[int, ...] | None = None,
     atol: float = ATOL,
     model: Any = None,
+    opset: int | None = None,
 ) -> ExportReport:
     """Export the network of ``spec`` (a Spec, a path or YAML text) to ``path``.
 
@@ -489,7 +507,7 @@ def export(
     model of this spec, used instead of building one.  ``batch``: the example batch (the
     fixed batch when not ``batch_dynamic``).  Verification reloads the file and compares
     it with PyTorch at ``verify_batches`` (default: ``batch`` and ``batch + 1``, or just
-    ``batch`` when the batch is fixed).
+    ``batch`` when the batch is fixed).  ``opset``: the ONNX opset (default: the exporter's).
 
     Raises SpecError for a bad spec, OSError for an unreadable spec, ExportError for the
     rest; returns the report (check ``.ok``: verification beyond ``atol`` does not raise)."""
@@ -503,6 +521,9 @@ def export(
         raise ExportError(f"cannot write {path}: no folder {path.parent}", 2)
     if batch < 1:
         raise ExportError(f"the batch size must be at least 1, not {batch}", 2)
+    if opset is not None and (fmt != "onnx" or opset < MIN_OPSET):
+        why = "is for ONNX only" if fmt != "onnx" else f"must be at least {MIN_OPSET}, not {opset}"
+        raise ExportError(f"the opset {why}", 2)
     spec = _load_spec(spec)
     result = _check(spec, input_shape)
     if model is None:
@@ -521,7 +542,7 @@ def export(
     try:
         with torch.no_grad() if fmt == "torchscript" else contextlib.nullcontext():
             if fmt == "onnx":
-                _export_onnx(model, x, path, batch_dynamic, report, result)
+                _export_onnx(model, x, path, batch_dynamic, report, result, opset)
             elif fmt == "torchscript":
                 _export_torchscript(model, x, path, report)
             else:
@@ -529,7 +550,7 @@ def export(
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}", 2) from None
     report.seconds = time.perf_counter() - start
-    report.bytes = _size(path)
+    report.bytes = sum(p.stat().st_size for p in (path, *report.files) if p.is_file())
     if verify:
         if verify_batches is None:
             verify_batches = (batch, batch + 1) if batch_dynamic else (batch,)
@@ -563,12 +584,6 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return "?"
-
-
-def _size(path: Path) -> int:
-    total = path.stat().st_size if path.is_file() else 0
-    data = path.with_name(path.name + ".data")  # ONNX external data beyond 2 GB
-    return total + (data.stat().st_size if data.is_file() else 0)
 
 
 def describe(report: ExportReport, spec_file: str = "", name: str = "") -> list[str]:

@@ -48,6 +48,8 @@ def add_export_parser(sub, shape_type) -> None:
                    help="override the spec's input shape, e.g. 3,64,64 (fixed in the file)")
     p.add_argument("--fixed-batch", type=int, metavar="N",
                    help="fix the batch size at N instead of a dynamic batch dimension")
+    p.add_argument("--opset", type=int, metavar="N",
+                   help="ONNX opset (default: the exporter's own, 20 with torch 2.9+; at least 17)")
     p.add_argument("--no-verify", action="store_true",
                    help="write the file without loading it back and comparing outputs")
     p.add_argument("--atol", type=float, default=ATOL,
@@ -86,6 +88,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             batch=args.fixed_batch or 2,
             verify=not args.no_verify,
             atol=args.atol,
+            opset=args.opset,
         )
     except SpecError as exc:
         return _spec_errors(exc, args.file)

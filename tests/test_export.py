@@ -75,6 +75,7 @@ def test_zoo_round_trip(spec, fmt, tmp_path):
             assert expected.abs().max().item() > 100 * ex.ATOL
     finally:
         path.unlink(missing_ok=True)
+        path.with_name(path.name + ".data").unlink(missing_ok=True)
 
 
 def test_text_lstm_is_scripted_around_a_traced_lstm(tmp_path):
@@ -168,6 +169,25 @@ def test_fixed_batch_and_input_override(tmp_path, capsys):
     assert status == 0, err
     x = torch.randn(3, 3, 40, 24)
     assert tuple(torch.export.load(str(path)).module()(x).shape) == (3, 2)
+
+
+def test_opset_and_external_data(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "lenet.onnx"
+    status, out, err = run_cli(capsys, LENET, "-o", path, "--opset", "17")
+    assert status == 0, err
+    assert "opset 17" in out
+    assert {o.domain: o.version for o in onnx.load(str(path)).opset_import}[""] == 17
+    assert not (tmp_path / "lenet.onnx.data").exists()  # one self-contained file below 2 GB
+    status, _, err = run_cli(capsys, LENET, "-o", path, "--opset", "16")
+    assert status == 2 and "at least 17" in err
+    status, _, err = run_cli(capsys, LENET, "-o", tmp_path / "x.ts", "--opset", "18")
+    assert status == 2 and "ONNX only" in err
+    monkeypatch.setattr(ex, "EXTERNAL_DATA_BYTES", 1000)  # as if the weights passed 2 GB
+    path = tmp_path / "big.onnx"
+    status, out, err = run_cli(capsys, LENET, "-o", path)
+    assert status == 0, err
+    assert "big.onnx.data beside it" in out and (tmp_path / "big.onnx.data").is_file()
+    onnx.checker.check_model(str(path), full_check=True)
 
 
 # ------------------------------------------------------------------ weights
