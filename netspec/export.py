@@ -94,19 +94,6 @@ def format_for(fmt: str | None, path: str | os.PathLike) -> str:
 # ------------------------------------------------------------------ model and weights
 
 
-def _load_spec(spec: Any) -> Any:
-    from .check import Spec, load
-    from .loader import read_file
-
-    if isinstance(spec, Spec):
-        return spec
-    if isinstance(spec, os.PathLike) or "\n" not in str(spec):
-        if Path(spec).is_dir():
-            raise IsADirectoryError(21, "is a directory", str(spec))
-        return Spec(read_file(spec))
-    return load(spec)
-
-
 def _check(spec: Any, input_shape: tuple[int, ...] | None) -> Any:
     from .check import check
     from .errors import SpecError
@@ -118,7 +105,8 @@ def _check(spec: Any, input_shape: tuple[int, ...] | None) -> Any:
 
 
 def load_weights(model: Any, weights: str | os.PathLike, spec: Any, result: Any) -> None:
-    """Load a netspec checkpoint or a plain state_dict into ``model``, strictly.
+    """Load a netspec checkpoint (or a run folder: its last.pt) or a plain state_dict into
+    ``model``, strictly.
 
     A checkpoint's spec hash must match the spec's (``result`` is the spec checked at its
     own input).  ExportError (status 2) if the file cannot be read, (status 1) if the
@@ -126,10 +114,8 @@ def load_weights(model: Any, weights: str | os.PathLike, spec: Any, result: Any)
     from .train import checkpoint as ckpt_io
     from .train.config import CheckpointError
 
-    path = Path(weights)
-    if path.is_dir():
-        raise ExportError(f"cannot read weights {weights}: is a directory", 2)
-    if not path.is_file():
+    path = Path(weights)  # a run folder means its last.pt
+    if not path.exists():
         raise ExportError(f"cannot read weights {weights}: no such file", 2)
     try:
         state = ckpt_io.load(path)
@@ -205,6 +191,16 @@ def example_input(result: Any, batch: int, seed: int = 0) -> Any:
 # ------------------------------------------------------------------ the formats
 
 
+def _forward(model: Any, x: Any) -> Any:
+    try:
+        return model(x)
+    except Exception as exc:
+        raise ExportError(
+            f"the PyTorch model itself fails on a {'×'.join(map(str, x.shape))} "
+            f"{str(x.dtype).removeprefix('torch.')} input: {_reason(exc)}"
+        ) from None
+
+
 def _batch_dim(batch_dynamic: bool) -> Any:
     import torch
 
@@ -267,9 +263,10 @@ def _layer_of(model: Any, x: Any, batch_dynamic: bool, text: str, op: str | None
     node = next((n for n in nodes if n.name == match.group(1)), None)
     if node is None and op:  # the exporter decomposed it further: aten.rrelu_with_noise_...
         stem = op.split(".")[-1]
-        found = [n for n in nodes if n.op == "call_function"
-                 and stem.startswith(str(getattr(n.target, "__name__", "")).split(".")[0])]
-        node = found[0] if found else None
+        names = {n: str(getattr(n.target, "__name__", "")).split(".")[0] for n in nodes
+                 if n.op == "call_function"}
+        found = [n for n, name in names.items() if name and stem.startswith(name)]
+        node = max(found, key=lambda n: len(names[n])) if found else None
     stack = list((node.meta.get("nn_module_stack") or {}).values()) if node is not None else []
     if not stack:
         return ""
@@ -397,7 +394,7 @@ def _export_torchscript(model: Any, x: Any, path: Path, report: ExportReport) ->
         hooks = [m.register_forward_pre_hook(lambda m, a, n=n: seen.setdefault(n, a[0]))
                  for n, m in rnns]
         with torch.no_grad():
-            scriptable(x)
+            _forward(scriptable, x)
         for h in hooks:
             h.remove()
         with _quiet():
@@ -524,7 +521,9 @@ def export(
     if opset is not None and (fmt != "onnx" or opset < MIN_OPSET):
         why = "is for ONNX only" if fmt != "onnx" else f"must be at least {MIN_OPSET}, not {opset}"
         raise ExportError(f"the opset {why}", 2)
-    spec = _load_spec(spec)
+    from .train.config import load_spec  # a Spec from a Spec, a path or YAML text
+
+    spec = load_spec(spec)
     result = _check(spec, input_shape)
     if model is None:
         from .build import build
@@ -558,7 +557,7 @@ def export(
         for i, b in enumerate(verify_batches):
             xb = example_input(result, b, seed=1 + i)
             with torch.no_grad():
-                expected = model(xb)
+                expected = _forward(model, xb)
                 try:
                     got = run(xb)
                 except Exception as exc:

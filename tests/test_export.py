@@ -234,7 +234,7 @@ def test_netspec_checkpoints_are_checked_against_the_spec(tmp_path, capsys):
     result = netspec.check(LENET)
     torch.manual_seed(2)
     trained = netspec.build(LENET).eval()
-    checkpoint = tmp_path / "best.pt"
+    checkpoint = tmp_path / "last.pt"
     ckpt_io.save(
         {"model": trained.state_dict(), "spec_hash": ckpt_io.spec_hash(result),
          "spec_layers": ckpt_io.spec_layers(result), "spec_name": "LeNet5",
@@ -247,6 +247,8 @@ def test_netspec_checkpoints_are_checked_against_the_spec(tmp_path, capsys):
     x = torch.randn(2, 1, 32, 32)
     with torch.no_grad():
         assert torch.equal(torch.export.load(str(path)).module()(x), trained(x))
+    status, _, err = run_cli(capsys, LENET, "-o", tmp_path / "l.ts", "--weights", tmp_path)
+    assert status == 0, err  # a run folder: its last.pt
     status, _, err = run_cli(capsys, TUDUI, "-o", tmp_path / "t.onnx", "--weights", checkpoint)
     assert status == 1
     assert "was trained from spec 'LeNet5'" in err and "layer 0 differs" in err
