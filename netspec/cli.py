@@ -17,6 +17,7 @@ examples:
   netspec render specs/zoo/resnet18.yaml -o net.svg --depth 2   the network as a diagram
   netspec report specs/zoo/resnet18.yaml -o report.html          diagram + table, one HTML file
   netspec export specs/zoo/resnet18.yaml -o r18.onnx  ONNX (or .ts, .pt2), verified
+  netspec codegen specs/zoo/resnet18.yaml -o r18.py   a plain PyTorch file (no torch needed)
   netspec layers                                     every layer type netspec knows
   netspec schema > netspec.schema.json               the JSON Schema, for editors
   netspec train specs/lenet5_digits.yaml             train, evaluate, checkpoint (see train -h)
@@ -89,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     from .summary import add_summary_parser  # netspec summary (no torch)
 
     add_summary_parser(sub, _shape)
+    from .codegen import add_codegen_parser  # netspec codegen (no torch)
+
+    add_codegen_parser(sub)
     sub.add_parser("layers", help="list the layer types and their arguments")
     schema = sub.add_parser("schema", help="print the JSON Schema of a spec")
     schema.add_argument(
@@ -377,6 +381,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 COMMANDS["summary"] = cmd_summary
+
+
+def cmd_codegen(args: argparse.Namespace) -> int:
+    from .codegen import cmd_codegen as run
+
+    return run(args)
+
+
+COMMANDS["codegen"] = cmd_codegen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
