@@ -318,6 +318,11 @@ def _check_names(tree: _Tree, nodes: list[Node], class_name: str) -> None:
                                         "identifier, not a keyword, and not one of "
                                         f"{', '.join(sorted(_GLOBALS))}"))
     for n in _walk(nodes):
+        if n.kind == "block" and (not _IDENTIFIER.fullmatch(n.r.type)
+                                  or keyword.iskeyword(n.r.type)):
+            problems.append(tree.diagnostic(("blocks",), f"block name {n.r.type!r} cannot "
+                                            "name a generated class: it must be an ASCII "
+                                            "Python identifier"))
         name = n.name
         if _INDEX.fullmatch(name):
             continue
@@ -820,8 +825,14 @@ class _ClassWriter:
         lines.append(f"class {unit.name}(nn.Module):")
         lines.append(f"{INDENT}def __init__({sig}) -> None:")
         lines.append(f"{INDENT * 2}super().__init__()")
+        self.locals = {p.name for p in unit.params} | set(_LOCALS_RESERVED)
         for c in children:
             if c.kind == "merge":
+                continue
+            if _IDENTIFIER.fullmatch(c.name) and self.nested_named(c):
+                # DenseNet's features: named containers in named containers read better
+                # filled with add_module than as OrderedDicts nested in OrderedDicts
+                lines += self.add_lines(f"self.{c.name}", c, unit, ())
                 continue
             expr = self.module_expr(c, unit, (), in_sequential=False)
             comment = self.comment(c, unit)
@@ -834,6 +845,31 @@ class _ClassWriter:
         lines.append("")
         lines.append(f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:")
         lines += self.forward(children, output, unit)
+        return lines
+
+    @staticmethod
+    def named_container(n: Node) -> bool:
+        return n.unit is None and n.kind in ("group", "repeat") and \
+            not _default_names(n.children)
+
+    def nested_named(self, n: Node) -> bool:
+        return self.named_container(n) and any(self.named_container(g) for g in n.children)
+
+    def add_lines(self, target: str, n: Node, unit: Unit, prefix: tuple) -> list[str]:
+        here = (*prefix, n.name)
+        lines = [f"{INDENT * 2}{target} = nn.Sequential()"]
+        for g in n.children:
+            if self.named_container(g):
+                var = g.name if _IDENTIFIER.fullmatch(g.name) else f"n{g.name}"
+                while var in self.locals or keyword.iskeyword(var):
+                    var += "_"
+                self.locals.add(var)
+                lines += self.add_lines(var, g, unit, here)
+                expr = atom(var)
+            else:
+                expr = self.module_expr(g, unit, here, in_sequential=True)
+            lines += layout(call(f"{target}.add_module", [literal(g.name), expr]), 8,
+                            comment=self.comment(g, unit))
         return lines
 
     def forward(self, children: list[Node], output: str | None, unit: Unit) -> list[str]:

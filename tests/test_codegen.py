@@ -269,6 +269,24 @@ def test_hostile_block_and_repeat_names_refused():
         generate(text)
 
 
+def test_block_name_with_a_line_break_refused():
+    # the schema's pattern lets "B\n" through ($ matches before a final newline): codegen
+    # checks class names itself
+    text = textwrap.dedent("""\
+        netspec: 1
+        input: [3, 8, 8]
+        blocks:
+          "B\\n":
+            params: {c: required}
+            layers:
+              - Conv2d: {out_channels: c, kernel_size: 1}
+        layers:
+          - "B\\n": {c: 4}
+        """)
+    with pytest.raises(CodegenError, match="block name"):
+        generate(text)
+
+
 def test_hostile_values_are_literals_or_refused(tmp_path):
     # a string argument must be one of the layer's enum values; anything else is refused
     text = textwrap.dedent("""\
