@@ -632,7 +632,7 @@ class _Classes:
             if name is None and vec == inputs and in_block:
                 name = "in_channels"
             if name is None:
-                name = self.fresh(pos, varying)
+                name = self.fresh(pos, varying, declared)
                 known[name] = vec
             if name not in varying:
                 varying.append(name)
@@ -699,7 +699,12 @@ class _Classes:
                 varying.append(name)
         return ast.unparse(new.body)
 
-    def fresh(self, pos: tuple, varying: list[str]) -> str:
+    def fresh(self, pos: tuple, varying: list[str], declared: dict) -> str:
+        """A new parameter: the argument's own name (input_size) where free, else qualified
+        by where it is used (conv3_out_channels)."""
+        if pos[-1] not in varying and pos[-1] not in declared and pos[-1] != "in_channels" \
+                and _IDENTIFIER.fullmatch(pos[-1]):
+            return pos[-1]
         parts = [p for p in pos if p not in ("kw", "call")]
         name = "_".join(p if not _INDEX.fullmatch(p) else f"n{p}" for p in parts)
         name = name if _IDENTIFIER.fullmatch(name) else "arg"
