@@ -61,10 +61,20 @@ images: $(STAMP) graphviz
 	$(PY) -m netspec render specs/zoo/googlenet.yaml --compact -o docs/img/googlenet_compact.png
 	$(PY) -m netspec render specs/zoo/unet.yaml --depth 1 -o docs/img/unet_depth1.png
 
+# the suite CI runs: every test, a few minutes on 2 cores
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 -p no:cacheprovider
+
+# long differential runs against torch (100,000 drawn cases per property)
+fuzz: $(STAMP)
+	NETSPEC_FUZZ_EXAMPLES=100000 $(PY) -m pytest -q -n 2 -p no:cacheprovider \
+	  tests/test_differential_spatial.py tests/test_differential_layers.py tests/test_differential_merge.py
+
 bench: $(STAMP)
 	$(PY) bench/check_speed.py
 	$(PY) bench/forward_overhead.py
 	$(PY) bench/train_speed.py
+	$(PY) bench/codegen_speed.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check netspec tests bench

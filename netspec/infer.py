@@ -234,6 +234,8 @@ class _Walker:
                 flows.append(env[name])
                 continue
             ok = False
+            if not (isinstance(name, str) and name.isidentifier() and name.isascii()):
+                continue  # validation has said it is not a name
             if name == raw.get("name"):
                 why = "an entry cannot take its own output"
             elif name in later and later[name] > index:

@@ -10,7 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator, validators
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from . import schema as schema_module
 from .errors import Diagnostic, closest, did_you_mean
@@ -21,7 +21,22 @@ from .loader import Document
 _types = Draft202012Validator.TYPE_CHECKER.redefine(
     "integer", lambda checker, v: isinstance(v, int) and not isinstance(v, bool)
 )
-_Validator = validators.extend(Draft202012Validator, type_checker=_types)
+
+
+def _pattern(validator, pattern, instance, schema):
+    """`pattern` with JSON Schema's (ECMA-262) meaning of a final `$`: the end of the
+    string. Python's `$` also matches before a final newline, which let "conv1\n" pass."""
+    if not validator.is_type(instance, "string"):
+        return
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    if not re.search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = validators.extend(
+    Draft202012Validator, validators={"pattern": _pattern}, type_checker=_types
+)
 
 TYPE_WORDS = {
     "integer": "an integer",
@@ -366,6 +381,17 @@ class _Translator:
                     )
                 ]
             return [here(unknown_layer_message(inst, self.block_names))]
+        if kind == "pattern" and "propertyNames" in error.schema_path:
+            shown = json.dumps(inst, ensure_ascii=False)
+            if path[-1:] == ("blocks",):
+                if IDENTIFIER.fullmatch(inst):
+                    return [here(f"block name {shown} must start with a capital letter "
+                                 "(CamelCase, like a layer type)")]
+                return [here(f"block name {shown} is not a CamelCase Python identifier: "
+                             f"{identifier_problem(inst)}")]
+            return [here(f"parameter name {shown} is not a Python identifier (ASCII "
+                         f"letters, digits and _, not starting with a digit): "
+                         f"{identifier_problem(inst)}")]
         if (kind == "pattern" and path[-1:] == ("from",)) or path[-2:-1] == ("from",):
             return [
                 here(
@@ -693,6 +719,9 @@ def _check_name(doc, path, name, label, info, seen, list_path) -> list[Diagnosti
         message = f"name '{name}' is a Python soft keyword; choose another"
     elif name in MODULE_ATTRIBUTES:
         message = f"name '{name}' is taken by nn.Module itself (nn.Module.{name}); choose another"
+    elif name == "self":
+        message = ("name 'self' would shadow forward's self in code written from the model "
+                   "(torch.fx, netspec codegen); choose another")
     elif name == "input":
         message = "name 'input' is reserved: from: input means the input of this list"
     elif name in seen:

@@ -67,6 +67,28 @@ def test_residual_add_equals_hand_written():
     assert [n for n, _ in model.named_children()] == ["conv"]  # Add adds no module
 
 
+@pytest.mark.parametrize("name", ["x", "torch", "add", "cat", "getattr", "operator"])
+def test_layer_names_that_are_also_python_names_build(name):
+    """fx writes forward's code with variables named after the layers: a layer named
+    torch, x, ... must not shadow what that code uses ('self' is refused by check)."""
+    model = netspec.build(spec(f"""
+        layers:
+          - Conv2d: {{out_channels: 3, kernel_size: 3, padding: 1}}
+            name: {name}
+          - Conv2d: {{out_channels: 3, kernel_size: 3, padding: 1}}
+            name: c2
+          - Add:
+            from: [{name}, c2]
+          - Concat:
+            from: [{name}, input]
+    """))
+    x = torch.randn(2, 3, 8, 8)
+    first = model.get_submodule(name)(x)
+    expected = torch.cat([first, x], 1)
+    assert torch.equal(model(x), expected)
+    assert torch.equal(torch.fx.symbolic_trace(model)(x), expected)
+
+
 def test_concat_defaults_to_channels_and_mul_multiplies():
     model = netspec.build(spec("""
         layers:

@@ -218,6 +218,7 @@ def test_duplicate_layer_names():
     ("\"__import__('os')\"", 'it contains "("'),
     ('"conv\\nbreak"', "it contains a line break"),
     ('"conv\\rbreak"', "it contains a line break"),
+    ('"conv1\\n"', "it contains a line break"),   # Python's $ matches before a final \n
     ('"\u0430ct"', "U+0430 CYRILLIC SMALL LETTER A"),      # Cyrillic а, not Latin a
     ('"c\u043env1"', "U+043E CYRILLIC SMALL LETTER O"),    # Cyrillic о
     ('"conv\u00a0one"', "U+00A0 NO-BREAK SPACE"),
@@ -247,9 +248,34 @@ def test_module_attribute_names(name):
               f"name '{name}' is taken by nn.Module itself")
 
 
+def test_self_is_not_a_layer_name():
+    one_error(HEAD + "  - ReLU:\n    name: self\n", 5, 11,
+              "name 'self' would shadow forward's self")
+
+
 @pytest.mark.parametrize("name", ["_modules", "_parameters", "__init__", "_private"])
 def test_underscore_names(name):
     one_error(HEAD + f"  - ReLU:\n    name: {name}\n", 5, 11, "starts with '_'")
+
+
+@pytest.mark.parametrize("text, line, col, fragment", [
+    ('netspec: 1\nname: "Net\\n"\ninput: [3]\nlayers:\n  - ReLU\n', 2, 7,
+     'name "Net\\n" is not a Python identifier'),
+    (HEAD + '  - ReLU:\n    name: a\n  - Add:\n    from: [a, "a\\n"]\n', 7, 15,
+     'from: "a\\n" is not a name'),
+    ('netspec: 1\ninput: [3]\nblocks:\n  "B\\n":\n    layers: [ReLU]\nlayers: [ReLU]\n', 4, 3,
+     'block name "B\\n" is not a CamelCase Python identifier: it contains a line break'),
+    ('netspec: 1\ninput: [3]\nblocks:\n  b1:\n    layers: [ReLU]\nlayers: [ReLU]\n', 4, 3,
+     'block name "b1" must start with a capital letter'),
+    ('netspec: 1\ninput: [3]\nblocks:\n  B:\n    params: {p-x: 1}\n    layers: [ReLU]\n'
+     'layers: [B]\n', 5, 13, 'parameter name "p-x" is not a Python identifier'),
+])
+def test_names_outside_layers(text, line, col, fragment):
+    """Every name a spec gives (network, from:, blocks, parameters) is matched whole:
+    a final line break or a lower-case block name is an error at the name."""
+    found = errors(text)
+    assert (found[0].line, found[0].col) == (line, col), found[0].format()
+    assert fragment in found[0].message, found[0].format()
 
 
 def test_bad_name_does_not_stop_the_shapes():
