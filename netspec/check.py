@@ -75,12 +75,13 @@ class CheckResult:
 
     def table(self, depth: int | None = None) -> str:
         """The human summary printed by ``netspec check``: every layer, groups and blocks
-        indented under their name, down to ``depth`` levels (all by default)."""
+        indented under their name, ``depth`` levels deep (1: the top-level entries; all by
+        default)."""
         net = self.network
         rows = [("#", "name", "type", "output", "params")]
         for top in self.layers:
             for level, r in top.walk():
-                if depth is not None and level > depth:
+                if depth is not None and level >= depth:
                     continue
                 rows.append(
                     (

@@ -13,7 +13,7 @@ examples:
   netspec check specs/*.yaml --json                  one JSON object per file, for tools and CI
   netspec check specs/vgg16.yaml --input 3,64,64     the same network on another input size
   netspec build specs/lenet5.yaml                    build it in PyTorch and run a dry forward pass
-  netspec summary specs/zoo/resnet18.yaml --depth 1  params, MACs and memory per layer (no torch)
+  netspec summary specs/zoo/resnet18.yaml --depth 2  params, MACs and memory per layer (no torch)
   netspec render specs/zoo/resnet18.yaml -o net.svg --depth 2   the network as a diagram
   netspec report specs/zoo/resnet18.yaml -o report.html          diagram + table, one HTML file
   netspec export specs/zoo/resnet18.yaml -o r18.onnx  ONNX (or .ts, .pt2), verified
@@ -67,8 +67,9 @@ def _parser() -> argparse.ArgumentParser:
         help="override the spec's input shape, e.g. 3,64,64",
     )
     check.add_argument("-q", "--quiet", action="store_true", help="print only problems")
-    check.add_argument("--depth", type=int, metavar="N",
-                       help="show groups and blocks only N levels deep (default: all)")
+    check.add_argument("--depth", type=positive("depth"), metavar="N",
+                       help="show N levels of groups, blocks and repeats (1: the top-level "
+                       "entries only; default: all)")
 
     build = sub.add_parser(
         "build",
@@ -271,21 +272,26 @@ def _render_parsers(sub) -> None:
 
 
 def _diagram_options(parser) -> None:
-    parser.add_argument("--depth", type=_depth, metavar="N",
+    parser.add_argument("--depth", type=positive("depth"), metavar="N",
                         help="draw N levels: 1 = the top-level entries only, every group, block "
                         "and repeat one box (default: everything)")
     parser.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
                         help="top to bottom (default) or left to right")
 
 
-def _depth(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"'{text}': the depth is a whole number, 1 or more")
-    return value
+def positive(what: str):
+    """An argparse type: a whole number, 1 or more (the depth, the batch, ...)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"'{text}': the {what} is a whole number, 1 or more")
+        return value
+
+    return parse
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ footer { color: #888; font-size: 12px; margin-top: 24px; }
 
 def summary_table(result: CheckResult, depth: int | None = None) -> str:
     """The summary table as text: ``netspec.summary`` when it is there, else the table of
-    ``netspec check``.  ``depth`` counts nesting levels below the top (check's --depth)."""
+    ``netspec check``, ``depth`` levels deep (check's --depth: 1 is the top level)."""
     try:
         from .summary import summarize  # the layer summary (netspec summary)
     except ImportError:
@@ -121,7 +121,7 @@ def html_report(source: Any, depth: int | None = None, rankdir: str = "TB",
         f"{e(FAMILY_NAMES[fam])}</span>"
         for fam, (fill, line) in FAMILY_COLOURS.items() if fam in FAMILY_NAMES
     ) + '<span><i style="background:#ffe0e0;border-color:#d62828"></i>error</span></p>')
-    table = summary_table(result, None if depth is None else depth - 1)
+    table = summary_table(result, depth)
     if table:
         parts.append("<h2>Summary</h2>")
         parts.append(f'<pre class="table">{e(table)}</pre>')

@@ -36,7 +36,7 @@ MB = 1e6  # decimal megabytes, as torchinfo prints them
 class Row:
     """One line of the summary: a layer, a merge, or a group/block/repeat (its totals)."""
 
-    depth: int
+    depth: int  # 1: a top-level entry, 2: inside one of them, ... (torchinfo's count)
     name: str
     qualname: str
     type: str
@@ -89,7 +89,7 @@ class Summary:
     # ------------------------------------------------------------------ totals
 
     def _top(self) -> list[Row]:
-        return [r for r in self.rows if r.depth == 0]
+        return [r for r in self.rows if r.depth == 1]
 
     @property
     def params(self) -> int:
@@ -153,8 +153,8 @@ class Summary:
     # ------------------------------------------------------------------ output
 
     def visible(self, depth: int | None = None) -> list[Row]:
-        """The rows down to ``depth`` nesting levels below the top (0: top level only),
-        as ``netspec check --depth``; a group cut off shows its children's totals."""
+        """The rows ``depth`` levels deep (1: the top-level entries only), as ``netspec
+        check --depth``; a group cut off shows its children's totals."""
         return [r for r in self.rows if depth is None or r.depth <= depth]
 
     def as_json(self, depth: int | None = None) -> dict[str, Any]:
@@ -175,7 +175,7 @@ class Summary:
         rows = [header]
         for r in self.visible(depth):
             rows.append((
-                "  " * r.depth + f"{r.name} ({r.type})",
+                "  " * (r.depth - 1) + f"{r.name} ({r.type})",
                 fmt(r.output_shape),
                 _count(r.params),
                 _count(r.buffers),
@@ -306,7 +306,7 @@ def summarize(
     net = result.network
     summary = Summary(result.file, net.name, tuple(net.input_shape), net.input_dtype,
                       tuple(result.output_shape), batch)
-    _scope(result.layers, 0, net.input_dtype, summary.rows)
+    _scope(result.layers, 1, net.input_dtype, summary.rows)
     return summary
 
 
@@ -315,7 +315,7 @@ def summarize(
 EXAMPLES = """\
 examples:
   netspec summary specs/zoo/resnet18.yaml                 every layer, nested, with totals
-  netspec summary specs/zoo/resnet18.yaml --depth 0       the top-level entries only
+  netspec summary specs/zoo/resnet18.yaml --depth 1       the top-level entries only
   netspec summary specs/zoo/vgg16.yaml --batch 64         memory at batch 64
   netspec summary specs/zoo/vgg16.yaml --input 3,32,32    the same network on 32x32 images
   netspec summary specs/zoo/unet.yaml --json              the same data as one JSON object
@@ -332,23 +332,7 @@ exit status: 0 fine, 1 the spec has errors, 2 unreadable file or bad usage"""
 def add_summary_parser(sub: Any, shape_type: Any) -> None:
     import argparse
 
-    def positive(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"'{text}': the batch is a whole number, 1 or more")
-        return value
-
-    def depth(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = -1
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"'{text}': the depth is a whole number, 0 or more")
-        return value
+    from .cli import positive
 
     p = sub.add_parser(
         "summary",
@@ -361,10 +345,10 @@ def add_summary_parser(sub: Any, shape_type: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", metavar="SPEC")
-    p.add_argument("--depth", type=depth, metavar="N",
-                   help="show groups, blocks and repeats N levels deep, as check --depth "
-                   "(0: the top-level entries only; default: all); totals are unchanged")
-    p.add_argument("--batch", type=positive, default=1, metavar="B",
+    p.add_argument("--depth", type=positive("depth"), metavar="N",
+                   help="show N levels of groups, blocks and repeats, as check --depth "
+                   "(1: the top-level entries only; default: all); totals are unchanged")
+    p.add_argument("--batch", type=positive("batch"), default=1, metavar="B",
                    help="the batch size for memory and per-batch MACs (default 1)")
     p.add_argument("--input", type=shape_type, metavar="SHAPE",
                    help="override the spec's input shape, e.g. 3,64,64")

@@ -404,6 +404,25 @@ def test_cli_exit_0_and_table():
     assert proc.stdout.rstrip().endswith("output 10, 145,578 parameters")
 
 
+def test_cli_depth_shows_that_many_levels():
+    """check --depth N shows N levels (1: the top-level entries), as summary, render and
+    torchinfo count them; the totals line does not change."""
+    tables = {d: cli("check", "specs/zoo/resnet18.yaml", *(["--depth", str(d)] if d else []))
+              for d in (1, 2, None)}
+    def name_column(proc):  # where the header puts it
+        lines = proc.stdout.splitlines()
+        at = lines[1].index("name")
+        return [line[at:].split()[0] for line in lines[3:-1]]
+
+    names = {d: name_column(p) for d, p in tables.items()}
+    assert names[1] == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3",
+                        "layer4", "avgpool", "flatten", "fc"]
+    assert names[2][:7] == names[1][:5] + ["0", "1"] and "conv2" not in names[2]
+    assert "downsample" in names[None] and len(names[None]) > len(names[2])
+    assert len({p.stdout.splitlines()[-1] for p in tables.values()}) == 1
+    assert cli("check", "specs/lenet5.yaml", "--depth", "0").returncode == 2
+
+
 def test_cli_exit_1_lines_are_positioned():
     proc = cli("check", "specs/broken/several_errors.yaml")
     assert proc.returncode == 1 and proc.stdout == ""

@@ -320,45 +320,46 @@ def test_depth(capsys, monkeypatch):
     spec = "specs/zoo/resnet18.yaml"
     s = summarize(spec)
     tables = {}
-    for depth in (None, 0, 1):
+    for depth in (None, 1, 2):
         assert main(["summary", spec] + ([] if depth is None else ["--depth", str(depth)])) == 0
         tables[depth] = capsys.readouterr().out
-    top = [line for line in tables[0].splitlines() if line.startswith("layer")]
+    top = [line for line in tables[1].splitlines() if line.startswith("layer")]
     assert [line.split()[0] for line in top] == ["layer1", "layer2", "layer3", "layer4"]
-    assert "  0 (BasicBlock)" in tables[1] and "conv1 (Conv2d)" in tables[1]
-    assert "    conv1 (Conv2d)" not in tables[1] and "    conv1 (Conv2d)" in tables[None]
+    assert "  0 (BasicBlock)" not in tables[1]
+    assert "  0 (BasicBlock)" in tables[2] and "conv1 (Conv2d)" in tables[2]
+    assert "    conv1 (Conv2d)" not in tables[2] and "    conv1 (Conv2d)" in tables[None]
     # the totals do not depend on what is shown
-    assert tables[0].split("=\nParams")[1] == tables[None].split("=\nParams")[1]
-    assert len(s.visible(0)) == 11 and len(s.visible(1)) == 19 and len(s.visible()) == len(s.rows)
+    assert tables[1].split("=\nParams")[1] == tables[None].split("=\nParams")[1]
+    assert len(s.visible(1)) == 11 and len(s.visible(2)) == 19 and len(s.visible()) == len(s.rows)
 
 
 def test_json(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert main(["summary", "specs/zoo/resnet50.yaml", "--json", "--batch", "8",
-                 "--depth", "1"]) == 0
+                 "--depth", "2"]) == 0
     data = json.loads(capsys.readouterr().out)
     s = summarize("specs/zoo/resnet50.yaml", batch=8)
-    assert data == {"ok": True, "warnings": [], **json.loads(json.dumps(s.as_json(1)))}
+    assert data == {"ok": True, "warnings": [], **json.loads(json.dumps(s.as_json(2)))}
     assert set(data) == {"ok", "file", "name", "input_shape", "input_dtype", "output_shape",
                          "batch", "rows", "totals", "warnings"}
     assert data["input_shape"] == [3, 224, 224] and data["batch"] == 8
     row = data["rows"][0]
     assert set(row) == {"depth", "name", "qualname", "type", "kind", "output_shape", "params",
                         "trainable_params", "buffers", "macs"}
-    assert row == {"depth": 0, "name": "conv1", "qualname": "conv1", "type": "Conv2d",
+    assert row == {"depth": 1, "name": "conv1", "qualname": "conv1", "type": "Conv2d",
                    "kind": "layer", "output_shape": [64, 112, 112], "params": 9408,
                    "trainable_params": 9408, "buffers": 0, "macs": 118_013_952}
-    assert max(r["depth"] for r in data["rows"]) == 1
+    assert max(r["depth"] for r in data["rows"]) == 2
     nested = next(r for r in data["rows"] if r["qualname"] == "layer1.0")
-    assert nested["depth"] == 1 and nested["kind"] == "block"
+    assert nested["depth"] == 2 and nested["kind"] == "block"
     totals = data["totals"]
     assert set(totals) == {"params", "trainable_params", "non_trainable_params", "buffers",
                            "macs", "macs_batch", "input_bytes", "activation_bytes",
                            "forward_backward_bytes", "param_bytes", "buffer_bytes",
                            "total_bytes"}
     assert totals["params"] == 25_557_032 == sum(r["params"] for r in data["rows"]
-                                                 if r["depth"] == 0)
-    assert totals["macs"] == sum(r["macs"] for r in data["rows"] if r["depth"] == 0)
+                                                 if r["depth"] == 1)
+    assert totals["macs"] == sum(r["macs"] for r in data["rows"] if r["depth"] == 1)
 
 
 def test_input_override(capsys, monkeypatch):
@@ -387,6 +388,7 @@ def test_errors_and_exit_codes(tmp_path):
     assert run_cli("summary", str(tmp_path)).returncode == 2
     assert run_cli("summary", "specs/lenet5.yaml", "--batch", "0").returncode == 2
     assert run_cli("summary", "specs/lenet5.yaml", "--depth", "-1").returncode == 2
+    assert run_cli("summary", "specs/lenet5.yaml", "--depth", "0").returncode == 2
     helped = run_cli("summary", "--help")
     assert helped.returncode == 0 and "examples:" in helped.stdout and "--batch" in helped.stdout
     with pytest.raises(netspec.SpecError):
