@@ -122,8 +122,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         try:
             spec = load_file(path)
         except OSError as exc:
-            print(f"netspec: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
-            status = max(status, 2)
+            status = max(status, cannot_read(path, exc))
             continue
         except SpecError as exc:
             result = _failed(path, exc)
@@ -133,13 +132,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(result.as_json(), ensure_ascii=False))
         else:
-            for d in result.diagnostics:
-                print(d.format(), file=sys.stderr)
+            print_diagnostics(path, result.diagnostics)
             if result.layers and result.ok and not args.quiet:
                 print(result.table(args.depth))
-            elif not result.ok:
-                n = len(result.errors)
-                print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
         if not result.ok:
             status = max(status, 1)
     return status
@@ -154,6 +149,22 @@ def load_file(path: str):
     if Path(path).is_dir():
         raise IsADirectoryError(21, "is a directory")
     return Spec(read_file(path))
+
+
+def cannot_read(path: str, exc: OSError) -> int:
+    """One line for a file that cannot be read (exit status 2)."""
+    print(f"netspec: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+    return 2
+
+
+def print_diagnostics(path: str, diagnostics) -> int:
+    """Every diagnostic, then 'PATH: N errors' where there are errors; exit status 1 if so."""
+    for d in diagnostics:
+        print(d.format(), file=sys.stderr)
+    n = sum(d.severity == "error" for d in diagnostics)
+    if n:
+        print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
+    return 1 if n else 0
 
 
 def _failed(path: str, exc):
@@ -171,21 +182,16 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         result = check(spec, args.input)
         if not result.ok:
-            for d in result.diagnostics:
-                print(d.format(), file=sys.stderr)
-            return 1
+            return print_diagnostics(args.file, result.diagnostics)
         import torch
 
         from .build import build
 
         model = build(spec, args.input)
     except OSError as exc:
-        print(f"netspec: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return cannot_read(args.file, exc)
     except SpecError as exc:
-        for d in exc.diagnostics:
-            print(d.format(), file=sys.stderr)
-        return 1
+        return print_diagnostics(args.file, exc.diagnostics)
     print(model)
     net = result.network
     dtype = getattr(torch, net.input_dtype)
@@ -306,8 +312,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         print(f"netspec: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"netspec: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return cannot_read(args.file, exc)
     except SpecError as exc:  # unreadable YAML: drawn as one red box with the error
         spec = _failed(args.file, exc)
     result = spec if hasattr(spec, "diagnostics") else check(spec, args.input)
@@ -335,8 +340,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         spec = load_file(args.file)
     except OSError as exc:
-        print(f"netspec: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return cannot_read(args.file, exc)
     except SpecError as exc:
         spec = _failed(args.file, exc)
     try:

@@ -1203,26 +1203,19 @@ def add_codegen_parser(sub: Any) -> None:
 def cmd_codegen(args: Any) -> int:
     import sys
 
-    from .cli import load_file
+    from .cli import cannot_read, load_file, print_diagnostics
 
     try:
         spec = load_file(args.file)
-    except OSError as exc:
-        print(f"netspec: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    except SpecError as exc:
-        for d in exc.diagnostics:
-            print(d.format(), file=sys.stderr)
-        return 1
-    try:
         source = generate(spec, args.style)
-    except SpecError as exc:
+    except OSError as exc:
+        return cannot_read(args.file, exc)
+    except (StyleError, CodegenError) as exc:  # one line says it all: no error count
         for d in exc.diagnostics:
             print(d.format(), file=sys.stderr)
-        errors = sum(d.severity == "error" for d in exc.diagnostics)
-        if not isinstance(exc, StyleError | CodegenError):
-            print(f"{args.file}: {errors} error{'s' if errors != 1 else ''}", file=sys.stderr)
         return 1
+    except SpecError as exc:
+        return print_diagnostics(args.file, exc.diagnostics)
     if not args.output:
         sys.stdout.write(source)
         return 0

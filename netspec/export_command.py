@@ -68,15 +68,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"netspec export: --atol must be a non-negative number, not {args.atol}",
               file=sys.stderr)
         return 2
-    from .cli import load_file
+    from .cli import cannot_read, load_file, print_diagnostics
 
     try:
         spec = load_file(args.file)
     except OSError as exc:
-        print(f"netspec: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return cannot_read(args.file, exc)
     except SpecError as exc:
-        return _spec_errors(exc, args.file)
+        return print_diagnostics(args.file, exc.diagnostics)
     try:
         report = export(
             spec,
@@ -91,7 +90,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             opset=args.opset,
         )
     except SpecError as exc:
-        return _spec_errors(exc, args.file)
+        return print_diagnostics(args.file, exc.diagnostics)
     except ExportError as exc:
         print(f"netspec export: {exc}", file=sys.stderr)
         return exc.status
@@ -107,10 +106,3 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 1
     return 0
 
-
-def _spec_errors(exc, path: str) -> int:
-    for d in exc.diagnostics:
-        print(d.format(), file=sys.stderr)
-    n = len([d for d in exc.diagnostics if d.severity == "error"])
-    print(f"{path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
-    return 1

@@ -360,13 +360,12 @@ def cmd_summary(args: Any) -> int:
     import json
     import sys
 
-    from .cli import _failed, load_file
+    from .cli import _failed, cannot_read, load_file, print_diagnostics
 
     try:
         spec = load_file(args.file)
     except OSError as exc:
-        print(f"netspec: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return cannot_read(args.file, exc)
     except SpecError as exc:
         result = _failed(args.file, exc)
     else:
@@ -377,10 +376,7 @@ def cmd_summary(args: Any) -> int:
                               "errors": [d.as_json() for d in result.errors]},
                              ensure_ascii=False))
         else:
-            for d in result.diagnostics:
-                print(d.format(), file=sys.stderr)
-            n = len(result.errors)
-            print(f"{args.file}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
+            print_diagnostics(args.file, result.diagnostics)
         return 1
     summary = summarize(result, batch=args.batch)
     if args.json:
