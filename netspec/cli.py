@@ -365,41 +365,23 @@ def cmd_report(args: argparse.Namespace) -> int:
 COMMANDS = {"check": cmd_check, "build": cmd_build, "layers": cmd_layers, "schema": cmd_schema,
             "render": cmd_render, "report": cmd_report}
 
-
-def cmd_import(args: argparse.Namespace) -> int:
-    from .import_command import cmd_import as run
-
-    return run(args)
-
-
-COMMANDS["import"] = cmd_import
+# commands whose module is imported only when they run (torch, onnx, ... stay unloaded
+# for the others): command -> module holding cmd_<command>
+LAZY_COMMANDS = {"import": "import_command", "export": "export_command", "summary": "summary",
+                 "codegen": "codegen"}
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from .export_command import cmd_export as run
+def _lazy(command: str):
+    def run(args: argparse.Namespace) -> int:
+        from importlib import import_module
 
-    return run(args)
+        module = import_module(f".{LAZY_COMMANDS[command]}", __package__)
+        return getattr(module, f"cmd_{command}")(args)
 
-
-COMMANDS["export"] = cmd_export
-
-
-def cmd_summary(args: argparse.Namespace) -> int:
-    from .summary import cmd_summary as run
-
-    return run(args)
+    return run
 
 
-COMMANDS["summary"] = cmd_summary
-
-
-def cmd_codegen(args: argparse.Namespace) -> int:
-    from .codegen import cmd_codegen as run
-
-    return run(args)
-
-
-COMMANDS["codegen"] = cmd_codegen
+COMMANDS.update({command: _lazy(command) for command in LAZY_COMMANDS})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
