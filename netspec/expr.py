@@ -13,6 +13,9 @@ from typing import Any
 
 MAX_LENGTH = 200
 MAX_POWER = 64  # 2 ** 64 is already absurd for a layer size
+# no result may exceed what torch can hold in an int64: (2 ** 64) ** 64 ** ... would
+# otherwise take all memory, and a float past 1e308 raises OverflowError or becomes inf
+MAX_MAGNITUDE = 2**63
 
 _BINARY = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -79,7 +82,15 @@ def _eval(node: ast.AST, env: dict[str, Any]) -> Any:
             raise ExprError(f"exponent {right} is too large")
         if isinstance(node.op, (ast.FloorDiv, ast.Div, ast.Mod)) and right == 0:
             raise ExprError("division by zero")
-        return _BINARY[type(node.op)](left, right)
+        try:
+            value = _BINARY[type(node.op)](left, right)
+        except (OverflowError, ZeroDivisionError):  # 0.0 ** -1, 10.0 ** 64 ** ...
+            value = float("inf")
+        if isinstance(value, complex):  # (-8) ** 0.5
+            raise ExprError(f"'{ast.unparse(node)}' is not a real number")
+        if not abs(value) <= MAX_MAGNITUDE:  # also catches inf and nan
+            raise ExprError(f"'{ast.unparse(node)}' is too large (more than 2**63)")
+        return value
     if isinstance(node, ast.UnaryOp):
         value = _eval(node.operand, env)
         if isinstance(node.op, ast.Not):

@@ -308,6 +308,9 @@ def test_expressions_never_reach_eval(monkeypatch):
 
 @pytest.mark.parametrize("expression", [
     "n.__class__", "open('x')", "[x for x in ()]", "lambda: 1", "n ** 10 ** 10", "'a' * n",
+    # results beyond int64, overflowing floats and complex numbers: errors, not hangs or crashes
+    "((2 ** 64) ** 64) ** 64 ** 1", "(10.0 ** 64) ** 64", "1e308 * 10", "0.0 ** -1",
+    "(-8) ** 0.5", "2 ** 63 + 1",
 ])
 def test_expression_evaluator_refuses_everything_but_arithmetic(expression):
     from netspec.expr import ExprError, evaluate
@@ -324,6 +327,7 @@ def test_expression_evaluator_arithmetic():
     assert evaluate("planes // 2 + 1", env) == 33
     assert evaluate("stride != 1 or in_channels != planes", env) is True
     assert evaluate("-planes % 7", env) == (-64) % 7
+    assert evaluate("2 ** 63", env) == 2**63 and evaluate("-(2 ** 63)", env) == -(2**63)
 
 
 # ---- the built modules are real modules: script, trace, compile, train ----------------------
