@@ -40,10 +40,12 @@ import keyword
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .build import is_chain
 from .check import CheckResult, Spec, check, load
 from .errors import Diagnostic, SpecError
 from .expr import ExprError, evaluate, is_expression
@@ -240,11 +242,11 @@ def _raw_args(raw: Any, type_name: str) -> dict[str, Any]:
 
 
 class _Tree:
-    def __init__(self, data: Any, file: str, doc: Any):
-        self.data = data
+    def __init__(self, doc: Any):
+        data = doc.data
         self.blocks = data.get("blocks") or {} if isinstance(data, dict) else {}
         self.doc = doc
-        self.file = file
+        self.file = doc.file
 
     def nodes(self, results: list[LayerResult], entries: list, path: tuple,
               in_block: str | None) -> list[Node]:
@@ -289,13 +291,10 @@ class _Tree:
 # ---------------------------------------------------------------- checks shared by the styles
 
 
-def _is_chain(node_children: list[Node]) -> bool:
-    return all(c.kind != "merge" and not c.r.sources for c in node_children)
-
-
 def _scope_is_chain(children: list[Node], output: str | None) -> bool:
+    """An nn.Sequential expresses the scope: build's chain, whose output is its last entry."""
     last = children[-1].name if children else None
-    return _is_chain(children) and output in (last, None)
+    return is_chain([c.r for c in children]) and output in (last, None)
 
 
 def _default_names(children: list[Node]) -> bool:
@@ -339,12 +338,8 @@ def _check_names(tree: _Tree, nodes: list[Node], class_name: str) -> None:
 
 def _branching(nodes: list[Node], output: str | None) -> Node | None:
     """The first entry that makes a scope not a plain chain, or None."""
-    last = nodes[-1].name if nodes else None
-    for n in nodes:
-        if n.kind == "merge" or n.r.sources:
-            return n
-    if output not in (last, None):
-        return nodes[-1]
+    if not _scope_is_chain(nodes, output):  # a merge, a from:, or another output
+        return next((n for n in nodes if n.kind == "merge" or n.r.sources), nodes[-1])
     for n in nodes:
         if n.children:
             inner = _branching(n.children, n.r.output if n.kind != "repeat" else None)
@@ -370,8 +365,7 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _constructor(type_name: str, args: dict[str, str], defaults_omitted: set[str],
-                 in_sequential: bool) -> Expr:
+def _constructor(type_name: str, args: dict[str, str], in_sequential: bool) -> Expr:
     """``nn.Conv2d(3, 32, 5, padding=2)``: required arguments positional (in PyTorch's
     order), the others as keywords; ``args`` holds rendered values, without defaults."""
     lt = REGISTRY[type_name]
@@ -390,25 +384,25 @@ def _constructor(type_name: str, args: dict[str, str], defaults_omitted: set[str
     return call(head, positional + keywords)
 
 
-def _layer_args(n: Node, render: Any) -> tuple[dict[str, str], set[str]]:
-    """Rendered arguments of a layer: ``render(n, arg, value)`` gives the text, or None to
-    leave the argument out (a literal equal to PyTorch's default)."""
-    lt = REGISTRY[n.r.type]
-    out, omitted = {}, set()
-    for arg, value in _values(n).items():
-        text = render(n, arg, value)
-        if text is None:
-            omitted.add(arg)
-        else:
-            out[arg] = text
-    return {a.name: out[a.name] for a in lt.args if a.name in out}, omitted
-
-
-def _literal_arg(n: Node, arg: str, value: Any) -> str | None:
-    default = REGISTRY[n.r.type].arg_by_name[arg].default
+def _arg_text(value: Any, default: Any) -> str | None:
+    """``value`` as a literal, or None to leave it out (it equals PyTorch's default)."""
     if default is not REQUIRED and _same(value, default):
         return None
     return literal(value)
+
+
+def _layer_args(n: Node, render: Callable[[str, Any, Any], str | None] | None = None
+                ) -> dict[str, str]:
+    """Rendered arguments of a layer: ``render(arg, value, default)`` gives the text, or None
+    to leave the argument out; without ``render``, each value as a literal (_arg_text)."""
+    lt = REGISTRY[n.r.type]
+    out = {}
+    for arg, value in _values(n).items():
+        default = lt.arg_by_name[arg].default
+        text = render(arg, value, default) if render else _arg_text(value, default)
+        if text is not None:
+            out[arg] = text
+    return out
 
 
 # ---------------------------------------------------------------- class style: units
@@ -427,14 +421,11 @@ class Unit:
 
     name: str
     base: str  # block type, group name, or the network name
-    key: tuple
     instances: list[Node] = field(default_factory=list)
-    declared: dict[str, Any] = field(default_factory=dict)  # a block's params: (defaults)
     params: list[Param] = field(default_factory=list)
     # position -> how the value is written in the class body: ("lit", value),
     # ("name", param) or ("expr", text)
     rendering: dict[tuple, tuple] = field(default_factory=dict)
-    positions: list[tuple] = field(default_factory=list)
     note: str = ""
 
     known: dict[str, tuple] = field(default_factory=dict)  # parameter -> value per instance
@@ -546,11 +537,7 @@ class _Classes:
         while name in self.taken:
             name += "_"
         self.taken.add(name)
-        declared = {}
-        if n.kind == "block":
-            params = (self.tree.blocks.get(n.r.type) or {}).get("params") or {}
-            declared = dict(params) if isinstance(params, dict) else {}
-        unit = Unit(name, base, key, declared=declared)
+        unit = Unit(name, base)
         if count > 1:
             first = next(u for u in self.units if u.base == base)
             extra = [c.name for c in n.children
@@ -568,14 +555,17 @@ class _Classes:
     def parametrize(self, unit: Unit) -> None:
         template = unit.instances[0]
         in_block = template.kind == "block"
+        declared = {}  # a block's params (and their defaults)
+        if in_block:
+            params = (self.tree.blocks.get(template.r.type) or {}).get("params") or {}
+            declared = dict(params) if isinstance(params, dict) else {}
         # a raw value names block parameters only when written in this block's own body
         found = [(pos, c, arg, raw if in_block and c.in_block == template.r.type else None,
                   at_input) for pos, c, arg, raw, at_input in _positions(template)]
-        unit.positions = [p for p, *_ in found]
-        vectors = list(zip(*(_position_values(i, unit.positions) for i in unit.instances),
-                           strict=True)) if unit.positions else []
+        positions = [p for p, *_ in found]
+        vectors = list(zip(*(_position_values(i, positions) for i in unit.instances),
+                           strict=True)) if positions else []
         inputs = tuple(i.r.input_shape[0] if i.r.input_shape else None for i in unit.instances)
-        declared = unit.declared
         known: dict[str, tuple] = {}  # parameter (as written in the spec) -> value per instance
         varying: list[str] = []
         rendering: dict[tuple, tuple] = {}
@@ -624,7 +614,7 @@ class _Classes:
             if name is None:
                 # inferred (num_features after a conv): as the latest value equal to it
                 earlier = next((how for p, how in reversed(rendering.items())
-                                if how[0] != "lit" and vectors[unit.positions.index(p)] == vec),
+                                if how[0] != "lit" and vectors[positions.index(p)] == vec),
                                None)
                 if earlier is not None:
                     rendering[pos] = earlier
@@ -729,10 +719,7 @@ def _python_name(name: str) -> str:
 
 
 class _ClassWriter:
-    def __init__(self, tree: _Tree, classes: _Classes, network_name: str):
-        self.tree = tree
-        self.classes = classes
-        self.network = network_name
+    def __init__(self) -> None:
         self.uses_od = False
         self.uses_torch = False
         self.uses_crop = False
@@ -743,10 +730,7 @@ class _ClassWriter:
                    default: Any = REQUIRED) -> str | None:
         how = unit.rendering.get(pos) if unit is not None and pos is not None else None
         if how is None or how[0] == "lit":
-            v = value if how is None else how[1]
-            if default is not REQUIRED and _same(v, default):
-                return None
-            return literal(v)
+            return _arg_text(value if how is None else how[1], default)
         return how[1]
 
     def module_expr(self, n: Node, unit: Unit | None, prefix: tuple,
@@ -756,14 +740,13 @@ class _ClassWriter:
         if n.unit is not None:
             return self.instantiate(n, unit, here)
         if n.kind == "layer":
-            def render(c: Node, arg: str, value: Any) -> str | None:
-                default = REGISTRY[c.r.type].arg_by_name[arg].default
+            def render(arg: str, value: Any, default: Any) -> str | None:
                 return self.value_text(unit, (*here, "kw", arg), value, default)
 
-            args, omitted = _layer_args(n, render)
+            args = _layer_args(n, render)
             if REGISTRY[n.r.type].output_only and in_sequential:
                 self.helpers.add(n.r.type)
-            return _constructor(n.r.type, args, omitted, in_sequential)
+            return _constructor(n.r.type, args, in_sequential)
         # a chain group or a repeat: nn.Sequential
         return self.sequential(n.children, unit, here)
 
@@ -808,11 +791,8 @@ class _ClassWriter:
 
     # one class
     def unit_source(self, unit: Unit) -> list[str]:
-        self.current = unit
         t = unit.instances[0]
         children, output = t.children, t.r.output
-        if unit.name == self.network:
-            output = children[-1].name if children else None
         chain = _scope_is_chain(children, output)
         sig = ", ".join(["self"] + [p.name if p.default is REQUIRED
                                     else f"{p.name}={literal(p.default)}" for p in unit.params])
@@ -965,10 +945,9 @@ class _SequentialWriter:
 
     def module_expr(self, n: Node) -> Expr:
         if n.kind == "layer":
-            args, omitted = _layer_args(n, _literal_arg)
             if REGISTRY[n.r.type].output_only:
                 self.helpers.add(n.r.type)
-            return _constructor(n.r.type, args, omitted, in_sequential=True)
+            return _constructor(n.r.type, _layer_args(n), in_sequential=True)
         return self.container(n.children)
 
     def container(self, children: list[Node]) -> Expr:
@@ -983,7 +962,7 @@ class _SequentialWriter:
             return call("nn.Sequential", [call("OrderedDict", [Expr("", items, "[", "]")])])
         return Expr("nn.Sequential", items)
 
-    def add_modules(self, target: str, children: list[Node], qualname: str) -> list[str]:
+    def add_modules(self, target: str, children: list[Node]) -> list[str]:
         """add-module style: fill ``target`` (an nn.Sequential) child by child."""
         lines = []
         for c in children:
@@ -994,7 +973,7 @@ class _SequentialWriter:
                 continue
             var = self.local(c.r.qualname)
             lines.append(f"{INDENT * 2}{var} = nn.Sequential()")
-            lines += self.add_modules(var, c.children, c.r.qualname)
+            lines += self.add_modules(var, c.children)
             lines += layout(call(f"{target}.add_module", [literal(c.name), atom(var)]), 8,
                             comment=shape_comment(c.r))
         return lines
@@ -1012,7 +991,7 @@ class _SequentialWriter:
         lines = [f"class {name}(nn.Sequential):", f"{INDENT}def __init__(self) -> None:"]
         if self.style == "add-module":
             lines.append(f"{INDENT * 2}super().__init__()")
-            lines += self.add_modules("self", nodes, "")
+            lines += self.add_modules("self", nodes)
             return lines
         seq = self.container(nodes)
         # nn.Sequential(a, b) or nn.Sequential(OrderedDict(...)): the same arguments
@@ -1076,7 +1055,8 @@ def _input_text(result: CheckResult) -> str:
     return text
 
 
-def _load(spec: Spec | str | os.PathLike) -> tuple[Spec, CheckResult, Any]:
+def _load(spec: Spec | str | os.PathLike) -> tuple[CheckResult, Any]:
+    """The check of ``spec`` and the document it checked (``base:`` expanded)."""
     if not isinstance(spec, Spec):
         spec = load(spec)  # raises SpecError for unreadable YAML
     doc = spec.doc
@@ -1090,7 +1070,7 @@ def _load(spec: Spec | str | os.PathLike) -> tuple[Spec, CheckResult, Any]:
     result = check(spec)
     if not result.ok:
         raise SpecError(result.errors)
-    return spec, result, doc
+    return result, doc
 
 
 def generate(spec: Spec | str | os.PathLike, style: str = "class") -> str:
@@ -1102,17 +1082,15 @@ def generate(spec: Spec | str | os.PathLike, style: str = "class") -> str:
     ValueError for an unknown style."""
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
-    spec, result, doc = _load(spec)
-    data = doc.data
-    tree = _Tree(data, result.file, doc)
-    nodes = tree.nodes(result.layers, data.get("layers") or [], ("layers",), None)
+    result, doc = _load(spec)
+    tree = _Tree(doc)
+    nodes = tree.nodes(result.layers, doc.data.get("layers") or [], ("layers",), None)
     name = result.network.name
     _check_names(tree, nodes, name)
-    output = nodes[-1].name if nodes else None
     try:
         if style == "class":
             return _class_style(tree, nodes, name, result)
-        return _sequential_style(tree, nodes, name, result, style, output)
+        return _sequential_style(tree, nodes, name, result, style)
     except ValueError as exc:  # a value that is not a plain literal
         raise CodegenError([tree.diagnostic(("layers",), f"cannot write code: {exc}")]) from None
 
@@ -1124,18 +1102,18 @@ def _class_style(tree: _Tree, nodes: list[Node], name: str, result: CheckResult)
                             result.total_params, kind="group", qualname="",
                             output=nodes[-1].name if nodes else None, children=result.layers),
                 {}, {}, ("layers",), nodes)
-    top = Unit(name, name, ("network",), [root])
+    top = Unit(name, name, [root])
     classes.units.append(top)
     classes.finalize()
-    writer = _ClassWriter(tree, classes, name)
+    writer = _ClassWriter()
     sources = [writer.unit_source(u) for u in classes.units]
     return _assemble(result.file, name, "class", sources, writer.uses_od, writer.uses_torch,
                      writer.uses_crop, writer.helpers, _input_text(result))
 
 
 def _sequential_style(tree: _Tree, nodes: list[Node], name: str, result: CheckResult,
-                      style: str, output: str | None) -> str:
-    where = _branching(nodes, output)
+                      style: str) -> str:
+    where = _branching(nodes, None)  # the network's output is its last entry's
     if where is not None:
         what = (f"its {where.r.type} '{where.name}' merges "
                 f"{', '.join(repr(s) for s in where.r.sources)}" if where.kind == "merge"
