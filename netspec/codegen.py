@@ -53,7 +53,7 @@ from .expr import parse as parse_expr
 from .infer import LayerResult
 from .layers import REGISTRY, fmt
 from .layers._base import REQUIRED
-from .validate import MODULE_ATTRIBUTES
+from .validate import MODULE_ATTRIBUTES, entry_type
 
 STYLES = ("class", "sequential", "add-module", "ordereddict")
 LINE_LENGTH = 100
@@ -261,7 +261,7 @@ class _Tree:
             node = Node(r, raw, {}, path, in_block=in_block)
             base = {k: v for k, v in raw.items() if k not in ("repeat", "first", "name")} \
                 if isinstance(raw, dict) else {}
-            type_name = next((k for k in base if isinstance(k, str) and k[:1].isupper()), None)
+            type_name = entry_type(base)
             first = raw.get("first") if isinstance(raw, dict) else None
             for child in r.children:
                 copy = dict(base)
@@ -389,6 +389,16 @@ def _arg_text(value: Any, default: Any) -> str | None:
     if default is not REQUIRED and _same(value, default):
         return None
     return literal(value)
+
+
+def _sequential_expr(children: list[tuple[Node, Expr, str | None]], named: bool) -> Expr:
+    """``nn.Sequential(a, b)`` from (entry, its module, its comment), or with ``named``
+    ``nn.Sequential(OrderedDict([("conv1", a), ...]))``, which keeps the entries' names."""
+    items = [Item(Expr("", [Item(atom(literal(c.name))), Item(module)]) if named else module,
+                  comment) for c, module, comment in children]
+    if named:
+        return call("nn.Sequential", [call("OrderedDict", [Expr("", items, "[", "]")])])
+    return Expr("nn.Sequential", items)
 
 
 def _layer_args(n: Node, render: Callable[[str, Any, Any], str | None] | None = None
@@ -632,14 +642,11 @@ class _Classes:
         params = []
         for p in varying:
             default = declared.get(p, REQUIRED)
-            if isinstance(default, bool) or isinstance(default, (int, float)):
-                pass
-            elif isinstance(default, str) and default != "required" and not is_expression(
-                    default, {*declared, "in_channels"}):
-                pass
-            else:
-                default = REQUIRED
-            params.append(Param(_python_name(p), default))
+            # a number, or a string that is neither "required" nor arithmetic, is a default
+            plain = isinstance(default, (int, float)) or (
+                isinstance(default, str) and default != "required"
+                and not is_expression(default, {*declared, "in_channels"}))
+            params.append(Param(_python_name(p), default if plain else REQUIRED))
             unit.known[_python_name(p)] = known[p]
         unit.rendering = rendering
         unit.params = ([p for p in params if p.default is REQUIRED]
@@ -751,17 +758,10 @@ class _ClassWriter:
         return self.sequential(n.children, unit, here)
 
     def sequential(self, children: list[Node], unit: Unit | None, prefix: tuple) -> Expr:
-        items = []
         named = not _default_names(children)
-        for c in children:
-            inner = self.module_expr(c, unit, prefix, in_sequential=True)
-            if named:
-                inner = Expr("", [Item(atom(literal(c.name))), Item(inner)])
-            items.append(Item(inner, self.comment(c, unit)))
-        if named:
-            self.uses_od = True
-            return call("nn.Sequential", [call("OrderedDict", [Expr("", items, "[", "]")])])
-        return Expr("nn.Sequential", items)
+        self.uses_od |= named
+        return _sequential_expr([(c, self.module_expr(c, unit, prefix, in_sequential=True),
+                                  self.comment(c, unit)) for c in children], named)
 
     def comment(self, n: Node, unit: Unit | None) -> str | None:
         """The output shape, where it is the same in every instance of the class."""
@@ -940,7 +940,6 @@ class _SequentialWriter:
         self.style = style
         self.helpers: set[str] = set()
         self.uses_od = False
-        self.lines: list[str] = []
         self.local_names: set[str] = set()
 
     def module_expr(self, n: Node) -> Expr:
@@ -951,16 +950,10 @@ class _SequentialWriter:
         return self.container(n.children)
 
     def container(self, children: list[Node]) -> Expr:
-        items = []
-        for c in children:
-            inner = self.module_expr(c)
-            if self.style == "ordereddict":
-                inner = Expr("", [Item(atom(literal(c.name))), Item(inner)])
-            items.append(Item(inner, shape_comment(c.r)))
-        if self.style == "ordereddict":
-            self.uses_od = True
-            return call("nn.Sequential", [call("OrderedDict", [Expr("", items, "[", "]")])])
-        return Expr("nn.Sequential", items)
+        named = self.style == "ordereddict"
+        self.uses_od |= named
+        return _sequential_expr([(c, self.module_expr(c), shape_comment(c.r))
+                                 for c in children], named)
 
     def add_modules(self, target: str, children: list[Node]) -> list[str]:
         """add-module style: fill ``target`` (an nn.Sequential) child by child."""
