@@ -122,7 +122,8 @@ def _dims(type_name: str) -> int:
     return int(m.group(1)) if m else 1
 
 
-def _size(value: Any, n: int) -> str:
+def _size(value: Any, n: int = 1) -> str:
+    """'3×3' for a list, the value alone, or repeated ``n`` times for an n-d layer's int."""
     if isinstance(value, (list, tuple)):
         return "×".join(str(v) for v in value)
     return "×".join([str(value)] * n) if n > 1 else str(value)
@@ -148,16 +149,16 @@ def key_args(type_name: str, kw: dict[str, Any]) -> str:
         parts.append(_size(kw.get("kernel_size", "?"), n))
         parts.append(f"out {kw.get('out_channels', '?')}")
         if not _is_one(kw.get("stride", 1)):
-            parts.append(f"stride {_size(kw['stride'], 1)}")
+            parts.append(f"stride {_size(kw['stride'])}")
         pad = kw.get("padding", 0)
         if isinstance(pad, str):
             parts.append(f"pad {pad}")
         elif not _is_zero(pad):
-            parts.append(f"pad {_size(pad, 1)}")
+            parts.append(f"pad {_size(pad)}")
         if not _is_zero(kw.get("output_padding", 0)):
-            parts.append(f"out pad {_size(kw['output_padding'], 1)}")
+            parts.append(f"out pad {_size(kw['output_padding'])}")
         if not _is_one(kw.get("dilation", 1)):
-            parts.append(f"dilation {_size(kw['dilation'], 1)}")
+            parts.append(f"dilation {_size(kw['dilation'])}")
         groups = kw.get("groups", 1)
         if groups != 1:
             depthwise = groups == kw.get("in_channels")
@@ -172,9 +173,9 @@ def key_args(type_name: str, kw: dict[str, Any]) -> str:
         parts.append(_size(kernel, n))
         stride = kw.get("stride")
         if stride is not None and stride != kernel:
-            parts.append(f"stride {_size(stride, 1)}")
+            parts.append(f"stride {_size(stride)}")
         if not _is_zero(kw.get("padding", 0)):
-            parts.append(f"pad {_size(kw['padding'], 1)}")
+            parts.append(f"pad {_size(kw['padding'])}")
         if kw.get("ceil_mode"):
             parts.append("ceil")
         return ", ".join(parts)
@@ -202,8 +203,7 @@ def key_args(type_name: str, kw: dict[str, Any]) -> str:
         value = kw[arg.name]
         if value == arg.default:
             continue
-        shown = _size(value, 1) if isinstance(value, (list, tuple)) else value
-        parts.append(f"{arg.name} {shown}")
+        parts.append(f"{arg.name} {_size(value)}")
     return _clip(", ".join(parts), 40)
 
 
@@ -219,17 +219,17 @@ def family(type_name: str) -> str:
 # ------------------------------------------------------------------ where errors are
 
 
-def _result_paths(layers: list[LayerResult], copies: dict[int, int] | None = None
-                  ) -> dict[int, tuple]:
-    """id(result) -> its entry's path in the document, for every result in the tree;
-    ``copies`` gets id(result) -> k for the copies of repeats."""
+def _result_paths(layers: list[LayerResult]) -> tuple[dict[int, tuple], dict[int, int]]:
+    """(id(result) -> its entry's path in the document, for every result in the tree;
+    id(result) -> k for the k-th copy of a repeat)."""
     paths: dict[int, tuple] = {}
+    copies: dict[int, int] = {}
 
     def walk(results: list[LayerResult], scope: tuple | None, repeat_path: tuple | None):
         for k, r in enumerate(results):
             path = repeat_path if repeat_path is not None else scope + (r.index,)
             paths[id(r)] = path
-            if repeat_path is not None and copies is not None:
+            if repeat_path is not None:
                 copies[id(r)] = k
             if r.kind == "repeat":
                 walk(r.children, None, path)
@@ -239,7 +239,7 @@ def _result_paths(layers: list[LayerResult], copies: dict[int, int] | None = Non
                 walk(r.children, path + ("layers",), None)
 
     walk(layers, ("layers",), None)
-    return paths
+    return paths, copies
 
 
 @dataclass
@@ -256,11 +256,13 @@ def attach(result: CheckResult, doc=None) -> Problems:
     document is at hand (a mistake in a block's body marks every copy that went wrong),
     else by the layer it names."""
     problems = Problems()
-    every = [r for top in result.layers for _, r in top.walk()]
-    paths = _result_paths(result.layers)
+    paths, _ = _result_paths(result.layers)
     by_path: dict[tuple, list[LayerResult]] = {}
-    for r in every:
-        by_path.setdefault(paths[id(r)], []).append(r)
+    depth: dict[int, int] = {}  # id(result) -> how deeply it is nested
+    for top in result.layers:
+        for level, r in top.walk():
+            by_path.setdefault(paths[id(r)], []).append(r)
+            depth[id(r)] = level
     at: dict[tuple[int, int], list[tuple]] = {}
     if doc is not None:
         for table in (doc.positions, doc.keys):
@@ -276,10 +278,10 @@ def attach(result: CheckResult, doc=None) -> Problems:
                 if path[:n] in by_path and n > best:
                     best, targets = n, by_path[path[:n]]
                     break
-        if targets and len(targets) > 1:
+        if len(targets) > 1:
             # a mistake in a block body: the copies whose shape was lost, if any were
-            deepest = max(_depth_of(t, result.layers) for t in targets)
-            targets = [t for t in targets if _depth_of(t, result.layers) == deepest]
+            deepest = max(depth[id(t)] for t in targets)
+            targets = [t for t in targets if depth[id(t)] == deepest]
             failed = [t for t in targets if t.output_shape is None]
             targets = failed or targets
         if not targets and d.layer is not None:
@@ -295,14 +297,6 @@ def attach(result: CheckResult, doc=None) -> Problems:
             if text not in into[id(t)]:
                 into[id(t)].append(text)
     return problems
-
-
-def _depth_of(target: LayerResult, layers: list[LayerResult]) -> int:
-    for top in layers:
-        for level, r in top.walk():
-            if r is target:
-                return level
-    return 0
 
 
 # ------------------------------------------------------------------ the drawing
@@ -328,8 +322,7 @@ class _Drawing:
         self.ids: set[str] = set()
         self.nodes: list[str] = []  # boxes in the order drawn
         self.edges: list[tuple[str, str, dict[str, str]]] = []
-        self.copies: dict[int, int] = {}  # a repeat's copies: id -> copy number
-        self.paths = _result_paths(result.layers, self.copies)
+        self.paths, self.copies = _result_paths(result.layers)  # copies: id -> copy number
         g = graphviz.Digraph(name=_dot_id(title), format="svg")
         g.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="13", labelloc="t",
                labeljust="c", nodesep="0.25", ranksep="0.3", newrank="true",
@@ -354,26 +347,24 @@ class _Drawing:
 
     # ---------------------------------------------------------------- the network
 
-    def draw(self) -> graphviz.Digraph:
-        res, net = self.result, self.result.network
-        shape = net.input_shape if net else None
-        dtype = f" {net.input_dtype}" if net and net.input_dtype != "float32" else ""
+    def draw(self) -> None:
+        net = self.result.network
+        shape = net.input_shape
+        dtype = f" {net.input_dtype}" if net.input_dtype != "float32" else ""
         self.g.node(
             self.node_id("@input"),
             label=_html(_rows(["<B>input</B>", _small(f"{fmt(shape)}{dtype}")])),
             shape="box", style="rounded,filled", fillcolor="#ffffff", color="#444444",
         )
-        out = self.scope(self.g, res.layers, 0, Port("@input", shape))
-        if res.layers:
-            known = out.shape is not None
-            self.g.node(
-                self.node_id("@output"),
-                label=_html(_rows(["<B>output</B>",
-                                   _small(fmt(out.shape) if known else "?")])),
-                shape="box", style="rounded,filled" if known else "rounded,filled,dashed",
-                fillcolor="#ffffff", color="#444444" if known else UNKNOWN_TEXT,
-            )
-            self.edge(out, "@output")
+        out = self.scope(self.g, self.result.layers, 0, Port("@input", shape))
+        known = out.shape is not None
+        self.g.node(
+            self.node_id("@output"),
+            label=_html(_rows(["<B>output</B>", _small(_shape(out.shape))])),
+            shape="box", style="rounded,filled" if known else "rounded,filled,dashed",
+            fillcolor="#ffffff", color="#444444" if known else UNKNOWN_TEXT,
+        )
+        self.edge(out, "@output")
         fanout: dict[str, int] = {}
         for a, _, attrs in self.edges:
             if attrs.get("style") != "invis":
@@ -384,9 +375,8 @@ class _Drawing:
                 # main path: straightening one would push every module sideways
                 attrs = {k: v for k, v in attrs.items() if k != "weight"}
             self.g.edge(a, b, **attrs)
-        return self.g
 
-    def edge(self, src: Port, dst: str, graph=None) -> None:
+    def edge(self, src: Port, dst: str) -> None:
         # every edge goes into the top-level graph at the end: a node named in an edge
         # inside a cluster would be pulled into that cluster
         if src.shape is None:
@@ -404,7 +394,6 @@ class _Drawing:
         env: dict[str, Port] = {"input": inp}
         previous = inp
         items = self.fuse(results) if self.compact else [[r] for r in results]
-        last: Port = inp
         for item in items:
             head = item[0]
             if head.sources:  # from: names; the previous entry among them is the main path
@@ -416,13 +405,13 @@ class _Drawing:
             else:
                 sources = [Port(previous.node, previous.shape, chain=True)]
             if len(item) > 1:
-                port = self.fused(graph, item, level, sources)
+                port = self.fused(graph, item, sources)
             else:
                 port = self.entry(graph, head, level, sources)
             for r in item:
                 env[r.name] = port
-            previous = last = port
-        return last
+            previous = port
+        return previous
 
     def expanded(self, r: LayerResult, level: int) -> bool:
         return bool(r.children) and (self.depth is None or level + 1 < self.depth)
@@ -432,20 +421,18 @@ class _Drawing:
             single = self.single_chain(r)
             if single is None:
                 return self.cluster(graph, r, level, sources)
-            port = self.fused(graph, single, level, sources, container=r)
-            return port
+            return self.fused(graph, single, sources, container=r)
         node = self.node_id(r.qualname or r.name)
-        graph.node(node, **self.leaf_attrs(r, level))
+        graph.node(node, **self.leaf_attrs(r))
         for s in sources:
-            self.edge(s, node, graph)
+            self.edge(s, node)
         return Port(node, r.output_shape)
 
     def cluster(self, graph, r: LayerResult, level: int, sources: list[Port]) -> Port:
         cid = "cluster_" + self.node_id("cluster." + (r.qualname or r.name))
         with graph.subgraph(name=_dot_id(cid)) as sub:
-            broken = self.broken_inside(r)
-            shown = _copy_name(r) if id(r) in self.copies else r.name
-            title = f"<B>{_e(shown)}</B>  {_e(_type_text(r))}"
+            broken = bool(self.errors_inside(r))
+            title = f"<B>{_e(self.shown_name(r))}</B>  {_e(_type_text(r))}"
             if r.params:
                 title += f"  <FONT COLOR=\"#555555\">{human(r.params)} params</FONT>"
             args = self.block_args(r)
@@ -463,9 +450,8 @@ class _Drawing:
                      color=ERROR_LINE if broken else CLUSTER_LINE,
                      penwidth="1.6" if broken else "1.0", margin="10",
                      tooltip=_e(f"{r.qualname}: {_type_text(r)}"))
-            children = r.children
             # the result of a group, block or repeat is its last active entry's
-            out = self.scope(sub, children, level + 1, sources[0])
+            out = self.scope(sub, r.children, level + 1, sources[0])
             if len(self.nodes) > first:  # the title beside the first box, on its left
                 with sub.subgraph() as row:
                     row.attr(rank="same")
@@ -476,7 +462,7 @@ class _Drawing:
 
     # ---------------------------------------------------------------- boxes
 
-    def leaf_attrs(self, r: LayerResult, level: int) -> dict[str, str]:
+    def leaf_attrs(self, r: LayerResult) -> dict[str, str]:
         collapsed = r.kind in ("group", "block", "repeat")
         fam = "block" if collapsed else family(r.type)
         errors = self.problems.errors.get(id(r), [])
@@ -491,12 +477,12 @@ class _Drawing:
                 "fillcolor": FAMILY_COLOURS["merge"][0], "color": FAMILY_COLOURS["merge"][1],
                 "tooltip": _e(f"{r.qualname}: {r.type} → {fmt(r.output_shape)}"),
             }
-        rows = [self.title(r.type if not collapsed else _type_text(r), r.name,
-                           known or errors, r.qualname, id(r) in self.copies)]
+        rows = [self.title(r.type if not collapsed else _type_text(r), self.shown_name(r),
+                           known or errors)]
         args = (self.block_args(r) if collapsed
                 else [key_args(r.type, r.kwargs)] if r.kwargs or known else [])
         rows += [_small(_e(a)) for a in args if a]
-        rows.append(_small(self.shape_params(r)))
+        rows.append(_small(_shape_params(r.output_shape, r.params)))
         return self.styled(rows, fam, errors, warnings, known, collapsed,
                            f"{r.qualname}: {_call(r)}")
 
@@ -522,21 +508,18 @@ class _Drawing:
         attrs["label"] = _html(_rows(rows))
         return attrs
 
-    def title(self, type_text: str, name: str, known: Any, qualname: str = "",
-              copy: bool = False) -> str:
+    def shown_name(self, r: LayerResult) -> str:
+        """A repeat's copy by its name, 'layer2.0' where the name is a number."""
+        if id(r) in self.copies and r.name.isdigit():
+            return ".".join(r.qualname.split(".")[-2:])
+        return r.name
+
+    def title(self, type_text: str, name: str, known: Any) -> str:
         shown = f"<B>{_e(type_text)}</B>"
-        if name.isdigit() and copy:
-            name = ".".join(qualname.split(".")[-2:])  # a repeat's copy: 'layer2.0', not '0'
         if name and not name.isdigit():
             colour = "#555555" if known else UNKNOWN_TEXT
             shown += f"  <FONT COLOR=\"{colour}\">{_e(name)}</FONT>"
         return shown
-
-    def shape_params(self, r: LayerResult) -> str:
-        shape = fmt(r.output_shape) if r.output_shape is not None else "?"
-        if r.params:
-            return f"{_e(shape)} · {human(r.params)} params"
-        return _e(shape)
 
     def block_args(self, r: LayerResult) -> list[str]:
         """A block's or repeat's written arguments, from the document (first: included)."""
@@ -554,13 +537,10 @@ class _Drawing:
             args.update(first)  # the first copy of a repeat, with its first: arguments
         parts = []
         if args:
-            parts.append(", ".join(f"{k} {_brief(v)}" for k, v in args.items()))
+            parts.append(", ".join(f"{k} {_size(v)}" for k, v in args.items()))
         if r.kind == "repeat" and isinstance(first, dict) and first:
-            parts.append("first: " + ", ".join(f"{k} {_brief(v)}" for k, v in first.items()))
+            parts.append("first: " + ", ".join(f"{k} {_size(v)}" for k, v in first.items()))
         return [t for p in parts for t in _wrap(p, 40, 3)]
-
-    def broken_inside(self, r: LayerResult) -> bool:
-        return bool(self.errors_inside(r))
 
     def errors_inside(self, r: LayerResult) -> list[str]:
         found: list[str] = []
@@ -616,7 +596,7 @@ class _Drawing:
             return items[0]
         return None
 
-    def fused(self, graph, chain: list[LayerResult], level: int, sources: list[Port],
+    def fused(self, graph, chain: list[LayerResult], sources: list[Port],
               container: LayerResult | None = None) -> Port:
         first, last = chain[0], chain[-1]
         main = next((c for c in chain if family(c.type) in ("conv", "linear")), first)
@@ -634,24 +614,21 @@ class _Drawing:
         args = key_args(main.type, main.kwargs)
         if args:
             rows.append(_small(_e(args)))
-        shape = fmt(last.output_shape) if last.output_shape is not None else "?"
-        rows.append(_small(_e(shape) + (f" · {human(params)} params" if params else "")))
+        rows.append(_small(_shape_params(last.output_shape, params)))
         tooltip = "; ".join(f"{c.qualname}: {_call(c)}" for c in chain)
         graph.node(node, **self.styled(rows, fam, [], [], True, False, tooltip))
         for s in sources:
-            self.edge(s, node, graph)
+            self.edge(s, node)
         return Port(node, last.output_shape)
 
 
-def _copy_name(r: LayerResult) -> str:
-    """A repeat's copy by its name, 'layer2.0' where the name is a number."""
-    return ".".join(r.qualname.split(".")[-2:]) if r.name.isdigit() else r.name
+def _shape(shape: tuple[int, ...] | None) -> str:
+    return fmt(shape) if shape is not None else "?"
 
 
-def _brief(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return "×".join(str(v) for v in value)
-    return str(value)
+def _shape_params(shape: tuple[int, ...] | None, params: int | None) -> str:
+    """'64×8×8 · 36.9K params', escaped; the shape alone without parameters."""
+    return _e(_shape(shape)) + (f" · {human(params)} params" if params else "")
 
 
 def _type_text(r: LayerResult) -> str:
@@ -732,9 +709,9 @@ def graph(source, depth: int | None = None, rankdir: str = "TB", compact: bool =
 def _caption(result: CheckResult, problems: Problems) -> list[str]:
     net = result.network
     rows = [f"<FONT POINT-SIZE=\"16\"><B>{_e(net.name)}</B></FONT>"]
-    out = fmt(result.output_shape) if result.output_shape is not None else "?"
     rows.append(_small(_e(f"{Path(result.file).name} · input {fmt(net.input_shape)}, "
-                          f"output {out} · {result.total_params:,} parameters"), "#444444"))
+                          f"output {_shape(result.output_shape)} · "
+                          f"{result.total_params:,} parameters"), "#444444"))
     n = len(result.errors)
     if n:
         rows.append(_small(f"<B>{n} error{'s' if n != 1 else ''}</B> (red boxes; grey: "
