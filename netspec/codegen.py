@@ -445,6 +445,12 @@ class Unit:
         j = next(j for j, i in enumerate(self.instances) if i is node)
         return {p.name: self.known[p.name][j] for p in self.params}
 
+    def text(self, pos: tuple, value: Any, default: Any) -> str | None:
+        """How the class body writes the value at ``pos``: a literal (None where it is the
+        default), a parameter, or an expression."""
+        how = self.rendering.get(pos, ("lit", value))
+        return _arg_text(how[1], default) if how[0] == "lit" else how[1]
+
 
 def _camel(name: str) -> str:
     text = "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
@@ -732,40 +738,30 @@ class _ClassWriter:
         self.uses_crop = False
         self.helpers: set[str] = set()
 
-    # values inside a class body: literal, parameter, or expression
-    def value_text(self, unit: Unit | None, pos: tuple | None, value: Any,
-                   default: Any = REQUIRED) -> str | None:
-        how = unit.rendering.get(pos) if unit is not None and pos is not None else None
-        if how is None or how[0] == "lit":
-            return _arg_text(value if how is None else how[1], default)
-        return how[1]
-
-    def module_expr(self, n: Node, unit: Unit | None, prefix: tuple,
+    def module_expr(self, n: Node, unit: Unit, prefix: tuple,
                     in_sequential: bool) -> Expr:
         """The expression that constructs entry ``n`` inside ``unit``'s body."""
         here = (*prefix, n.name)
         if n.unit is not None:
             return self.instantiate(n, unit, here)
         if n.kind == "layer":
-            def render(arg: str, value: Any, default: Any) -> str | None:
-                return self.value_text(unit, (*here, "kw", arg), value, default)
-
-            args = _layer_args(n, render)
+            args = _layer_args(n, lambda arg, value, default:
+                               unit.text((*here, "kw", arg), value, default))
             if REGISTRY[n.r.type].output_only and in_sequential:
                 self.helpers.add(n.r.type)
             return _constructor(n.r.type, args, in_sequential)
         # a chain group or a repeat: nn.Sequential
         return self.sequential(n.children, unit, here)
 
-    def sequential(self, children: list[Node], unit: Unit | None, prefix: tuple) -> Expr:
+    def sequential(self, children: list[Node], unit: Unit, prefix: tuple) -> Expr:
         named = not _default_names(children)
         self.uses_od |= named
         return _sequential_expr([(c, self.module_expr(c, unit, prefix, in_sequential=True),
                                   self.comment(c, unit)) for c in children], named)
 
-    def comment(self, n: Node, unit: Unit | None) -> str | None:
+    def comment(self, n: Node, unit: Unit) -> str | None:
         """The output shape, where it is the same in every instance of the class."""
-        if unit is None or len(unit.instances) == 1:
+        if len(unit.instances) == 1:
             return shape_comment(n.r)
         template = unit.instances[0]
         path = n.r.qualname[len(template.r.qualname) + 1:].split(".") if \
@@ -778,12 +774,12 @@ class _ClassWriter:
             shapes.add(node.r.output_shape)
         return shape_comment(n.r) if len(shapes) == 1 else None
 
-    def instantiate(self, n: Node, unit: Unit | None, here: tuple) -> Expr:
+    def instantiate(self, n: Node, unit: Unit, here: tuple) -> Expr:
         target = n.unit
         values = target.args_of(n)
         args = []
         for p in target.params:
-            text = self.value_text(unit, (*here, "call", p.name), values[p.name], p.default)
+            text = unit.text((*here, "call", p.name), values[p.name], p.default)
             if text is None:
                 continue
             args.append(text if p.default is REQUIRED else f"{p.name}={text}")
