@@ -94,6 +94,10 @@ class Flow:
 
 
 MAX_DEPTH = 32  # blocks using blocks: deeper than this is a runaway recursion
+# entries after repeats and blocks are expanded: repeats multiply (10,000 copies of a block
+# that repeats a layer 10,000 times is 10^8 layers, hours of checking); 100,000 checks in
+# about 10 s and is far beyond any real network (DenseNet-121 expands to about 700)
+MAX_EXPANDED = 100_000
 
 
 class _Walker:
@@ -110,6 +114,7 @@ class _Walker:
         # a block body entry, its parameters substituted, checked against the schema once per
         # distinct value: DenseNet-121's 58 dense layers are 13 distinct entries
         self.entry_problems: dict[tuple, list[Diagnostic]] = {}
+        self.expanded = 0  # entries walked so far, repeats and blocks expanded
 
     def report(
         self, entry: LayerEntry, message: str, arg: str | None = None, severity: str = "error"
@@ -264,6 +269,13 @@ class _Walker:
     # ------------------------------------------------------------------ entries
 
     def entry(self, scope, raw, path, index, name, qualname, inputs) -> tuple[LayerResult, Flow]:
+        self.expanded += 1
+        if self.expanded > MAX_EXPANDED:
+            if self.expanded == MAX_EXPANDED + 1:
+                self.error_at(path, f"{entry_label(self.doc.data, path)}: the network expands "
+                              f"to more than {MAX_EXPANDED:,} layers here (repeats multiply, "
+                              "blocks add their layers); make a repeat smaller", scope)
+            return self.failed(index, name, raw, qualname, inputs)
         if isinstance(raw, dict) and "repeat" in raw:
             return self.repeat(scope, raw, path, index, name, qualname, inputs)
         if isinstance(raw, dict) and "layers" in raw:

@@ -284,6 +284,34 @@ def test_branching_mistakes_are_positioned_errors(body, fragment):
     assert any(fragment in m for m in found), found
 
 
+def test_repeats_that_multiply_past_the_limit_stop_with_an_error(monkeypatch):
+    """10,000 copies of a block that repeats a layer 10,000 times would be 10^8 layers:
+    check stops at the limit with a positioned error instead of running for hours."""
+    from netspec import infer
+
+    monkeypatch.setattr(infer, "MAX_EXPANDED", 2_000)  # the same rule, a faster test
+    text = spec("""
+        blocks:
+          A:
+            layers:
+              - ReLU:
+                repeat: 10000
+        layers:
+          - A:
+            repeat: 10000
+    """)
+    assert errors(text) == ["8:9: layer 0 (ReLU, in block A): the network expands to more "
+                            "than 2,000 layers here "
+                            "(repeats multiply, blocks add their layers); make a repeat "
+                            "smaller"]
+    small = spec("""
+        layers:
+          - ReLU:
+            repeat: 1999
+    """)
+    assert netspec.check(small).ok
+
+
 def test_expressions_never_reach_eval(monkeypatch):
     import builtins
 
