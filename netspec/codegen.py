@@ -67,7 +67,8 @@ _GLOBALS = frozenset({"torch", "nn", "OrderedDict", "collections", "crop_to", "a
 _LOCALS_RESERVED = frozenset(
     {"self", "x", "torch", "nn", "crop_to", "OrderedDict", "super", "getattr", "float"}
 ) | frozenset(dir(builtins))
-_OUTPUT_ONLY_HELPER = {"RNN": "RNNOutput", "LSTM": "LSTMOutput", "GRU": "GRUOutput"}
+# RNN, LSTM, GRU return (output, state): in nn.Sequential, a subclass that returns the output
+_OUTPUT_ONLY_HELPER = {name: f"{name}Output" for name, lt in REGISTRY.items() if lt.output_only}
 
 
 class StyleError(SpecError):
@@ -854,7 +855,8 @@ class _ClassWriter:
         return lines
 
     def forward(self, children: list[Node], output: str | None, unit: Unit) -> list[str]:
-        # who reads each value: (index of the reader, position among its sources)
+        # who reads each value: (index of the reader, position among its sources, whether
+        # the reader names its sources with from:)
         readers: dict[str, list[tuple[int, int, bool]]] = {"input": []}
         previous = "input"
         for i, c in enumerate(children):
