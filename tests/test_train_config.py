@@ -156,7 +156,7 @@ def _components_error(tmp_path, train: str, build: str):
             opt = torch.optim.SGD(model.parameters(), lr=0.1)
             components.build_scheduler(cfg, opt, 10)
         else:
-            components.build_transforms(cfg, cfg.data.transforms, ("data", "transforms"))
+            components.build_transforms(cfg, cfg.data.transforms)
     (d,) = info.value.diagnostics
     return d
 
@@ -247,7 +247,7 @@ def test_spec_input_is_checked_against_the_data(tmp_path):
     spec, result, cfg, _ = resolve_run(str(spec_path))
     d = data.prepare(cfg, (1, 28, 28), torch.device("cpu"))
     with pytest.raises(ConfigError) as info:
-        data.check_shapes(cfg, d, spec, result, "CrossEntropyLoss", spec.doc)
+        data.check_shapes(cfg, d, spec, result)
     (diag,) = info.value.diagnostics
     assert (diag.line, diag.col) == (3, 8)
     assert "input is 1×28×28 but digits samples are 1×8×8" in diag.message
@@ -263,7 +263,7 @@ def test_too_few_outputs_for_the_classes(tmp_path):
     spec, result, cfg, _ = resolve_run(str(spec_path))
     d = data.prepare(cfg, (1, 8, 8), torch.device("cpu"))
     with pytest.raises(ConfigError) as info:
-        data.check_shapes(cfg, d, spec, result, "CrossEntropyLoss", spec.doc)
+        data.check_shapes(cfg, d, spec, result)
     (diag,) = info.value.diagnostics
     assert diag.line == 6
     assert "outputs 4 scores per sample but digits has 10 classes" in diag.message

@@ -196,7 +196,7 @@ def overrides(args: argparse.Namespace, argv: list[str]) -> list[tuple[tuple, An
             name = flag if value else "--no-" + flag[2:]
             out.append((path, value, locate_flag(argv, name)))
     for item in args.set:
-        origin = _locate_value(argv, "--set", item)
+        origin = locate_flag(argv, "--set", item)
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise _Usage(f"--set {item}: write KEY=VALUE, e.g. --set data.val_split=0.2")
@@ -206,16 +206,6 @@ def overrides(args: argparse.Namespace, argv: list[str]) -> list[tuple[tuple, An
             value = text
         out.append((tuple(p for p in key.strip().split(".")), value, origin))
     return out
-
-
-def _locate_value(argv: list[str], flag: str, value: str) -> tuple[str, int, int]:
-    col = 1 + len("netspec ")
-    found = None
-    for token in argv:
-        if token in (value, f"{flag}={value}"):
-            found = col
-        col += len(token) + 1
-    return ("<command line>", 1, found or 1)
 
 
 class _Usage(Exception):
@@ -241,9 +231,9 @@ def _report(exc: BaseException) -> int:
             print(d.format(), file=sys.stderr)
         return 1
     if isinstance(exc, OSError):
-        name = getattr(exc, "filename", None) or ""
-        print(f"netspec: cannot read {name}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        from ..cli import cannot_read
+
+        return cannot_read(getattr(exc, "filename", None) or "", exc)
     print(f"netspec: error: {exc}", file=sys.stderr)
     return 2 if isinstance(exc, _Usage) else 1
 

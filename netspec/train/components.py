@@ -13,6 +13,7 @@ the length of the run, ``OneCycleLR.max_lr`` is the optimizer's lr, and a string
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -226,7 +227,7 @@ def build_scheduler(
     return construct(cfg, entry, cls, "scheduler", optimizer, **kwargs), interval
 
 
-def build_transforms(cfg: TrainConfig, entries: list[Entry], path: tuple) -> Any:
+def build_transforms(cfg: TrainConfig, entries: list[Entry]) -> Any:
     """A v2.Compose of the entries, or None for none."""
     if not entries:
         return None
@@ -240,6 +241,9 @@ def build_transforms(cfg: TrainConfig, entries: list[Entry], path: tuple) -> Any
     return v2.Compose(out)
 
 
-def targets_are_indices(loss_name: str) -> bool:
-    """Whether the loss takes class indices (else one-hot float targets are made)."""
-    return loss_name in CLASS_INDEX_LOSSES
+def targets_for(loss_name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """(labels, output) -> what the loss compares the output with: the class indices for
+    a loss that takes them, else one-hot float targets."""
+    if loss_name in CLASS_INDEX_LOSSES:
+        return lambda y, out: y
+    return lambda y, out: torch.nn.functional.one_hot(y, out.shape[-1]).to(out.dtype)

@@ -327,12 +327,19 @@ class Sources:
         self.keys[path] = origin
 
 
-def locate_flag(argv: list[str], flag: str) -> Origin:
-    """Where ``flag`` (its last use) starts in the command line, for diagnostics."""
+def locate_flag(argv: list[str], flag: str, value: str | None = None) -> Origin:
+    """Where ``flag`` (its last use) starts in the command line, for diagnostics; given
+    ``value``, where that value of the flag is written (``--set KEY=VALUE``)."""
+
+    def hit(token: str) -> bool:
+        if value is not None:
+            return token in (value, f"{flag}={value}")
+        return token == flag or token.startswith(flag + "=")
+
     col = 1 + len("netspec ")
     found = None
     for token in argv:
-        if token == flag or token.startswith(flag + "="):
+        if hit(token):
             found = col
         col += len(token) + 1
     return (CLI_FILE, 1, found or 1)
@@ -641,11 +648,16 @@ def resolve(
     spec_doc: Document | None = None,
     config_docs: list[Document] = (),
     overrides: list[tuple[tuple, Any, Origin]] = (),
+    saved: list[tuple[tuple, Any, Origin]] = (),
 ) -> TrainConfig:
-    """Merge the sources in order and validate.  ``overrides``: (path, value, origin)."""
+    """Merge the sources in order and validate.  ``overrides``: (path, value, origin);
+    ``saved`` (a checkpoint's settings, the same form) come after the spec's train section,
+    before the config files."""
     sources = Sources()
     if spec_doc is not None and isinstance(spec_doc.data, dict) and "train" in spec_doc.data:
         sources.merge_document(spec_doc, ("train",))
+    for path, value, origin in saved:
+        sources.set(tuple(path), value, origin)
     for doc in config_docs:
         sources.merge_document(doc, config_section(doc))
     for path, value, origin in overrides:
@@ -664,6 +676,17 @@ def dict_overrides(values: dict[str, Any] | None, file: str = "<python>") -> lis
         else:
             out.append((path, value, (file, 1, 1)))
     return out
+
+
+def checked_spec(source: Any) -> tuple[Any, Any]:
+    """(spec, its check result) from what load_spec takes; SpecError if it has errors."""
+    from ..check import check
+
+    spec = load_spec(source)
+    result = check(spec)
+    if not result.ok:
+        raise SpecError(result.errors)
+    return spec, result
 
 
 def load_spec(source: Any) -> Any:
@@ -700,8 +723,6 @@ def resolve_run(
     On resume the run's spec.yaml and train.yaml are the base (a spec given as well must be
     the same network: the checkpoint says so when it loads).  Raises SpecError, ConfigError
     or CheckpointError; OSError for unreadable files."""
-    from ..check import check
-
     ckpt_path = None
     run_config: list[str] = []
     if resume is not None:
@@ -719,10 +740,7 @@ def resolve_run(
             run_config.append(str(run_dir / "train.yaml"))
     if spec is None:
         raise ValueError("a spec is needed (or resume=RUN_DIR)")
-    spec = load_spec(spec)
-    result = check(spec)
-    if not result.ok:
-        raise SpecError(result.errors)
+    spec, result = checked_spec(spec)
     docs = [load_config_file(p) for p in [*run_config, *config_files]]
     cfg = resolve(None if resume is not None else spec.doc, docs, overrides_list(overrides))
     return spec, result, cfg, ckpt_path

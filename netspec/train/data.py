@@ -335,16 +335,18 @@ def materialize(dataset: Any, workers: int) -> tuple[torch.Tensor, torch.Tensor]
     return torch.cat(xs).contiguous(), torch.cat(ys).long()
 
 
-def default_workers() -> int:
+def worker_count(cfg: TrainConfig) -> int:
+    """train.data.workers; auto: a worker per core but one, at most 4."""
+    if cfg.data.workers is not None:
+        return cfg.data.workers
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 def prepare(cfg: TrainConfig, spec_input: tuple[int, ...], device: torch.device) -> Data:
     """The configured data as train/val/test splits on ``device`` (or streaming)."""
     d = cfg.data
-    workers = d.workers if d.workers is not None else default_workers()
-    augment = build_transforms(cfg, d.augment, ("data", "augment")) if d.augment else None
-    transforms = build_transforms(cfg, d.transforms, ("data", "transforms"))
+    augment = build_transforms(cfg, d.augment)
+    transforms = build_transforms(cfg, d.transforms)
     if d.in_memory is True and d.augment:
         raise cfg.error(
             ("data", "in_memory"),
@@ -376,35 +378,25 @@ def prepare(cfg: TrainConfig, spec_input: tuple[int, ...], device: torch.device)
 
     n_train = len(train_y) if train_y is not None else len(train_raw)
     keep, val_idx = _split_indices(n_train, d.val_split, d.split_seed)
-    if d.val_split and len(val_idx) == 0:
+    if len(val_idx) == 0:  # val_split 0, or a fraction too small to hold out a sample
         val_idx = None
-    if d.val_split == 0:
-        keep, val_idx = torch.arange(n_train), None
 
+    out: dict[str, Split | None]
     if train_x is not None:
         # digits: tensors already; the deterministic transforms run once, batched
-        def apply(tf: Any, t: torch.Tensor) -> torch.Tensor:
-            return tf(t) if tf is not None else t
+        def held(key: str, sx: torch.Tensor, sy: torch.Tensor) -> Split:
+            return Split(key, x=(eval_tf(sx) if eval_tf is not None else sx).contiguous(), y=sy)
 
-        base_train = Transformed(_Tensors(train_x, train_y), keep.tolist(), train_tf)
-        splits = {
-            "train": (base_train, (train_x[keep], train_y[keep])),
-            "val": (None, (train_x[val_idx], train_y[val_idx])) if val_idx is not None else None,
-            "test": (None, test),
+        if d.in_memory is not False and not d.augment:
+            train = held("train", train_x[keep], train_y[keep])
+        else:
+            base = Transformed(_Tensors(train_x, train_y), keep.tolist(), train_tf)
+            train = Split("train", dataset=base)
+        out = {
+            "train": train,
+            "val": held("val", train_x[val_idx], train_y[val_idx]) if val_idx is not None else None,
+            "test": held("test", *test),
         }
-        eval_apply = eval_tf
-        memory_ok = d.in_memory is not False and not d.augment
-        out: dict[str, Split | None] = {}
-        for key, item in splits.items():
-            if item is None:
-                out[key] = None
-                continue
-            stream, (sx, sy) = item
-            if key == "train" and not memory_ok:
-                out[key] = Split(key, dataset=stream)
-            else:
-                tx = apply(eval_apply, sx) if eval_apply is not None else sx
-                out[key] = Split(key, x=tx.contiguous(), y=sy)
         sample = (
             out["train"].x.shape[1:] if out["train"].in_memory else out["train"].dataset[0][0].shape
         )
@@ -435,7 +427,7 @@ def prepare(cfg: TrainConfig, spec_input: tuple[int, ...], device: torch.device)
                 out[key] = None
             elif memory:
                 try:
-                    x, y = materialize(ds, workers)
+                    x, y = materialize(ds, worker_count(cfg))
                 except RuntimeError as exc:
                     raise cfg.error(
                         ("data", "transforms"),
@@ -502,13 +494,13 @@ def batches(
         yield x.to(device, non_blocking=non_blocking), y.to(device, non_blocking=non_blocking)
 
 
-def check_shapes(
-    cfg: TrainConfig, data: Data, spec: Any, result: Any, loss_name: str, doc: Any
-) -> None:
-    """The spec's input against a sample, its output against the classes: positioned."""
+def check_shapes(cfg: TrainConfig, data: Data, spec: Any, result: Any) -> None:
+    """The spec's input against a sample, its output against the classes and the loss:
+    positioned in the spec."""
     from ..errors import Diagnostic
     from ..layers import fmt
 
+    doc, loss_name = spec.doc, cfg.loss.name
     net = result.network
     problems = []
 

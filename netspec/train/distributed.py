@@ -12,7 +12,6 @@ filesystem."""
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ LAUNCH_FLAGS = (
     "--rdzv-backend",
     "--rdzv-id",
 )
+_LAUNCH_NAMES = {f.replace("-", "_") for f in LAUNCH_FLAGS}  # --nproc_per_node too
 
 
 @dataclass
@@ -183,15 +183,8 @@ def strip_launch_flags(argv: list[str]) -> list[str]:
         if skip:
             skip = False
             continue
-        flag = token.split("=", 1)[0]
-        if flag in LAUNCH_FLAGS or flag.replace("-", "_") in {
-            f.replace("-", "_") for f in LAUNCH_FLAGS
-        }:
+        if token.split("=", 1)[0].replace("-", "_") in _LAUNCH_NAMES:
             skip = "=" not in token
             continue
         out.append(token)
     return out
-
-
-def stdout_is_tty() -> bool:
-    return sys.stderr.isatty()

@@ -34,6 +34,7 @@ from . import data as data_mod
 from . import device as dev
 
 STOP_SYNC_EVERY = 16
+RUNNING_SUMS = ("loss_sum", "correct", "seen")  # of an interrupted epoch, one per rank
 SUM_DTYPE = {False: torch.float64, True: torch.float32}  # MPS has no float64
 
 
@@ -108,11 +109,9 @@ class Trainer:
         dev.seed_everything(cfg.seed)
         self.loss = components.build_loss(cfg).to(self.device)
         self.data = data_mod.prepare(cfg, tuple(net.input_shape), self.device)
-        data_mod.check_shapes(cfg, self.data, self.spec, self.result, cfg.loss.name, self.spec.doc)
-        self.indices_targets = components.targets_are_indices(cfg.loss.name)
-        self.workers = (
-            cfg.data.workers if cfg.data.workers is not None else data_mod.default_workers()
-        )
+        data_mod.check_shapes(cfg, self.data, self.spec, self.result)
+        self.targets = components.targets_for(cfg.loss.name)
+        self.workers = data_mod.worker_count(cfg)
 
         torch.manual_seed(cfg.seed)
         model = build(self.spec).to(self.device)
@@ -219,15 +218,13 @@ class Trainer:
         running sums of an interrupted epoch are gathered)."""
         mine = {"rng": dev.rng_state(), "sums": None}
         if self.position is not None:
-            mine["sums"] = [self.position[k] for k in ("loss_sum", "correct", "seen")]
+            mine["sums"] = [self.position[k] for k in RUNNING_SUMS]
         ranks = distributed.gather(self.ctx, ckpt_io.to_cpu(mine))
         rngs = [r["rng"] for r in ranks]
         position = None
         if self.position is not None:
-            position = {
-                k: v for k, v in self.position.items() if k not in ("loss_sum", "correct", "seen")
-            }
-            for j, key in enumerate(("loss_sum", "correct", "seen")):
+            position = {k: v for k, v in self.position.items() if k not in RUNNING_SUMS}
+            for j, key in enumerate(RUNNING_SUMS):
                 position[key] = [r["sums"][j] for r in ranks]  # one per rank
         return {
             "model": self.model.state_dict(),
@@ -260,11 +257,6 @@ class Trainer:
                 ckpt_io.link_best(self.run_dir / "last.pt", self.run_dir / "best.pt")
 
     # ------------------------------------------------------------------ one epoch
-
-    def targets(self, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        if self.indices_targets:
-            return y
-        return torch.nn.functional.one_hot(y, out.shape[-1]).to(out.dtype)
 
     def should_stop(self, stopper: Stopper, force: bool = False) -> bool:
         if not self.ctx.distributed:
@@ -559,7 +551,7 @@ def _rank_position(
     if position is None:
         return None
     out = dict(position)
-    for key in ("loss_sum", "correct", "seen"):
+    for key in RUNNING_SUMS:
         values = position[key]
         if len(values) == ctx.world:
             out[key] = values[ctx.rank]

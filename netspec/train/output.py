@@ -182,10 +182,6 @@ class Progress:
             self.bar.set_postfix_str(f"loss {loss:.4f}, {rate or 0:,.0f} samples/s", refresh=False)
         self.bar.update(n)
 
-    def advance(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

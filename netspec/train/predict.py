@@ -23,37 +23,23 @@ def _setup(
     spec: Any, weights: str | os.PathLike, config_files: list[str], overrides: Any
 ) -> tuple[Any, Any, config.TrainConfig, dict[str, Any], Any, dev.Placement]:
     from ..build import build
-    from ..check import check
-    from ..errors import SpecError
 
-    spec = config.load_spec(spec)
-    result = check(spec)
-    if not result.ok:
-        raise SpecError(result.errors)
+    spec, result = config.checked_spec(spec)
     state = ckpt_io.load(weights)
     if "spec_hash" in state:
         ckpt_io.check_same_spec(state, weights, result, spec.file)
+    # the checkpoint's loss and data settings come after the spec's train section, before
+    # the config files and the command line
     trained: list = []
     saved = state.get("config") or {}
     origin = (f"{weights} (its training configuration)", 1, 1)
-    for key in ("loss",):
-        if key in saved:
-            trained.append(((key,), saved[key], origin))
+    if "loss" in saved:
+        trained.append((("loss",), saved["loss"], origin))
     for key, value in (saved.get("data") or {}).items():
         if key not in ("workers", "in_memory"):
             trained.append((("data", key), value, origin))
     docs = [config.load_config_file(p) for p in config_files]
-    # the checkpoint's data settings come after the spec's train section, before the rest
-    sources = config.Sources()
-    if isinstance(spec.doc.data, dict) and "train" in spec.doc.data:
-        sources.merge_document(spec.doc, ("train",))
-    for path, value, where in trained:
-        sources.set(path, value, where)
-    for doc in docs:
-        sources.merge_document(doc, config.config_section(doc))
-    for path, value, where in config.overrides_list(overrides):
-        sources.set(tuple(path), value, where)
-    cfg = config.validate(sources)
+    cfg = config.resolve(spec.doc, docs, config.overrides_list(overrides), saved=trained)
     device = dev.choose_device(cfg)
     place = dev.placement(cfg, device, len(result.network.input_shape))
     model = build(spec)
@@ -83,7 +69,7 @@ def evaluate(
 
     spec, result, cfg, state, model, place = _setup(spec, weights, config_files, overrides)
     data = data_mod.prepare(cfg, tuple(result.network.input_shape), place.device)
-    data_mod.check_shapes(cfg, data, spec, result, cfg.loss.name, spec.doc)
+    data_mod.check_shapes(cfg, data, spec, result)
     chosen = getattr(data, split)
     if chosen is None:
         others = [s for s in ("train", "val", "test") if getattr(data, s) is not None]
@@ -91,13 +77,7 @@ def evaluate(
             ("data",), f"{data.name} has no {split} split here (it has {', '.join(others)})"
         )
     loss = components.build_loss(cfg).to(place.device)
-    indices = components.targets_are_indices(cfg.loss.name)
-
-    def targets(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return y if indices else torch.nn.functional.one_hot(y, out.shape[-1]).to(out.dtype)
-
     ctx = distributed.Context()
-    workers = cfg.data.workers if cfg.data.workers is not None else data_mod.default_workers()
     metrics = evaluate_split(
         model,
         model,
@@ -106,9 +86,9 @@ def evaluate(
         loss,
         place,
         ctx,
-        targets,
+        components.targets_for(cfg.loss.name),
         len(data.classes),
-        workers,
+        data_mod.worker_count(cfg),
         {},
     )
     return {"split": split, "weights": str(weights), "epoch": state.get("epoch"), **metrics}
@@ -139,7 +119,7 @@ def predict(
 
     spec, result, cfg, state, model, place = _setup(spec, weights, config_files, overrides)
     shape = tuple(result.network.input_shape)
-    transform = components.build_transforms(cfg, cfg.data.transforms, ("data", "transforms"))
+    transform = components.build_transforms(cfg, cfg.data.transforms)
     classes = state.get("classes") or (
         [str(i) for i in range(10)] if cfg.data.name == "digits" else None
     )
