@@ -674,11 +674,8 @@ def _checked(source, input_shape=None) -> tuple[CheckResult, Any]:
     if not isinstance(source, Spec):
         try:
             source = load(source)
-        except SpecError as exc:
-            file = str(source) if isinstance(source, os.PathLike) or "\n" not in str(source) \
-                else "<spec>"
-            return CheckResult(exc.diagnostics[0].file if exc.diagnostics else file,
-                               exc.diagnostics), None
+        except SpecError:
+            return check(source, input_shape), None  # check's result for unreadable YAML
     return check(source, input_shape), source.doc
 
 
@@ -688,11 +685,21 @@ def graph(source, depth: int | None = None, rankdir: str = "TB", compact: bool =
     ``graphviz.Digraph``.  ``depth``: draw groups, blocks and repeats only that many levels
     deep (1: the top-level entries, each container one box); ``compact``: fuse Conv + BN +
     ReLU chains into one box."""
+    _check_options(depth, rankdir)
+    return _graph(*_checked(source, input_shape), depth, rankdir, compact)
+
+
+def _check_options(depth: int | None, rankdir: str) -> None:
     if depth is not None and depth < 1:
         raise ValueError("depth must be 1 or more (1: only the top-level entries)")
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"rankdir must be TB or LR, got {rankdir!r}")
-    result, doc = _checked(source, input_shape)
+
+
+def _graph(result: CheckResult, doc, depth: int | None, rankdir: str,
+           compact: bool) -> graphviz.Digraph:
+    """The diagram of a checked spec; ``doc``, its document (None: not at hand), places the
+    diagnostics by their position in the YAML."""
     problems = attach(result, doc)
     net = result.network
     name = net.name if net else Path(result.file).name

@@ -12,8 +12,21 @@ from typing import Any
 
 import graphviz
 
+from . import __version__
 from .check import CheckResult
-from .render import FAMILY_COLOURS, FAMILY_NAMES, INSTALL_HINT, _checked, graph, layout
+from .render import (
+    ERROR_FILL,
+    ERROR_LINE,
+    FAMILY_COLOURS,
+    FAMILY_NAMES,
+    INSTALL_HINT,
+    _check_options,
+    _checked,
+    _graph,
+    _shape,
+    layout,
+)
+from .summary import summarize
 
 STYLE = """
 body { font-family: Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1200px;
@@ -39,26 +52,16 @@ footer { color: #888; font-size: 12px; margin-top: 24px; }
 
 
 def summary_table(result: CheckResult, depth: int | None = None) -> str:
-    """The summary table as text: ``netspec.summary`` when it is there, else the table of
-    ``netspec check``, ``depth`` levels deep (check's --depth: 1 is the top level)."""
-    try:
-        from .summary import summarize  # the layer summary (netspec summary)
-    except ImportError:
-        summarize = None
-    if summarize is not None:
-        try:
-            return summarize(result).table(depth=depth)
-        except Exception:
-            pass  # a spec with errors the summary does not take: the check table below
+    """The summary table as text, ``depth`` levels deep (check's --depth: 1 is the top
+    level): ``netspec summary``'s, or ``netspec check``'s for a spec with errors (which the
+    summary does not take)."""
     if result.network is None or not result.layers:
         return ""
-    return result.table(depth)
+    return summarize(result).table(depth=depth) if result.ok else result.table(depth)
 
 
-def _svg(result_source: Any, depth, rankdir, compact, input_shape) -> tuple[str, str | None]:
+def _svg(g: graphviz.Digraph) -> tuple[str, str | None]:
     """(inline SVG, or '' without Graphviz; the DOT text when dot is missing)."""
-    g = graph(result_source, depth=depth, rankdir=rankdir, compact=compact,
-              input_shape=input_shape)
     try:
         svg = layout(g, "svg").decode("utf-8")
     except graphviz.ExecutableNotFound:
@@ -75,10 +78,8 @@ def html_report(source: Any, depth: int | None = None, rankdir: str = "TB",
                 ) -> tuple[str, CheckResult, bool]:
     """(the HTML page, the check result, whether the diagram is missing for want of dot)."""
     result, doc = _checked(source, input_shape)
-    from .check import Spec
-
-    drawn = Spec(doc) if doc is not None else result
-    svg, dot_text = _svg(drawn, depth, rankdir, compact, None if doc is None else input_shape)
+    _check_options(depth, rankdir)
+    svg, dot_text = _svg(_graph(result, doc, depth, rankdir, compact))
     e = html.escape
     net = result.network
     title = net.name if net else Path(result.file).name
@@ -88,12 +89,10 @@ def html_report(source: Any, depth: int | None = None, rankdir: str = "TB",
              "</head><body>", f"<h1>{e(title)}</h1>"]
     n_err, n_warn = len(result.errors), len(result.warnings)
     if net is not None:
-        from .layers import fmt
-
-        out = fmt(result.output_shape) if result.output_shape is not None else "?"
-        parts.append(f'<p class="meta">{e(result.file)} · input {e(fmt(net.input_shape))}'
+        parts.append(f'<p class="meta">{e(result.file)} · input {e(_shape(net.input_shape))}'
                      f"{' ' + e(net.input_dtype) if net.input_dtype != 'float32' else ''}"
-                     f" · output {e(out)} · {result.total_params:,} parameters</p>")
+                     f" · output {e(_shape(result.output_shape))} · "
+                     f"{result.total_params:,} parameters</p>")
     else:
         parts.append(f'<p class="meta">{e(result.file)}</p>')
     if n_err:
@@ -120,13 +119,12 @@ def html_report(source: Any, depth: int | None = None, rankdir: str = "TB",
         f'<span><i style="background:{fill};border-color:{line}"></i>'
         f"{e(FAMILY_NAMES[fam])}</span>"
         for fam, (fill, line) in FAMILY_COLOURS.items() if fam in FAMILY_NAMES
-    ) + '<span><i style="background:#ffe0e0;border-color:#d62828"></i>error</span></p>')
+    ) + f'<span><i style="background:{ERROR_FILL};border-color:{ERROR_LINE}"></i>error</span>'
+      "</p>")
     table = summary_table(result, depth)
     if table:
         parts.append("<h2>Summary</h2>")
         parts.append(f'<pre class="table">{e(table)}</pre>')
-    from . import __version__
-
     parts.append(f"<footer>netspec {e(__version__)} · <code>netspec report "
                  f"{e(Path(result.file).name)}</code></footer>")
     parts.append("</body></html>")
