@@ -358,7 +358,6 @@ def add_summary_parser(sub: Any, shape_type: Any) -> None:
 
 def cmd_summary(args: Any) -> int:
     import json
-    import sys
 
     from .cli import _failed, cannot_read, load_file, print_diagnostics
 
@@ -384,7 +383,6 @@ def cmd_summary(args: Any) -> int:
                 "warnings": [d.as_json() for d in result.diagnostics if d.severity != "error"]}
         print(json.dumps(data, ensure_ascii=False))
     else:
-        for d in result.diagnostics:
-            print(d.format(), file=sys.stderr)
+        print_diagnostics(args.file, result.diagnostics)  # warnings only
         print(summary.table(args.depth))
     return 0
