@@ -55,8 +55,8 @@ def expand_base(doc: Document) -> tuple[Document, list[Diagnostic]]:
             raise fail(("layers",), "a spec with base: takes its layers from the base model; "
                        "change them with edits: (replace, insert_after, insert_before, append, "
                        "delete), or drop base:", at_key=True)
-        layers = _import_base(doc, fail)
-        edited = _Edited(doc, layers)
+        base = _import_base(doc, fail)
+        edited = _Edited(doc, copy.deepcopy(base["layers"]))
         edits = data.get("edits")
         if edits is not None and not isinstance(edits, list):
             raise fail(("edits",), "edits must be a list, e.g. '- replace: classifier.6' with "
@@ -67,8 +67,7 @@ def expand_base(doc: Document) -> tuple[Document, list[Diagnostic]]:
         return doc, problems
     new = {k: v for k, v in data.items() if k != "edits"}
     new["layers"] = edited.layers
-    if "name" not in new and _cache_name(doc):
-        new["name"] = _cache_name(doc)
+    new.setdefault("name", base["name"])
     return edited.document(new), []
 
 
@@ -76,13 +75,8 @@ def _key(target: str, kwargs: dict) -> str:
     return json.dumps([target, kwargs], sort_keys=True, default=str)
 
 
-def _cache_name(doc: Document) -> str | None:
-    data = doc.data
-    entry = _cache.get(_key(data.get("base"), data.get("base_kwargs") or {}))
-    return entry["name"] if entry else None
-
-
-def _import_base(doc: Document, fail) -> list:
+def _import_base(doc: Document, fail) -> dict[str, Any]:
+    """The base model imported as spec data (cached: share it, copy what you change)."""
     data = doc.data
     target, kwargs = data["base"], data.get("base_kwargs")
     if not isinstance(target, str):
@@ -106,7 +100,7 @@ def _import_base(doc: Document, fail) -> list:
         except ImportProblem as exc:
             raise fail(("base",), f"base: cannot express {target} as a spec: {exc}") from None
         _cache[key] = imported.data
-    return copy.deepcopy(_cache[key]["layers"])
+    return _cache[key]
 
 
 class _Edited:
@@ -138,20 +132,18 @@ class _Edited:
                            f"{did_you_mean(part, names)}; {where} has {shown}")
             index = names.index(part)
             seen.append(part)
-            if depth == len(parts) - 1:
-                if group:
-                    entry = entries[index]
-                    if not isinstance(entry, dict) or "layers" not in entry:
-                        raise fail(path, f"'{text}' is a layer, not a group: append adds to a "
-                                   "group (use insert_after to add after a layer)")
-                    return entry["layers"], -1
+            last = depth == len(parts) - 1
+            if last and not group:
                 return entries, index
             entry = entries[index]
             if not isinstance(entry, dict) or "layers" not in entry:
+                if last:
+                    raise fail(path, f"'{text}' is a layer, not a group: append adds to a "
+                               "group (use insert_after to add after a layer)")
                 raise fail(path, f"'{'.'.join(seen)}' is a layer ({_type(entry)}), it has no "
                            f"module '{parts[depth + 1]}'")
             entries = entry["layers"]
-        raise AssertionError("unreachable")  # pragma: no cover
+        return entries, -1
 
     # -------------------------------------------------------------- applying edits
 
