@@ -134,8 +134,7 @@ def make_model(target: str, kwargs: dict[str, Any] | None = None, meta: bool = T
         except Exception as exc:
             raise TargetError(f"{call} failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, nn.Module):
-        raise TargetError(f"{target}({_kwargs_text(kwargs)}) returned a {type(model).__name__}, "
-                          "not an nn.Module")
+        raise TargetError(f"{call} returned a {type(model).__name__}, not an nn.Module")
     return model
 
 
@@ -232,14 +231,20 @@ def leaf_args(m: nn.Module, lt: LayerType, where: str) -> tuple[dict[str, Any], 
             continue
         if arg.default is not REQUIRED and _same(v, arg.default):
             continue
-        if arg.name == "stride" and arg.default is None and "kernel_size" in values and \
-                _same(_collapse(arg, values["kernel_size"]), v):
-            continue  # pools: stride None means the kernel size
         write[arg.name] = v
+    _drop_kernel_stride(lt, write)
     # rebuilt with the values as the module keeps them ((1, 1), not 1: the same layer, but
     # another repr), leaving out what the spec leaves out
     _verify_leaf(m, lt, {k: values[k] for k in [*expect, *write]}, where)
     return write, expect
+
+
+def _drop_kernel_stride(lt: LayerType, write: dict[str, Any]) -> None:
+    """Pools: stride None means the kernel size, so a stride equal to it is left out."""
+    stride = lt.arg_by_name.get("stride")
+    if stride is not None and stride.default is None and write.get("stride") is not None and \
+            _same(write["stride"], write.get("kernel_size")):
+        del write["stride"]
 
 
 def _verify_leaf(m: nn.Module, lt: LayerType, kwargs: dict[str, Any], where: str) -> None:
@@ -673,9 +678,7 @@ class Importer:
                                         f"{lt_name} cannot express")
             if lt_name == "Flatten" and "start_dim" not in write and values["start_dim"] != 1:
                 write["start_dim"] = values["start_dim"]
-            if lt_name.startswith(("MaxPool", "AvgPool")) and write.get("stride") is not None \
-                    and _same(write.get("stride"), write.get("kernel_size")):
-                del write["stride"]
+            _drop_kernel_stride(lt, write)
             refs[node] = add({lt_name: write or None}, fresh(node.name),
                              [ref(args[0], node, what)], node)
             return
@@ -818,8 +821,8 @@ def verify(imported: Imported, text: str | None = None):
 
     spec = load(text if text is not None else dumps(imported.data))
     result = check(spec)
+    shape = "×".join(map(str, imported.data["input"]))
     if not result.ok:
-        shape = "×".join(map(str, imported.data["input"]))
         first = result.errors[0].message
         raise ImportProblem(f"the imported spec does not check at input {shape}: {first}"
                             + (f" (and {len(result.errors) - 1} more)"
@@ -834,7 +837,6 @@ def verify(imported: Imported, text: str | None = None):
             for arg, value in expect.items():
                 got = _value(r.kwargs.get(arg))
                 if not _same(_collapse(REGISTRY[r.type].arg_by_name[arg], got), value):
-                    shape = "×".join(map(str, imported.data["input"]))
                     raise ImportProblem(f"module '{r.qualname}' ({r.type}) has {arg} {value}, "
                                         f"but at input {shape} it gets {got}; give the model's "
                                         "input shape with --input")
