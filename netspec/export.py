@@ -163,8 +163,9 @@ def state_dict_mismatch(ours: dict[str, Any], theirs: dict[str, Any], show: int 
 
 
 def _shape_text(t: Any) -> str:
-    shape = tuple(getattr(t, "shape", ()))
-    return "×".join(map(str, shape)) if shape else "a scalar"
+    from .layers import fmt
+
+    return fmt(tuple(getattr(t, "shape", ())))
 
 
 def example_input(result: Any, batch: int, seed: int = 0) -> Any:
