@@ -11,7 +11,8 @@
         with: Dropout
       - delete: classifier.5
 
-The base model is imported (netspec.importer: this is where torch gets imported, and
+The base model (torchvision's builders, or a module trusted in NETSPEC_TRUSTED_MODULES:
+netspec.trust) is imported (netspec.importer: this is where torch gets imported, and
 the base's module runs) into the document's ``layers``, the edits are applied in order,
 and the result goes through the normal pipeline, so ``check`` validates it.  Everything an
 edit brings in keeps the position it was written at, so errors in it point at the edit;
@@ -87,12 +88,17 @@ def _import_base(doc: Document, fail) -> dict[str, Any]:
     if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
         raise fail(("base_kwargs",), "base_kwargs must be a mapping of keyword arguments, e.g. "
                    "{num_classes: 10}")
+    try:
+        from .importer import ImportProblem, TargetError, make_model, model_to_spec
+        from .trust import base_problem
+
+        problem = base_problem(target.strip(), kwargs)  # before the cache: trust may change
+    except ImportError as exc:  # pragma: no cover - torch missing
+        raise fail(("base",), f"base: needs torch to import the model ({exc})") from None
+    if problem:
+        raise fail(*problem)
     key = _key(target, kwargs)
     if key not in _cache:
-        try:
-            from .importer import ImportProblem, TargetError, make_model, model_to_spec
-        except ImportError as exc:  # pragma: no cover - torch missing
-            raise fail(("base",), f"base: needs torch to import the model ({exc})") from None
         try:
             imported = model_to_spec(make_model(target, kwargs))
         except TargetError as exc:
