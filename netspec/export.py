@@ -105,67 +105,21 @@ def _check(spec: Any, input_shape: tuple[int, ...] | None) -> Any:
 
 
 def load_weights(model: Any, weights: str | os.PathLike, spec: Any, result: Any) -> None:
-    """Load a netspec checkpoint (or a run folder: its last.pt) or a plain state_dict into
-    ``model``, strictly.
-
-    A checkpoint's spec hash must match the spec's (``result`` is the spec checked at its
-    own input).  ExportError (status 2) if the file cannot be read, (status 1) if the
-    weights do not fit."""
+    """train.checkpoint.load_weights with export's exit statuses: ExportError (status 2) if
+    the file cannot be read, (status 1) if the weights do not fit."""
     from .train import checkpoint as ckpt_io
     from .train.config import CheckpointError
 
-    path = Path(weights)  # a run folder means its last.pt
-    if not path.exists():
+    if not Path(weights).exists():
         raise ExportError(f"cannot read weights {weights}: no such file", 2)
     try:
-        state = ckpt_io.load(path)
+        ckpt_io.load_weights(model, weights, result, spec.file)
+    except ckpt_io.WeightsMismatch as exc:
+        raise ExportError(str(exc)) from None
     except CheckpointError as exc:
         raise ExportError(str(exc), 2) from None
     except OSError as exc:
         raise ExportError(f"cannot read weights {weights}: {exc.strerror or exc}", 2) from None
-    if "spec_hash" in state:
-        try:
-            ckpt_io.check_same_spec(state, weights, result, spec.file)
-        except CheckpointError as exc:
-            raise ExportError(str(exc)) from None
-    loaded = state.get("model")
-    if not isinstance(loaded, dict):
-        raise ExportError(f"{weights} holds no model weights")
-    problems = state_dict_mismatch(model.state_dict(), loaded)
-    if problems:
-        raise ExportError(f"{weights} does not fit {spec.file}: {problems}")
-    model.load_state_dict(loaded, strict=True)
-
-
-def state_dict_mismatch(ours: dict[str, Any], theirs: dict[str, Any], show: int = 8) -> str:
-    """'' when ``theirs`` loads strictly into a model whose state_dict is ``ours``; else
-    which keys are missing, unexpected or of another shape."""
-
-    def listing(keys: list[str]) -> str:
-        more = f", ... ({len(keys)} in all)" if len(keys) > show else ""
-        return ", ".join(keys[:show]) + more
-
-    missing = [k for k in ours if k not in theirs]
-    unexpected = [k for k in theirs if k not in ours]
-    shapes = [
-        f"{k} is {_shape_text(theirs[k])} in the file, {_shape_text(ours[k])} in the spec"
-        for k in ours
-        if k in theirs and tuple(getattr(theirs[k], "shape", ())) != tuple(ours[k].shape)
-    ]
-    parts = []
-    if missing:
-        parts.append(f"missing keys: {listing(missing)}")
-    if unexpected:
-        parts.append(f"unexpected keys: {listing(unexpected)}")
-    if shapes:
-        parts.append(f"shape mismatch: {listing(shapes)}")
-    return "; ".join(parts)
-
-
-def _shape_text(t: Any) -> str:
-    from .layers import fmt
-
-    return fmt(tuple(getattr(t, "shape", ())))
 
 
 def example_input(result: Any, batch: int, seed: int = 0) -> Any:

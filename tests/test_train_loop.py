@@ -357,6 +357,23 @@ def test_eval_predict_and_plot(tmp_path, capsys):
     assert main(["plot", str(tmp_path)]) == 1
 
 
+def test_eval_and_predict_refuse_weights_of_another_network(tmp_path, capsys):
+    """The same loader as export (train.checkpoint.load_weights): a checkpoint of another
+    spec is refused naming both, a plain state_dict that does not fit names the keys."""
+    run = quick(tmp_path, epochs=1)
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(TINY.replace("input: [1, 8, 8]", "input: [1, 8, 8]\ntrain: {data: digits}"))
+    assert main(["eval", str(tiny), "--weights", str(run.dir / "best.pt")]) == 1
+    err = capsys.readouterr().err
+    assert "was trained from spec 'LeNet5Digits'" in err and "but this is 'Tiny'" in err, err
+    plain = tmp_path / "plain.pt"
+    torch.save({"fc.weight": torch.zeros(10, 64)}, plain)
+    assert main(["predict", str(tiny), "--weights", str(plain), str(plain)]) == 1
+    err = capsys.readouterr().err
+    assert f"{plain} does not fit {tiny}: missing keys: 1.weight, 1.bias, 3.weight" in err, err
+    assert "unexpected keys: fc.weight" in err
+
+
 def test_compile_trains_and_checkpoints_the_plain_module(tmp_path):
     """--compile on the CPU (inductor): it trains like eager, and the checkpoint holds the
     plain module's keys (no _orig_mod.), so it resumes and evaluates uncompiled."""

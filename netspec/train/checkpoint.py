@@ -238,6 +238,60 @@ def load(path: str | Path) -> dict[str, Any]:
     raise CheckpointError(f"{path} is neither a netspec checkpoint nor a model state_dict")
 
 
+class WeightsMismatch(CheckpointError):
+    """A readable checkpoint whose weights are not this spec's."""
+
+
+def load_weights(model: Any, path: str | Path, result: Any, spec_file: str) -> dict[str, Any]:
+    """Load a checkpoint (a run folder: its last.pt) or a plain state_dict into ``model``,
+    strictly; returns the checkpoint.  A checkpoint's spec hash must match ``result`` (the
+    spec checked at its own input).  CheckpointError if the file cannot be used,
+    WeightsMismatch if it is not this spec's."""
+    state = load(path)
+    if "spec_hash" in state:
+        try:
+            check_same_spec(state, path, result, spec_file)
+        except CheckpointError as exc:
+            raise WeightsMismatch(str(exc)) from None
+    loaded = state.get("model")
+    if not isinstance(loaded, dict):
+        raise WeightsMismatch(f"{path} holds no model weights")
+    problems = state_dict_mismatch(model.state_dict(), loaded)
+    if problems:
+        raise WeightsMismatch(f"{path} does not fit {spec_file}: {problems}")
+    model.load_state_dict(loaded, strict=True)
+    return state
+
+
+def state_dict_mismatch(ours: dict[str, Any], theirs: dict[str, Any], show: int = 8) -> str:
+    """'' when ``theirs`` loads strictly into a model whose state_dict is ``ours``; else
+    which keys are missing, unexpected or of another shape."""
+    from ..layers import fmt
+
+    def listing(keys: list[str]) -> str:
+        more = f", ... ({len(keys)} in all)" if len(keys) > show else ""
+        return ", ".join(keys[:show]) + more
+
+    def shape(t: Any) -> str:
+        return fmt(tuple(getattr(t, "shape", ())))
+
+    missing = [k for k in ours if k not in theirs]
+    unexpected = [k for k in theirs if k not in ours]
+    shapes = [
+        f"{k} is {shape(theirs[k])} in the file, {shape(ours[k])} in the spec"
+        for k in ours
+        if k in theirs and tuple(getattr(theirs[k], "shape", ())) != tuple(ours[k].shape)
+    ]
+    parts = []
+    if missing:
+        parts.append(f"missing keys: {listing(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys: {listing(unexpected)}")
+    if shapes:
+        parts.append(f"shape mismatch: {listing(shapes)}")
+    return "; ".join(parts)
+
+
 def remove_stale_temporaries(folder: str | Path) -> None:
     """Temporary files a killed process left behind."""
     for tmp in Path(folder).glob(".*.pt.tmp-*"):

@@ -25,9 +25,8 @@ def _setup(
     from ..build import build
 
     spec, result = config.checked_spec(spec)
-    state = ckpt_io.load(weights)
-    if "spec_hash" in state:
-        ckpt_io.check_same_spec(state, weights, result, spec.file)
+    model = build(spec)
+    state = ckpt_io.load_weights(model, weights, result, spec.file)
     # the checkpoint's loss and data settings come after the spec's train section, before
     # the config files and the command line
     trained: list = []
@@ -42,14 +41,6 @@ def _setup(
     cfg = config.resolve(spec.doc, docs, config.overrides_list(overrides), saved=trained)
     device = dev.choose_device(cfg)
     place = dev.placement(cfg, device, len(result.network.input_shape))
-    model = build(spec)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        first = " ".join(str(exc).split())[:300]
-        raise ckpt_io.CheckpointError(
-            f"{weights}: its weights do not fit {spec.file}: {first}"
-        ) from None
     model = model.to(device)
     if place.channels_last:
         model = model.to(memory_format=torch.channels_last)
