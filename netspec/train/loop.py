@@ -308,7 +308,7 @@ class Trainer:
                 scaled = loss if w == 1.0 else loss * w
                 (self.scaler.scale(scaled) if scaler_on else scaled).backward()
             count = y.shape[0]
-            loss_sum += loss.detach().to(sums) * count
+            loss_sum.add_(loss.detach(), alpha=count)  # one op: promotes to sums' dtype
             correct += (out.detach().argmax(-1) == y).sum()
             seen += count
             i += 1
@@ -651,7 +651,8 @@ def train(
         # the process can abort at exit
         trainer.net = trainer.eval_net = None
         trainer.loader_cache = {}
-        gc.collect()
+        if ctx.initialized:
+            gc.collect()
         if finished and ctx.initialized:
             distributed.barrier(ctx)
         distributed.finish(ctx)
