@@ -7,7 +7,7 @@ import os
 from collections import OrderedDict
 from typing import Any
 
-from .check import Spec, check
+from .check import CheckResult, Spec, check
 from .errors import SpecError
 from .infer import LayerResult
 from .layers import REGISTRY
@@ -110,12 +110,19 @@ def scope_module(children: list[LayerResult], class_name: str, output: str | Non
     return fx.GraphModule(root, graph, class_name=class_name)
 
 
-def build(spec: Spec | str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> Any:
+def build(spec: Spec | CheckResult | str | os.PathLike,
+          input_shape: tuple[int, ...] | None = None) -> Any:
     """The model: an nn.Sequential for a chain, a GraphModule for a branching network.
-    Children are named as in the spec, so state_dict keys are predictable.
+    Children are named as in the spec, so state_dict keys are predictable.  A CheckResult
+    (what ``check`` returned) is built as it is, without checking the spec again.
 
     Raises SpecError (every error) if the spec does not check."""
-    result = check(spec, input_shape)
+    if isinstance(spec, CheckResult):
+        if input_shape is not None:
+            raise ValueError("a CheckResult is built at the input it was checked at")
+        result = spec
+    else:
+        result = check(spec, input_shape)
     if not result.ok:
         raise SpecError(result.errors)
     name = result.network.name if result.network else "Net"

@@ -187,7 +187,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         from .build import build
 
-        model = build(spec, args.input)
+        model = build(result)
     except OSError as exc:
         return cannot_read(args.file, exc)
     except SpecError as exc:

@@ -483,7 +483,7 @@ def export(
     if model is None:
         from .build import build
 
-        model = build(spec, input_shape)
+        model = build(result)
         if weights is not None:
             own = result if input_shape is None else _check(spec, None)
             load_weights(model, weights, spec, own)

@@ -31,6 +31,23 @@ def test_checks_clean(spec: Path):
     assert all(r.output_shape is not None and r.params is not None for r in result.layers)
 
 
+def test_build_takes_a_check_result_without_checking_again(monkeypatch):
+    """export, eval/predict, the trainer and `netspec build` check once and build that."""
+    import sys
+
+    build_module = sys.modules["netspec.build"]  # netspec.build is the function
+
+    path = ROOT / "specs" / "zoo" / "resnet18.yaml"
+    result = netspec.check(path, (3, 64, 64))
+    monkeypatch.setattr(build_module, "check", lambda *a: pytest.fail("checked again"))
+    torch.manual_seed(0)
+    model = netspec.build(result)
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
+    assert sum(p.numel() for p in model.parameters()) == result.total_params
+    with pytest.raises(ValueError, match="the input it was checked at"):
+        netspec.build(result, (3, 32, 32))
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_builds_and_agrees_with_torch(spec: Path):
     result = netspec.check(spec)

@@ -114,7 +114,7 @@ class Trainer:
         self.workers = data_mod.worker_count(cfg)
 
         torch.manual_seed(cfg.seed)
-        model = build(self.spec).to(self.device)
+        model = build(self.result).to(self.device)
         if self.place.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model

@@ -25,7 +25,7 @@ def _setup(
     from ..build import build
 
     spec, result = config.checked_spec(spec)
-    model = build(spec)
+    model = build(result)
     state = ckpt_io.load_weights(model, weights, result, spec.file)
     # the checkpoint's loss and data settings come after the spec's train section, before
     # the config files and the command line
