@@ -33,6 +33,7 @@ class LayerResult:
     sources: list[str] = field(default_factory=list)  # inputs: names in this list or "input"
     output: str | None = None  # group/block/repeat: the child whose output is the result
     children: list[LayerResult] = field(default_factory=list)
+    output_dtype: str | None = None  # the dtype it hands on (summary's memory counts)
 
     def as_json(self) -> dict[str, Any]:
         out = {
@@ -194,6 +195,7 @@ class _Walker:
                     failed_at = (index, qualname)
             if isinstance(raw, dict) and "from" in raw:
                 result.sources = [f.node for f in inputs]
+            result.output_dtype = out.dtype
             results.append(result)
             env[name] = Flow(out.shape, out.dtype, out.origin, name)
             previous = env[name]
@@ -479,6 +481,7 @@ class _Walker:
                           else str(k))
             child_qual = f"{qualname}.{child_name}"
             result, flow = self.entry(scope, copy, path, k, child_name, child_qual, [flow])
+            result.output_dtype = flow.dtype
             children.append(result)
             if flow.shape is None:
                 break

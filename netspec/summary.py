@@ -27,7 +27,6 @@ from .layers import REGISTRY, Args, fmt
 from .layers._base import REQUIRED
 
 BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4}
-INT_DTYPES = ("int64", "int32")
 PARAM_DTYPE = "float32"  # netspec builds float32 parameters whatever the input dtype
 MB = 1e6  # decimal megabytes, as torchinfo prints them
 
@@ -246,25 +245,11 @@ def _args(r: LayerResult) -> Args:
     return Args(values, set(r.kwargs))
 
 
-def _out_dtype(type_name: str, dtype: str) -> str:
-    """The dtype a layer hands on, as netspec.infer decides it."""
-    lt = REGISTRY[type_name]
-    if lt.merge:
-        return dtype
-    if lt.output_dtype:
-        return lt.output_dtype
-    return dtype if lt.input_dtype == "any" or dtype not in INT_DTYPES else "float32"
-
-
-def _scope(results: list[LayerResult], depth: int, dtype_in: str, rows: list[Row],
-           chain: bool = False) -> str:
-    """Rows for one layers list (and everything nested); returns its output dtype."""
-    env = {"input": dtype_in}
-    previous = dtype_in
+def _scope(results: list[LayerResult], depth: int, rows: list[Row]) -> None:
+    """Rows for one layers list and everything nested in it."""
     for r in results:
-        dtype = previous if chain or not r.sources else env.get(r.sources[0], previous)
         row = Row(depth, r.name, r.qualname or r.name, r.type, r.kind,
-                  tuple(r.output_shape), 0, 0, 0, dtype)
+                  tuple(r.output_shape), 0, 0, 0, r.output_dtype)
         rows.append(row)
         if r.kind in ("layer", "merge"):
             lt = REGISTRY[r.type]
@@ -274,19 +259,14 @@ def _scope(results: list[LayerResult], depth: int, dtype_in: str, rows: list[Row
             buffers = lt.buffers(a, r.input_shape)
             row.buffers = sum(buffers.values())
             row.buffer_bytes = sum(n * BYTES[d] for d, n in buffers.items())
-            row.dtype = _out_dtype(r.type, dtype)
         else:
             start = len(rows)
-            out = _scope(r.children, depth + 1, dtype, rows, chain=r.kind == "repeat")
+            _scope(r.children, depth + 1, rows)
             inner = [c for c in rows[start:] if c.depth == depth + 1]
             row.params = sum(c.params for c in inner)
             row.buffers = sum(c.buffers for c in inner)
             row.buffer_bytes = sum(c.buffer_bytes for c in inner)
             row.macs = sum(c.macs for c in inner)
-            named = {c.name: c for c in inner}
-            row.dtype = named[r.output].dtype if r.output in named else out
-        env[r.name] = previous = row.dtype
-    return previous
 
 
 def summarize(
@@ -306,7 +286,7 @@ def summarize(
     net = result.network
     summary = Summary(result.file, net.name, tuple(net.input_shape), net.input_dtype,
                       tuple(result.output_shape), batch)
-    _scope(result.layers, 1, net.input_dtype, summary.rows)
+    _scope(result.layers, 1, summary.rows)
     return summary
 
 
