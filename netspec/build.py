@@ -24,11 +24,15 @@ def torch_class(type_name: str) -> Any:
     return getattr(nn, lt.torch_class or lt.name)
 
 
+def constructor_kwargs(result: LayerResult) -> dict[str, Any]:
+    """A checked layer's constructor arguments as torch takes them (YAML lists -> tuples)."""
+    lt = REGISTRY[result.type]
+    return {k: lt.arg_by_name[k].type.to_torch(v) for k, v in result.kwargs.items()}
+
+
 def construct(result: LayerResult) -> Any:
     """One torch module from a checked layer (its inferred arguments filled in)."""
-    lt = REGISTRY[result.type]
-    kwargs = {k: lt.arg_by_name[k].type.to_torch(v) for k, v in result.kwargs.items()}
-    return torch_class(result.type)(**kwargs)
+    return torch_class(result.type)(**constructor_kwargs(result))
 
 
 def is_chain(children: list[LayerResult]) -> bool:

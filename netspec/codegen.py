@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .build import is_chain
+from .build import constructor_kwargs, is_chain
 from .check import CheckResult, Spec, check, load
 from .errors import Diagnostic, SpecError
 from .expr import ExprError, evaluate, is_expression
@@ -53,6 +53,7 @@ from .expr import parse as parse_expr
 from .infer import LayerResult
 from .layers import REGISTRY, fmt
 from .layers._base import REQUIRED
+from .resolve import keyword_form
 from .validate import MODULE_ATTRIBUTES, entry_type
 
 STYLES = ("class", "sequential", "add-module", "ordereddict")
@@ -231,15 +232,9 @@ def _raw_args(raw: Any, type_name: str) -> dict[str, Any]:
     """An entry's arguments in keyword form, as written (the way resolve reads them)."""
     args = raw.get(type_name) if isinstance(raw, dict) else None
     lt = REGISTRY.get(type_name)
-    if isinstance(args, dict):
-        return dict(args)
-    if lt is None:
-        return {}
-    if isinstance(args, list):
-        return {a.name: v for a, v in zip(lt.positional, args, strict=False)}
-    if args is not None and lt.positional:
-        return {lt.positional[0].name: args}
-    return {}
+    if lt is None:  # a block: its parameters
+        return dict(args) if isinstance(args, dict) else {}
+    return keyword_form(lt, args)[1]
 
 
 class _Tree:
@@ -352,12 +347,6 @@ def _branching(nodes: list[Node], output: str | None) -> Node | None:
 # ---------------------------------------------------------------- layer constructors
 
 
-def _values(n: Node) -> dict[str, Any]:
-    """A layer's constructor arguments as torch gets them (YAML lists -> tuples)."""
-    lt = REGISTRY[n.r.type]
-    return {k: lt.arg_by_name[k].type.to_torch(v) for k, v in n.r.kwargs.items()}
-
-
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
@@ -408,7 +397,7 @@ def _layer_args(n: Node, render: Callable[[str, Any, Any], str | None] | None = 
     to leave the argument out; without ``render``, each value as a literal (_arg_text)."""
     lt = REGISTRY[n.r.type]
     out = {}
-    for arg, value in _values(n).items():
+    for arg, value in constructor_kwargs(n.r).items():
         default = lt.arg_by_name[arg].default
         text = render(arg, value, default) if render else _arg_text(value, default)
         if text is not None:
@@ -470,7 +459,7 @@ def _structure(node: Node) -> tuple:
         if c.unit is not None:
             return (*head, "unit", id(c.unit))
         if c.kind in ("layer", "merge"):
-            values = _values(c)
+            values = constructor_kwargs(c.r)
             if c.kind == "merge":
                 return (*head, c.r.type, tuple(sorted((k, repr(v)) for k, v in values.items())))
             return (*head, c.r.type, tuple(sorted(values)))
@@ -498,7 +487,7 @@ def _positions(node: Node) -> list[tuple[tuple, Node, str, Any, bool]]:
                     out.append(((*here, "call", p.name), c, p.name, c.raw_args.get(p.name),
                                 reads_input))
             elif c.kind == "layer":
-                for arg in _values(c):
+                for arg in constructor_kwargs(c.r):
                     out.append(((*here, "kw", arg), c, arg, c.raw_args.get(arg), reads_input))
             elif c.kind in ("group", "repeat"):
                 visit(c.children, here, reads_input, c.kind == "repeat")
@@ -516,7 +505,7 @@ def _position_values(node: Node, positions: list[tuple]) -> list[Any]:
         if pos[-2] == "call":
             values.append(c.unit.args_of(c)[arg])
         else:
-            values.append(_values(c)[arg])
+            values.append(constructor_kwargs(c.r)[arg])
     return values
 
 

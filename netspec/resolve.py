@@ -69,6 +69,22 @@ def resolve(doc: Document) -> Network:
     return Network(data.get("name", "Net"), shape, dtype, [])
 
 
+def keyword_form(lt: Any, args: Any, args_path: tuple = ()) -> tuple[str, dict, dict]:
+    """A layer's arguments as written (a mapping, a positional list, one scalar for the
+    first positional argument, or nothing) -> (form, {argument: value}, {argument: the
+    YAML path of its value})."""
+    if isinstance(args, dict):
+        return "keywords", dict(args), {k: args_path + (k,) for k in args}
+    if isinstance(args, list):
+        names = [lt.positional[i].name for i in range(len(args))]
+        return ("positional", dict(zip(names, args, strict=True)),
+                {n: args_path + (i,) for i, n in enumerate(names)})
+    if args is not None:
+        first = lt.positional[0].name
+        return "scalar", {first: args}, {first: args_path}
+    return "none", {}, {}
+
+
 def resolve_entry(
     doc: Document,
     path: tuple,
@@ -88,22 +104,7 @@ def resolve_entry(
     args = raw.get(type_name) if isinstance(raw, dict) else None
     args_path = path + (type_name,)
     entry = LayerEntry(index, name, lt, {}, path, qualname=qualname, block=block)
-    if isinstance(args, dict):
-        entry.given = dict(args)
-        entry.arg_paths = {k: args_path + (k,) for k in args}
-    elif isinstance(args, list):
-        entry.form = "positional"
-        for i, value in enumerate(args):
-            arg = lt.positional[i].name
-            entry.given[arg] = value
-            entry.arg_paths[arg] = args_path + (i,)
-    elif args is not None:
-        entry.form = "scalar"
-        first = lt.positional[0]
-        entry.given[first.name] = args
-        entry.arg_paths[first.name] = args_path
-    else:
-        entry.form = "none"
+    entry.form, entry.given, entry.arg_paths = keyword_form(lt, args, args_path)
     missing = [a.name for a in lt.args if a.required and a.name not in entry.given]
     for arg in missing:
         hint = ""
