@@ -106,7 +106,7 @@ def test_concat_defaults_to_channels_and_mul_multiplies():
             from: [cat, gate]
             name: mul
     """))
-    assert netspec.check(model_text := spec("""
+    assert netspec.check(spec("""
         layers:
           - Conv2d: {out_channels: 4, kernel_size: 1}
             name: a
@@ -116,7 +116,6 @@ def test_concat_defaults_to_channels_and_mul_multiplies():
           - Concat:
             from: [a, b]
     """)).output_shape == (10, 8, 8)
-    assert model_text
     x = torch.randn(2, 3, 8, 8)
     cat = torch.cat([model.a(x), model.b(x)], 1)
     assert torch.allclose(model(x), cat * torch.sigmoid(cat))
