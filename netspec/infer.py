@@ -10,11 +10,10 @@ from typing import Any
 from .errors import Diagnostic, closest, did_you_mean
 from .expr import ExprError, evaluate
 from .layers import Args, ShapeError, fmt
-from .layers._base import REQUIRED
 from .loader import Document
 from .resolve import LayerEntry, Network, resolve_entry, substitute
 from .schema import ENTRY_KEYS
-from .validate import entry_label, entry_type, lookup, validate_entry
+from .validate import IDENTIFIER, entry_label, entry_type, lookup, validate_entry
 
 INT_DTYPES = ("int64", "int32")
 
@@ -245,7 +244,7 @@ class _Walker:
                 flows.append(env[name])
                 continue
             ok = False
-            if not (isinstance(name, str) and name.isidentifier() and name.isascii()):
+            if not (isinstance(name, str) and IDENTIFIER.fullmatch(name)):
                 continue  # validation has said it is not a name
             if name == raw.get("name"):
                 why = "an entry cannot take its own output"
@@ -362,10 +361,8 @@ class _Walker:
 
     def merge(self, entry: LayerEntry, inputs: list[Flow]):
         lt = entry.type
-        values = {a.name: a.default for a in lt.args if a.default is not REQUIRED}
-        values.update(entry.given)
         sources = [f"{fmt(f.shape)} from '{f.node}'" for f in inputs]
-        a = Args(values, set(entry.given), sources)
+        a = Args.filled(lt, entry.given, sources)
         try:
             out = tuple(lt.rule(a, [f.shape for f in inputs]))
         except ShapeError as exc:
@@ -524,10 +521,9 @@ class _Walker:
                 problem += f"; for one channel, write input: [{shape}]"
             self.report(entry, problem)
             return None, {}, None, out_dtype
-        values = {a.name: a.default for a in lt.args if a.default is not REQUIRED}
-        values.update(entry.given)
         kwargs = dict(entry.given)
-        a = Args(values, set(entry.given))
+        a = Args.filled(lt, entry.given)
+        values = a.values  # inferred arguments go in here too
         for arg in lt.args:
             if arg.infer is None:
                 continue

@@ -24,7 +24,6 @@ from .check import CheckResult, Spec, check
 from .errors import SpecError
 from .infer import LayerResult
 from .layers import REGISTRY, Args, fmt
-from .layers._base import REQUIRED
 
 BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4}
 PARAM_DTYPE = "float32"  # netspec builds float32 parameters whatever the input dtype
@@ -239,10 +238,7 @@ def _mb(n: int) -> str:
 
 
 def _args(r: LayerResult) -> Args:
-    lt = REGISTRY[r.type]
-    values = {a.name: a.default for a in lt.args if a.default is not REQUIRED}
-    values.update(r.kwargs)
-    return Args(values, set(r.kwargs))
+    return Args.filled(REGISTRY[r.type], r.kwargs)
 
 
 def _scope(results: list[LayerResult], depth: int, rows: list[Row]) -> None:

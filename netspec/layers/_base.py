@@ -192,6 +192,14 @@ class Args:
         self.sources = sources or []  # merge layers: "64×56×56 from 'bn2'" for each input
         self.warnings: list[tuple[str, str | None]] = []
 
+    @classmethod
+    def filled(cls, lt: LayerType, given: dict[str, Any], sources: list[str] | None = None
+               ) -> Args:
+        """``given`` over ``lt``'s defaults (required arguments not given stay missing)."""
+        values = {a.name: a.default for a in lt.args if a.default is not REQUIRED}
+        values.update(given)
+        return cls(values, set(given), sources)
+
     def describe(self, i: int) -> str:
         """Input ``i`` of a merge layer, with its shape and where it comes from."""
         return self.sources[i] if i < len(self.sources) else f"input {i}"
