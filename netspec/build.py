@@ -115,12 +115,14 @@ def scope_module(children: list[LayerResult], class_name: str, output: str | Non
 
 
 def build(spec: Spec | CheckResult | str | os.PathLike,
-          input_shape: tuple[int, ...] | None = None) -> Any:
+          input_shape: tuple[int, ...] | None = None, *, ignore_memory: bool = False) -> Any:
     """The model: an nn.Sequential for a chain, a GraphModule for a branching network.
     Children are named as in the spec, so state_dict keys are predictable.  A CheckResult
     (what ``check`` returned) is built as it is, without checking the spec again.
 
-    Raises SpecError (every error) if the spec does not check."""
+    Raises SpecError (every error) if the spec does not check, and
+    netspec.memory.NotEnoughMemory, before allocating anything, if its parameters and
+    buffers need more memory than is available (``ignore_memory=True`` builds anyway)."""
     if isinstance(spec, CheckResult):
         if input_shape is not None:
             raise ValueError("a CheckResult is built at the input it was checked at")
@@ -129,5 +131,8 @@ def build(spec: Spec | CheckResult | str | os.PathLike,
         result = check(spec, input_shape)
     if not result.ok:
         raise SpecError(result.errors)
+    from .memory import guard
+
+    guard(result, ignore=ignore_memory)
     name = result.network.name if result.network else "Net"
     return scope_module(result.layers, name, result.layers[-1].name if result.layers else None)

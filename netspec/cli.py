@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("file", metavar="FILE")
     build.add_argument("--input", type=_shape, metavar="SHAPE", help="override the input shape")
     build.add_argument("--batch", type=int, default=2, help="batch size of the dry run (2)")
+    build.add_argument("--ignore-memory", action="store_true",
+                       help="build even when the model and the dry run's batch need more "
+                       "memory than is available")
 
     _render_parsers(sub)
     from .import_command import add_import_parser  # netspec import (torch imported when run)
@@ -175,6 +178,7 @@ def _failed(path: str, exc):
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .errors import SpecError
+    from .memory import NotEnoughMemory, guard
 
     try:
         spec = load_file(args.file)
@@ -183,15 +187,19 @@ def cmd_build(args: argparse.Namespace) -> int:
         result = check(spec, args.input)
         if not result.ok:
             return print_diagnostics(args.file, result.diagnostics)
+        guard(result, batch=max(1, args.batch), ignore=args.ignore_memory)  # the dry run too
         import torch
 
         from .build import build
 
-        model = build(result)
+        model = build(result, ignore_memory=True)  # guarded above, with the batch
     except OSError as exc:
         return cannot_read(args.file, exc)
     except SpecError as exc:
         return print_diagnostics(args.file, exc.diagnostics)
+    except NotEnoughMemory as exc:
+        print(f"netspec build: error: {exc}", file=sys.stderr)
+        return 1
     print(model)
     net = result.network
     dtype = getattr(torch, net.input_dtype)

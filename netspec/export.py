@@ -450,6 +450,7 @@ def export(
     atol: float = ATOL,
     model: Any = None,
     opset: int | None = None,
+    ignore_memory: bool = False,
 ) -> ExportReport:
     """Export the network of ``spec`` (a Spec, a path or YAML text) to ``path``.
 
@@ -461,8 +462,10 @@ def export(
     it with PyTorch at ``verify_batches`` (default: ``batch`` and ``batch + 1``, or just
     ``batch`` when the batch is fixed).  ``opset``: the ONNX opset (default: the exporter's).
 
-    Raises SpecError for a bad spec, OSError for an unreadable spec, ExportError for the
-    rest; returns the report (check ``.ok``: verification beyond ``atol`` does not raise)."""
+    Raises SpecError for a bad spec, OSError for an unreadable spec, NotEnoughMemory (before
+    allocating) when the model and its largest batch need more memory than is available
+    (``ignore_memory=True`` goes ahead), ExportError for the rest; returns the report (check
+    ``.ok``: verification beyond ``atol`` does not raise)."""
     import torch
 
     fmt = format_for(fmt, path)
@@ -480,10 +483,16 @@ def export(
 
     spec = load_spec(spec)
     result = _check(spec, input_shape)
+    if verify_batches is None:
+        verify_batches = (batch, batch + 1) if batch_dynamic else (batch,)
+    from .memory import guard
+
+    guard(result, batch=max(batch, *verify_batches) if verify else batch,
+          ignore=ignore_memory)
     if model is None:
         from .build import build
 
-        model = build(result)
+        model = build(result, ignore_memory=True)  # guarded above, with the batch
         if weights is not None:
             own = result if input_shape is None else _check(spec, None)
             load_weights(model, weights, spec, own)
@@ -506,8 +515,6 @@ def export(
     report.seconds = time.perf_counter() - start
     report.bytes = sum(p.stat().st_size for p in (path, *report.files) if p.is_file())
     if verify:
-        if verify_batches is None:
-            verify_batches = (batch, batch + 1) if batch_dynamic else (batch,)
         run = load_exported(path, fmt)
         for i, b in enumerate(verify_batches):
             xb = example_input(result, b, seed=1 + i)

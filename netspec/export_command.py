@@ -23,7 +23,8 @@ run on random inputs at batch 2 and 3 against the PyTorch model; the largest abs
 difference is printed.
 
 exit status: 0 written and verified, 1 the spec has errors, the weights do not fit, the
-export failed or the difference exceeds --atol; 2 unreadable file or bad usage"""
+model needs more memory than is available (--ignore-memory), the export failed or the
+difference exceeds --atol; 2 unreadable file or bad usage"""
 
 
 def add_export_parser(sub, shape_type) -> None:
@@ -54,11 +55,15 @@ def add_export_parser(sub, shape_type) -> None:
                    help="write the file without loading it back and comparing outputs")
     p.add_argument("--atol", type=float, default=ATOL,
                    help=f"largest absolute difference accepted ({ATOL:g})")
+    p.add_argument("--ignore-memory", action="store_true",
+                   help="export even when the model and its verification batches need more "
+                   "memory than is available")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .errors import SpecError
     from .export import ExportError, describe, export
+    from .memory import NotEnoughMemory
 
     if args.fixed_batch is not None and args.fixed_batch < 1:
         print(f"netspec export: --fixed-batch must be at least 1, not {args.fixed_batch}",
@@ -88,9 +93,13 @@ def cmd_export(args: argparse.Namespace) -> int:
             verify=not args.no_verify,
             atol=args.atol,
             opset=args.opset,
+            ignore_memory=args.ignore_memory,
         )
     except SpecError as exc:
         return print_diagnostics(args.file, exc.diagnostics)
+    except NotEnoughMemory as exc:
+        print(f"netspec export: error: {exc}", file=sys.stderr)
+        return 1
     except ExportError as exc:
         print(f"netspec export: {exc}", file=sys.stderr)
         return exc.status

@@ -135,6 +135,12 @@ def add_parsers(sub: Any) -> None:
         metavar="EPOCHS",
         help="end this invocation after EPOCHS epochs (resumable), e.g. to fit a job's time limit",
     )
+    train.add_argument(
+        "--ignore-memory",
+        action="store_true",
+        help="train even when the model, its gradients and one batch need more memory than "
+        "is available",
+    )
     _add_config(train)
     launch = train.add_argument_group("processes (torchrun's launcher, DDP)")
     launch.add_argument(
@@ -240,9 +246,10 @@ def _report(exc: BaseException) -> int:
 
 def _known_errors() -> tuple[type, ...]:
     from ..errors import SpecError
+    from ..memory import NotEnoughMemory
     from .plot import PlotError
 
-    return (SpecError, CheckpointError, PlotError, OSError, _Usage)
+    return (SpecError, CheckpointError, PlotError, OSError, _Usage, NotEnoughMemory)
 
 
 def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
@@ -272,6 +279,7 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
             overrides=settings,
             resume=args.resume,
             stop_after=args.stop_after,
+            ignore_memory=args.ignore_memory,
         )
     except _known_errors() as exc:
         return _report(exc)

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from .. import memory
 from . import checkpoint as ckpt_io
 from . import components, config, distributed, output
 from . import data as data_mod
@@ -91,8 +92,10 @@ class Trainer:
         cfg: config.TrainConfig,
         ctx: distributed.Context,
         stream: Any = None,
+        ignore_memory: bool = False,
     ):
         self.spec, self.result, self.cfg, self.ctx = spec, result, cfg, ctx
+        self.ignore_memory = ignore_memory
         self.progress = output.Progress(cfg.progress, ctx.main, stream)
         self.say = self.progress.say
 
@@ -103,6 +106,9 @@ class Trainer:
         from ..build import build
 
         self.device = dev.choose_device(cfg, ctx.local_rank if ctx.distributed else None)
+        # before the data and the model: a spec too big for this machine is refused at once
+        memory.guard(self.result, batch=math.ceil(cfg.batch_size / ctx.world), training=True,
+                     device=self.device, ignore=self.ignore_memory)
         distributed.init(ctx, self.device)
         net = self.result.network
         self.place = dev.placement(cfg, self.device, len(net.input_shape))
@@ -114,7 +120,7 @@ class Trainer:
         self.workers = data_mod.worker_count(cfg)
 
         torch.manual_seed(cfg.seed)
-        model = build(self.result).to(self.device)
+        model = build(self.result, ignore_memory=True).to(self.device)  # guarded above
         if self.place.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -631,15 +637,18 @@ def train(
     resume: str | os.PathLike | None = None,
     stop_after: int | None = None,
     stream: Any = None,
+    ignore_memory: bool = False,
 ) -> Run:
     """Train ``spec`` (a path, YAML text or netspec.Spec) as its ``train:`` section, the
     ``config_files`` and the ``overrides`` say (a dict such as ``{"epochs": 3,
     "data.val_split": 0.2}``); ``resume`` continues a run folder (or a .pt file).
     ``stop_after`` ends this call after that many epochs, resumably.  Raises SpecError or
-    ConfigError (positioned diagnostics) and CheckpointError."""
+    ConfigError (positioned diagnostics), CheckpointError, and NotEnoughMemory (before
+    allocating) when the model, its gradients and one batch need more memory than is
+    available (``ignore_memory=True`` goes ahead)."""
     spec, result, cfg, ckpt_path = config.resolve_run(spec, config_files, overrides, resume)
     ctx = distributed.from_environment()
-    trainer = Trainer(spec, result, cfg, ctx, stream)
+    trainer = Trainer(spec, result, cfg, ctx, stream, ignore_memory)
     finished = False
     try:
         trainer.setup(ckpt_path)
