@@ -3,8 +3,44 @@
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+# characters that act on a terminal or on line structure rather than print: C0 and C1 controls
+# (ESC, BEL, newline, tab, ...), DEL, bidirectional overrides and marks (text shown in another
+# order than written), line and paragraph separators; and what XML cannot carry (lone
+# surrogates, U+FFFE, U+FFFF), so the same text is safe in a diagram label
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+    "\ud800-\udfff\ufffe\uffff]"
+)
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(match: re.Match) -> str:
+    char = match.group()
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """``text`` on one line, every control or direction-changing character written as an
+    escape (``\\x1b``, ``\\n``, ``\\u202e``): spec text shown in a message cannot move the
+    cursor, retitle the terminal or start a forged line."""
+    return _INVISIBLE.sub(_escape_char, text)
+
+
+def json_text(value: Any) -> str:
+    """``value`` as one line of JSON (non-ASCII kept) whose strings carry no raw control or
+    direction character: JSON escapes C0 controls itself; the rest become ``\\uXXXX``."""
+    text = json.dumps(value, ensure_ascii=False)
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 @dataclass(frozen=True)
@@ -16,8 +52,13 @@ class Diagnostic:
     severity: str = "error"  # "error", "warning" or "note"
     layer: dict[str, Any] | None = field(default=None)  # {"index", "name", "type"}
 
+    def __post_init__(self) -> None:
+        # every message quotes spec text somewhere: escape it once, here, for all the places
+        # a message goes (terminal, JSON, the report, the diagram)
+        object.__setattr__(self, "message", visible(str(self.message)))
+
     def format(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}"
+        return f"{visible(self.file)}:{self.line}:{self.col}: {self.severity}: {self.message}"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -53,4 +94,19 @@ def closest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """' (did you mean 'X'?)' for the closest choice, case-insensitively, or ''."""
     match = closest(word, choices)
-    return f" (did you mean '{match}'?)" if match else ""
+    return f" (did you mean '{visible(match)}'?)" if match else ""
+
+
+def number_text(n: int) -> str:
+    """``n`` with thousands separators, or as ``3.8e26`` (three significant digits at
+    most) from 10**18 on: sizes worked out from a spec can be astronomically large, and
+    Python refuses to print an int of more than 4,300 digits."""
+    size = abs(n)
+    if size < 10**18:
+        return f"{n:,}"
+    digits = int(size.bit_length() * 0.30102999566398120)  # log10(2): at most one short
+    while 10**digits <= size:
+        digits += 1
+    lead = size // 10 ** (digits - 3)  # the three leading digits
+    mantissa = f"{lead // 100}.{lead % 100:02d}".rstrip("0").rstrip(".")
+    return f"{'-' if n < 0 else ''}{mantissa}e{digits - 1}"
