@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
@@ -118,7 +117,7 @@ def _version() -> str:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .check import check
-    from .errors import SpecError
+    from .errors import SpecError, json_text
 
     status = 0
     for path in args.files:
@@ -133,7 +132,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             result = check(spec, args.input)
 
         if args.json:
-            print(json.dumps(result.as_json(), ensure_ascii=False))
+            print(json_text(result.as_json()))
         else:
             print_diagnostics(path, result.diagnostics)
             if result.layers and result.ok and not args.quiet:
@@ -309,9 +308,15 @@ def positive(what: str):
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .check import check
     from .errors import SpecError
-    from .render import DotNotFound, format_for, render
+    from .render import (
+        DiagramTooLarge,
+        DotFailed,
+        DotNotFound,
+        _checked,
+        format_for,
+        render_checked,
+    )
 
     try:
         format_for(args.output, args.format)
@@ -323,18 +328,20 @@ def cmd_render(args: argparse.Namespace) -> int:
         return cannot_read(args.file, exc)
     except SpecError as exc:  # unreadable YAML: drawn as one red box with the error
         spec = _failed(args.file, exc)
-    result = spec if hasattr(spec, "diagnostics") else check(spec, args.input)
+    result, doc = _checked(spec, args.input)  # checked once, for the messages and the drawing
     for d in result.diagnostics:
         print(d.format(), file=sys.stderr)
     try:
-        out = render(spec, args.output, format=args.format, depth=args.depth,
-                     rankdir=args.rankdir, compact=args.compact, input_shape=args.input)
-    except DotNotFound as exc:
+        out, note = render_checked(result, doc, args.output, format=args.format,
+                                   depth=args.depth, rankdir=args.rankdir, compact=args.compact)
+    except (DotNotFound, DotFailed, DiagramTooLarge) as exc:
         print(f"netspec: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"netspec: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    if note:
+        print(f"netspec: note: {note}", file=sys.stderr)
     n = len(result.errors)
     print(f"wrote {out}" + (f" ({n} error{'s' if n != 1 else ''} marked red)" if n else ""),
           file=sys.stderr)
@@ -352,20 +359,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     except SpecError as exc:
         spec = _failed(args.file, exc)
     try:
-        result, missing_dot = report(spec, args.output, depth=args.depth,
-                                     rankdir=args.rankdir, compact=args.compact,
-                                     input_shape=args.input)
+        result, no_diagram = report(spec, args.output, depth=args.depth,
+                                    rankdir=args.rankdir, compact=args.compact,
+                                    input_shape=args.input)
     except OSError as exc:
         print(f"netspec: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     for d in result.diagnostics:
         print(d.format(), file=sys.stderr)
     print(f"wrote {args.output}", file=sys.stderr)
-    if missing_dot:
-        from .render import INSTALL_HINT
-
-        print(f"netspec: the report has no diagram: Graphviz's 'dot' program is not "
-              f"installed; {INSTALL_HINT}", file=sys.stderr)
+    if no_diagram:
+        print(f"netspec: the report has no diagram: {no_diagram}", file=sys.stderr)
         return 2
     return 0 if result.ok else 1
 

@@ -12,9 +12,13 @@ renders to the same DOT.  Laying it out needs Graphviz's ``dot`` program.
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
+import shutil
+import signal
+import subprocess
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,7 +28,7 @@ from typing import Any
 import graphviz
 
 from .check import CheckResult, Spec, check, load
-from .errors import Diagnostic, SpecError
+from .errors import Diagnostic, SpecError, visible
 from .infer import LayerResult
 from .layers import REGISTRY, fmt
 from .validate import lookup
@@ -72,6 +76,19 @@ ABBREVIATIONS = {"BatchNorm1d": "BN", "BatchNorm2d": "BN", "BatchNorm3d": "BN",
 MERGE_SYMBOLS = {"Add": "+", "Mul": "×"}
 
 
+# dot lays out a 1,000-box chain in about 3 s and 3,000 in about 20 s (it grows about as the
+# square), and crashes near 100,000: larger diagrams are drawn less deep (see layout_depth)
+MAX_LAYOUT_BOXES = 2_000
+
+
+class DotFailed(RuntimeError):
+    """Graphviz's ``dot`` ran but failed (an error exit or a crash); one line saying how."""
+
+
+class DiagramTooLarge(RuntimeError):
+    """Even the top level alone has more boxes than ``dot`` lays out in reasonable time."""
+
+
 class DotNotFound(RuntimeError):
     """Graphviz's ``dot`` program is missing; ``dot_file`` holds the DOT text written instead."""
 
@@ -98,18 +115,40 @@ def human(n: int) -> str:
     return f"{n / 1e9:.2f}B"
 
 
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+LABEL_WIDTH = 48  # a name or type longer than this is clipped in its box
+TOOLTIP_WIDTH = 400
+
+
+def _escaped(text: Any, width: int | None) -> str:
+    shown = visible(str(text))  # XML cannot carry control characters, and dot fails on them
+    return html.escape(_clip(shown, width) if width else shown, quote=True)
+
+
+def _e(text: Any, width: int | None = None) -> str:
+    """Text for an HTML-like label: controls made visible, escaped for HTML (spec text can
+    add no markup or attribute), backslashes doubled (dot expands '\\N', '\\G' even there)."""
+    return _escaped(text, width).replace("\\", "\\\\")
+
+
+def _tip(text: str) -> str:
+    """Text for a tooltip (a quoted DOT escString): escaped for HTML as a label is, clipped,
+    and its backslashes doubled (graphviz.escape) so that no '\\N' or '\\l' takes effect."""
+    return graphviz.escape(_escaped(text, TOOLTIP_WIDTH))
 
 
 def _wrap(text: str, width: int = 46, lines: int = 6) -> list[str]:
-    out = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False)
+    return list(_wrapped(text[: width * (lines + 1)], width, lines))  # the rest is cut anyway
+
+
+@functools.lru_cache(maxsize=1024)  # the same warning on 10,000 copies is wrapped once
+def _wrapped(text: str, width: int, lines: int) -> tuple[str, ...]:
+    out = textwrap.wrap(visible(text), width, break_long_words=True, break_on_hyphens=False)
     if len(out) > lines:
         out = [*out[: lines - 1], out[lines - 1][: width - 1] + "…"]
-    return out or [""]
+    return tuple(out or [""])
 
 
-_LABEL = re.compile(r"^(?:layer \d+|[\w.]+)(?: '[^']*')?(?: \([^()]*\))?: ")
+_LABEL = re.compile(r"^(?:layer [\w.]+|[\w.]+)(?: '[^']*')?(?: \([^()]*\))?: ")
 
 
 def short_message(message: str) -> str:
@@ -253,8 +292,10 @@ class Problems:
 
 def attach(result: CheckResult, doc=None) -> Problems:
     """Find the layer each error and warning is about: by its position in the YAML when the
-    document is at hand (a mistake in a block's body marks every copy that went wrong),
-    else by the layer it names."""
+    document is at hand (a mistake in a block's body marks every copy that went wrong; a
+    repeat's copies, which share a position, by the copy the diagnostic names), else by the
+    layer it names.  Linear in layers plus diagnostics: a 10,000-copy repeat with a warning
+    per copy must not cost 10,000 x 10,000."""
     problems = Problems()
     paths, _ = _result_paths(result.layers)
     by_path: dict[tuple, list[LayerResult]] = {}
@@ -263,40 +304,72 @@ def attach(result: CheckResult, doc=None) -> Problems:
         for level, r in top.walk():
             by_path.setdefault(paths[id(r)], []).append(r)
             depth[id(r)] = level
+    # the most deeply nested results at each path (a repeat's copies, not the repeat), and
+    # those again by the (index, name) a diagnostic's layer gives
+    deepest: dict[tuple, list[LayerResult]] = {}
+    by_layer: dict[tuple, list[LayerResult]] = {}
+    for path, found in by_path.items():
+        level = max(depth[id(r)] for r in found)
+        deepest[path] = [r for r in found if depth[id(r)] == level]
+        for r in deepest[path]:
+            by_layer.setdefault((path, r.index, r.name), []).append(r)
+    top_level: dict[tuple, list[LayerResult]] = {}
+    for r in result.layers:
+        top_level.setdefault((r.index, r.name), []).append(r)
     at: dict[tuple[int, int], list[tuple]] = {}
     if doc is not None:
         for table in (doc.positions, doc.keys):
             for path, pos in table.items():
                 at.setdefault(pos, []).append(path)
+    chosen: dict[tuple, list[LayerResult]] = {}  # memo of _failed_first per candidate list
+    seen: set[tuple[int, str]] = set()  # (id(result), text) already attached
     for d in result.diagnostics:
         if d.severity not in ("error", "warning"):
             continue  # notes: 'layers 5-6 not shape-checked' is what grey boxes say
-        targets: list[LayerResult] = []
+        where: tuple | None = None
         best = -1
         for path in at.get((d.line, d.col), []):
             for n in range(len(path), 0, -1):
                 if path[:n] in by_path and n > best:
-                    best, targets = n, by_path[path[:n]]
+                    best, where = n, path[:n]
                     break
-        if len(targets) > 1:
-            # a mistake in a block body: the copies whose shape was lost, if any were
-            deepest = max(depth[id(t)] for t in targets)
-            targets = [t for t in targets if depth[id(t)] == deepest]
-            failed = [t for t in targets if t.output_shape is None]
-            targets = failed or targets
-        if not targets and d.layer is not None:
-            targets = [r for r in result.layers
-                       if r.index == d.layer.get("index") and r.name == d.layer.get("name")]
+        index, name = _layer_key(d)
+        targets: list[LayerResult] = []
+        if where is not None:
+            key = (where, index, name)
+            if key not in by_layer:
+                key = (where,)
+            if key not in chosen:
+                chosen[key] = _failed_first(by_layer[key] if len(key) > 1 else deepest[where])
+            targets = chosen[key]
+        if not targets and index is not None:
+            targets = top_level.get((index, name), [])
         if not targets:
             problems.unplaced.append(d)
             continue
         into = problems.errors if d.severity == "error" else problems.warnings
         text = short_message(d.message)
         for t in targets:
-            into.setdefault(id(t), [])
-            if text not in into[id(t)]:
-                into[id(t)].append(text)
+            if (id(t), text) not in seen:
+                seen.add((id(t), text))
+                into.setdefault(id(t), []).append(text)
     return problems
+
+
+def _layer_key(d: Diagnostic) -> tuple[Any, Any]:
+    """(index, name) of the layer a diagnostic names, (None, None) if it names none usable."""
+    layer = d.layer or {}
+    index, name = layer.get("index"), layer.get("name")
+    if isinstance(index, int) and isinstance(name, str):
+        return index, name
+    return None, None
+
+
+def _failed_first(targets: list[LayerResult]) -> list[LayerResult]:
+    """Of several copies a diagnostic's position fits, those whose shape was lost, if any."""
+    if len(targets) <= 1:
+        return targets
+    return [t for t in targets if t.output_shape is None] or targets
 
 
 # ------------------------------------------------------------------ the drawing
@@ -323,7 +396,7 @@ class _Drawing:
         self.nodes: list[str] = []  # boxes in the order drawn
         self.edges: list[tuple[str, str, dict[str, str]]] = []
         self.paths, self.copies = _result_paths(result.layers)  # copies: id -> copy number
-        g = graphviz.Digraph(name=_dot_id(title), format="svg")
+        g = graphviz.Digraph(name=_dot_id(title) or "net", format="svg")
         g.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="13", labelloc="t",
                labeljust="c", nodesep="0.25", ranksep="0.3", newrank="true",
                bgcolor="white", pad="0.25", outputorder="edgesfirst")
@@ -335,13 +408,17 @@ class _Drawing:
 
     # ---------------------------------------------------------------- ids
 
-    def node_id(self, wanted: str) -> str:
-        base = wanted or "layer"
+    def node_id(self, spec_name: str, prefix: str = "") -> str:
+        """A node id of netspec's making: ``prefix`` and the layer's dotted name with every
+        character but ASCII letters, digits, '_' and '.' replaced, numbered if taken.  Spec
+        text never reaches the DOT as an id (where '<a> [URL=...]' would be markup, and
+        'a:b' a port)."""
+        base = prefix + (_dot_id(spec_name) or "layer")
         name, k = base, 2
         while name in self.ids:
             name, k = f"{base}#{k}", k + 1
         self.ids.add(name)
-        if not name.startswith(("@title.", "cluster.")):
+        if not prefix.startswith(("@title.", "cluster.")):
             self.nodes.append(name)
         return name
 
@@ -352,15 +429,15 @@ class _Drawing:
         shape = net.input_shape
         dtype = f" {net.input_dtype}" if net.input_dtype != "float32" else ""
         self.g.node(
-            self.node_id("@input"),
-            label=_html(_rows(["<B>input</B>", _small(f"{fmt(shape)}{dtype}")])),
+            self.node_id("input", "@"),
+            label=_html(_rows(["<B>input</B>", _small(_e(f"{fmt(shape)}{dtype}"))])),
             shape="box", style="rounded,filled", fillcolor="#ffffff", color="#444444",
         )
         out = self.scope(self.g, self.result.layers, 0, Port("@input", shape))
         known = out.shape is not None
         self.g.node(
-            self.node_id("@output"),
-            label=_html(_rows(["<B>output</B>", _small(_shape(out.shape))])),
+            self.node_id("output", "@"),
+            label=_html(_rows(["<B>output</B>", _small(_e(_shape(out.shape)))])),
             shape="box", style="rounded,filled" if known else "rounded,filled,dashed",
             fillcolor="#ffffff", color="#444444" if known else UNKNOWN_TEXT,
         )
@@ -383,7 +460,7 @@ class _Drawing:
             attrs = {"label": " ? ", "style": "dashed", "color": UNKNOWN_TEXT,
                      "fontcolor": UNKNOWN_TEXT}
         else:
-            attrs = {"label": f" {fmt(src.shape)} "}
+            attrs = {"label": graphviz.escape(f" {visible(fmt(src.shape))} ")}
         if src.chain:
             attrs["weight"] = "4"  # keep the main path straight, branches around it
         self.edges.append((src.node, dst, attrs))
@@ -429,27 +506,28 @@ class _Drawing:
         return Port(node, r.output_shape)
 
     def cluster(self, graph, r: LayerResult, level: int, sources: list[Port]) -> Port:
-        cid = "cluster_" + self.node_id("cluster." + (r.qualname or r.name))
-        with graph.subgraph(name=_dot_id(cid)) as sub:
-            broken = bool(self.errors_inside(r))
-            title = f"<B>{_e(self.shown_name(r))}</B>  {_e(_type_text(r))}"
+        cid = "cluster_" + self.node_id(r.qualname or r.name, "cluster.")
+        with graph.subgraph(name=cid) as sub:
+            broken = bool(self.errors_inside(r, 1))
+            title = (f"<B>{_e(self.shown_name(r), LABEL_WIDTH)}</B>  "
+                     f"{_e(_type_text(r), LABEL_WIDTH)}")
             if r.params:
                 title += f"  <FONT COLOR=\"#555555\">{human(r.params)} params</FONT>"
             args = self.block_args(r)
             rows = [title] + ([_small(_e(a)) for a in args] if args else [])
             # the title is a borderless node at the top of the cluster, not the cluster's
             # label: edges are routed around nodes, whereas they run across a label's text
-            header = self.node_id(f"@title.{r.qualname or r.name}")
+            header = self.node_id(r.qualname or r.name, "@title.")
             sub.node(header, label=_html(_rows(rows, align="LEFT")), shape="plaintext",
                      style="", margin="0", fontsize="11",
-                     tooltip=_e(f"{r.qualname}: {_type_text(r)}"))
+                     tooltip=_tip(f"{r.qualname}: {_type_text(r)}"))
             first = len(self.nodes)
             sub.attr(label="", fontsize="11",
                      style="rounded,filled" + (",dashed" if r.kind == "repeat" else ""),
                      fillcolor=CLUSTER_FILL.get(r.kind, "#f6f7f9"),
                      color=ERROR_LINE if broken else CLUSTER_LINE,
                      penwidth="1.6" if broken else "1.0", margin="10",
-                     tooltip=_e(f"{r.qualname}: {_type_text(r)}"))
+                     tooltip=_tip(f"{r.qualname}: {_type_text(r)}"))
             # the result of a group, block or repeat is its last active entry's
             out = self.scope(sub, r.children, level + 1, sources[0])
             if len(self.nodes) > first:  # the title beside the first box, on its left
@@ -467,7 +545,7 @@ class _Drawing:
         fam = "block" if collapsed else family(r.type)
         errors = self.problems.errors.get(id(r), [])
         if collapsed and not errors:
-            errors = self.errors_inside(r)
+            errors = self.errors_inside(r, 2)
         warnings = self.problems.warnings.get(id(r), [])
         known = r.output_shape is not None
         if r.kind == "merge" and r.type in MERGE_SYMBOLS and not errors and known:
@@ -475,13 +553,13 @@ class _Drawing:
                 "label": MERGE_SYMBOLS[r.type], "shape": "circle", "width": "0.3",
                 "height": "0.3", "fixedsize": "true", "fontsize": "14",
                 "fillcolor": FAMILY_COLOURS["merge"][0], "color": FAMILY_COLOURS["merge"][1],
-                "tooltip": _e(f"{r.qualname}: {r.type} → {fmt(r.output_shape)}"),
+                "tooltip": _tip(f"{r.qualname}: {r.type} → {fmt(r.output_shape)}"),
             }
         rows = [self.title(r.type if not collapsed else _type_text(r), self.shown_name(r),
                            known or errors)]
         args = (self.block_args(r) if collapsed
                 else [key_args(r.type, r.kwargs)] if r.kwargs or known else [])
-        rows += [_small(_e(a)) for a in args if a]
+        rows += [_small(_e(a, LABEL_WIDTH)) for a in args if a]
         rows.append(_small(_shape_params(r.output_shape, r.params)))
         return self.styled(rows, fam, errors, warnings, known, collapsed,
                            f"{r.qualname}: {_call(r)}")
@@ -489,7 +567,7 @@ class _Drawing:
     def styled(self, rows: list[str], fam: str, errors: list[str], warnings: list[str],
                known: bool, collapsed: bool, tooltip: str) -> dict[str, str]:
         fill, line = FAMILY_COLOURS.get(fam, FAMILY_COLOURS["unknown"])
-        attrs = {"fillcolor": fill, "color": line, "tooltip": _e(tooltip)}
+        attrs = {"fillcolor": fill, "color": line, "tooltip": _tip(tooltip)}
         if collapsed:
             attrs["shape"] = "box3d"
             attrs["style"] = "filled"
@@ -515,10 +593,10 @@ class _Drawing:
         return r.name
 
     def title(self, type_text: str, name: str, known: Any) -> str:
-        shown = f"<B>{_e(type_text)}</B>"
+        shown = f"<B>{_e(type_text, LABEL_WIDTH)}</B>"
         if name and not name.isdigit():
             colour = "#555555" if known else UNKNOWN_TEXT
-            shown += f"  <FONT COLOR=\"{colour}\">{_e(name)}</FONT>"
+            shown += f"  <FONT COLOR=\"{colour}\">{_e(name, LABEL_WIDTH)}</FONT>"
         return shown
 
     def block_args(self, r: LayerResult) -> list[str]:
@@ -542,12 +620,15 @@ class _Drawing:
             parts.append("first: " + ", ".join(f"{k} {_size(v)}" for k, v in first.items()))
         return [t for p in parts for t in _wrap(p, 40, 3)]
 
-    def errors_inside(self, r: LayerResult) -> list[str]:
+    def errors_inside(self, r: LayerResult, limit: int) -> list[str]:
+        """The first ``limit`` distinct errors of the layers inside ``r`` (a box shows two)."""
         found: list[str] = []
         for _, c in r.walk():
             for m in self.problems.errors.get(id(c), []):
                 if m not in found:
                     found.append(m)
+                    if len(found) == limit:
+                        return found
         return found
 
     # ---------------------------------------------------------------- compact
@@ -613,7 +694,7 @@ class _Drawing:
         rows = [self.title(types, name, True)]
         args = key_args(main.type, main.kwargs)
         if args:
-            rows.append(_small(_e(args)))
+            rows.append(_small(_e(args, LABEL_WIDTH)))
         rows.append(_small(_shape_params(last.output_shape, params)))
         tooltip = "; ".join(f"{c.qualname}: {_call(c)}" for c in chain)
         graph.node(node, **self.styled(rows, fam, [], [], True, False, tooltip))
@@ -660,8 +741,12 @@ def _html(inner: str) -> str:
     return f"<{inner}>"
 
 
+_NOT_IN_ID = re.compile(r"[^A-Za-z0-9_.]")
+
+
 def _dot_id(text: str) -> str:
-    return re.sub(r"[^\w.:#@-]", "_", text) or "net"
+    """``text`` made a DOT id part: ASCII letters, digits, '_' and '.' only, 64 at most."""
+    return _NOT_IN_ID.sub("_", text[:64])
 
 
 # ------------------------------------------------------------------ public API
@@ -697,9 +782,9 @@ def _check_options(depth: int | None, rankdir: str) -> None:
 
 
 def _graph(result: CheckResult, doc, depth: int | None, rankdir: str,
-           compact: bool) -> graphviz.Digraph:
+           compact: bool, note: str | None = None) -> graphviz.Digraph:
     """The diagram of a checked spec; ``doc``, its document (None: not at hand), places the
-    diagnostics by their position in the YAML."""
+    diagnostics by their position in the YAML; ``note`` goes under the caption."""
     problems = attach(result, doc)
     net = result.network
     name = net.name if net else Path(result.file).name
@@ -709,13 +794,45 @@ def _graph(result: CheckResult, doc, depth: int | None, rankdir: str,
         _unreadable(g, result)
         return g
     drawing.draw()
-    g.attr("graph", label=_html(_rows(_caption(result, problems))))
+    caption = _caption(result, problems)
+    if note:
+        caption += [_small(_e(t), WARNING_TEXT) for t in _wrap(note, 90, 3)]
+    g.attr("graph", label=_html(_rows(caption)))
     return g
+
+
+def layout_depth(result: CheckResult, depth: int | None) -> tuple[int | None, str | None]:
+    """(the depth to lay out at, a note or None): ``depth`` itself unless the diagram would
+    have more than MAX_LAYOUT_BOXES boxes; then the deepest that keeps within it, and a note
+    saying so.  Raises DiagramTooLarge when even the top level alone is too many."""
+    per_level: dict[int, int] = {}
+    for top in result.layers:
+        for level, _ in top.walk():
+            per_level[level] = per_level.get(level, 0) + 1
+
+    def boxes(d: int) -> int:  # a box per layer or collapsed container, a title per cluster
+        return sum(n for level, n in per_level.items() if level < d) + 2  # input, output
+
+    levels = max(per_level, default=0) + 1
+    wanted = min(depth, levels) if depth is not None else levels
+    if boxes(wanted) <= MAX_LAYOUT_BOXES:
+        return depth, None
+    fitting = [d for d in range(1, wanted) if boxes(d) <= MAX_LAYOUT_BOXES]
+    if not fitting:
+        raise DiagramTooLarge(
+            f"the diagram would have {boxes(1):,} boxes even at --depth 1, more than "
+            f"Graphviz's dot lays out in reasonable time ({MAX_LAYOUT_BOXES:,}); for the DOT "
+            "text, render it to a .dot file (netspec render SPEC -o net.dot)")
+    chosen = max(fitting)
+    full = "full diagram" if depth is None else f"diagram at --depth {depth}"
+    return chosen, (f"drawn {chosen} level{'s' if chosen != 1 else ''} deep (--depth "
+                    f"{chosen}): the {full} would have {boxes(wanted):,} boxes, more than "
+                    f"Graphviz's dot lays out in reasonable time ({MAX_LAYOUT_BOXES:,})")
 
 
 def _caption(result: CheckResult, problems: Problems) -> list[str]:
     net = result.network
-    rows = [f"<FONT POINT-SIZE=\"16\"><B>{_e(net.name)}</B></FONT>"]
+    rows = [f"<FONT POINT-SIZE=\"16\"><B>{_e(net.name, LABEL_WIDTH)}</B></FONT>"]
     rows.append(_small(_e(f"{Path(result.file).name} · input {fmt(net.input_shape)}, "
                           f"output {_shape(result.output_shape)} · "
                           f"{result.total_params:,} parameters"), "#444444"))
@@ -732,7 +849,7 @@ def _caption(result: CheckResult, problems: Problems) -> list[str]:
 def _unreadable(g: graphviz.Digraph, result: CheckResult) -> None:
     """A spec with no layers to draw (unreadable YAML, no input, ...): one red box."""
     n = len(result.errors)
-    rows = [f"<B>{_e(Path(result.file).name)}</B>",
+    rows = [f"<B>{_e(Path(result.file).name, LABEL_WIDTH)}</B>",
             _small(f"{n} error{'s' if n != 1 else ''}: nothing to draw", ERROR_TEXT)]
     for d in result.diagnostics[:6]:
         for t in _wrap(f"{d.line}:{d.col}: {d.severity}: {d.message}", 60, 6):
@@ -765,29 +882,79 @@ PNG_LARGE = 150
 
 
 def layout(g: graphviz.Digraph, fmt_: str) -> bytes:
-    """Run ``dot`` on the diagram; raises ``graphviz.ExecutableNotFound`` without it."""
+    """Run ``dot`` on the diagram.  Raises ``graphviz.ExecutableNotFound`` without it and
+    ``DotFailed`` (one line: the exit status or signal and dot's last message) when it
+    fails or crashes."""
     if fmt_ == "png":
         boxes = sum(" [label=" in line and " -> " not in line for line in g.body)
         g = g.copy()
         g.attr("graph", dpi=str(PNG_DPI if boxes <= PNG_LARGE else PNG_DPI_LARGE))
-    # quiet: dot's 'scaling to fit cairo's bitmap limit' notes about huge PNGs
-    return g.pipe(format=fmt_, engine="dot", quiet=True)
+    program = shutil.which("dot")
+    if program is None:
+        raise graphviz.ExecutableNotFound(["dot"])
+    try:
+        # stderr kept to itself: dot's 'scaling to fit cairo's bitmap limit' notes about
+        # huge PNGs are no news, and its message is in DotFailed when it fails
+        done = subprocess.run([program, "-Kdot", f"-T{fmt_}"], input=g.source.encode("utf-8"),
+                              capture_output=True, check=False)
+    except OSError as exc:
+        raise DotFailed(f"cannot run Graphviz's dot ({program}): {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        raise DotFailed(f"Graphviz's dot failed ({_exit_text(done.returncode)})"
+                        + _last_line(done.stderr))
+    return done.stdout
 
 
-def render(source, out: str | os.PathLike, format: str | None = None, **options: Any) -> Path:
+def _exit_text(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    return f": {_clip(visible(lines[-1].strip()), 200)}" if lines else ""
+
+
+def render(source, out: str | os.PathLike, format: str | None = None, depth: int | None = None,
+           rankdir: str = "TB", compact: bool = False,
+           input_shape: tuple[int, ...] | None = None) -> Path:
     """Draw a spec into ``out`` (svg, png, pdf or dot by suffix or ``format``).  Raises
-    ``DotNotFound`` (after writing the DOT text next to ``out``) when Graphviz is missing."""
+    ``DotNotFound`` (after writing the DOT text next to ``out``) when Graphviz is missing,
+    ``DotFailed`` (likewise) when dot fails, ``DiagramTooLarge`` when even ``depth`` 1 has
+    more boxes than dot can lay out.  A diagram too large at ``depth`` is drawn less deep,
+    with a note in its caption (see ``layout_depth``)."""
+    _check_options(depth, rankdir)
+    result, doc = _checked(source, input_shape)
+    return render_checked(result, doc, out, format, depth, rankdir, compact)[0]
+
+
+def render_checked(result: CheckResult, doc, out: str | os.PathLike, format: str | None = None,
+                   depth: int | None = None, rankdir: str = "TB", compact: bool = False
+                   ) -> tuple[Path, str | None]:
+    """``render`` for a spec already checked (``doc``: its document, or None); returns
+    (the file written, the note when the diagram was drawn less deep than asked)."""
     out = Path(out)
     fmt_ = format_for(out, format)
-    g = graph(source, **options)
+    note = None
+    if fmt_ != "dot":  # the DOT text itself has no size limit
+        depth, note = layout_depth(result, depth)
+    g = _graph(result, doc, depth, rankdir, compact, note)
     if fmt_ == "dot":
         out.write_text(g.source, encoding="utf-8")
-        return out
+        return out, None
     try:
         data = layout(g, fmt_)
     except graphviz.ExecutableNotFound:
         dot_file = out.with_suffix(".dot")
         dot_file.write_text(g.source, encoding="utf-8")
         raise DotNotFound(dot_file) from None
+    except DotFailed as exc:
+        dot_file = out.with_suffix(".dot")
+        dot_file.write_text(g.source, encoding="utf-8")
+        raise DotFailed(f"{exc} (the DOT text is in {dot_file})") from None
     out.write_bytes(data)
-    return out
+    return out, note

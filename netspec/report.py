@@ -14,17 +14,21 @@ import graphviz
 
 from . import __version__
 from .check import CheckResult
+from .errors import visible
 from .render import (
     ERROR_FILL,
     ERROR_LINE,
     FAMILY_COLOURS,
     FAMILY_NAMES,
     INSTALL_HINT,
+    DiagramTooLarge,
+    DotFailed,
     _check_options,
     _checked,
     _graph,
     _shape,
     layout,
+    layout_depth,
 )
 from .summary import summarize
 
@@ -51,6 +55,11 @@ footer { color: #888; font-size: 12px; margin-top: 24px; }
 """
 
 
+def _text(text: Any) -> str:
+    """Text for the page: control and direction characters made visible, then escaped."""
+    return html.escape(visible(str(text)))
+
+
 def summary_table(result: CheckResult, depth: int | None = None) -> str:
     """The summary table as text, ``depth`` levels deep (check's --depth: 1 is the top
     level): ``netspec summary``'s, or ``netspec check``'s for a spec with errors (which the
@@ -60,27 +69,43 @@ def summary_table(result: CheckResult, depth: int | None = None) -> str:
     return summarize(result).table(depth=depth) if result.ok else result.table(depth)
 
 
-def _svg(g: graphviz.Digraph) -> tuple[str, str | None]:
-    """(inline SVG, or '' without Graphviz; the DOT text when dot is missing)."""
-    try:
-        svg = layout(g, "svg").decode("utf-8")
-    except graphviz.ExecutableNotFound:
-        return "", g.source
+def _svg(g: graphviz.Digraph) -> str:
+    """The diagram as inline SVG.  Raises ``graphviz.ExecutableNotFound`` without Graphviz,
+    ``DotFailed`` when dot fails."""
+    svg = layout(g, "svg").decode("utf-8")
     # inline: no XML prolog, doctype (an external DTD URL) or comments
     svg = re.sub(r"<\?xml[^>]*\?>", "", svg)
     svg = re.sub(r"<!DOCTYPE[^>]*>", "", svg)
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
-    return svg.strip(), None
+    return svg.strip()
+
+
+def _diagram(result: CheckResult, doc, depth: int | None, rankdir: str, compact: bool
+             ) -> tuple[str, str | None, str | None, str | None]:
+    """(inline SVG or '', why there is none, the DOT text when dot is missing, the note when
+    the diagram is drawn less deep than asked)."""
+    try:
+        depth, note = layout_depth(result, depth)
+    except DiagramTooLarge as exc:
+        return "", str(exc), None, None
+    g = _graph(result, doc, depth, rankdir, compact, note)
+    try:
+        return _svg(g), None, None, note
+    except graphviz.ExecutableNotFound:
+        return "", f"Graphviz's 'dot' program is not installed; {INSTALL_HINT}", g.source, None
+    except DotFailed as exc:
+        return "", str(exc), None, None
 
 
 def html_report(source: Any, depth: int | None = None, rankdir: str = "TB",
                 compact: bool = False, input_shape: tuple[int, ...] | None = None
-                ) -> tuple[str, CheckResult, bool]:
-    """(the HTML page, the check result, whether the diagram is missing for want of dot)."""
+                ) -> tuple[str, CheckResult, str | None]:
+    """(the HTML page, the check result, None or why the page has no diagram: dot missing
+    or failed, or the network too large to lay out)."""
     result, doc = _checked(source, input_shape)
     _check_options(depth, rankdir)
-    svg, dot_text = _svg(_graph(result, doc, depth, rankdir, compact))
-    e = html.escape
+    svg, no_diagram, dot_text, note = _diagram(result, doc, depth, rankdir, compact)
+    e = _text
     net = result.network
     title = net.name if net else Path(result.file).name
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -109,12 +134,16 @@ def html_report(source: Any, depth: int | None = None, rankdir: str = "TB",
     else:
         parts.append('<p class="diag note">no errors, no warnings</p>')
     parts.append("<h2>Diagram</h2>")
+    if note:
+        parts.append(f'<p class="diag note">{e(note)}</p>')
     if svg:
         parts.append(f'<div class="diagram">{svg}</div>')
-    else:
+    elif dot_text is not None:
         parts.append(f'<p class="error">No diagram: Graphviz\'s <code>dot</code> program is '
                      f"not installed; {e(INSTALL_HINT)}. The DOT text:</p>"
-                     f'<pre class="table">{e(dot_text or "")}</pre>')
+                     f'<pre class="table">{e(dot_text)}</pre>')
+    else:
+        parts.append(f'<p class="error">No diagram: {e(no_diagram or "")}</p>')
     parts.append('<p class="legend">' + "".join(
         f'<span><i style="background:{fill};border-color:{line}"></i>'
         f"{e(FAMILY_NAMES[fam])}</span>"
@@ -128,11 +157,13 @@ def html_report(source: Any, depth: int | None = None, rankdir: str = "TB",
     parts.append(f"<footer>netspec {e(__version__)} · <code>netspec report "
                  f"{e(Path(result.file).name)}</code></footer>")
     parts.append("</body></html>")
-    return "\n".join(parts) + "\n", result, not svg
+    return "\n".join(parts) + "\n", result, no_diagram
 
 
-def report(source: Any, out: str | os.PathLike, **options: Any) -> tuple[CheckResult, bool]:
-    """Write the HTML report of a spec to ``out``; returns (check result, diagram missing)."""
-    text, result, missing = html_report(source, **options)
+def report(source: Any, out: str | os.PathLike, **options: Any
+           ) -> tuple[CheckResult, str | None]:
+    """Write the HTML report of a spec to ``out``; returns (check result, None or why the
+    report has no diagram)."""
+    text, result, no_diagram = html_report(source, **options)
     Path(out).write_text(text, encoding="utf-8")
-    return result, missing
+    return result, no_diagram
