@@ -75,6 +75,7 @@ bench: $(STAMP)
 	$(PY) bench/forward_overhead.py
 	$(PY) bench/train_speed.py
 	$(PY) bench/codegen_speed.py
+	$(PY) bench/render_speed.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check netspec tests bench
