@@ -36,6 +36,8 @@ class CheckResult:
     diagnostics: list[Diagnostic]
     layers: list[LayerResult] = field(default_factory=list)
     network: Network | None = None
+    # the document checked, base: expanded (codegen reads the entries as written)
+    document: Document | None = None
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -109,9 +111,34 @@ class CheckResult:
         return "\n".join(lines)
 
 
+def _unexplained(doc: Document, results: list[LayerResult]) -> list[Diagnostic]:
+    """An error for each top-level entry whose shape is unknown although nothing was
+    reported: ok must mean that every command can work on the network."""
+    return [
+        doc.diagnostic(("layers", top.index), f"layer {top.index}: its output shape could not "
+                       "be worked out and no reason was found (a netspec bug; please report "
+                       "it with this spec)")
+        for top in results
+        if any(r.output_shape is None for _, r in top.walk())
+    ]
+
+
+def _names_a_file(source: str) -> bool:
+    """Whether a string given to ``load`` is the path of a file (else it is YAML text).
+    A one-line spec (JSON, or a flow mapping) is also a valid path string: probing it must
+    not fail on a name too long for the file system, a NUL, or a directory in the way."""
+    if "\n" in source or "\r" in source:
+        return False
+    try:
+        return Path(source).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def load(source: str | os.PathLike) -> Spec:
-    """A spec from a file path or from YAML text.  Raises SpecError if the YAML is unreadable."""
-    if isinstance(source, os.PathLike) or ("\n" not in source and Path(source).is_file()):
+    """A spec from a file path or from YAML text.  Raises SpecError if the YAML is unreadable
+    (and OSError if a path names a file that cannot be read)."""
+    if isinstance(source, os.PathLike) or _names_a_file(source):
         return Spec(read_file(source))
     return Spec(load_text(source))
 
@@ -124,7 +151,7 @@ def check(
         try:
             spec = load(spec)
         except SpecError as exc:
-            file = str(spec) if isinstance(spec, os.PathLike) or "\n" not in str(spec) else "<spec>"
+            file = str(spec) if isinstance(spec, os.PathLike) or _names_a_file(spec) else "<spec>"
             return CheckResult(
                 exc.diagnostics[0].file if exc.diagnostics else file, exc.diagnostics
             )
@@ -144,5 +171,11 @@ def check(
         network.input_shape = tuple(input_shape)
     results, problems = infer(doc, network, validation.broken)
     diagnostics += problems
+    if not results and not any(d.severity == "error" for d in diagnostics):
+        # as for 'layers: []': summary, build and the rest need a layer to work on
+        diagnostics.append(doc.diagnostic(("layers",), "layers: every entry is left out by "
+                                          "its if:, so the network has no layers"))
+    if not any(d.severity == "error" for d in diagnostics):
+        diagnostics += _unexplained(doc, results)
     diagnostics.sort(key=lambda d: (d.line, d.col))
-    return CheckResult(doc.file, diagnostics, results, network)
+    return CheckResult(doc.file, diagnostics, results, network, doc)

@@ -4,16 +4,26 @@ rule and parameter count.  Pure Python: nothing here imports torch."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Diagnostic, closest, did_you_mean
+from .errors import Diagnostic, closest, did_you_mean, number_text
 from .expr import ExprError, evaluate
 from .layers import Args, ShapeError, fmt
 from .loader import Document
 from .resolve import LayerEntry, Network, resolve_entry, substitute
-from .schema import ENTRY_KEYS
-from .validate import IDENTIFIER, entry_label, entry_type, lookup, validate_entry
+from .schema import DTYPE_BYTES, ENTRY_KEYS, MAX_REPEAT
+from .validate import (
+    IDENTIFIER,
+    entry_label,
+    entry_type,
+    identifier_problem,
+    lookup,
+    name_problem,
+    validate_entry,
+    validate_first,
+)
 
 INT_DTYPES = ("int64", "int32")
 
@@ -94,6 +104,20 @@ class Flow:
 
 
 MAX_DEPTH = 32  # blocks using blocks: deeper than this is a runaway recursion
+# PyTorch sizes a tensor's storage in int64 bytes: a larger tensor cannot be made at all
+# ("Storage size calculation overflowed"), on any machine
+MAX_TENSOR_BYTES = 2**63 - 1
+PARAM_DTYPE = "float32"  # netspec builds float32 parameters
+
+
+def impossible_size(what: str, count: int, dtype: str, noun: str = "elements") -> str | None:
+    """Why ``count`` values of ``dtype`` cannot exist in PyTorch, or None."""
+    size = count * DTYPE_BYTES[dtype]
+    if size <= MAX_TENSOR_BYTES:
+        return None
+    return (f"{what} {number_text(count)} {noun} ({number_text(size)} bytes of {dtype}), more "
+            f"than PyTorch can allocate (a tensor holds at most 2**63-1 = "
+            f"{MAX_TENSOR_BYTES:,} bytes)")
 # entries after repeats and blocks are expanded: repeats multiply (10,000 copies of a block
 # that repeats a layer 10,000 times is 10^8 layers, hours of checking); 100,000 checks in
 # about 10 s and is far beyond any real network (DenseNet-121 expands to about 700)
@@ -150,6 +174,11 @@ class _Walker:
         net = self.network
         flow = Flow(net.input_shape, net.input_dtype, f"the network input, {fmt(net.input_shape)}",
                     "input")
+        problem = impossible_size(f"input: one sample of {fmt(net.input_shape)} has",
+                                  math.prod(net.input_shape), net.input_dtype)
+        if problem:
+            self.diagnostics.append(self.doc.diagnostic(("input",), problem))
+            flow.shape = None
         results, _ = self.scope(Scope(("layers",), ""), self.doc.data["layers"], flow)
         return results
 
@@ -157,7 +186,8 @@ class _Walker:
         """Walk one layers list; returns its results and the flow out of its last entry."""
         flow = Flow(flow.shape, flow.dtype, flow.origin, "input")  # named as seen inside
         env: dict[str, Flow] = {"input": flow}
-        later = {e.get("name"): i for i, e in enumerate(entries) if isinstance(e, dict)}
+        later = {e["name"]: i for i, e in enumerate(entries)
+                 if isinstance(e, dict) and isinstance(e.get("name"), str)}
         results: list[LayerResult] = []
         previous = flow
         failed_at: tuple[int, str] | None = None  # (index, qualified name)
@@ -169,7 +199,8 @@ class _Walker:
                 # an entry left out by if: passes its input on, so from: can still name it
                 name = raw.get("name") if isinstance(raw, dict) else None
                 if isinstance(name, str):
-                    env[name] = self.sources(scope, raw, path, env, later, index, previous)[0][0]
+                    flows, ok = self.sources(scope, raw, path, env, later, index, previous)
+                    env[name] = flows[0] if ok else Flow(None, previous.dtype, "", name)
                 continue
             name = raw.get("name") if isinstance(raw, dict) else None
             name = name if isinstance(name, str) else str(active)
@@ -237,10 +268,10 @@ class _Walker:
         if not isinstance(raw, dict) or "from" not in raw:
             return [previous], True
         names = raw["from"] if isinstance(raw["from"], list) else [raw["from"]]
-        flows, ok = [], True
+        flows, ok = [], bool(names)  # from: [] is validation's to report
         for i, name in enumerate(names):
             where = path + ("from",) + ((i,) if isinstance(raw["from"], list) else ())
-            if name in env:
+            if isinstance(name, str) and name in env:
                 flows.append(env[name])
                 continue
             ok = False
@@ -344,6 +375,13 @@ class _Walker:
             self.at_input = False
             if lt.input_dtype != "any" or lt.output_dtype:
                 self.dtype_from_input = False
+        problem = None
+        if out is not None:
+            problem = (impossible_size("has", params or 0, PARAM_DTYPE, "parameters")
+                       or impossible_size(f"its output, {fmt(out)}, has", math.prod(out), dtype))
+        if problem:
+            self.report(entry, problem)
+            out, params = None, None
         result = LayerResult(index, name, lt.name, inputs[0].shape, out, params, kwargs,
                              kind="merge" if lt.merge else "layer", qualname=qualname)
         if out is None:
@@ -456,26 +494,26 @@ class _Walker:
             self.error_at(where, f"{label}: repeat must be a positive whole number, got "
                           f"{count!r}", scope)
             return self.failed(index, name, raw, qualname, inputs)
+        if count > MAX_REPEAT:  # a literal is the schema's to refuse; expressions are not
+            self.error_at(where, f"{label}: repeat {count:,} is absurdly large (at most "
+                          f"{MAX_REPEAT:,})", scope)
+            return self.failed(index, name, raw, qualname, inputs)
+        # names that cannot be used are reported; the shapes go on (as for a bad name:)
+        child_names = self.child_names(scope, path, label, pattern, count) or \
+            [str(k) for k in range(count)]
         base = {k: v for k, v in raw.items() if k not in ("repeat", "first", "name")}
         type_name = entry_type(base)
-        first = raw.get("first") or {}
+        first = raw.get("first")
+        if first is not None and not self.first_ok(scope, path, label, type_name, base, first,
+                                                   inputs[0]):
+            return self.failed(index, name, raw, qualname, inputs)
         children: list[LayerResult] = []
         flow = self.single(inputs)
         for k in range(count):
             copy = dict(base)
             if k == 0 and first:
-                if not type_name:
-                    self.error_at(path + ("first",), f"{label}: first: overrides the arguments "
-                                  "of a repeated layer or block", scope)
-                    return self.failed(index, name, raw, qualname, inputs)
-                given = copy.get(type_name) or {}
-                if not isinstance(given, dict):
-                    self.error_at(path + ("first",), f"{label}: first: needs the repeated "
-                                  "arguments as a mapping", scope)
-                    return self.failed(index, name, raw, qualname, inputs)
-                copy[type_name] = {**given, **first}
-            child_name = (pattern.replace("{n}", str(k + 1)).replace("{i}", str(k)) if pattern
-                          else str(k))
+                copy[type_name] = {**(copy.get(type_name) or {}), **first}
+            child_name = child_names[k]
             child_qual = f"{qualname}.{child_name}"
             result, flow = self.entry(scope, copy, path, k, child_name, child_qual, [flow])
             result.output_dtype = flow.dtype
@@ -485,6 +523,75 @@ class _Walker:
         repeated = f"{type_name or 'group'}×{count}"
         return self.container(index, name, repeated, "repeat", qualname, inputs, children,
                               flow), Flow(flow.shape, flow.dtype, flow.origin, name)
+
+    def child_names(self, scope, path, label, pattern, count) -> list[str] | None:
+        """The names of a repeat's copies (0..N-1, or repeat.name with {n} and {i} filled
+        in); None after reporting names that would not be distinct module names."""
+        if pattern is None:
+            return [str(k) for k in range(count)]
+        where = path + ("repeat", "name")
+        if not isinstance(pattern, str):
+            return None  # validation has said it is not a string
+        names = [pattern.replace("{n}", str(k + 1)).replace("{i}", str(k)) for k in range(count)]
+        seen: dict[str, int] = {}
+        for k, child in enumerate(names):
+            if child in seen:
+                self.error_at(where, f"{label}: repeat: name {json.dumps(pattern)} names copies "
+                              f"{seen[child]} and {k} both '{child}'; put {{n}} (1, 2, ...) or "
+                              f"{{i}} (0, 1, ...) in it, as in '{pattern}{{n}}'", scope)
+                return None
+            seen[child] = k
+        for child in names:
+            if child.isdigit() and child.isascii():  # as the copies are named by default
+                continue
+            if not IDENTIFIER.fullmatch(child):
+                why = identifier_problem(child)
+            else:
+                why = name_problem(child)
+                why = why and why.replace(f"name '{child}' ", "it ", 1)
+            if why:
+                self.error_at(where, f"{label}: repeat: name {json.dumps(pattern)} makes the "
+                              f"child name {json.dumps(child)}, which cannot name a module: "
+                              f"{why}", scope)
+                return None
+        return names
+
+    def first_ok(self, scope, path, label, type_name, base, first, flow) -> bool:
+        """Whether first: fits the repeated entry; reports why not."""
+        where = path + ("first",)
+        if not isinstance(first, dict):
+            return False  # validation has said it is not a mapping
+        if not first:
+            return True
+        if not type_name:
+            self.error_at(where, f"{label}: first: overrides the arguments of a repeated "
+                          "layer or block", scope)
+            return False
+        if not isinstance(base.get(type_name) or {}, dict):
+            self.error_at(where, f"{label}: first: needs the repeated arguments as a mapping",
+                          scope)
+            return False
+        if type_name in self.blocks:
+            definition = self.blocks[type_name]
+            declared = list(definition.get("params") or {}) \
+                if isinstance(definition, dict) else []
+            unknown = [k for k in first if k not in declared]
+            for key in unknown:
+                self.error_at(where + (key,), f"{label}: first: unknown parameter '{key}' for "
+                              f"block {type_name}{did_you_mean(str(key), declared)}; it takes "
+                              f"{', '.join(declared) or 'no parameters'}", scope, at_key=True)
+            return not unknown
+        values = first
+        if scope.params is not None:
+            try:
+                values = substitute(first, self.expression_env(scope, flow))
+            except ExprError as exc:
+                self.error_at(where, f"{label}: first: {exc}", scope)
+                return False
+        problems = validate_first(self.doc, path, type_name, values)
+        for d in problems:
+            self.add(d, in_block=scope.block is not None)
+        return not problems
 
     def layer(self, entry: LayerEntry, x: tuple[int, ...], dtype: str, origin: str):
         lt = entry.type

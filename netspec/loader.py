@@ -35,6 +35,11 @@ _PLAIN = {
     "tag:yaml.org,2002:null",
 }
 _NULL = "tag:yaml.org,2002:null"
+_INT = "tag:yaml.org,2002:int"
+# an integer in a spec fits in 64 bits (int64, or a uint64 seed): 2**64 is 20 digits, and
+# YAML's 0b/0x forms with _ separators stay under this length
+MAX_INT_TEXT = 100
+PY_KINDS = {int: "a number", float: "a number", bool: "true or false", type(None): "null"}
 _SEQ, _MAP, _MERGE = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map", "tag:yaml.org,2002:merge"
 _scalars = yaml.constructor.SafeConstructor()
 _resolver = yaml.resolver.Resolver()
@@ -116,8 +121,10 @@ class _Builder:
                 self.fail(key_node, "a mapping key must be a plain name, not a list or mapping")
                 continue
             key = self.scalar(key_node, None)
-            if not isinstance(key, (str, int)) or isinstance(key, bool):
-                self.fail(key_node, f"a mapping key must be a name, got {key_node.value!r}")
+            if not isinstance(key, str):  # 0:, 1.5:, yes:, null: are no name in a spec
+                kind = PY_KINDS.get(type(key))
+                self.fail(key_node, f"a mapping key must be a name, got {key_node.value!r}"
+                          + (f", which YAML reads as {kind}" if kind and key_node.value else ""))
                 continue
             if key in first_seen:
                 self.fail(
@@ -172,11 +179,18 @@ class _Builder:
             else:
                 self.fail(node, _tag_message(node.tag))
             return node.value
+        if node.tag == _INT and len(node.value) > MAX_INT_TEXT:
+            self.fail(node, _too_large(node.value))  # not even converted: int() would crawl
+            return 0
         try:
-            return _scalars.construct_object(node)
-        except yaml.YAMLError as exc:  # e.g. an unreadable number
+            value = _scalars.construct_object(node)
+        except (yaml.YAMLError, ValueError) as exc:  # e.g. an unreadable number
             self.fail(node, f"cannot read value '{node.value}': {exc}")
             return node.value
+        if isinstance(value, int) and not -(2**63) <= value < 2**64:
+            self.fail(node, _too_large(node.value))
+            return 0
+        return value
 
 
 def _check_expansion(root: yaml.Node) -> None:
@@ -232,6 +246,11 @@ def _tag_message(tag: str) -> str:
         f"YAML tag {shown} is not allowed in a spec (netspec reads plain values only and "
         "never constructs objects from tags)"
     )
+
+
+def _too_large(text: str) -> str:
+    shown = text if len(text) <= 24 else f"{text[:12]}... ({len(text):,} characters)"
+    return f"the number {shown} is too large: numbers in a spec fit in 64 bits"
 
 
 class _TooBig(Exception):

@@ -17,6 +17,7 @@ from .layers._base import MAX_DIM, REQUIRED
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "netspec.schema.json"
 VERSION = 1
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32")
+DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4}
 IDENTIFIER = {
     "type": "string",
     "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
@@ -137,6 +138,16 @@ def entry_schema(layer_names: list[str]) -> dict[str, Any]:
     }
 
 
+def block_entry_schema() -> dict[str, Any]:
+    """One entry of a block's body: an entry, except that a layer's arguments may be
+    expressions over the block's parameters (checked, against the layer schemas, where the
+    block is used and they have values)."""
+    entry = entry_schema([])  # every CamelCase key: a layer or a block, its arguments open
+    layers = entry["else"]["properties"]["layers"]
+    entry["else"]["properties"]["layers"] = layers | {"items": {"$ref": "#/$defs/block_entry"}}
+    return entry
+
+
 def generate() -> dict[str, Any]:
     layer_names = sorted(REGISTRY)
     block = {
@@ -150,13 +161,7 @@ def generate() -> dict[str, Any]:
                 "propertyNames": {"pattern": IDENT_PATTERN},
                 "description": "parameter: default value, or 'required'",
             },
-            "layers": {
-                "type": "array",
-                "minItems": 1,
-                # arguments may be expressions over the parameters: checked when the
-                # block is used, against the same layer schemas
-                "items": {"type": ["string", "object"]},
-            },
+            "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/block_entry"}},
         },
     }
     return {
@@ -169,7 +174,8 @@ def generate() -> dict[str, Any]:
         "if": {"not": {"required": ["base"]}},
         "then": {"required": ["layers"]},
         "additionalProperties": False,
-        "$defs": {"entry": entry_schema(layer_names), "edit": EDIT},
+        "$defs": {"entry": entry_schema(layer_names), "block_entry": block_entry_schema(),
+                  "edit": EDIT},
         "properties": {
             "netspec": {"enum": [VERSION], "description": "spec format version"},
             "name": IDENTIFIER | {"description": "class name for generated code"},

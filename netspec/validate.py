@@ -7,7 +7,7 @@ import json
 import keyword
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError, validators
@@ -93,6 +93,17 @@ register_full_backward_pre_hook register_load_state_dict_post_hook
 register_load_state_dict_pre_hook register_module register_parameter
 register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
 set_submodule share_memory state_dict to to_empty train type xpu zero_grad
+""".split()
+)
+
+
+# What torch.fx.GraphModule adds to nn.Module: a branching list is built as a GraphModule,
+# which copies its children onto itself.  tests/test_hardening_check.py keeps this equal to
+# the public names of dir(GraphModule) beyond nn.Module's.
+GRAPH_MODULE_ATTRIBUTES = frozenset(
+    """
+add_submodule code delete_all_unused_submodules delete_submodule graph meta print_readable
+recompile shape_env to_folder
 """.split()
 )
 
@@ -259,6 +270,8 @@ class _Translator:
                 arg = positional[key].name if key < len(positional) else None
             else:
                 arg = key
+        elif len(rel) >= 2 and rel[0] == "first" and known and isinstance(rel[1], str):
+            arg = rel[1]  # first: {stride: 2} overrides the repeated layer's stride
         elif (
             len(rel) == 1
             and rel[0] == type_name
@@ -454,7 +467,7 @@ class _Translator:
 
     def items_count(self, error, here, what, type_name, path, inst) -> list[Diagnostic]:
         at = entry_index(path)
-        if type_name and at is not None and len(path) == at + 2:  # a layer's positional list
+        if type_name and at is not None and path[at + 1 :] == (type_name,):  # positional list
             names = [a.name for a in REGISTRY[type_name].positional]
             if len(inst) > len(names):
                 hint = ""
@@ -520,9 +533,10 @@ class _Translator:
 
     def unknown_keys(self, error, here, path, type_name, inst) -> list[Diagnostic]:
         allowed = list(error.schema.get("properties", {}))
+        patterns = list(error.schema.get("patternProperties", {}))  # block calls: CamelCase
         out = []
         for key in inst:
-            if key in allowed:
+            if key in allowed or any(re.search(p, str(key)) for p in patterns):
                 continue
             key_path = path + (key,)
             if path == ():
@@ -637,6 +651,11 @@ def _check_scope(
     """Entries of one layers list: layer types known, one per entry, names unique here."""
     out: list[Diagnostic] = []
     seen: dict[str, int] = {}
+    # a list that branches is built as a torch.fx GraphModule (build.scope_module)
+    branching = any(
+        isinstance(e, dict) and ("from" in e or getattr(REGISTRY.get(entry_type(e)), "merge", 0))
+        for e in entries
+    )
     for index, entry in enumerate(entries):
         path = list_path + (index,)
         info = layer_info(index, None, None)
@@ -671,6 +690,10 @@ def _check_scope(
                 )
             )
         group = "layers" in entry
+        if "first" in entry and "repeat" not in entry:  # nothing would read it
+            out.append(doc.diagnostic(path + ("first",), f"{label}: first: sets arguments of "
+                                      "the first copy of a repeat, and this entry has no "
+                                      "repeat:", at_key=True, layer=info))
         if len(types) > 1:
             out.append(
                 doc.diagnostic(
@@ -699,38 +722,48 @@ def _check_scope(
         if unknown or (len(types) != 1 and not group) or (group and types):
             broken.add(path)
         if isinstance(name, str) and IDENTIFIER.fullmatch(name):
-            out.extend(_check_name(doc, path, name, label, info, seen, list_path))
+            out.extend(_check_name(doc, path, name, label, info, seen, list_path, branching))
         if group and isinstance(entry["layers"], list):
             out.extend(_check_scope(doc, path + ("layers",), entry["layers"], broken, blocks))
     return out
 
 
-def _check_name(doc, path, name, label, info, seen, list_path) -> list[Diagnostic]:
-    name_path = path + ("name",)
-    label = label.replace(f" '{name}'", "")
+def name_problem(name: str, branching: bool = False) -> str | None:
+    """Why an identifier cannot name a child module, or None.  ``branching``: the list is
+    built as a torch.fx GraphModule, whose own attributes are taken too."""
     if keyword.iskeyword(name):
-        message = f"name '{name}' is a Python keyword"
-    elif name.startswith("_"):
-        message = (
+        return f"name '{name}' is a Python keyword"
+    if name.startswith("_"):
+        return (
             f"name '{name}' starts with '_', which nn.Module keeps for its internals "
             "(_modules, _parameters, ...); choose another"
         )
-    elif keyword.issoftkeyword(name):
-        message = f"name '{name}' is a Python soft keyword; choose another"
-    elif name in MODULE_ATTRIBUTES:
-        message = f"name '{name}' is taken by nn.Module itself (nn.Module.{name}); choose another"
-    elif name == "self":
-        message = ("name 'self' would shadow forward's self in code written from the model "
-                   "(torch.fx, netspec codegen); choose another")
-    elif name == "input":
-        message = "name 'input' is reserved: from: input means the input of this list"
-    elif name in seen:
+    if keyword.issoftkeyword(name):
+        return f"name '{name}' is a Python soft keyword; choose another"
+    if name in MODULE_ATTRIBUTES:
+        return f"name '{name}' is taken by nn.Module itself (nn.Module.{name}); choose another"
+    if branching and name in GRAPH_MODULE_ATTRIBUTES:
+        return (f"name '{name}' is taken by torch.fx.GraphModule (GraphModule.{name}): a list "
+                "with from: or merge layers is built as one; choose another")
+    if name == "self":
+        return ("name 'self' would shadow forward's self in code written from the model "
+                "(torch.fx, netspec codegen); choose another")
+    if name == "input":
+        return "name 'input' is reserved: from: input means the input of this list"
+    return None
+
+
+def _check_name(doc, path, name, label, info, seen, list_path, branching) -> list[Diagnostic]:
+    name_path = path + ("name",)
+    label = label.replace(f" '{name}'", "")
+    message = name_problem(name, branching)
+    if message is None and name in seen:
         first = seen[name]
         message = (
             f"name '{name}' is already used by layer {first} (line "
             f"{doc.where(list_path + (first,))[0]}); layer names must be unique"
         )
-    else:
+    elif message is None:
         seen[name] = path[-1]
         return []
     return [doc.diagnostic(name_path, f"{label}: {message}", layer=info)]
@@ -752,4 +785,28 @@ def validate_entry(doc: Document, path: tuple, entry: Any) -> list[Diagnostic]:
     for error in _entry_validator_cache[0].iter_errors(entry):
         error.relative_path.extendleft(reversed(path))
         out.extend(translate(error))
+    return out
+
+
+_first_validators: dict[str, Any] = {}
+
+
+def validate_first(doc: Document, path: tuple, type_name: str, first: dict) -> list[Diagnostic]:
+    """first: of a repeated layer (parameters substituted in a block body): argument names
+    of ``type_name`` with values of their types.  Nothing is required here: the repeated
+    entry gives the rest."""
+    if type_name not in _first_validators:
+        keywords = schema_module.layer_schema(REGISTRY[type_name])["allOf"][0]["then"]
+        _first_validators[type_name] = _Validator(
+            {k: v for k, v in keywords.items() if k != "required"}
+        )
+    translate = _Translator(doc)
+    prefix = translate.layer_context(path + ("first",))[0]  # 'layer 0 (Conv2d): '
+    out: list[Diagnostic] = []
+    for error in _first_validators[type_name].iter_errors(first):
+        error.relative_path.extendleft(reversed(path + ("first",)))
+        out.extend(
+            replace(d, message=prefix + "first: " + d.message.removeprefix(prefix))
+            for d in translate(error)
+        )
     return out
