@@ -10,33 +10,57 @@ import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError, validators
-
 from . import schema as schema_module
 from .errors import Diagnostic, closest, did_you_mean
 from .layers import REGISTRY
 from .loader import Document
+from .schema_check import compile_schema, ecma_pattern
 
-# A YAML 2.0 or true is not an integer here (jsonschema counts 2.0 as one by default).
-_types = Draft202012Validator.TYPE_CHECKER.redefine(
-    "integer", lambda checker, v: isinstance(v, int) and not isinstance(v, bool)
-)
+_validator_classes: list = []
 
 
-def _pattern(validator, pattern, instance, schema):
-    """`pattern` with JSON Schema's (ECMA-262) meaning of a final `$`: the end of the
-    string. Python's `$` also matches before a final newline, which let "conv1\n" pass."""
-    if not validator.is_type(instance, "string"):
-        return
-    if pattern.endswith("$") and not pattern.endswith("\\$"):
-        pattern = pattern[:-1] + r"\Z"
-    if not re.search(pattern, instance):
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+def validator_class() -> Any:
+    """jsonschema's Draft 2020-12 validator as netspec reads its schema.  jsonschema costs
+    more start-up than the rest of `check`, so it is imported only to explain a document
+    that the compiled check (schema_check) found invalid."""
+    if not _validator_classes:
+        from jsonschema import Draft202012Validator, ValidationError, validators
+
+        # A YAML 2.0 or true is not an integer here (jsonschema counts 2.0 as one by default).
+        types = Draft202012Validator.TYPE_CHECKER.redefine(
+            "integer", lambda checker, v: isinstance(v, int) and not isinstance(v, bool)
+        )
+
+        def pattern(validator, pattern, instance, schema):
+            """`pattern` with JSON Schema's (ECMA-262) meaning of a final `$`."""
+            if not validator.is_type(instance, "string"):
+                return
+            pattern = ecma_pattern(pattern)
+            if not re.search(pattern, instance):
+                yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+        _validator_classes.append(validators.extend(
+            Draft202012Validator, validators={"pattern": pattern}, type_checker=types
+        ))
+    return _validator_classes[0]
 
 
-_Validator = validators.extend(
-    Draft202012Validator, validators={"pattern": _pattern}, type_checker=_types
-)
+class _Schema:
+    """A schema checked by compiled Python first; jsonschema lists the errors only when
+    that check fails, so a valid document never imports it."""
+
+    def __init__(self, schema: dict):
+        self.schema = schema
+        self.is_valid = compile_schema(schema, lazy=True)
+        self.validator: Any = None
+
+    def errors(self, instance: Any) -> Any:
+        if self.is_valid(instance):
+            return ()
+        if self.validator is None:
+            self.validator = validator_class()(self.schema)
+        return self.validator.iter_errors(instance)
+
 
 TYPE_WORDS = {
     "integer": "an integer",
@@ -113,7 +137,7 @@ _validator_cache: list = []
 
 def _validator() -> Any:
     if not _validator_cache:
-        _validator_cache.append(_Validator(schema_module.load()))
+        _validator_cache.append(_Schema(schema_module.load()))
     return _validator_cache[0]
 
 
@@ -596,7 +620,7 @@ def validate(doc: Document) -> Validation:
     broken: set[tuple] = set()
     fatal = False
     # layers is required only without base: (an if/then): reported after netspec and input
-    ordered = sorted(_validator().iter_errors(doc.data),
+    ordered = sorted(_validator().errors(doc.data),
                      key=lambda e: list(e.relative_schema_path)[:1] == ["then"])
     for error in ordered:
         path = tuple(error.absolute_path)
@@ -777,12 +801,12 @@ def validate_entry(doc: Document, path: tuple, entry: Any) -> list[Diagnostic]:
     (block bodies are only checked structurally until a use gives the parameters)."""
     if not _entry_validator_cache:
         full = schema_module.load()
-        _entry_validator_cache.append(_Validator({"$defs": full["$defs"], "$ref": "#/$defs/entry"}))
+        _entry_validator_cache.append(_Schema({"$defs": full["$defs"], "$ref": "#/$defs/entry"}))
     if isinstance(entry, dict) and "layers" in entry:
         entry = {k: v for k, v in entry.items() if k != "layers"}  # children: checked one by one
     translate = _Translator(doc, overrides={tuple(path): entry})
     out: list[Diagnostic] = []
-    for error in _entry_validator_cache[0].iter_errors(entry):
+    for error in _entry_validator_cache[0].errors(entry):
         error.relative_path.extendleft(reversed(path))
         out.extend(translate(error))
     return out
@@ -797,13 +821,13 @@ def validate_first(doc: Document, path: tuple, type_name: str, first: dict) -> l
     entry gives the rest."""
     if type_name not in _first_validators:
         keywords = schema_module.layer_schema(REGISTRY[type_name])["allOf"][0]["then"]
-        _first_validators[type_name] = _Validator(
+        _first_validators[type_name] = _Schema(
             {k: v for k, v in keywords.items() if k != "required"}
         )
     translate = _Translator(doc)
     prefix = translate.layer_context(path + ("first",))[0]  # 'layer 0 (Conv2d): '
     out: list[Diagnostic] = []
-    for error in _first_validators[type_name].iter_errors(first):
+    for error in _first_validators[type_name].errors(first):
         error.relative_path.extendleft(reversed(path + ("first",)))
         out.extend(
             replace(d, message=prefix + "first: " + d.message.removeprefix(prefix))
