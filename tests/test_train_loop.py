@@ -69,6 +69,7 @@ def test_a_run_folder_holds_everything(tmp_path):
     d = run.dir
     assert d.parent == tmp_path / "runs" / "LeNet5Digits"
     assert {p.name for p in d.iterdir() if not p.name.startswith("events.")} == {
+        ".lock",  # held by the process that trains into the folder
         "spec.yaml",
         "train.yaml",
         "metrics.jsonl",

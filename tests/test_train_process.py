@@ -109,6 +109,36 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path):
     assert rows(reference) == rows(last.parent)
 
 
+def test_two_resumes_of_one_run_at_once(tmp_path):
+    """The second process to --resume a run that another is training is refused, naming
+    the first one's pid, and writes nothing; a SIGKILL'ed holder releases the run."""
+    runs = tmp_path / "runs"
+    r = netspec("train", str(LENET), *SLOW[2:], "--epochs", "1", "--runs", str(runs))
+    assert r.returncode == 0, r.stderr
+    (run_dir,) = runs.glob("*/*")
+    first = start("train", "--resume", str(run_dir), "--epochs", "50")  # still running below
+    lock = run_dir / ".lock"
+    deadline = time.monotonic() + 120
+    while not (lock.is_file() and lock.read_text().strip() == str(first.pid)):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.05)
+    before = (run_dir / "metrics.jsonl").read_bytes()
+    second = netspec("train", "--resume", str(run_dir), "--epochs", "50")
+    assert second.returncode == 1 and "Traceback" not in second.stderr
+    assert second.stderr == (
+        f"netspec: error: {run_dir} is in use by another netspec train (pid {first.pid}); two "
+        "processes writing one run would mix its checkpoints and metrics: wait for that one "
+        "to end, or stop it\n")
+    assert first.poll() is None  # the first never noticed
+    assert (run_dir / "metrics.jsonl").read_bytes()[: len(before)] == before
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    done = ckpt_io.load(run_dir / "last.pt")["epoch"]
+    third = netspec("train", "--resume", str(run_dir), "--epochs", str(done + 1))
+    assert third.returncode == 0, third.stderr
+    assert [row["epoch"] for row in rows(run_dir)] == list(range(1, done + 2))
+
+
 def test_two_gloo_processes_match_one(tmp_path):
     args = [
         "--epochs",
@@ -133,7 +163,8 @@ def test_two_gloo_processes_match_one(tmp_path):
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     (d_one,) = (tmp_path / "runs" / "one").iterdir()
     (d_two,) = (tmp_path / "runs" / "two").iterdir()
-    expected = {"spec.yaml", "train.yaml", "metrics.jsonl", "last.pt", "best.pt", "summary.json"}
+    expected = {"spec.yaml", "train.yaml", "metrics.jsonl", "last.pt", "best.pt", "summary.json",
+                ".lock"}
     assert {p.name for p in d_two.iterdir()} == expected
     assert len(written) == 2 * len(expected)
     a = torch.load(d_one / "last.pt", weights_only=True)

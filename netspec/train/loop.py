@@ -96,6 +96,7 @@ class Trainer:
     ):
         self.spec, self.result, self.cfg, self.ctx = spec, result, cfg, ctx
         self.ignore_memory = ignore_memory
+        self.lock: int | None = None  # the run folder's, held until train() returns
         self.progress = output.Progress(cfg.progress, ctx.main, stream)
         self.say = self.progress.say
 
@@ -105,6 +106,8 @@ class Trainer:
         cfg, ctx = self.cfg, self.ctx
         from ..build import build
 
+        if ctx.main and ckpt_path is not None:  # before anything of the run is read
+            self.lock = output.lock_run(ckpt_path.parent)
         self.device = dev.choose_device(cfg, ctx.local_rank if ctx.distributed else None)
         # before the data and the model: a spec too big for this machine is refused at once
         memory.guard(self.result, batch=math.ceil(cfg.batch_size / ctx.world), training=True,
@@ -179,6 +182,7 @@ class Trainer:
                 ckpt_io.remove_stale_temporaries(self.run_dir)
             else:
                 self.run_dir = output.new_run_dir(cfg.runs, cfg.name or net.name)
+                self.lock = output.lock_run(self.run_dir)
                 output.write_text_atomic(self.run_dir / "spec.yaml", self.spec.doc.text)
             output.write_text_atomic(self.run_dir / "train.yaml", cfg.dumps())
             output.write_metrics(self.run_dir, self.history)
@@ -188,27 +192,48 @@ class Trainer:
 
     def restore(self, path: Path) -> None:
         state = ckpt_io.load(path)
-        ckpt_io.check_same_spec(state, path, self.result, self.spec.file)
-        if "optimizer" not in state:
-            raise ckpt_io.CheckpointError(
-                f"{path} holds weights only; --resume needs a "
-                "checkpoint from netspec train (last.pt)"
-            )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state.get("scheduler") is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
+        if "spec_hash" in state:  # a hand-made checkpoint has none: its weights must fit
+            ckpt_io.check_same_spec(state, path, self.result, self.spec.file)
+        ckpt_io.check_resumable(state, path)  # every key, before anything of it is used
+        cfg = self.cfg
+        mismatch = ckpt_io.state_dict_mismatch(self.model.state_dict(), state["model"])
+        position = state.get("position")
+        problems = [
+            mismatch and f"its weights do not fit {self.spec.file}: {mismatch}",
+            ckpt_io.optimizer_problem(state["optimizer"], self.optimizer, cfg.optimizer.name),
+            ckpt_io.scheduler_problem(state.get("scheduler"), self.scheduler,
+                                      cfg.scheduler.name if cfg.scheduler else None,
+                                      len(self.optimizer.param_groups)),
+            position is not None and position["batch"] > len(self.plan)
+            and (f"'position' is batch {position['batch']} of an epoch that has "
+                 f"{len(self.plan)} batches"),
+        ]
+        for problem in filter(None, problems):
+            raise ckpt_io.resume_error(path, problem)
+        loads = [("weights", self.model.load_state_dict, state["model"]),
+                 ("optimizer state", self.optimizer.load_state_dict, state["optimizer"])]
+        if self.scheduler is not None:
+            loads.append(("scheduler state", self.scheduler.load_state_dict, state["scheduler"]))
         if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.step = state["epoch"], state["step"]
-        self.position = _rank_position(state.get("position"), self.ctx)
-        self.history = list(state.get("history", []))
-        self.best = dict(state.get("best", self.best))
-        self.elapsed = state.get("elapsed", 0.0)
+            loads.append(("gradient scaler state", self.scaler.load_state_dict, state["scaler"]))
         rngs = state.get("rng") or []
         if len(rngs) == self.ctx.world:
-            dev.set_rng_state(rngs[self.ctx.rank])
-        else:  # another number of processes: a fresh, still seeded, stream per rank
+            loads.append(("random generator state", dev.set_rng_state, rngs[self.ctx.rank]))
+        for what, load_into, value in loads:
+            try:
+                load_into(value)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError,
+                    RuntimeError) as exc:
+                text = " ".join(str(exc).split())
+                raise ckpt_io.resume_error(
+                    path, f"its {what} does not load: {type(exc).__name__}: {text}") from None
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.position = _rank_position(state.get("position"), self.ctx)
+        self.history = list(state.get("history") or [])
+        self.best = dict(state.get("best") or self.best)
+        self.elapsed = state.get("elapsed") or 0.0
+        if len(rngs) != self.ctx.world:  # another number of processes: a fresh, still
+            # seeded, stream per rank
             dev.seed_everything(self.cfg.seed + 7919 * (self.epoch + 1) + self.ctx.rank)
         done = f"epoch {self.epoch}" + (
             f" and {self.position['batch']} batches of epoch {self.position['epoch']}"
@@ -665,4 +690,5 @@ def train(
         if finished and ctx.initialized:
             distributed.barrier(ctx)
         distributed.finish(ctx)
+        output.unlock_run(trainer.lock)
         sys.stderr.flush()

@@ -9,7 +9,8 @@
 - ``events.out.tfevents.*``: TensorBoard (``loss/train``, ``loss/val``, ``accuracy/train``,
   ``accuracy/val``, ``accuracy/val_top5``, ``lr``; the x axis is the epoch);
 - ``last.pt`` after every epoch, ``best.pt`` for the best validation accuracy so far;
-- ``summary.json`` at the end: best epoch, test metrics, time.
+- ``summary.json`` at the end: best epoch, test metrics, time;
+- ``.lock``: held (``flock``) by the process training into the folder, with its pid.
 
 Progress: on a terminal, a tqdm bar per epoch with the live loss and samples/s; otherwise
 (CI, a log file) nothing but one line per epoch."""
@@ -23,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from .checkpoint import WriteError, cannot_write
 
 METRIC_KEYS = (
     "epoch",
@@ -42,21 +45,79 @@ TIMING_KEYS = ("time_s", "samples_per_s")  # the only values that differ between
 def new_run_dir(root: str, name: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(root) / name
-    base.mkdir(parents=True, exist_ok=True)
-    for i in range(1000):
-        candidate = base / (stamp if i == 0 else f"{stamp}-{i}")
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-    raise OSError(f"cannot create a run folder under {base}")  # pragma: no cover
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        for i in range(1000):
+            candidate = base / (stamp if i == 0 else f"{stamp}-{i}")
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise cannot_write(base, exc) from None
+    raise WriteError(f"cannot create a run folder under {base}")  # pragma: no cover
+
+
+LOCK = ".lock"
+
+
+class RunInUse(WriteError):
+    """Another process is training into the run folder."""
+
+
+def lock_run(run_dir: Path) -> int | None:
+    """Hold ``run_dir`` for this process until ``unlock_run`` (or its exit, even by SIGKILL:
+    the kernel drops a dead process's flock), so two ``--resume`` of one run cannot both
+    append to its metrics and checkpoints.  Returns the lock's file descriptor; None where
+    the platform or file system cannot lock (the run goes ahead unguarded).  RunInUse,
+    naming the holder's pid, when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    path = run_dir / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        who = f"pid {holder}" if holder.isdigit() else "its pid not yet written"
+        raise RunInUse(
+            f"{run_dir} is in use by another netspec train ({who}); two processes writing "
+            "one run would mix its checkpoints and metrics: wait for that one to end, or "
+            "stop it"
+        ) from None
+    except OSError:  # pragma: no cover - a file system without flock (some NFS)
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
+
+
+def unlock_run(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the last descriptor releases the flock
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (WriteError if it cannot be written)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    except OSError as exc:
+        kept = f"the previous {path.name} is whole" if path.is_file() else ""
+        raise cannot_write(path, exc, kept) from None
 
 
 def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
@@ -67,8 +128,24 @@ def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
 
 
 def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
-    with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
+    """One more line; on a failed write (a full disk) the file is cut back to its whole
+    rows, and WriteError says so."""
+    path = run_dir / "metrics.jsonl"
+    data = (json.dumps(row) + "\n").encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+        except OSError as exc:
+            os.ftruncate(fd, size)
+            raise cannot_write(path, exc, "its earlier rows are whole") from None
+    finally:
+        os.close(fd)
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
