@@ -14,8 +14,12 @@ examples:
 TARGET is module:callable, called with no arguments (or --kwargs, a JSON object); it must
 return an nn.Module.  torchvision:NAME means torchvision.models.NAME.
 
+Only model factories are called: nn.Module classes and functions not declared to return
+anything else, never loaders (torch.hub, torch.load, ...).
+
 exit status: 0 written and checked, 1 the model cannot be expressed as a spec (the message
-names the module or operation), 2 bad usage, or the target cannot be imported or called"""
+names the module or operation) or the target exited (sys.exit) instead of returning a
+model, 2 bad usage, or the target cannot be imported or called"""
 
 
 def add_import_parser(sub, shape_type) -> None:
@@ -52,7 +56,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                                                args.name)
     except TargetError as exc:
         print(f"netspec import: {exc}", file=sys.stderr)
-        return 2
+        return exc.status  # 2; 1 for a target that exited instead of returning a model
     except ImportProblem as exc:
         print(f"netspec import: cannot express {args.target} as a spec: {exc}", file=sys.stderr)
         return 1

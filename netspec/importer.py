@@ -16,8 +16,8 @@ This module imports torch; only ``netspec import`` and specs with ``base:`` use 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-import inspect
 import json
 import math
 import re
@@ -43,7 +43,25 @@ class ImportProblem(Exception):
 
 
 class TargetError(Exception):
-    """The target is not an importable ``module:callable`` that makes a model."""
+    """The target is not an importable ``module:callable`` that makes a model.  ``status``:
+    the exit status of ``netspec import``."""
+
+    status = 2
+
+
+class TargetExited(TargetError):
+    """The target (or importing its module) raised SystemExit or another BaseException
+    instead of returning a model."""
+
+    status = 1
+
+
+def _exited(what: str, exc: BaseException) -> TargetExited:
+    if isinstance(exc, SystemExit):
+        how = f"tried to end the program (sys.exit({exc.code!r}))"
+    else:
+        how = f"raised {type(exc).__name__}"
+    return TargetExited(f"{what} {how} instead of returning a model")
 
 
 # ----------------------------------------------------------------------------- targets
@@ -52,9 +70,10 @@ class TargetError(Exception):
 def resolve_target(text: str) -> Any:
     """``module:callable`` -> the callable.  ``torchvision:NAME`` is torchvision.models.NAME.
 
-    Only a class derived from ``nn.Module`` or a plain Python function is accepted (never a
-    builtin), never from the standard library, never a private name: a target names a
-    model factory, nothing else."""
+    Only a class derived from ``nn.Module`` or a plain Python function not declared to
+    return anything else is accepted (never a builtin, never a loader such as
+    ``torch.hub.load``: netspec.trust.factory_problem), never from the standard library,
+    never a private name: a target names a model factory, nothing else."""
     match = TARGET.fullmatch(text.strip()) if isinstance(text, str) else None
     if not match:
         raise TargetError(f"'{text}' is not a target such as torchvision:resnet18 or "
@@ -74,19 +93,24 @@ def resolve_target(text: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise TargetError(f"cannot import '{module_name}' (from '{text}'): {exc}") from None
+    except Exception as exc:  # the module's own code failed while importing
+        raise TargetError(f"importing '{module_name}' (from '{text}') failed: "
+                          f"{type(exc).__name__}: {exc}") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit: a script, not a library
+        raise _exited(f"importing '{module_name}'", exc) from None
     obj = getattr(module, attr, None)
     if obj is None:
         known = _factories(module_name, module)
         from .errors import did_you_mean
 
         raise TargetError(f"'{module_name}' has no '{attr}'{did_you_mean(attr, known)}")
-    if inspect.isclass(obj):
-        if not issubclass(obj, nn.Module):
-            raise TargetError(f"'{text}' is the class {obj.__qualname__}, which is not an "
-                              "nn.Module")
-    elif not inspect.isfunction(obj):
-        raise TargetError(f"'{text}' is a {type(obj).__name__}, not a Python function or "
-                          "nn.Module class that builds a model")
+    from .trust import factory_problem
+
+    problem = factory_problem(text, module_name, obj)
+    if problem:
+        raise TargetError(problem)
     return obj
 
 
@@ -120,21 +144,32 @@ def make_model(target: str, kwargs: dict[str, Any] | None = None, meta: bool = T
     kwargs = kwargs or {}
     model = None
     call = f"{target}({_kwargs_text(kwargs)})"
-    if meta:
-        try:
-            with torch.device("meta"):
+    # what the factory prints goes to stderr: stdout is the spec (netspec import)
+    with contextlib.redirect_stdout(sys.stderr):
+        if meta:
+            try:
+                with torch.device("meta"):
+                    model = factory(**kwargs)
+            except TypeError as exc:
+                raise TargetError(f"{call} failed: {exc}") from None
+            except Exception:
+                model = None  # some factories need real tensors: build it normally
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
+                raise _exited(call, exc) from None
+        if model is None:
+            try:
                 model = factory(**kwargs)
-        except TypeError as exc:
-            raise TargetError(f"{call} failed: {exc}") from None
-        except Exception:
-            model = None  # some factories need real tensors: build it normally
-    if model is None:
-        try:
-            model = factory(**kwargs)
-        except Exception as exc:
-            raise TargetError(f"{call} failed: {type(exc).__name__}: {exc}") from None
+            except Exception as exc:
+                raise TargetError(f"{call} failed: {type(exc).__name__}: {exc}") from None
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
+                raise _exited(call, exc) from None
     if not isinstance(model, nn.Module):
-        raise TargetError(f"{call} returned a {type(model).__name__}, not an nn.Module")
+        raise TargetError(f"{call} returned a value of type {type(model).__name__}, not an "
+                          "nn.Module")
     return model
 
 
