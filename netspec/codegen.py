@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from .build import constructor_kwargs, is_chain
-from .check import CheckResult, Spec, check, load
+from .check import CheckResult, Spec, check
 from .errors import Diagnostic, SpecError
 from .expr import ExprError, evaluate, is_expression
 from .expr import parse as parse_expr
@@ -64,12 +64,15 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _INDEX = re.compile(r"(0|[1-9][0-9]*)", re.ASCII)
 # Module-level names the generated file defines or uses: a class may not take them.
 _GLOBALS = frozenset({"torch", "nn", "OrderedDict", "collections", "crop_to", "annotations"})
-# Names a forward's local variables must not take (they would shadow what forward uses).
-_LOCALS_RESERVED = frozenset(
-    {"self", "x", "torch", "nn", "crop_to", "OrderedDict", "super", "getattr", "float"}
-) | frozenset(dir(builtins))
 # RNN, LSTM, GRU return (output, state): in nn.Sequential, a subclass that returns the output
 _OUTPUT_ONLY_HELPER = {name: f"{name}Output" for name, lt in REGISTRY.items() if lt.output_only}
+# Names a function's local variables must not take (they would shadow what it uses).
+_LOCALS_RESERVED = frozenset(
+    {"self", "x", "torch", "nn", "crop_to", "OrderedDict", "super", "getattr", "float"}
+) | frozenset(dir(builtins)) | frozenset(_OUTPUT_ONLY_HELPER.values())
+# Python's parser refuses more than 200 nested brackets in one statement ("too many nested
+# parentheses"): containers nested deeper than this are built in local variables first.
+MAX_NESTING = 16
 
 
 class StyleError(SpecError):
@@ -129,6 +132,8 @@ class Expr:
     items: list[Item] | None = None
     open: str = "("
     close: str = ")"
+    # a module's construction that may move into a local variable of this name (hoist)
+    hint: str | None = None
 
     def flat(self) -> str | None:
         """One-line text, or None when a comment inside forces it over several lines."""
@@ -198,6 +203,42 @@ def layout(expr: Expr, indent: int, prefix: str = "", suffix: str = "",
     return lines
 
 
+def hoist(expr: Expr, fresh: Callable[[str], str]) -> tuple[Expr, list[tuple[str, Expr]]]:
+    """``expr`` with the module constructions nested more than MAX_NESTING brackets deep
+    replaced by local variables, and the (variable, construction) assignments to write
+    before it, innermost first.  Shallow expressions come back unchanged."""
+    assignments: list[tuple[str, Expr]] = []
+
+    def visit(e: Expr) -> tuple[Expr, int]:
+        if e.items is None:
+            return e, 0
+        items, depth = [], 0
+        for item in e.items:
+            inner, d = visit(item.expr)
+            items.append(Item(inner, item.comment) if inner is not item.expr else item)
+            depth = max(depth, d)
+        new = Expr(e.head, items, e.open, e.close, e.hint) if any(
+            a is not b for a, b in zip(items, e.items, strict=True)) else e
+        if e.hint is not None and depth + 1 > MAX_NESTING:
+            var = fresh(e.hint)
+            assignments.append((var, new))
+            return atom(var), 0
+        return new, depth + 1
+
+    out, _ = visit(expr)
+    return out, assignments
+
+
+def statement(expr: Expr, indent: int, fresh: Callable[[str], str], prefix: str = "",
+              comment: str | None = None) -> list[str]:
+    """layout() for one statement, with deep constructions assigned to locals first."""
+    expr, assignments = hoist(expr, fresh)
+    lines = []
+    for var, part in assignments:
+        lines += layout(part, indent, prefix=f"{var} = ")
+    return lines + layout(expr, indent, prefix=prefix, comment=comment)
+
+
 def shape_comment(result: LayerResult) -> str | None:
     return f"# -> {fmt(result.output_shape)}" if result.output_shape is not None else None
 
@@ -218,10 +259,24 @@ class Node:
     unit: Unit | None = None  # class style: the generated class this entry instantiates
     # expressions over block parameters are only taken from the block's own body
     in_block: str | None = None
+    _by_name: dict[str, Node] | None = field(default=None, repr=False, compare=False)
+    _kwargs: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         return self.r.name
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """A layer's constructor arguments as torch takes them (computed once)."""
+        if self._kwargs is None:
+            self._kwargs = constructor_kwargs(self.r)
+        return self._kwargs
+
+    def child(self, name: str) -> Node:
+        if self._by_name is None:  # one lookup per child, not a scan (repeats of 10,000)
+            self._by_name = {c.name: c for c in self.children}
+        return self._by_name[name]
 
     @property
     def kind(self) -> str:
@@ -384,6 +439,9 @@ def _arg_text(value: Any, default: Any) -> str | None:
 def _sequential_expr(children: list[tuple[Node, Expr, str | None]], named: bool) -> Expr:
     """``nn.Sequential(a, b)`` from (entry, its module, its comment), or with ``named``
     ``nn.Sequential(OrderedDict([("conv1", a), ...]))``, which keeps the entries' names."""
+    for c, module, _ in children:
+        if module.items is not None and module.hint is None:
+            module.hint = c.name
     items = [Item(Expr("", [Item(atom(literal(c.name))), Item(module)]) if named else module,
                   comment) for c, module, comment in children]
     if named:
@@ -397,7 +455,7 @@ def _layer_args(n: Node, render: Callable[[str, Any, Any], str | None] | None = 
     to leave the argument out; without ``render``, each value as a literal (_arg_text)."""
     lt = REGISTRY[n.r.type]
     out = {}
-    for arg, value in constructor_kwargs(n.r).items():
+    for arg, value in n.kwargs.items():
         default = lt.arg_by_name[arg].default
         text = render(arg, value, default) if render else _arg_text(value, default)
         if text is not None:
@@ -459,7 +517,7 @@ def _structure(node: Node) -> tuple:
         if c.unit is not None:
             return (*head, "unit", id(c.unit))
         if c.kind in ("layer", "merge"):
-            values = constructor_kwargs(c.r)
+            values = c.kwargs
             if c.kind == "merge":
                 return (*head, c.r.type, tuple(sorted((k, repr(v)) for k, v in values.items())))
             return (*head, c.r.type, tuple(sorted(values)))
@@ -487,7 +545,7 @@ def _positions(node: Node) -> list[tuple[tuple, Node, str, Any, bool]]:
                     out.append(((*here, "call", p.name), c, p.name, c.raw_args.get(p.name),
                                 reads_input))
             elif c.kind == "layer":
-                for arg in constructor_kwargs(c.r):
+                for arg in c.kwargs:
                     out.append(((*here, "kw", arg), c, arg, c.raw_args.get(arg), reads_input))
             elif c.kind in ("group", "repeat"):
                 visit(c.children, here, reads_input, c.kind == "repeat")
@@ -505,7 +563,7 @@ def _position_values(node: Node, positions: list[tuple]) -> list[Any]:
         if pos[-2] == "call":
             values.append(c.unit.args_of(c)[arg])
         else:
-            values.append(constructor_kwargs(c.r)[arg])
+            values.append(c.kwargs[arg])
     return values
 
 
@@ -569,6 +627,7 @@ class _Classes:
         found = [(pos, c, arg, raw if in_block and c.in_block == template.r.type else None,
                   at_input) for pos, c, arg, raw, at_input in _positions(template)]
         positions = [p for p, *_ in found]
+        index_of = {p: k for k, p in enumerate(positions)}
         vectors = list(zip(*(_position_values(i, positions) for i in unit.instances),
                            strict=True)) if positions else []
         inputs = tuple(i.r.input_shape[0] if i.r.input_shape else None for i in unit.instances)
@@ -620,7 +679,7 @@ class _Classes:
             if name is None:
                 # inferred (num_features after a conv): as the latest value equal to it
                 earlier = next((how for p, how in reversed(rendering.items())
-                                if how[0] != "lit" and vectors[positions.index(p)] == vec),
+                                if how[0] != "lit" and vectors[index_of[p]] == vec),
                                None)
                 if earlier is not None:
                     rendering[pos] = earlier
@@ -632,7 +691,7 @@ class _Classes:
                 known[name] = vec
             if name not in varying:
                 varying.append(name)
-            rendering[pos] = ("name", _python_name(name))
+            rendering[pos] = ("name", self.pyname(name))
         order = ["in_channels", *declared]
         varying.sort(key=lambda p: order.index(p) if p in order else len(order))
         params = []
@@ -642,8 +701,8 @@ class _Classes:
             plain = isinstance(default, (int, float)) or (
                 isinstance(default, str) and default != "required"
                 and not is_expression(default, {*declared, "in_channels"}))
-            params.append(Param(_python_name(p), default if plain else REQUIRED))
-            unit.known[_python_name(p)] = known[p]
+            params.append(Param(self.pyname(p), default if plain else REQUIRED))
+            unit.known[self.pyname(p)] = known[p]
         unit.rendering = rendering
         unit.params = ([p for p in params if p.default is REQUIRED]
                        + [p for p in params if p.default is not REQUIRED])
@@ -675,22 +734,44 @@ class _Classes:
             if not _same(got, want) or type(got) is not type(want):
                 return None
 
+        pyname = self.pyname
+
         class Substitute(ast.NodeTransformer):
             def visit_Name(self, node: ast.Name) -> ast.AST:
                 values = known[node.id]
-                if _constant(values):
-                    return ast.copy_location(ast.Constant(values[0]), node)
-                return ast.copy_location(ast.Name(_python_name(node.id), ast.Load()), node)
+                if not _constant(values):
+                    return ast.copy_location(ast.Name(pyname(node.id), ast.Load()), node)
+                number = values[0]
+                if isinstance(number, (int, float)) and math.copysign(1, number) < 0:
+                    # -2 as -(2): unparse then writes (-2) ** 2, where -2 ** 2 is -4
+                    return ast.copy_location(
+                        ast.UnaryOp(ast.USub(), ast.Constant(-number)), node)
+                return ast.copy_location(ast.Constant(number), node)
 
         used = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
                        and not _constant(known[n.id])}, key=list(known).index)
         if not used:
             return None
         new = ast.fix_missing_locations(Substitute().visit(tree))
+        text = ast.unparse(new.body)
+        for j, want in enumerate(vec):  # the text written must give each instance's value
+            try:
+                got = evaluate(text, {pyname(k): known[k][j] for k in used})
+            except ExprError:
+                return None
+            if not _same(got, want) or type(got) is not type(want):
+                return None
         for name in used:
             if name not in varying:
                 varying.append(name)
-        return ast.unparse(new.body)
+        return text
+
+    def pyname(self, name: str) -> str:
+        """A parameter's name in __init__: never one that shadows a generated class."""
+        name = _python_name(name)
+        while name in self.taken:
+            name = _python_name(name + "_")
+        return name
 
     def fresh(self, pos: tuple, varying: list[str], declared: dict) -> str:
         """A new parameter: the argument's own name (input_size) where free, else qualified
@@ -722,7 +803,9 @@ def _python_name(name: str) -> str:
 
 
 class _ClassWriter:
-    def __init__(self) -> None:
+    def __init__(self, classes: set[str]) -> None:
+        self.classes = classes  # the generated classes' names: no local may shadow one
+        self.locals: set[str] = set()
         self.uses_od = False
         self.uses_torch = False
         self.uses_crop = False
@@ -760,7 +843,7 @@ class _ClassWriter:
         for instance in unit.instances:
             node = instance
             for part in path:
-                node = next(c for c in node.children if c.name == part)
+                node = node.child(part)
             shapes.add(node.r.output_shape)
         return shape_comment(n.r) if len(shapes) == 1 else None
 
@@ -785,18 +868,19 @@ class _ClassWriter:
         lines = []
         if unit.note:
             lines.append(f"# {unit.note}")
+        # __init__'s locals: never a parameter, a generated class or what the file uses
+        self.locals = {p.name for p in unit.params} | set(_LOCALS_RESERVED) | self.classes
         if chain and any(_INDEX.fullmatch(c.name) for c in children):
             # unnamed children (0, 1, ...): an nn.Sequential subclass, as torchvision's
             # Conv2dNormActivation
             seq = self.sequential(children, unit, ())
             lines.append(f"class {unit.name}(nn.Sequential):")
             lines.append(f"{INDENT}def __init__({sig}) -> None:")
-            lines += layout(Expr("super().__init__", seq.items), 8)
+            lines += statement(Expr("super().__init__", seq.items), 8, self.local)
             return lines
         lines.append(f"class {unit.name}(nn.Module):")
         lines.append(f"{INDENT}def __init__({sig}) -> None:")
         lines.append(f"{INDENT * 2}super().__init__()")
-        self.locals = {p.name for p in unit.params} | set(_LOCALS_RESERVED)
         for c in children:
             if c.kind == "merge":
                 continue
@@ -808,10 +892,11 @@ class _ClassWriter:
             expr = self.module_expr(c, unit, (), in_sequential=False)
             comment = self.comment(c, unit)
             if _IDENTIFIER.fullmatch(c.name):
-                lines += layout(expr, 8, prefix=f"self.{c.name} = ", comment=comment)
+                lines += statement(expr, 8, self.local, prefix=f"self.{c.name} = ",
+                                   comment=comment)
             else:
-                lines += layout(call("self.add_module", [literal(c.name), expr]), 8,
-                                comment=comment)
+                lines += statement(call("self.add_module", [literal(c.name), expr]), 8,
+                                   self.local, comment=comment)
         self.uses_torch = True
         lines.append("")
         lines.append(f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:")
@@ -831,17 +916,23 @@ class _ClassWriter:
         lines = [f"{INDENT * 2}{target} = nn.Sequential()"]
         for g in n.children:
             if self.named_container(g):
-                var = g.name if _IDENTIFIER.fullmatch(g.name) else f"n{g.name}"
-                while var in self.locals or keyword.iskeyword(var):
-                    var += "_"
-                self.locals.add(var)
+                var = self.local(g.name)
                 lines += self.add_lines(var, g, unit, here)
                 expr = atom(var)
             else:
                 expr = self.module_expr(g, unit, here, in_sequential=True)
-            lines += layout(call(f"{target}.add_module", [literal(g.name), expr]), 8,
-                            comment=self.comment(g, unit))
+            lines += statement(call(f"{target}.add_module", [literal(g.name), expr]), 8,
+                               self.local, comment=self.comment(g, unit))
         return lines
+
+    def local(self, name: str) -> str:
+        """A new local variable of __init__ for the container named ``name``."""
+        var = name if _IDENTIFIER.fullmatch(name) else f"n{name}"
+        var = var if _IDENTIFIER.fullmatch(var) else "part"
+        while var in self.locals or keyword.iskeyword(var) or keyword.issoftkeyword(var):
+            var += "_"
+        self.locals.add(var)
+        return var
 
     def forward(self, children: list[Node], output: str | None, unit: Unit) -> list[str]:
         # who reads each value: (index of the reader, position among its sources, whether
@@ -947,9 +1038,9 @@ class _SequentialWriter:
         lines = []
         for c in children:
             if c.kind == "layer":
-                lines += layout(call(f"{target}.add_module", [literal(c.name),
-                                                             self.module_expr(c)]),
-                                8, comment=shape_comment(c.r))
+                lines += statement(call(f"{target}.add_module", [literal(c.name),
+                                                                self.module_expr(c)]),
+                                   8, self.local, comment=shape_comment(c.r))
                 continue
             var = self.local(c.r.qualname)
             lines.append(f"{INDENT * 2}{var} = nn.Sequential()")
@@ -959,7 +1050,10 @@ class _SequentialWriter:
         return lines
 
     def local(self, qualname: str) -> str:
-        name = "_".join(p if not _INDEX.fullmatch(p) else f"n{p}" for p in qualname.split("."))
+        parts = [p if not _INDEX.fullmatch(p) else f"n{p}" for p in qualname.split(".")]
+        name = "_".join(parts)
+        if len(name) > 40:  # deep nesting: the last part, so that lines stay short
+            name = parts[-1]
         if not _IDENTIFIER.fullmatch(name):
             name = "block"
         while name in self.local_names or name in _LOCALS_RESERVED or keyword.iskeyword(name):
@@ -975,7 +1069,7 @@ class _SequentialWriter:
             return lines
         seq = self.container(nodes)
         # nn.Sequential(a, b) or nn.Sequential(OrderedDict(...)): the same arguments
-        lines += layout(Expr("super().__init__", seq.items), 8)
+        lines += statement(Expr("super().__init__", seq.items), 8, self.local)
         return lines
 
 
@@ -1035,27 +1129,20 @@ def _input_text(result: CheckResult) -> str:
     return text
 
 
-def _load(spec: Spec | str | os.PathLike) -> tuple[CheckResult, Any]:
-    """The check of ``spec`` and the document it checked (``base:`` expanded)."""
-    if not isinstance(spec, Spec):
-        spec = load(spec)  # raises SpecError for unreadable YAML
-    doc = spec.doc
-    if isinstance(doc.data, dict) and ("base" in doc.data or "edits" in doc.data):
-        from .edits import expand_base  # base: imports the model (and torch)
-
-        doc, problems = expand_base(doc)
-        if problems:
-            raise SpecError(problems)
-        spec = Spec(doc)
-    result = check(spec)
+def _load(spec: CheckResult | Spec | str | os.PathLike) -> tuple[CheckResult, Any]:
+    """The check of ``spec`` and the document it checked (``base:`` expanded by check: the
+    expanded document still says base:, so it is not checked a second time)."""
+    result = spec if isinstance(spec, CheckResult) else check(spec)
     if not result.ok:
         raise SpecError(result.errors)
-    return result, doc
+    if result.document is None:
+        raise ValueError("generate needs a spec, or the CheckResult netspec.check returned")
+    return result, result.document
 
 
-def generate(spec: Spec | str | os.PathLike, style: str = "class") -> str:
-    """The source text of a PyTorch module file for ``spec`` (a path, YAML text or a loaded
-    Spec) in ``style`` (see STYLES).
+def generate(spec: CheckResult | Spec | str | os.PathLike, style: str = "class") -> str:
+    """The source text of a PyTorch module file for ``spec`` (a path, YAML text, a loaded
+    Spec, or what ``netspec.check`` returned for one) in ``style`` (see STYLES).
 
     Raises SpecError (every error) when the spec does not check, StyleError when the style
     cannot express it, CodegenError when a name or value cannot be written as code, and
@@ -1085,7 +1172,7 @@ def _class_style(tree: _Tree, nodes: list[Node], name: str, result: CheckResult)
     top = Unit(name, name, [root])
     classes.units.append(top)
     classes.finalize()
-    writer = _ClassWriter()
+    writer = _ClassWriter({u.name for u in classes.units})
     sources = [writer.unit_source(u) for u in classes.units]
     return _assemble(result.file, name, "class", sources, writer.uses_od, writer.uses_torch,
                      writer.uses_crop, writer.helpers, _input_text(result))
