@@ -65,10 +65,15 @@ images: $(STAMP) graphviz
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 -p no:cacheprovider
 
-# long differential runs against torch (100,000 drawn cases per property)
+# long differential runs against torch (100,000 drawn cases per property),
+# then the seeded mutation fuzzer over every spec in specs/ (100,000 mutants; the seed is
+# printed, NETSPEC_FUZZ_SEED=N picks another)
 fuzz: $(STAMP)
 	NETSPEC_FUZZ_EXAMPLES=100000 $(PY) -m pytest -q -n 2 -p no:cacheprovider \
 	  tests/test_differential_spatial.py tests/test_differential_layers.py tests/test_differential_merge.py
+	@NETSPEC_FUZZ_MUTANTS=100000 $(PY) -c "import sys; sys.path.insert(0, 'tests'); \
+	import fuzz_specs as f; print(f'mutation fuzzer: NETSPEC_FUZZ_SEED={f.SEED}, {f.MUTANTS:,} mutants')"
+	NETSPEC_FUZZ_MUTANTS=100000 $(PY) -m pytest -q -n 2 -p no:cacheprovider tests/test_fuzz.py
 
 bench: $(STAMP)
 	$(PY) bench/check_speed.py
