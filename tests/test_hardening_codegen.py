@@ -189,6 +189,19 @@ def test_deep_nesting_in_ordereddict_style(tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_nested_groups_as_deep_as_a_spec_goes(tmp_path):
+    """Groups nested 48 deep (49 exceed the loader's 100 levels and are refused at load) in
+    every style, ordereddict included."""
+    body: list = [{"ReLU": None}]
+    for _ in range(48):
+        body = [{"layers": body}]
+    text = yaml.safe_dump({"netspec": 1, "input": [3, 4, 4], "layers": body})
+    assert_same_as_build(text, tmp_path, STYLES)
+    refused = netspec.check(yaml.safe_dump({"netspec": 1, "input": [3, 4, 4],
+                                            "layers": [{"layers": body}]}))
+    assert [d.message for d in refused.errors] == ["document is nested more than 100 levels deep"]
+
+
 def test_deep_nesting_in_sequential_style(tmp_path):
     assert_same_as_build(nested_blocks(31, repeat=True, named=False), tmp_path,
                          ("sequential",))
