@@ -63,6 +63,7 @@ images: $(STAMP) graphviz
 
 # the suite CI runs: every test, a few minutes on 2 cores
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q -n 2 -p no:cacheprovider
 
 # long differential runs against torch (100,000 drawn cases per property),

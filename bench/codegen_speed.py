@@ -25,7 +25,7 @@ CODEGEN = """
 import sys, time
 from pathlib import Path
 start = time.perf_counter()
-from netspec.codegen import STYLES, StyleError, generate
+from netspec.emit.codegen import STYLES, StyleError, generate
 imported = time.perf_counter()
 files = chars = 0
 for spec in sorted(Path("specs/zoo").glob("*.yaml")):
@@ -42,7 +42,7 @@ print(files, chars, imported - start, done - imported)
 
 SUMMARY = """
 import sys
-from netspec.summary import summarize
+from netspec.emit.summary import summarize
 summarize("specs/zoo/resnet50.yaml", batch=1).table()
 assert "torch" not in sys.modules
 """

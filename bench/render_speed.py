@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from netspec import render  # noqa: E402
-from netspec.check import check, load  # noqa: E402
+from netspec.emit import render  # noqa: E402
+from netspec.pipeline.check import check, load  # noqa: E402
 
 
 def flat_chain(n: int) -> str:

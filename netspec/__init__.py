@@ -6,13 +6,23 @@
 
 Only ``build`` imports torch; loading and checking are pure Python."""
 
-# `build` is the function, imported eagerly on purpose: importing the submodule
-# netspec.build later (lazily, or by `from netspec.build import ...`) would set the package
-# attribute `build` to the module and shadow the function.  netspec/build.py imports torch
-# only when called.
-from .build import build
-from .check import CheckResult, Spec, check, load
-from .errors import Diagnostic, SpecError
+# netspec.emit.build imports torch only when a model is built, so importing it here is cheap.
+from netspec.core.diagnostics import Diagnostic, SpecError
+from netspec.core.version import __version__  # noqa: F401  (netspec.__version__)
+from netspec.emit.build import build
+from netspec.pipeline.check import CheckResult, Spec, check, load
 
-__version__ = "0.1.0"
 __all__ = ["CheckResult", "Diagnostic", "Spec", "SpecError", "build", "check", "load"]
+
+# The emitters' Python APIs the README documents (netspec.render.to_dot,
+# netspec.summary.summarize, netspec.codegen.generate, ...), loaded on first use so that
+# `import netspec` stays light.
+_EMITTERS = ("codegen", "export", "render", "report", "summary")
+
+
+def __getattr__(name: str):
+    if name in _EMITTERS:
+        from importlib import import_module
+
+        return import_module(f"netspec.emit.{name}")
+    raise AttributeError(f"module 'netspec' has no attribute {name!r}")

@@ -1040,7 +1040,7 @@ def _no_dot():
     still built and the page written: what the report does without dot)."""
     import graphviz
 
-    from netspec import report
+    from netspec.emit import report
 
     def missing(g, fmt_):
         raise graphviz.ExecutableNotFound(("dot",))
@@ -1074,7 +1074,7 @@ def _html_problems(html_text: str) -> str | None:
 def api_invariants(m: Mutant, with_dot: bool | None = None) -> list[Failure]:
     """Every API invariant for one mutant; the failures found (empty: it held)."""
     import netspec
-    from netspec import codegen, render, report, summary
+    from netspec.emit import codegen, render, report, summary
 
     rec = Recorder(m)
     rng = random.Random(f"{SEED}:{m.index}:checks")
@@ -1129,7 +1129,8 @@ def api_invariants(m: Mutant, with_dot: bool | None = None) -> list[Failure]:
 
 def codegen_invariant(rec: Recorder, spec: Any, style: str) -> str | None:
     """The generated source (which must compile), or None for a clean refusal."""
-    from netspec import SpecError, codegen
+    from netspec import SpecError
+    from netspec.emit import codegen
 
     source = None
     try:
@@ -1168,7 +1169,7 @@ def cheap(m: Mutant) -> Any:
     """The check of an ok mutant that is cheap to build and run (at a smaller image than
     its own where that checks too: the modules do not depend on it), else None."""
     import netspec
-    from netspec import summary
+    from netspec.emit import summary
 
     def affordable(result: Any) -> bool:
         if not result.ok or not result.layers:
@@ -1203,7 +1204,7 @@ def build_invariants(m: Mutant, result: Any, workdir: Path) -> list[Failure]:
     import torch
 
     import netspec
-    from netspec import codegen
+    from netspec.emit import codegen
 
     rec = Recorder(m)
     try:
@@ -1263,7 +1264,7 @@ def build_invariants(m: Mutant, result: Any, workdir: Path) -> list[Failure]:
 
 
 def _cli_commands(m: Mutant, spec: str, out: Path, rng: random.Random) -> list[list[str]]:
-    from netspec.codegen import STYLES
+    from netspec.emit.codegen import STYLES
 
     every = [["check", spec], ["check", "--json", spec], ["summary", spec],
              ["summary", "--json", "--depth", "1", spec],

@@ -19,8 +19,8 @@ import torch
 import yaml
 
 import netspec
-from netspec.build import torch_class
-from netspec.layers import REGISTRY
+from netspec.ops import REGISTRY
+from netspec.ops.torch_side import torch_class
 
 torch.set_num_threads(1)
 BATCHES = (2, 3)

@@ -286,7 +286,7 @@ def test_branching_mistakes_are_positioned_errors(body, fragment):
 def test_repeats_that_multiply_past_the_limit_stop_with_an_error(monkeypatch):
     """10,000 copies of a block that repeats a layer 10,000 times would be 10^8 layers:
     check stops at the limit with a positioned error instead of running for hours."""
-    from netspec import infer
+    from netspec.pipeline import infer
 
     monkeypatch.setattr(infer, "MAX_EXPANDED", 2_000)  # the same rule, a faster test
     text = spec("""
@@ -340,14 +340,14 @@ def test_expressions_never_reach_eval(monkeypatch):
     "(-8) ** 0.5", "2 ** 63 + 1",
 ])
 def test_expression_evaluator_refuses_everything_but_arithmetic(expression):
-    from netspec.expr import ExprError, evaluate
+    from netspec.core.expr import ExprError, evaluate
 
     with pytest.raises(ExprError):
         evaluate(expression, {"n": 3})
 
 
 def test_expression_evaluator_arithmetic():
-    from netspec.expr import evaluate
+    from netspec.core.expr import evaluate
 
     env = {"planes": 64, "stride": 2, "in_channels": 64}
     assert evaluate("planes * 4", env) == 256

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from netspec import check
-from netspec.codegen import STYLES, CodegenError, StyleError, generate
-from netspec.errors import SpecError
+from netspec.core.diagnostics import SpecError
+from netspec.emit.codegen import STYLES, CodegenError, StyleError, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs" / "zoo").glob("*.yaml")) + sorted((ROOT / "specs").glob("*.yaml"))
@@ -332,7 +332,7 @@ def test_codegen_runs_without_torch():
     code = textwrap.dedent("""
         import sys, time
         from pathlib import Path
-        from netspec.codegen import STYLES, StyleError, generate
+        from netspec.emit.codegen import STYLES, StyleError, generate
         n = 0
         for spec in sorted(Path("specs/zoo").glob("*.yaml")):
             for style in STYLES:

@@ -29,10 +29,10 @@ from hypothesis import strategies as st
 from oracle import assert_agree, netspec_verdict, spec_text, torch_verdict
 
 import netspec
-from netspec.layers import REGISTRY, fmt
-from netspec.layers._base import REQUIRED
+from netspec.ops import REGISTRY, fmt
+from netspec.ops.declare import REQUIRED
 
-MODULES = {f"netspec.layers.{m}" for m in
+MODULES = {f"netspec.ops.{m}" for m in
            ("norm", "activation", "dropout", "linear", "reshape", "recurrent")}
 
 # ------------------------------------------------------------------ deliberate deviations

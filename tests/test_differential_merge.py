@@ -12,8 +12,8 @@ from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netspec import ops
-from netspec.layers import REGISTRY, Args, ShapeError
+from netspec.ops import REGISTRY, Args, ShapeError
+from netspec.ops import torch_side as ops
 
 BATCH = 2
 

@@ -21,7 +21,7 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 from oracle import assert_agree, netspec_verdict, torch_verdict
 
-from netspec.layers import REGISTRY
+from netspec.ops import REGISTRY
 
 CONV = [f"{kind}{n}d" for kind in ("Conv", "ConvTranspose") for n in (1, 2, 3)]
 POOL = [

@@ -4,7 +4,7 @@ into a layer with parameters fails in PyTorch, except where PyTorch's CPU norms 
 import pytest
 from oracle import assert_agree
 
-from netspec.layers import REGISTRY
+from netspec.ops import REGISTRY
 
 CASES = [
     ("Conv2d", {"in_channels": 3, "out_channels": 4, "kernel_size": 3}, (3, 6, 6)),

@@ -16,7 +16,7 @@ import pytest
 
 import netspec
 from netspec import SpecError
-from netspec.errors import Diagnostic
+from netspec.core.diagnostics import Diagnostic
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = "netspec: 1\ninput: [3, 8, 8]\nlayers:\n"  # layer entries start at line 4
@@ -538,7 +538,7 @@ def test_check_does_not_import_torch():
     assert proc.returncode == 0, proc.stderr[-2000:]
     imported = [line.rsplit("|", 1)[-1] for line in proc.stderr.splitlines()
                 if line.startswith("import time:")]
-    assert any(name.strip() == "netspec.check" for name in imported)  # the parse works
+    assert any(name.strip() == "netspec.pipeline.check" for name in imported)  # the parse works
     assert not [name for name in imported if name.endswith(" torch")]
     assert not [name for name in imported if name.strip().startswith("torch")]
 
@@ -592,7 +592,7 @@ def test_api_build_raises_with_every_error():
 
 
 def test_committed_schema_is_generated():
-    from netspec import schema
+    from netspec.pipeline import schema
 
     committed = json.loads((ROOT / "schemas" / "netspec.schema.json").read_text(encoding="utf-8"))
     assert committed == schema.generate(), "run `netspec schema --write` and commit the result"
@@ -618,7 +618,7 @@ def netspec_refuses(name: str) -> bool:
 def test_module_attributes_match_torch():
     from torch import nn
 
-    from netspec.validate import MODULE_ATTRIBUTES
+    from netspec.core.names import MODULE_ATTRIBUTES
 
     names = [n for n in dir(nn.Sequential()) if n.isidentifier()]
     public = {n for n in names if not n.startswith("_")}

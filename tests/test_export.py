@@ -13,9 +13,9 @@ import torch
 from zoo_helpers import ROOT, ZOO
 
 import netspec
-from netspec import export as ex
 from netspec.cli import main
-from netspec.train import checkpoint as ckpt_io
+from netspec.emit import checkpoint as ckpt_io
+from netspec.emit import export as ex
 
 SPECS = sorted(ZOO.glob("*.yaml"))
 # 572×572 U-Net, DenseNet-121 (slow to export) and the VGGs (138M parameters): batch 1 and 2

@@ -89,7 +89,7 @@ def test_many_mutants_check_ok():
 def test_a_planted_bug_is_found_and_reported(monkeypatch):
     """The fuzzer can fail: a summary that breaks on a 3-d input is caught, reported by kind
     with the seed and a mutant that reproduces it."""
-    from netspec import summary
+    from netspec.emit import summary
 
     real = summary.summarize
 

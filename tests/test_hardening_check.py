@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import netspec
-from netspec.errors import number_text
+from netspec.core.diagnostics import number_text
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = "netspec: 1\ninput: [3, 8, 8]\n"
@@ -306,7 +306,7 @@ def _graph_module_breaks(name: str) -> bool:
 def test_graph_module_attributes_match_torch():
     from torch import fx, nn
 
-    from netspec.validate import GRAPH_MODULE_ATTRIBUTES
+    from netspec.core.names import GRAPH_MODULE_ATTRIBUTES
 
     graph_module = {n for n in dir(fx.GraphModule(nn.Module(), fx.Graph()))
                     if not n.startswith("_")}

@@ -16,7 +16,7 @@ import torch
 import yaml
 
 import netspec
-from netspec.codegen import MAX_NESTING, STYLES, StyleError, generate
+from netspec.emit.codegen import MAX_NESTING, STYLES, StyleError, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,15 +13,14 @@ from torch import nn
 
 import netspec
 from netspec.cli import main
-from netspec.importer import (
+from netspec.importer.fx import (
     ImportProblem,
     TargetError,
     dumps,
-    import_target,
     model_to_spec,
     resolve_target,
-    verify,
 )
+from netspec.pipeline.imported import import_target, verify
 
 SHAPE = (3, 64, 64)  # every zoo model pools adaptively: small inputs keep the test fast
 ZOO = {

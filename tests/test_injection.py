@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from netspec import cli, render
-from netspec.check import check, load
-from netspec.errors import Diagnostic, visible
-from netspec.report import html_report
+from netspec import cli
+from netspec.core.diagnostics import Diagnostic, visible
+from netspec.emit import render
+from netspec.emit.report import html_report
+from netspec.pipeline.check import check, load
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_dot = pytest.mark.skipif(

@@ -18,9 +18,9 @@ import pytest
 import torch
 
 import netspec
-from netspec import memory
 from netspec.cli import main
-from netspec.summary import summarize
+from netspec.emit import memory
+from netspec.emit.summary import summarize
 from netspec.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +127,7 @@ def test_training_on_cuda_compares_with_the_gpu_and_the_weights_with_main_memory
 
 
 def test_export_refuses_before_writing(tiny, tmp_path, scarce, capsys):
-    from netspec.export import export
+    from netspec.emit.export import export
 
     out = tmp_path / "tiny.ts"
     with pytest.raises(memory.NotEnoughMemory, match="for one batch of 3"):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from netspec import render
-from netspec.render import ERROR_LINE, FAMILY_COLOURS, UNKNOWN_TEXT, to_dot
+from netspec.emit import render
+from netspec.emit.render import ERROR_LINE, FAMILY_COLOURS, UNKNOWN_TEXT, to_dot
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = sorted((ROOT / "specs" / "zoo").glob("*.yaml"))
@@ -219,7 +219,7 @@ def test_same_spec_same_dot():
     once = to_dot(spec, compact=True)
     assert once == to_dot(spec, compact=True)
     # and in other processes, whatever the hash seed
-    code = ("import sys; from netspec.render import to_dot; "
+    code = ("import sys; from netspec.emit.render import to_dot; "
             "sys.stdout.write(to_dot(sys.argv[1], compact=True))")
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
@@ -229,7 +229,7 @@ def test_same_spec_same_dot():
 
 
 def test_no_torch_import():
-    code = ("import sys; from netspec.render import to_dot; from netspec.report import "
+    code = ("import sys; from netspec.emit.render import to_dot; from netspec.emit.report import "
             "html_report; to_dot(sys.argv[1]); html_report(sys.argv[1]); "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(ROOT / "specs/zoo/resnet18.yaml")],

@@ -18,13 +18,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netspec import schema as schema_module
-from netspec.errors import SpecError
-from netspec.layers import REGISTRY
-from netspec.layers._base import REQUIRED
-from netspec.loader import load_text
-from netspec.schema_check import UnsupportedSchema, compile_schema
-from netspec.validate import validator_class
+from netspec.core.diagnostics import SpecError
+from netspec.core.document import load_text
+from netspec.core.schema_check import UnsupportedSchema, compile_schema
+from netspec.ops import REGISTRY
+from netspec.ops.declare import REQUIRED
+from netspec.pipeline import schema as schema_module
+from netspec.pipeline.validate import validator_class
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_FILES = sorted(ROOT.glob("specs/**/*.yaml"))
@@ -486,7 +486,7 @@ def modules_after(*argv: str) -> tuple[int, list[str]]:
 def test_check_of_a_valid_spec_does_not_import_jsonschema():
     status, modules = modules_after("check", "-q", "specs/vgg16.yaml")
     assert status == 0
-    assert "netspec.validate" in modules  # the check ran
+    assert "netspec.pipeline.validate" in modules  # the check ran
     assert not [m for m in modules if m.split(".")[0] in ("jsonschema", "referencing", "torch")]
 
 

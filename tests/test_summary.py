@@ -28,11 +28,11 @@ from oracle import spec_text, to_torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import netspec
-from netspec.build import torch_class
 from netspec.cli import main
-from netspec.layers import REGISTRY
-from netspec.layers._base import LayerType
-from netspec.summary import summarize
+from netspec.emit.summary import summarize
+from netspec.ops import REGISTRY
+from netspec.ops.declare import LayerType
+from netspec.ops.torch_side import torch_class
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = sorted((ROOT / "specs" / "zoo").glob("*.yaml"))
@@ -399,7 +399,7 @@ def test_no_torch_import():
     code = ("import sys; from netspec.cli import main; "
             "main(['summary', 'specs/zoo/googlenet.yaml', '--depth', '1']); "
             "main(['summary', 'specs/zoo/text_lstm.yaml', '--json']); "
-            "from netspec.summary import summarize; summarize('specs/zoo/unet.yaml').table(); "
+            "from netspec.emit.summary import summarize; summarize('specs/zoo/unet.yaml').table(); "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True)

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from netspec.cli import main
-from netspec.train import checkpoint as ckpt_io
+from netspec.emit import checkpoint as ckpt_io
 from netspec.train import output, train
 from netspec.train.config import CheckpointError
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from netspec.cli import main
-from netspec.train import checkpoint as ckpt_io
+from netspec.emit import checkpoint as ckpt_io
 from netspec.train import train
 from netspec.train.config import CheckpointError
 from netspec.train.data import BatchPlan

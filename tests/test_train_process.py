@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from netspec.train import checkpoint as ckpt_io
+from netspec.emit import checkpoint as ckpt_io
 from netspec.train.output import TIMING_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent

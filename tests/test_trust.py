@@ -219,7 +219,7 @@ def test_a_module_that_exits_on_import_is_an_error(tmp_path, monkeypatch, capsys
 
 
 def test_ctrl_c_inside_a_factory_still_interrupts(factories):
-    from netspec.importer import make_model
+    from netspec.importer.fx import make_model
 
     with pytest.raises(KeyboardInterrupt):
         make_model("team_factories:interrupts")
@@ -252,7 +252,7 @@ def test_every_torchvision_builder_is_a_factory():
     classes)."""
     from torchvision import models
 
-    from netspec.trust import factory_problem
+    from netspec.importer.trust import factory_problem
 
     for name in models.list_models():
         builder = models.get_model_builder(name)

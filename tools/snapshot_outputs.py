@@ -37,7 +37,7 @@ def record(label, argv, product=None):
         p = pathlib.Path(product)
         text += "--- file\n" + (p.read_text() if p.exists() else "(none)\n")
         p.unlink(missing_ok=True)
-    (out / label).write_text(text)
+    (out / label).write_text(text.replace(str(out), "OUT"))  # recordings compare across folders
 record("check.txt", ["check", spec])
 record("check.json", ["check", "--json", spec])
 record("summary.json", ["summary", "--json", spec])

@@ -27,26 +27,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import ConfigError, TrainConfig
+from netspec.train.config import ConfigError, TrainConfig
 
 
 def train(*args: Any, **kwargs: Any) -> Any:
     """Train a spec; see :func:`netspec.train.loop.train`."""
-    from .loop import train as _train
+    from netspec.train.loop import train as _train
 
     return _train(*args, **kwargs)
 
 
 def evaluate(*args: Any, **kwargs: Any) -> Any:
     """Evaluate weights on a data split; see :func:`netspec.train.predict.evaluate`."""
-    from .predict import evaluate as _evaluate
+    from netspec.train.predict import evaluate as _evaluate
 
     return _evaluate(*args, **kwargs)
 
 
 def predict(*args: Any, **kwargs: Any) -> Any:
     """Top-k classes for image files; see :func:`netspec.train.predict.predict`."""
-    from .predict import predict as _predict
+    from netspec.train.predict import predict as _predict
 
     return _predict(*args, **kwargs)
 

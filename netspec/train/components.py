@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from ..errors import did_you_mean
-from .config import Entry, TrainConfig
+from netspec.core.diagnostics import did_you_mean
+from netspec.train.config import Entry, TrainConfig
 
 STEP_SCHEDULERS = ("OneCycleLR", "CyclicLR")  # stepped every optimizer step by default
 NOT_CONFIGURABLE = {  # need Python callables or other schedulers

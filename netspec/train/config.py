@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import Diagnostic, SpecError, did_you_mean
-from ..loader import Document
+from netspec.core.diagnostics import Diagnostic, SpecError, did_you_mean
+from netspec.core.document import Document
+from netspec.emit.checkpoint import CheckpointError
 
 CLI_FILE = "<command line>"
 Origin = tuple[str, int, int]  # file, line, column
@@ -75,10 +76,6 @@ DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 class ConfigError(SpecError):
     """A training configuration problem; carries positioned diagnostics like SpecError."""
-
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be used; the message says why and what to do."""
 
 
 @dataclass
@@ -347,7 +344,7 @@ def locate_flag(argv: list[str], flag: str, value: str | None = None) -> Origin:
 
 def load_config_file(path: str) -> Document:
     """A ``--config`` file: the loader's positions; OSError propagates (exit 2)."""
-    from ..loader import read_file
+    from netspec.core.document import read_file
 
     return read_file(path)
 
@@ -679,29 +676,14 @@ def dict_overrides(values: dict[str, Any] | None, file: str = "<python>") -> lis
 
 
 def checked_spec(source: Any) -> tuple[Any, Any]:
-    """(spec, its check result) from what load_spec takes; SpecError if it has errors."""
-    from ..check import check
+    """(spec, its check result) from what as_spec takes; SpecError if it has errors."""
+    from netspec.pipeline.check import as_spec, check
 
-    spec = load_spec(source)
+    spec = as_spec(source)
     result = check(spec)
     if not result.ok:
         raise SpecError(result.errors)
     return spec, result
-
-
-def load_spec(source: Any) -> Any:
-    """A Spec from a Spec, a path, or YAML text (more than one line); a missing file is an
-    OSError, not a one-line YAML document."""
-    from ..check import Spec, load
-    from ..loader import read_file
-
-    if isinstance(source, Spec):
-        return source
-    if isinstance(source, os.PathLike) or "\n" not in str(source):
-        if Path(source).is_dir():
-            raise IsADirectoryError(21, "is a directory", str(source))
-        return Spec(read_file(source))
-    return load(source)
 
 
 def overrides_list(overrides: Any) -> list:

@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
-from ..errors import did_you_mean
-from .components import build_transforms
-from .config import ConfigError, TrainConfig
+from netspec.core.diagnostics import did_you_mean
+from netspec.train.components import build_transforms
+from netspec.train.config import ConfigError, TrainConfig
 
 MEMORY_LIMIT = 2 * 2**30  # bytes of float32 samples held in memory at most ("auto")
 DIGITS_TEST_FRACTION = 0.2
@@ -497,8 +497,8 @@ def batches(
 def check_shapes(cfg: TrainConfig, data: Data, spec: Any, result: Any) -> None:
     """The spec's input against a sample, its output against the classes and the loss:
     positioned in the spec."""
-    from ..errors import Diagnostic
-    from ..layers import fmt
+    from netspec.core.diagnostics import Diagnostic
+    from netspec.ops import fmt
 
     doc, loss_name = spec.doc, cfg.loss.name
     net = result.network

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .config import TrainConfig
+from netspec.train.config import TrainConfig
 
 
 @dataclass

@@ -28,11 +28,11 @@ from typing import Any
 
 import torch
 
-from .. import memory
-from . import checkpoint as ckpt_io
-from . import components, config, distributed, output
-from . import data as data_mod
-from . import device as dev
+from netspec.emit import checkpoint as ckpt_io
+from netspec.emit import memory
+from netspec.train import components, config, distributed, output
+from netspec.train import data as data_mod
+from netspec.train import device as dev
 
 STOP_SYNC_EVERY = 16
 RUNNING_SUMS = ("loss_sum", "correct", "seen")  # of an interrupted epoch, one per rank
@@ -104,7 +104,7 @@ class Trainer:
 
     def setup(self, ckpt_path: Path | None) -> None:
         cfg, ctx = self.cfg, self.ctx
-        from ..build import build
+        from netspec.emit.build import build
 
         if ctx.main and ckpt_path is not None:  # before anything of the run is read
             self.lock = output.lock_run(ckpt_path.parent)

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import WriteError, cannot_write
+from netspec.emit.checkpoint import WriteError, cannot_write
 
 METRIC_KEYS = (
     "epoch",

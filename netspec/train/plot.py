@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .output import read_metrics
+from netspec.train.output import read_metrics
 
 
 class PlotError(Exception):

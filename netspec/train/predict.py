@@ -13,16 +13,16 @@ from typing import Any
 
 import torch
 
-from . import checkpoint as ckpt_io
-from . import components, config, distributed
-from . import data as data_mod
-from . import device as dev
+from netspec.emit import checkpoint as ckpt_io
+from netspec.train import components, config, distributed
+from netspec.train import data as data_mod
+from netspec.train import device as dev
 
 
 def _setup(
     spec: Any, weights: str | os.PathLike, config_files: list[str], overrides: Any
 ) -> tuple[Any, Any, config.TrainConfig, dict[str, Any], Any, dev.Placement]:
-    from ..build import build
+    from netspec.emit.build import build
 
     spec, result = config.checked_spec(spec)
     model = build(result)
@@ -56,7 +56,7 @@ def evaluate(
     overrides: Any = None,
 ) -> dict[str, Any]:
     """Loss, top-1 and top-5 accuracy of ``weights`` on a split of the configured data."""
-    from .loop import eval_plan, evaluate_split
+    from netspec.train.loop import eval_plan, evaluate_split
 
     spec, result, cfg, state, model, place = _setup(spec, weights, config_files, overrides)
     data = data_mod.prepare(cfg, tuple(result.network.input_shape), place.device)

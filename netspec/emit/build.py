@@ -1,0 +1,129 @@
+"""Stage 5, emit as torch modules: a checked spec -> nn.Sequential, or an fx GraphModule
+whose forward is straight-line generated code where the data flow branches."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import Any
+
+from netspec.core.diagnostics import SpecError
+from netspec.ops import REGISTRY
+from netspec.pipeline.check import CheckResult, Spec, check
+from netspec.pipeline.infer import LayerResult
+
+
+def constructor_kwargs(result: LayerResult) -> dict[str, Any]:
+    """A checked layer's constructor arguments as torch takes them (YAML lists -> tuples)."""
+    lt = REGISTRY[result.type]
+    return {k: lt.arg_by_name[k].type.to_torch(v) for k, v in result.kwargs.items()}
+
+
+def construct(result: LayerResult) -> Any:
+    """One torch module from a checked layer (its inferred arguments filled in)."""
+    from netspec.ops.torch_side import torch_class
+
+    return torch_class(result.type)(**constructor_kwargs(result))
+
+
+def is_chain(children: list[LayerResult]) -> bool:
+    """Each entry takes the previous one's output: an nn.Sequential expresses it."""
+    return all(c.kind != "merge" and not c.sources for c in children)
+
+
+def module_for(result: LayerResult) -> Any:
+    from torch import nn
+
+    if result.kind == "layer":
+        return construct(result)
+    if result.kind == "repeat":
+        return nn.Sequential(OrderedDict((c.name, module_for(c)) for c in result.children))
+    class_name = result.type if result.kind == "block" else "Sequential"
+    return scope_module(result.children, class_name, result.output)
+
+
+# Layers whose output is a new tensor that autograd does not save for backward: an Add or
+# Mul that is its only user may accumulate into it in place, as torchvision's `out +=
+# identity` after bn2 does (an out-of-place add allocates a fresh feature map per block,
+# a few % of ResNet's CPU forward time at batch 32).
+OWNED_OUTPUT = frozenset(
+    {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Linear"}
+)
+
+
+def owns_output(result: LayerResult) -> bool:
+    if result.kind == "layer":
+        return result.type in OWNED_OUTPUT
+    inner = {c.name: c for c in result.children}.get(result.output or "")
+    return result.kind != "merge" and inner is not None and owns_output(inner)
+
+
+def scope_module(children: list[LayerResult], class_name: str, output: str | None) -> Any:
+    """A list of entries as a module: Sequential for a chain, else an fx GraphModule."""
+    from torch import fx, nn
+
+    from netspec.ops import torch_side as ops
+
+    last = children[-1].name if children else None
+    if is_chain(children) and output in (last, None):
+        return nn.Sequential(OrderedDict((c.name, module_for(c)) for c in children))
+    uses: dict[str, int] = {}  # how many entries (and the output) take each entry's output
+    before = "input"
+    for child in children:
+        for s in child.sources or [before]:
+            uses[s] = uses.get(s, 0) + 1
+        before = child.name
+    uses[output or before] = uses.get(output or before, 0) + 1
+    by_name = {c.name: c for c in children}
+    root = nn.Module()
+    graph = fx.Graph()
+    nodes = {"input": graph.placeholder("x")}
+    previous = nodes["input"]
+    for child in children:
+        inputs = [nodes[s] for s in child.sources] if child.sources else [previous]
+        if child.kind == "merge":
+            if child.type == "Concat":
+                dim = child.kwargs.get("dim", 1)
+                node = graph.call_function(ops.CONCAT, (inputs,), {"dim": dim})
+            elif child.type == "CropTo":
+                node = graph.call_function(ops.crop_to, tuple(inputs))
+            else:
+                first = by_name.get(child.sources[0]) if child.sources else None
+                in_place = (first is not None and uses[first.name] == 1
+                            and owns_output(first) and child.input_shape == child.output_shape)
+                table = ops.IN_PLACE if in_place else ops.PAIRWISE
+                node = inputs[0]
+                for other in inputs[1:]:
+                    node = graph.call_function(table[child.type], (node, other))
+        else:
+            root.add_module(child.name, module_for(child))
+            node = graph.call_module(child.name, (inputs[0],))
+        nodes[child.name] = node
+        previous = node
+    graph.output(nodes.get(output, previous) if output else previous)
+    return fx.GraphModule(root, graph, class_name=class_name)
+
+
+def build(spec: Spec | CheckResult | str | os.PathLike,
+          input_shape: tuple[int, ...] | None = None, *, ignore_memory: bool = False) -> Any:
+    """The model: an nn.Sequential for a chain, a GraphModule for a branching network.
+    Children are named as in the spec, so state_dict keys are predictable.  A CheckResult
+    (what ``check`` returned) is built as it is, without checking the spec again.
+
+    Raises SpecError (every error) if the spec does not check, and
+    netspec.memory.NotEnoughMemory, before allocating anything, if its parameters and
+    buffers need more memory than is available (``ignore_memory=True`` builds anyway)."""
+    if isinstance(spec, CheckResult):
+        if input_shape is not None:
+            raise ValueError("a CheckResult is built at the input it was checked at")
+        result = spec
+    else:
+        result = check(spec, input_shape)
+    if not result.ok:
+        raise SpecError(result.errors)
+    from netspec.emit.memory import guard
+
+    guard(result, ignore=ignore_memory)
+    name = result.network.name if result.network else "Net"
+    return scope_module(result.layers, name, result.layers[-1].name if result.layers else None)

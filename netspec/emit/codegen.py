@@ -1,0 +1,1208 @@
+"""Code generation: a checked spec -> the source of a plain PyTorch module file.
+
+    >>> from netspec.codegen import generate
+    >>> print(generate("specs/zoo/resnet18.yaml"))            # style "class"
+
+Four styles, the four ways PyTorch's tutorials write a model:
+
+- ``class``: a ``nn.Module`` subclass with the layers in ``__init__`` and an explicit
+  ``forward``; blocks become their own classes (one per block and shape of body, its
+  ``__init__`` taking the arguments that differ between uses, as torchvision's
+  ``BasicBlock(inplanes, planes)``), repeats and chain groups ``nn.Sequential``.  A class
+  whose children are all unnamed (``0``, ``1``, ...) subclasses ``nn.Sequential``, as
+  torchvision's ``Conv2dNormActivation`` does.  Every spec can be written this way.
+- ``sequential``: ``nn.Sequential(nn.Conv2d(...), ...)``; children are numbered, so every
+  entry must be unnamed.
+- ``add-module``: ``self.add_module("conv1", nn.Conv2d(...))``.
+- ``ordereddict``: ``nn.Sequential(OrderedDict([("conv1", nn.Conv2d(...)), ...]))``.
+
+The three sequential styles run one layer after another, so they cannot express a
+network that branches (``from:``, merges): :class:`StyleError` says where it branches.
+
+The file imports only torch (and ``collections`` for OrderedDict), defines the class named
+by the spec's ``name``, carries each layer's inferred output shape as a comment
+(``# -> 32×16×16``, batch excluded), and is formatted as ``ruff format`` formats it (line
+length 100) and clean under ``ruff check``.  The same spec gives the same bytes.  Its
+``state_dict`` keys are those of ``netspec.build(spec)``.
+
+Safety: nothing from the spec reaches the source except names that are re-checked here as
+ASCII Python identifiers (or the default numbers ``0``, ``1``, ...) and literal numbers,
+strings and booleans rendered with ``repr``; block-parameter arithmetic (``planes * 4``) is
+re-parsed and re-rendered from its checked syntax tree.  Anything else is refused.  Nothing
+here imports torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import keyword
+import math
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netspec.core.diagnostics import Diagnostic, SpecError
+from netspec.core.expr import ExprError, evaluate, is_expression
+from netspec.core.expr import parse as parse_expr
+from netspec.core.names import MODULE_ATTRIBUTES
+from netspec.emit.build import constructor_kwargs, is_chain
+from netspec.ops import REGISTRY, fmt
+from netspec.ops.declare import REQUIRED
+from netspec.pipeline.check import CheckResult, Spec, check
+from netspec.pipeline.infer import LayerResult
+from netspec.pipeline.resolve import keyword_form
+from netspec.pipeline.validate import entry_type
+
+STYLES = ("class", "sequential", "add-module", "ordereddict")
+LINE_LENGTH = 100
+INDENT = "    "
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+_INDEX = re.compile(r"(0|[1-9][0-9]*)", re.ASCII)
+# Module-level names the generated file defines or uses: a class may not take them.
+_GLOBALS = frozenset({"torch", "nn", "OrderedDict", "collections", "crop_to", "annotations"})
+# RNN, LSTM, GRU return (output, state): in nn.Sequential, a subclass that returns the output
+_OUTPUT_ONLY_HELPER = {name: f"{name}Output" for name, lt in REGISTRY.items() if lt.output_only}
+# Names a function's local variables must not take (they would shadow what it uses).
+_LOCALS_RESERVED = frozenset(
+    {"self", "x", "torch", "nn", "crop_to", "OrderedDict", "super", "getattr", "float"}
+) | frozenset(dir(builtins)) | frozenset(_OUTPUT_ONLY_HELPER.values())
+# Python's parser refuses more than 200 nested brackets in one statement ("too many nested
+# parentheses"): containers nested deeper than this are built in local variables first.
+MAX_NESTING = 16
+
+
+class StyleError(SpecError):
+    """The spec is fine, but the chosen style cannot express it (a branching network in a
+    sequential style, named layers in style ``sequential``).  Carries positioned
+    diagnostics, like SpecError."""
+
+
+class CodegenError(SpecError):
+    """Something in the spec cannot safely become source text (a name that is not a Python
+    identifier, a value that is not a plain literal)."""
+
+
+# ---------------------------------------------------------------- literals and layout
+
+
+def literal(value: Any) -> str:
+    """Python source for a plain value: numbers, booleans, None, strings (double-quoted, as
+    ruff formats them), tuples and lists of those.  Anything else is refused."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, float):
+        if math.isnan(value):
+            return 'float("nan")'
+        if math.isinf(value):
+            return 'float("inf")' if value > 0 else '-float("inf")'
+        return repr(float(value))
+    if isinstance(value, str):
+        text = repr(str(value))
+        if text.startswith("'") and '"' not in value:
+            text = '"' + text[1:-1] + '"'
+        return text
+    if isinstance(value, tuple):
+        inner = ", ".join(literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    raise ValueError(f"{type(value).__name__} value {value!r} is not a plain literal")
+
+
+@dataclass
+class Item:
+    """One element of a bracketed list, with an optional trailing comment."""
+
+    expr: Expr
+    comment: str | None = None
+
+
+@dataclass
+class Expr:
+    """Source text that may break over lines: ``head`` + ``open`` items ``close``, or an
+    atom (``items`` None).  ``layout`` renders it the way ``ruff format`` would."""
+
+    head: str
+    items: list[Item] | None = None
+    open: str = "("
+    close: str = ")"
+    # a module's construction that may move into a local variable of this name (hoist)
+    hint: str | None = None
+
+    def flat(self) -> str | None:
+        """One-line text, or None when a comment inside forces it over several lines."""
+        if self.items is None:
+            return self.head
+        parts = []
+        for item in self.items:
+            if item.comment:
+                return None
+            text = item.expr.flat()
+            if text is None:
+                return None
+            parts.append(text)
+        inner = ", ".join(parts)
+        if self.open == "(" and not self.head and len(parts) == 1:
+            inner += ","  # a one-element tuple
+        return f"{self.head}{self.open}{inner}{self.close}"
+
+
+def atom(text: str) -> Expr:
+    return Expr(text)
+
+
+def call(head: str, args: list[str | Expr | Item]) -> Expr:
+    items = [a if isinstance(a, Item) else Item(atom(a) if isinstance(a, str) else a)
+             for a in args]
+    return Expr(head, items)
+
+
+def layout(expr: Expr, indent: int, prefix: str = "", suffix: str = "",
+           comment: str | None = None) -> list[str]:
+    """Lines for ``prefix + expr + suffix`` at ``indent`` spaces, with ``comment`` trailing
+    the last line (or on its own line above when the line would be too long)."""
+    pad = " " * indent
+    flat = expr.flat()
+    if flat is not None:
+        line = f"{pad}{prefix}{flat}{suffix}"
+        if len(line) <= LINE_LENGTH:
+            if comment is None:
+                return [line]
+            if len(line) + 2 + len(comment) <= LINE_LENGTH:
+                return [f"{line}  {comment}"]
+            return [f"{pad}{comment}", line]
+    if expr.items is None:  # an atom too long for the line: nothing to break
+        lines = [f"{pad}{prefix}{flat}{suffix}"]
+        return lines if comment is None else [f"{pad}{comment}", *lines]
+    lines = [f"{pad}{prefix}{expr.head}{expr.open}"]
+    items = expr.items
+    inner = [None if item.comment else item.expr.flat() for item in items]
+    joined = ", ".join(t for t in inner if t is not None)
+    if (None not in inner and len(pad) + 4 + len(joined) <= LINE_LENGTH
+            and not (len(items) == 1 and items[0].expr.items is not None)
+            and not (not expr.head and expr.open == "(" and len(items) == 1)):
+        lines.append(f"{pad}    {joined}")  # the right-hand split: items on one line
+    else:
+        hug = len(items) == 1 and not items[0].comment and items[0].expr.items is not None
+        for item in items:
+            lines += layout(item.expr, indent + 4, suffix="" if hug else ",",
+                            comment=item.comment)
+    close = f"{pad}{expr.close}{suffix}"
+    if comment is not None and len(close) + 2 + len(comment) <= LINE_LENGTH:
+        lines.append(f"{close}  {comment}")
+    elif comment is not None:
+        lines = [f"{pad}{comment}", *lines, close]
+    else:
+        lines.append(close)
+    return lines
+
+
+def hoist(expr: Expr, fresh: Callable[[str], str]) -> tuple[Expr, list[tuple[str, Expr]]]:
+    """``expr`` with the module constructions nested more than MAX_NESTING brackets deep
+    replaced by local variables, and the (variable, construction) assignments to write
+    before it, innermost first.  Shallow expressions come back unchanged."""
+    assignments: list[tuple[str, Expr]] = []
+
+    def visit(e: Expr) -> tuple[Expr, int]:
+        if e.items is None:
+            return e, 0
+        items, depth = [], 0
+        for item in e.items:
+            inner, d = visit(item.expr)
+            items.append(Item(inner, item.comment) if inner is not item.expr else item)
+            depth = max(depth, d)
+        new = Expr(e.head, items, e.open, e.close, e.hint) if any(
+            a is not b for a, b in zip(items, e.items, strict=True)) else e
+        if e.hint is not None and depth + 1 > MAX_NESTING:
+            var = fresh(e.hint)
+            assignments.append((var, new))
+            return atom(var), 0
+        return new, depth + 1
+
+    out, _ = visit(expr)
+    return out, assignments
+
+
+def statement(expr: Expr, indent: int, fresh: Callable[[str], str], prefix: str = "",
+              comment: str | None = None) -> list[str]:
+    """layout() for one statement, with deep constructions assigned to locals first."""
+    expr, assignments = hoist(expr, fresh)
+    lines = []
+    for var, part in assignments:
+        lines += layout(part, indent, prefix=f"{var} = ")
+    return lines + layout(expr, indent, prefix=prefix, comment=comment)
+
+
+def shape_comment(result: LayerResult) -> str | None:
+    return f"# -> {fmt(result.output_shape)}" if result.output_shape is not None else None
+
+
+# ---------------------------------------------------------------- the tree, with raw entries
+
+
+@dataclass
+class Node:
+    """A checked entry with the YAML it came from (for parameter names) and its place in
+    the document (for positioned errors)."""
+
+    r: LayerResult
+    raw: Any  # the entry as written (a block body's entry: before parameter substitution)
+    raw_args: dict[str, Any]  # its arguments as written, in keyword form
+    path: tuple
+    children: list[Node] = field(default_factory=list)
+    unit: Unit | None = None  # class style: the generated class this entry instantiates
+    # expressions over block parameters are only taken from the block's own body
+    in_block: str | None = None
+    _by_name: dict[str, Node] | None = field(default=None, repr=False, compare=False)
+    _kwargs: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.r.name
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """A layer's constructor arguments as torch takes them (computed once)."""
+        if self._kwargs is None:
+            self._kwargs = constructor_kwargs(self.r)
+        return self._kwargs
+
+    def child(self, name: str) -> Node:
+        if self._by_name is None:  # one lookup per child, not a scan (repeats of 10,000)
+            self._by_name = {c.name: c for c in self.children}
+        return self._by_name[name]
+
+    @property
+    def kind(self) -> str:
+        return self.r.kind
+
+
+def _raw_args(raw: Any, type_name: str) -> dict[str, Any]:
+    """An entry's arguments in keyword form, as written (the way resolve reads them)."""
+    args = raw.get(type_name) if isinstance(raw, dict) else None
+    lt = REGISTRY.get(type_name)
+    if lt is None:  # a block: its parameters
+        return dict(args) if isinstance(args, dict) else {}
+    return keyword_form(lt, args)[1]
+
+
+class _Tree:
+    def __init__(self, doc: Any):
+        data = doc.data
+        self.blocks = data.get("blocks") or {} if isinstance(data, dict) else {}
+        self.doc = doc
+        self.file = doc.file
+
+    def nodes(self, results: list[LayerResult], entries: list, path: tuple,
+              in_block: str | None) -> list[Node]:
+        out = []
+        for r in results:
+            raw = entries[r.index] if isinstance(entries, list) and r.index < len(entries) else {}
+            out.append(self.node(r, raw, path + (r.index,), in_block))
+        return out
+
+    def node(self, r: LayerResult, raw: Any, path: tuple, in_block: str | None) -> Node:
+        if r.kind == "repeat":
+            node = Node(r, raw, {}, path, in_block=in_block)
+            base = {k: v for k, v in raw.items() if k not in ("repeat", "first", "name")} \
+                if isinstance(raw, dict) else {}
+            type_name = entry_type(base)
+            first = raw.get("first") if isinstance(raw, dict) else None
+            for child in r.children:
+                copy = dict(base)
+                if child.index == 0 and isinstance(first, dict) and type_name:
+                    given = copy.get(type_name) or {}
+                    copy[type_name] = {**given, **first} if isinstance(given, dict) else given
+                node.children.append(self.node(child, copy, path, in_block))
+            return node
+        args = _raw_args(raw, r.type) if r.kind in ("layer", "merge", "block") else {}
+        node = Node(r, raw, args, path, in_block=in_block)
+        if r.kind == "group":
+            entries = raw.get("layers") if isinstance(raw, dict) else []
+            node.children = self.nodes(r.children, entries or [], path + ("layers",), in_block)
+        elif r.kind == "block":
+            body = self.blocks.get(r.type) or {}
+            node.children = self.nodes(r.children, body.get("layers") or [],
+                                       ("blocks", r.type, "layers"), r.type)
+        return node
+
+    def diagnostic(self, path: tuple, message: str) -> Diagnostic:
+        try:
+            return self.doc.diagnostic(path, message)
+        except Exception:  # pragma: no cover - a path the document does not have
+            return Diagnostic(self.file, 1, 1, message)
+
+
+# ---------------------------------------------------------------- checks shared by the styles
+
+
+def _scope_is_chain(children: list[Node], output: str | None) -> bool:
+    """An nn.Sequential expresses the scope: build's chain, whose output is its last entry."""
+    last = children[-1].name if children else None
+    return is_chain([c.r for c in children]) and output in (last, None)
+
+
+def _default_names(children: list[Node]) -> bool:
+    return all(c.name == str(i) for i, c in enumerate(children))
+
+
+def _walk(nodes: list[Node]):
+    for n in nodes:
+        yield n
+        yield from _walk(n.children)
+
+
+def _check_names(tree: _Tree, nodes: list[Node], class_name: str) -> None:
+    problems = []
+    if not (isinstance(class_name, str) and _IDENTIFIER.fullmatch(class_name)) or \
+            keyword.iskeyword(class_name) or class_name in _GLOBALS or \
+            class_name in _OUTPUT_ONLY_HELPER.values():
+        problems.append(tree.diagnostic(("name",), f"name {class_name!r} cannot name the "
+                                        "generated class: it must be an ASCII Python "
+                                        "identifier, not a keyword, and not one of "
+                                        f"{', '.join(sorted(_GLOBALS))}"))
+    for n in _walk(nodes):
+        if n.kind == "block" and (not _IDENTIFIER.fullmatch(n.r.type)
+                                  or keyword.iskeyword(n.r.type)):
+            problems.append(tree.diagnostic(("blocks",), f"block name {n.r.type!r} cannot "
+                                            "name a generated class: it must be an ASCII "
+                                            "Python identifier"))
+        name = n.name
+        if _INDEX.fullmatch(name):
+            continue
+        if not _IDENTIFIER.fullmatch(name) or keyword.iskeyword(name) or \
+                name.startswith("_") or name in MODULE_ATTRIBUTES:
+            problems.append(tree.diagnostic(n.path, f"entry name {name!r} ({n.r.qualname!r}) "
+                                            "cannot be written as code: a child name must be "
+                                            "an ASCII Python identifier that is not a keyword, "
+                                            "does not start with '_' and is not an nn.Module "
+                                            "attribute"))
+    if problems:
+        raise CodegenError(problems)
+
+
+def _branching(nodes: list[Node], output: str | None) -> Node | None:
+    """The first entry that makes a scope not a plain chain, or None."""
+    if not _scope_is_chain(nodes, output):  # a merge, a from:, or another output
+        return next((n for n in nodes if n.kind == "merge" or n.r.sources), nodes[-1])
+    for n in nodes:
+        if n.children:
+            inner = _branching(n.children, n.r.output if n.kind != "repeat" else None)
+            if inner is not None:
+                return inner
+    return None
+
+
+# ---------------------------------------------------------------- layer constructors
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def _constructor(type_name: str, args: dict[str, str], in_sequential: bool) -> Expr:
+    """``nn.Conv2d(3, 32, 5, padding=2)``: required arguments positional (in PyTorch's
+    order), the others as keywords; ``args`` holds rendered values, without defaults."""
+    lt = REGISTRY[type_name]
+    head = f"nn.{lt.torch_class or lt.name}"
+    if lt.output_only and in_sequential:
+        head = _OUTPUT_ONLY_HELPER[type_name]
+    positional, keywords = [], []
+    for arg in lt.args:
+        if arg.name not in args:
+            continue
+        text = args[arg.name]
+        if arg.default is REQUIRED and not arg.keyword_only and not keywords:
+            positional.append(text)
+        else:
+            keywords.append(f"{arg.name}={text}")
+    return call(head, positional + keywords)
+
+
+def _arg_text(value: Any, default: Any) -> str | None:
+    """``value`` as a literal, or None to leave it out (it equals PyTorch's default)."""
+    if default is not REQUIRED and _same(value, default):
+        return None
+    return literal(value)
+
+
+def _sequential_expr(children: list[tuple[Node, Expr, str | None]], named: bool) -> Expr:
+    """``nn.Sequential(a, b)`` from (entry, its module, its comment), or with ``named``
+    ``nn.Sequential(OrderedDict([("conv1", a), ...]))``, which keeps the entries' names."""
+    for c, module, _ in children:
+        if module.items is not None and module.hint is None:
+            module.hint = c.name
+    items = [Item(Expr("", [Item(atom(literal(c.name))), Item(module)]) if named else module,
+                  comment) for c, module, comment in children]
+    if named:
+        return call("nn.Sequential", [call("OrderedDict", [Expr("", items, "[", "]")])])
+    return Expr("nn.Sequential", items)
+
+
+def _layer_args(n: Node, render: Callable[[str, Any, Any], str | None] | None = None
+                ) -> dict[str, str]:
+    """Rendered arguments of a layer: ``render(arg, value, default)`` gives the text, or None
+    to leave the argument out; without ``render``, each value as a literal (_arg_text)."""
+    lt = REGISTRY[n.r.type]
+    out = {}
+    for arg, value in n.kwargs.items():
+        default = lt.arg_by_name[arg].default
+        text = render(arg, value, default) if render else _arg_text(value, default)
+        if text is not None:
+            out[arg] = text
+    return out
+
+
+# ---------------------------------------------------------------- class style: units
+
+
+@dataclass
+class Param:
+    name: str
+    default: Any = REQUIRED  # REQUIRED: positional, no default
+
+
+@dataclass
+class Unit:
+    """One generated class: a block (per shape of its body), a branching group, or the
+    network itself.  Its instances differ only in the values of ``params``."""
+
+    name: str
+    base: str  # block type, group name, or the network name
+    instances: list[Node] = field(default_factory=list)
+    params: list[Param] = field(default_factory=list)
+    # position -> how the value is written in the class body: ("lit", value),
+    # ("name", param) or ("expr", text)
+    rendering: dict[tuple, tuple] = field(default_factory=dict)
+    note: str = ""
+
+    known: dict[str, tuple] = field(default_factory=dict)  # parameter -> value per instance
+
+    def args_of(self, node: Node) -> dict[str, Any]:
+        """The values of this class's parameters for one instance."""
+        j = next(j for j, i in enumerate(self.instances) if i is node)
+        return {p.name: self.known[p.name][j] for p in self.params}
+
+    def text(self, pos: tuple, value: Any, default: Any) -> str | None:
+        """How the class body writes the value at ``pos``: a literal (None where it is the
+        default), a parameter, or an expression."""
+        how = self.rendering.get(pos, ("lit", value))
+        return _arg_text(how[1], default) if how[0] == "lit" else how[1]
+
+
+def _camel(name: str) -> str:
+    text = "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+    return text if _IDENTIFIER.fullmatch(text or "0") else f"Group{name}"
+
+
+def _structure(node: Node) -> tuple:
+    """What must be equal for two entries to share a generated class: every child's kind,
+    type, name, sources and argument names (values apart); nested classes by identity."""
+
+    def scope(children: list[Node]) -> tuple:
+        return tuple(one(c) for c in children)
+
+    def one(c: Node) -> tuple:
+        head = (c.name, c.kind, tuple(c.r.sources), c.r.output)
+        if c.unit is not None:
+            return (*head, "unit", id(c.unit))
+        if c.kind in ("layer", "merge"):
+            values = c.kwargs
+            if c.kind == "merge":
+                return (*head, c.r.type, tuple(sorted((k, repr(v)) for k, v in values.items())))
+            return (*head, c.r.type, tuple(sorted(values)))
+        return (*head, scope(c.children))
+
+    return (node.r.type if node.kind == "block" else node.name, node.r.output,
+            scope(node.children))
+
+
+def _positions(node: Node) -> list[tuple[tuple, Node, str, Any, bool]]:
+    """(position, entry, argument, raw value, whether the entry reads the instance's own
+    input) for every value in an instance's body: layer arguments, and the parameters of
+    nested classes."""
+    out = []
+
+    def visit(children: list[Node], prefix: tuple, at_input: bool, repeat: bool) -> None:
+        previous = "input"
+        for c in children:
+            here = (*prefix, c.name)
+            sources = c.r.sources or [previous]
+            reads_input = at_input and (sources == ["input"] if not repeat
+                                        else c is children[0])
+            if c.unit is not None:
+                for p in c.unit.params:
+                    out.append(((*here, "call", p.name), c, p.name, c.raw_args.get(p.name),
+                                reads_input))
+            elif c.kind == "layer":
+                for arg in c.kwargs:
+                    out.append(((*here, "kw", arg), c, arg, c.raw_args.get(arg), reads_input))
+            elif c.kind in ("group", "repeat"):
+                visit(c.children, here, reads_input, c.kind == "repeat")
+            previous = c.name
+
+    visit(node.children, (), True, False)
+    return out
+
+
+def _position_values(node: Node, positions: list[tuple]) -> list[Any]:
+    found = {pos: (c, arg) for pos, c, arg, _, _ in _positions(node)}
+    values = []
+    for pos in positions:
+        c, arg = found[pos]
+        if pos[-2] == "call":
+            values.append(c.unit.args_of(c)[arg])
+        else:
+            values.append(c.kwargs[arg])
+    return values
+
+
+class _Classes:
+    """Class style: assign every block and branching group to a generated class, then give
+    each class the parameters its instances differ in."""
+
+    def __init__(self, tree: _Tree, network: str):
+        self.tree = tree
+        self.units: list[Unit] = []
+        self.by_key: dict[tuple, Unit] = {}
+        self.taken = set(_GLOBALS) | set(_OUTPUT_ONLY_HELPER.values()) | {network}
+        self.names_per_base: dict[str, int] = {}
+
+    def assign(self, nodes: list[Node]) -> None:
+        for n in nodes:
+            self.assign(n.children)
+            if n.kind == "block" or (n.kind == "group" and not self.inline_group(n)):
+                key = _structure(n)
+                unit = self.by_key.get(key)
+                if unit is None:
+                    unit = self.new_unit(n, key)
+                unit.instances.append(n)
+                n.unit = unit
+
+    @staticmethod
+    def inline_group(n: Node) -> bool:
+        return _scope_is_chain(n.children, n.r.output)
+
+    def new_unit(self, n: Node, key: tuple) -> Unit:
+        base = n.r.type if n.kind == "block" else _camel(n.name)
+        count = self.names_per_base.get(base, 0) + 1
+        self.names_per_base[base] = count
+        name = base if count == 1 else f"{base}{count}"
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        unit = Unit(name, base)
+        if count > 1:
+            first = next(u for u in self.units if u.base == base)
+            extra = [c.name for c in n.children
+                     if c.name not in {x.name for x in first.instances[0].children}]
+            unit.note = f"{base}, variant {count}" + (
+                f": with {', '.join(extra)}" if extra else "")
+        self.units.append(unit)
+        self.by_key[key] = unit
+        return unit
+
+    def finalize(self) -> None:
+        for unit in self.units:  # inner classes come first (assigned bottom-up)
+            self.parametrize(unit)
+
+    def parametrize(self, unit: Unit) -> None:
+        template = unit.instances[0]
+        in_block = template.kind == "block"
+        declared = {}  # a block's params (and their defaults)
+        if in_block:
+            params = (self.tree.blocks.get(template.r.type) or {}).get("params") or {}
+            declared = dict(params) if isinstance(params, dict) else {}
+        # a raw value names block parameters only when written in this block's own body
+        found = [(pos, c, arg, raw if in_block and c.in_block == template.r.type else None,
+                  at_input) for pos, c, arg, raw, at_input in _positions(template)]
+        positions = [p for p, *_ in found]
+        index_of = {p: k for k, p in enumerate(positions)}
+        vectors = list(zip(*(_position_values(i, positions) for i in unit.instances),
+                           strict=True)) if positions else []
+        inputs = tuple(i.r.input_shape[0] if i.r.input_shape else None for i in unit.instances)
+        known: dict[str, tuple] = {}  # parameter (as written in the spec) -> value per instance
+        varying: list[str] = []
+        rendering: dict[tuple, tuple] = {}
+
+        def bare(raw: Any) -> str | None:
+            if isinstance(raw, str) and _IDENTIFIER.fullmatch(raw) and (
+                    raw in declared or raw == "in_channels"):
+                return raw
+            return None
+
+        # parameters written bare (out_channels: planes): their values in every instance
+        for (_, _, _, raw, _), vec in zip(found, vectors, strict=True):
+            name = bare(raw)
+            if name and known.get(name, vec) == vec:
+                known[name] = vec
+        if in_block:
+            known.setdefault("in_channels", inputs)
+            # the values written at each use (ResNet's layer2 passes planes: 128), or the
+            # declared default: parameters only used in arithmetic (expand_ratio)
+            for p, default in declared.items():
+                if p in known or not _IDENTIFIER.fullmatch(str(p)):
+                    continue
+                vec = []
+                for i in unit.instances:
+                    v = i.raw_args.get(p, default)
+                    if isinstance(v, bool) or not isinstance(v, (int, float)):
+                        break
+                    vec.append(v)
+                else:
+                    known[p] = tuple(vec)
+        for (pos, _, _, raw, at_input), vec in zip(found, vectors, strict=True):
+            if _constant(vec):
+                rendering[pos] = ("lit", vec[0])
+                continue
+            name = bare(raw)
+            if name is not None and known.get(name) != vec:
+                name = None
+            if name is None and raw is None and at_input and vec == inputs:
+                name = "in_channels"  # an inferred in_channels / num_features
+                known[name] = vec
+            if name is None and isinstance(raw, str):
+                text = self.expression(raw, known, vec, varying)
+                if text is not None:
+                    rendering[pos] = ("expr", text)
+                    continue
+            if name is None:
+                # inferred (num_features after a conv): as the latest value equal to it
+                earlier = next((how for p, how in reversed(rendering.items())
+                                if how[0] != "lit" and vectors[index_of[p]] == vec),
+                               None)
+                if earlier is not None:
+                    rendering[pos] = earlier
+                    continue
+            if name is None and vec == inputs and in_block:
+                name = "in_channels"
+            if name is None:
+                name = self.fresh(pos, varying, declared)
+                known[name] = vec
+            if name not in varying:
+                varying.append(name)
+            rendering[pos] = ("name", self.pyname(name))
+        order = ["in_channels", *declared]
+        varying.sort(key=lambda p: order.index(p) if p in order else len(order))
+        params = []
+        for p in varying:
+            default = declared.get(p, REQUIRED)
+            # a number, or a string that is neither "required" nor arithmetic, is a default
+            plain = isinstance(default, (int, float)) or (
+                isinstance(default, str) and default != "required"
+                and not is_expression(default, {*declared, "in_channels"}))
+            params.append(Param(self.pyname(p), default if plain else REQUIRED))
+            unit.known[self.pyname(p)] = known[p]
+        unit.rendering = rendering
+        unit.params = ([p for p in params if p.default is REQUIRED]
+                       + [p for p in params if p.default is not REQUIRED])
+
+    def expression(self, raw: str, known: dict[str, tuple], vec: tuple,
+                   varying: list[str]) -> str | None:
+        """``planes * 4``: the block's own arithmetic, re-rendered from its checked syntax
+        tree, when it gives this value in every instance."""
+        tree = parse_expr(raw)
+        if tree is None:
+            return None
+        allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Constant, ast.Load,
+                   ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Div, ast.Mod, ast.Pow,
+                   ast.USub, ast.UAdd)
+        for node in ast.walk(tree):
+            if not isinstance(node, allowed):
+                return None
+            if isinstance(node, ast.Constant) and (
+                    isinstance(node.value, bool) or not isinstance(node.value, (int, float))):
+                return None
+            if isinstance(node, ast.Name) and (node.id not in known
+                                               or not _IDENTIFIER.fullmatch(node.id)):
+                return None
+        for j, want in enumerate(vec):
+            try:
+                got = evaluate(raw, {k: v[j] for k, v in known.items()})
+            except ExprError:
+                return None
+            if not _same(got, want) or type(got) is not type(want):
+                return None
+
+        pyname = self.pyname
+
+        class Substitute(ast.NodeTransformer):
+            def visit_Name(self, node: ast.Name) -> ast.AST:
+                values = known[node.id]
+                if not _constant(values):
+                    return ast.copy_location(ast.Name(pyname(node.id), ast.Load()), node)
+                number = values[0]
+                if isinstance(number, (int, float)) and math.copysign(1, number) < 0:
+                    # -2 as -(2): unparse then writes (-2) ** 2, where -2 ** 2 is -4
+                    return ast.copy_location(
+                        ast.UnaryOp(ast.USub(), ast.Constant(-number)), node)
+                return ast.copy_location(ast.Constant(number), node)
+
+        used = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+                       and not _constant(known[n.id])}, key=list(known).index)
+        if not used:
+            return None
+        new = ast.fix_missing_locations(Substitute().visit(tree))
+        text = ast.unparse(new.body)
+        for j, want in enumerate(vec):  # the text written must give each instance's value
+            try:
+                got = evaluate(text, {pyname(k): known[k][j] for k in used})
+            except ExprError:
+                return None
+            if not _same(got, want) or type(got) is not type(want):
+                return None
+        for name in used:
+            if name not in varying:
+                varying.append(name)
+        return text
+
+    def pyname(self, name: str) -> str:
+        """A parameter's name in __init__: never one that shadows a generated class."""
+        name = _python_name(name)
+        while name in self.taken:
+            name = _python_name(name + "_")
+        return name
+
+    def fresh(self, pos: tuple, varying: list[str], declared: dict) -> str:
+        """A new parameter: the argument's own name (input_size) where free, else qualified
+        by where it is used (conv3_out_channels)."""
+        if pos[-1] not in varying and pos[-1] not in declared and pos[-1] != "in_channels" \
+                and _IDENTIFIER.fullmatch(pos[-1]):
+            return pos[-1]
+        parts = [p for p in pos if p not in ("kw", "call")]
+        name = "_".join(p if not _INDEX.fullmatch(p) else f"n{p}" for p in parts)
+        name = name if _IDENTIFIER.fullmatch(name) else "arg"
+        while name in varying or name == "in_channels":
+            name += "_"
+        return name
+
+
+def _constant(vec: tuple) -> bool:
+    return all(_same(v, vec[0]) and repr(v) == repr(vec[0]) for v in vec)
+
+
+def _python_name(name: str) -> str:
+    """A parameter name as a local variable of __init__: never one that shadows what the
+    generated code uses (nn, torch, self, builtins) or a keyword."""
+    while name in _LOCALS_RESERVED or keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        name += "_"
+    return name
+
+
+# ---------------------------------------------------------------- class style: rendering
+
+
+class _ClassWriter:
+    def __init__(self, classes: set[str]) -> None:
+        self.classes = classes  # the generated classes' names: no local may shadow one
+        self.locals: set[str] = set()
+        self.uses_od = False
+        self.uses_torch = False
+        self.uses_crop = False
+        self.helpers: set[str] = set()
+
+    def module_expr(self, n: Node, unit: Unit, prefix: tuple,
+                    in_sequential: bool) -> Expr:
+        """The expression that constructs entry ``n`` inside ``unit``'s body."""
+        here = (*prefix, n.name)
+        if n.unit is not None:
+            return self.instantiate(n, unit, here)
+        if n.kind == "layer":
+            args = _layer_args(n, lambda arg, value, default:
+                               unit.text((*here, "kw", arg), value, default))
+            if REGISTRY[n.r.type].output_only and in_sequential:
+                self.helpers.add(n.r.type)
+            return _constructor(n.r.type, args, in_sequential)
+        # a chain group or a repeat: nn.Sequential
+        return self.sequential(n.children, unit, here)
+
+    def sequential(self, children: list[Node], unit: Unit, prefix: tuple) -> Expr:
+        named = not _default_names(children)
+        self.uses_od |= named
+        return _sequential_expr([(c, self.module_expr(c, unit, prefix, in_sequential=True),
+                                  self.comment(c, unit)) for c in children], named)
+
+    def comment(self, n: Node, unit: Unit) -> str | None:
+        """The output shape, where it is the same in every instance of the class."""
+        if len(unit.instances) == 1:
+            return shape_comment(n.r)
+        template = unit.instances[0]
+        path = n.r.qualname[len(template.r.qualname) + 1:].split(".") if \
+            template.r.qualname else n.r.qualname.split(".")
+        shapes = set()
+        for instance in unit.instances:
+            node = instance
+            for part in path:
+                node = node.child(part)
+            shapes.add(node.r.output_shape)
+        return shape_comment(n.r) if len(shapes) == 1 else None
+
+    def instantiate(self, n: Node, unit: Unit, here: tuple) -> Expr:
+        target = n.unit
+        values = target.args_of(n)
+        args = []
+        for p in target.params:
+            text = unit.text((*here, "call", p.name), values[p.name], p.default)
+            if text is None:
+                continue
+            args.append(text if p.default is REQUIRED else f"{p.name}={text}")
+        return call(target.name, args)
+
+    # one class
+    def unit_source(self, unit: Unit) -> list[str]:
+        t = unit.instances[0]
+        children, output = t.children, t.r.output
+        chain = _scope_is_chain(children, output)
+        sig = ", ".join(["self"] + [p.name if p.default is REQUIRED
+                                    else f"{p.name}={literal(p.default)}" for p in unit.params])
+        lines = []
+        if unit.note:
+            lines.append(f"# {unit.note}")
+        # __init__'s locals: never a parameter, a generated class or what the file uses
+        self.locals = {p.name for p in unit.params} | set(_LOCALS_RESERVED) | self.classes
+        if chain and any(_INDEX.fullmatch(c.name) for c in children):
+            # unnamed children (0, 1, ...): an nn.Sequential subclass, as torchvision's
+            # Conv2dNormActivation
+            seq = self.sequential(children, unit, ())
+            lines.append(f"class {unit.name}(nn.Sequential):")
+            lines.append(f"{INDENT}def __init__({sig}) -> None:")
+            lines += statement(Expr("super().__init__", seq.items), 8, self.local)
+            return lines
+        lines.append(f"class {unit.name}(nn.Module):")
+        lines.append(f"{INDENT}def __init__({sig}) -> None:")
+        lines.append(f"{INDENT * 2}super().__init__()")
+        for c in children:
+            if c.kind == "merge":
+                continue
+            if _IDENTIFIER.fullmatch(c.name) and self.nested_named(c):
+                # DenseNet's features: named containers in named containers read better
+                # filled with add_module than as OrderedDicts nested in OrderedDicts
+                lines += self.add_lines(f"self.{c.name}", c, unit, ())
+                continue
+            expr = self.module_expr(c, unit, (), in_sequential=False)
+            comment = self.comment(c, unit)
+            if _IDENTIFIER.fullmatch(c.name):
+                lines += statement(expr, 8, self.local, prefix=f"self.{c.name} = ",
+                                   comment=comment)
+            else:
+                lines += statement(call("self.add_module", [literal(c.name), expr]), 8,
+                                   self.local, comment=comment)
+        self.uses_torch = True
+        lines.append("")
+        lines.append(f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:")
+        lines += self.forward(children, output, unit)
+        return lines
+
+    @staticmethod
+    def named_container(n: Node) -> bool:
+        return n.unit is None and n.kind in ("group", "repeat") and \
+            not _default_names(n.children)
+
+    def nested_named(self, n: Node) -> bool:
+        return self.named_container(n) and any(self.named_container(g) for g in n.children)
+
+    def add_lines(self, target: str, n: Node, unit: Unit, prefix: tuple) -> list[str]:
+        here = (*prefix, n.name)
+        lines = [f"{INDENT * 2}{target} = nn.Sequential()"]
+        for g in n.children:
+            if self.named_container(g):
+                var = self.local(g.name)
+                lines += self.add_lines(var, g, unit, here)
+                expr = atom(var)
+            else:
+                expr = self.module_expr(g, unit, here, in_sequential=True)
+            lines += statement(call(f"{target}.add_module", [literal(g.name), expr]), 8,
+                               self.local, comment=self.comment(g, unit))
+        return lines
+
+    def local(self, name: str) -> str:
+        """A new local variable of __init__ for the container named ``name``."""
+        var = name if _IDENTIFIER.fullmatch(name) else f"n{name}"
+        var = var if _IDENTIFIER.fullmatch(var) else "part"
+        while var in self.locals or keyword.iskeyword(var) or keyword.issoftkeyword(var):
+            var += "_"
+        self.locals.add(var)
+        return var
+
+    def forward(self, children: list[Node], output: str | None, unit: Unit) -> list[str]:
+        # who reads each value: (index of the reader, position among its sources, whether
+        # the reader names its sources with from:)
+        readers: dict[str, list[tuple[int, int, bool]]] = {"input": []}
+        previous = "input"
+        for i, c in enumerate(children):
+            sources = c.r.sources or [previous]
+            for k, s in enumerate(sources):
+                readers.setdefault(s, []).append((i, k, bool(c.r.sources)))
+            readers.setdefault(c.name, [])
+            previous = c.name
+        result = output or previous
+        last_use = {name: max([i for i, _, _ in uses], default=-1)
+                    for name, uses in readers.items()}
+        last_use[result] = len(children)
+        named_vars = {}
+        taken = set(_LOCALS_RESERVED) | {"out"}
+        for i, c in enumerate(children):
+            keep = any(explicit and (j != i + 1 or k > 0) for j, k, explicit in readers[c.name])
+            if keep:
+                var = c.name
+                while var in taken or keyword.issoftkeyword(var):
+                    var += "_"
+                taken.add(var)
+                named_vars[c.name] = var
+        chain_vars = [v for v in ["out"] + [f"out{k}" for k in range(2, len(children) + 3)]
+                      if v not in named_vars.values()]
+        where = {"input": "x"}  # value -> the variable that holds it
+        live = {"x"}
+        lines = []
+        previous = "input"
+        for i, c in enumerate(children):
+            sources = c.r.sources or [previous]
+            args = [where[s] for s in sources]
+            first = sources[0]
+            if c.name in named_vars:
+                var = named_vars[c.name]
+            elif where[first] in ("x", *chain_vars) and last_use.get(first, -1) <= i and \
+                    args.count(where[first]) == 1:
+                var = where[first]  # the chain goes on in the same variable
+            else:
+                var = next(v for v in [*chain_vars, "x"] if v not in live)
+            for s in set(sources):
+                if last_use.get(s, -1) <= i:
+                    live.discard(where[s])
+            live.add(var)
+            expr = self.call_expr(c, args)
+            comment = self.comment(c, unit) if c.kind == "merge" else None
+            lines += layout(expr, 8, prefix=f"{var} = ", comment=comment)
+            where[c.name] = var
+            if last_use.get(c.name, -1) < i:  # nothing reads it
+                live.discard(var)
+            previous = c.name
+        lines.append(f"{INDENT * 2}return {where[result]}")
+        return lines
+
+    def call_expr(self, c: Node, args: list[str]) -> Expr:
+        if c.kind == "merge":
+            if c.r.type == "Concat":
+                self.uses_torch = True
+                dim = c.r.kwargs.get("dim", 1)
+                return call("torch.cat", [Expr("", [Item(atom(a)) for a in args], "[", "]"),
+                                          literal(dim)])
+            if c.r.type == "CropTo":
+                self.uses_crop = True
+                return call("crop_to", args)
+            op = {"Add": " + ", "Mul": " * "}[c.r.type]
+            return atom(op.join(args))
+        target = f"self.{c.name}" if _IDENTIFIER.fullmatch(c.name) else \
+            f"getattr(self, {literal(c.name)})"
+        text = f"{target}({args[0]})"
+        if c.kind == "layer" and REGISTRY[c.r.type].output_only:
+            text += "[0]"  # RNN, LSTM, GRU return (output, state): the output flows on
+        return atom(text)
+
+
+# ---------------------------------------------------------------- sequential styles
+
+
+class _SequentialWriter:
+    def __init__(self, style: str):
+        self.style = style
+        self.helpers: set[str] = set()
+        self.uses_od = False
+        self.local_names: set[str] = set()
+
+    def module_expr(self, n: Node) -> Expr:
+        if n.kind == "layer":
+            if REGISTRY[n.r.type].output_only:
+                self.helpers.add(n.r.type)
+            return _constructor(n.r.type, _layer_args(n), in_sequential=True)
+        return self.container(n.children)
+
+    def container(self, children: list[Node]) -> Expr:
+        named = self.style == "ordereddict"
+        self.uses_od |= named
+        return _sequential_expr([(c, self.module_expr(c), shape_comment(c.r))
+                                 for c in children], named)
+
+    def add_modules(self, target: str, children: list[Node]) -> list[str]:
+        """add-module style: fill ``target`` (an nn.Sequential) child by child."""
+        lines = []
+        for c in children:
+            if c.kind == "layer":
+                lines += statement(call(f"{target}.add_module", [literal(c.name),
+                                                                self.module_expr(c)]),
+                                   8, self.local, comment=shape_comment(c.r))
+                continue
+            var = self.local(c.r.qualname)
+            lines.append(f"{INDENT * 2}{var} = nn.Sequential()")
+            lines += self.add_modules(var, c.children)
+            lines += layout(call(f"{target}.add_module", [literal(c.name), atom(var)]), 8,
+                            comment=shape_comment(c.r))
+        return lines
+
+    def local(self, qualname: str) -> str:
+        parts = [p if not _INDEX.fullmatch(p) else f"n{p}" for p in qualname.split(".")]
+        name = "_".join(parts)
+        if len(name) > 40:  # deep nesting: the last part, so that lines stay short
+            name = parts[-1]
+        if not _IDENTIFIER.fullmatch(name):
+            name = "block"
+        while name in self.local_names or name in _LOCALS_RESERVED or keyword.iskeyword(name):
+            name += "_"
+        self.local_names.add(name)
+        return name
+
+    def network(self, name: str, nodes: list[Node]) -> list[str]:
+        lines = [f"class {name}(nn.Sequential):", f"{INDENT}def __init__(self) -> None:"]
+        if self.style == "add-module":
+            lines.append(f"{INDENT * 2}super().__init__()")
+            lines += self.add_modules("self", nodes)
+            return lines
+        seq = self.container(nodes)
+        # nn.Sequential(a, b) or nn.Sequential(OrderedDict(...)): the same arguments
+        lines += statement(Expr("super().__init__", seq.items), 8, self.local)
+        return lines
+
+
+# ---------------------------------------------------------------- the file
+
+
+_CROP_TO = '''def crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Center-crop every spatial dim of x (dims 2..) to the size of like's."""
+    for dim in range(2, x.dim()):
+        start = (x.size(dim) - like.size(dim)) // 2
+        x = x.narrow(dim, start, like.size(dim))
+    return x'''
+
+
+def _helper_class(type_name: str) -> str:
+    return (f"class {_OUTPUT_ONLY_HELPER[type_name]}(nn.{type_name}):\n"
+            f'    """nn.{type_name} that returns only its output tensor (not the state), so '
+            'it can\n    sit in nn.Sequential."""\n\n'
+            f"    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+            f"        return super().forward(x)[0]")
+
+
+def _doc_text(text: str) -> str:
+    """``repr`` of a file name, safe inside a triple-quoted docstring."""
+    return repr(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _assemble(file: str, name: str, style: str, classes: list[list[str]], uses_od: bool,
+              uses_torch: bool, crop: bool, helpers: set[str], input_text: str) -> str:
+    base = Path(file).name if file and not file.startswith("<") else file or "<spec>"
+    doc = [f'"""{name}: generated by netspec from {_doc_text(base)} (style {style}).', "",
+           f"Needs only PyTorch.  Input: a batch of {input_text}; the comments give each "
+           "layer's", 'output shape per sample (batch excluded)."""']
+    lines = list(doc) + [""]
+    if uses_od:
+        lines += ["from collections import OrderedDict", ""]
+    torch_needed = uses_torch or crop or bool(helpers)
+    if torch_needed:
+        lines.append("import torch")
+    lines.append("from torch import nn")
+    blocks = []
+    if crop:
+        blocks.append(_CROP_TO.split("\n"))
+    for type_name in sorted(helpers):
+        blocks.append(_helper_class(type_name).split("\n"))
+    blocks += classes
+    for block in blocks:
+        lines += ["", "", *block]
+    return "\n".join(lines) + "\n"
+
+
+def _input_text(result: CheckResult) -> str:
+    net = result.network
+    text = f"{fmt(net.input_shape)} samples"
+    if net.input_dtype != "float32":
+        text += f" ({net.input_dtype})"
+    return text
+
+
+def _load(spec: CheckResult | Spec | str | os.PathLike) -> tuple[CheckResult, Any]:
+    """The check of ``spec`` and the document it checked (``base:`` expanded by check: the
+    expanded document still says base:, so it is not checked a second time)."""
+    result = spec if isinstance(spec, CheckResult) else check(spec)
+    if not result.ok:
+        raise SpecError(result.errors)
+    if result.document is None:
+        raise ValueError("generate needs a spec, or the CheckResult netspec.check returned")
+    return result, result.document
+
+
+def generate(spec: CheckResult | Spec | str | os.PathLike, style: str = "class") -> str:
+    """The source text of a PyTorch module file for ``spec`` (a path, YAML text, a loaded
+    Spec, or what ``netspec.check`` returned for one) in ``style`` (see STYLES).
+
+    Raises SpecError (every error) when the spec does not check, StyleError when the style
+    cannot express it, CodegenError when a name or value cannot be written as code, and
+    ValueError for an unknown style."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+    result, doc = _load(spec)
+    tree = _Tree(doc)
+    nodes = tree.nodes(result.layers, doc.data.get("layers") or [], ("layers",), None)
+    name = result.network.name
+    _check_names(tree, nodes, name)
+    try:
+        if style == "class":
+            return _class_style(tree, nodes, name, result)
+        return _sequential_style(tree, nodes, name, result, style)
+    except ValueError as exc:  # a value that is not a plain literal
+        raise CodegenError([tree.diagnostic(("layers",), f"cannot write code: {exc}")]) from None
+
+
+def _class_style(tree: _Tree, nodes: list[Node], name: str, result: CheckResult) -> str:
+    classes = _Classes(tree, name)
+    classes.assign(nodes)
+    root = Node(LayerResult(0, name, name, result.network.input_shape, result.output_shape,
+                            result.total_params, kind="group", qualname="",
+                            output=nodes[-1].name if nodes else None, children=result.layers),
+                {}, {}, ("layers",), nodes)
+    top = Unit(name, name, [root])
+    classes.units.append(top)
+    classes.finalize()
+    writer = _ClassWriter({u.name for u in classes.units})
+    sources = [writer.unit_source(u) for u in classes.units]
+    return _assemble(result.file, name, "class", sources, writer.uses_od, writer.uses_torch,
+                     writer.uses_crop, writer.helpers, _input_text(result))
+
+
+def _sequential_style(tree: _Tree, nodes: list[Node], name: str, result: CheckResult,
+                      style: str) -> str:
+    where = _branching(nodes, None)  # the network's output is its last entry's
+    if where is not None:
+        what = (f"its {where.r.type} '{where.name}' merges "
+                f"{', '.join(repr(s) for s in where.r.sources)}" if where.kind == "merge"
+                else f"'{where.name}' takes from: {', '.join(where.r.sources)}"
+                if where.r.sources else f"'{where.name}' is not the last entry's output")
+        at = f" (in {where.r.qualname.rsplit('.', 1)[0]})" if "." in where.r.qualname else ""
+        raise StyleError([tree.diagnostic(where.path, (
+            f"style '{style}' cannot express {name}: the network branches{at}: {what}; "
+            "nn.Sequential runs each layer on the previous one's output only. Use --style "
+            "class, which writes an explicit forward"))])
+    if style == "sequential":
+        for n in _walk(nodes):
+            if not _INDEX.fullmatch(n.name):
+                at = n.path + ("name",) if isinstance(n.raw, dict) and "name" in n.raw \
+                    else n.path
+                raise StyleError([tree.diagnostic(at, (
+                    f"style 'sequential' cannot keep the name '{n.name}' ({n.r.qualname}): "
+                    "nn.Sequential(...) numbers its children 0, 1, ..., so the state_dict "
+                    "keys would change. Use --style ordereddict or add-module (or class), "
+                    "which keep names"))])
+    writer = _SequentialWriter(style)
+    source = writer.network(name, nodes)
+    return _assemble(result.file, name, style, [source], writer.uses_od, False, False,
+                     writer.helpers, _input_text(result))

@@ -1,0 +1,19 @@
+"""The op registry: one file per family, each op declared once.
+
+Importing this package registers every op in ``REGISTRY`` (name -> LayerType)."""
+
+from netspec.ops import (  # noqa: F401  (importing a family file registers its ops)
+    activation,
+    conv,
+    dropout,
+    linear,
+    merge,
+    norm,
+    padding,
+    pool,
+    recurrent,
+    reshape,
+)
+from netspec.ops.declare import REGISTRY, Arg, Args, LayerType, Shape, ShapeError, fmt
+
+__all__ = ["REGISTRY", "Arg", "Args", "LayerType", "Shape", "ShapeError", "fmt"]

@@ -1,0 +1,48 @@
+"""Dropout of every kind.  Shape is kept; PyTorch checks p at construction."""
+
+from __future__ import annotations
+
+from netspec.ops.declare import Arg, Args, Bool, Probability, Shape, fmt, layer, spatial_name
+
+
+def _same(a: Args, x: Shape) -> Shape:
+    return x
+
+
+P = Arg("p", Probability, 0.5)
+INPLACE = Arg("inplace", Bool, False)
+
+for _name in ("Dropout", "AlphaDropout", "FeatureAlphaDropout"):
+    layer(_name, P, INPLACE, family="dropout", min_rank=0)(_same)
+
+
+def _channel_dropout(n: int):
+    """Dropout{n}d zeroes whole channels of C×(n spatial) samples.  On other ranks PyTorch
+    still runs, but reads the tensor differently (see torch.nn.functional.dropout{n}d)."""
+    layout = f"C×{spatial_name(n)}"
+
+    def rule(a: Args, x: Shape) -> Shape:
+        if len(x) == n + 1:
+            return x
+        name, got = f"Dropout{n}d", f"a {fmt(x)} sample"
+        if n == 2 and len(x) == 2:
+            what = (f"PyTorch reads {got} as C×L and zeroes whole channels (1-d channel dropout) "
+                    "and warns; write Dropout1d for that")
+        elif n == 2 and len(x) == 1:
+            what = (f"on {got} PyTorch zeroes single elements, like Dropout, and warns that this "
+                    "is deprecated; write Dropout")
+        elif n == 2:
+            what = (f"PyTorch zeroes whole channels of {got} (along its first dimension) and warns "
+                    "that this rank is deprecated")
+        else:
+            what = (f"PyTorch reads {got} with the batch as one unbatched input whose channels are "
+                    "the samples: it zeroes whole samples, not channels")
+        a.warn(f"{name} expects {layout} samples: {what}")
+        return x
+
+    return rule
+
+
+layer("Dropout1d", P, INPLACE, family="dropout", ranks={1: "L", 2: "C×L"})(_channel_dropout(1))
+layer("Dropout2d", P, INPLACE, family="dropout", min_rank=0)(_channel_dropout(2))
+layer("Dropout3d", P, INPLACE, family="dropout", min_rank=0)(_channel_dropout(3))

@@ -1,0 +1,42 @@
+"""Linear, Identity and Embedding."""
+
+from __future__ import annotations
+
+from netspec.ops.declare import Arg, Args, Bool, Float, Int, Shape, ShapeError, fmt, layer, numel
+
+
+def _features(x: Shape) -> int:
+    return x[-1]
+
+
+@layer("Linear", Arg("in_features", Int(), infer=_features, noun="features"),
+       Arg("out_features", Int()), Arg("bias", Bool, True), family="linear",
+       params=lambda a, x: a.in_features * a.out_features + (a.out_features if a.bias else 0),
+       macs=lambda a, x, y: numel(x[:-1]) * a.in_features * a.out_features)
+def linear(a: Args, x: Shape) -> Shape:
+    out = (*x[:-1], a.out_features)
+    if len(x) >= 3:
+        # PyTorch accepts it, acting on the last dimension only: the classic missing Flatten
+        # after a convolution (an L×features sequence, rank 2, is the intended use).
+        a.warn(f"Linear acts on the last dimension only: the {fmt(x)} sample becomes "
+               f"{fmt(out)}, each of the {numel(x[:-1])} positions mapped separately; to map "
+               f"the whole sample, put a Flatten before it (in_features would be {numel(x)})")
+    return out
+
+
+@layer("Identity", family="shape", min_rank=0, input_dtype="any")
+def identity(a: Args, x: Shape) -> Shape:
+    return x
+
+
+@layer("Embedding", Arg("num_embeddings", Int()), Arg("embedding_dim", Int()),
+       Arg("padding_idx", Int(minimum=None).nullable(), None),
+       Arg("max_norm", Float().nullable(), None), Arg("norm_type", Float(), 2.0),
+       Arg("scale_grad_by_freq", Bool, False), Arg("sparse", Bool, False),
+       family="embedding", min_rank=0, input_dtype="int", output_dtype="float32",
+       params=lambda a, x: a.num_embeddings * a.embedding_dim)
+def embedding(a: Args, x: Shape) -> Shape:
+    if a.padding_idx is not None and not -a.num_embeddings <= a.padding_idx < a.num_embeddings:
+        raise ShapeError(f"padding_idx {a.padding_idx} must be within num_embeddings "
+                         f"{a.num_embeddings}", "padding_idx")
+    return (*x, a.embedding_dim)

@@ -1,0 +1,134 @@
+"""Sequence layers: RNN, LSTM, GRU and TransformerEncoderLayer.
+
+Samples are (L, features) with the batch first.  RNNs return (output, state); netspec keeps
+the output tensor (built as a subclass that drops the state, so state_dict keys are
+unchanged).  A 1-d sample is refused although PyTorch would take the batched 2-d tensor
+as one unbatched sequence, mixing samples: that is never what a per-sample spec means."""
+
+from __future__ import annotations
+
+from netspec.ops.declare import (
+    Arg,
+    Args,
+    Bool,
+    Enum,
+    Float,
+    Int,
+    Probability,
+    Shape,
+    ShapeError,
+    layer,
+)
+
+GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+SEQUENCE = {2: "L×features"}
+
+
+def _features(x: Shape) -> int:
+    return x[-1]
+
+
+def _batch_first(a: Args) -> None:
+    if not a.batch_first:
+        a.warn("batch_first is false: the layer reads dimension 0 (netspec's batch) as time; "
+               "write batch_first: true for batch-first data", "batch_first")
+
+
+def _rnn_rule(kind: str):
+    def rule(a: Args, x: Shape) -> Shape:
+        proj = a.values.get("proj_size", 0)
+        if proj >= a.hidden_size:
+            raise ShapeError(f"proj_size {proj} has to be smaller than hidden_size "
+                             f"{a.hidden_size}", "proj_size")
+        if a.dropout > 0 and a.num_layers == 1:
+            a.warn(f"dropout {a.dropout} has no effect with num_layers 1 (dropout is applied "
+                   f"between stacked layers)", "dropout")
+        _batch_first(a)
+        directions = 2 if a.bidirectional else 1
+        return (x[0], directions * (proj or a.hidden_size))
+
+    return rule
+
+
+def _rnn_params(kind: str):
+    def count(a: Args, x: Shape) -> int:
+        gates, hidden = GATES[kind], a.hidden_size
+        proj = a.values.get("proj_size", 0)
+        out = proj or hidden
+        directions = 2 if a.bidirectional else 1
+        total = 0
+        for index in range(a.num_layers):
+            width_in = a.input_size if index == 0 else out * directions
+            per_direction = gates * hidden * (width_in + out)
+            if a.bias:
+                per_direction += 2 * gates * hidden
+            if proj:
+                per_direction += proj * hidden
+            total += directions * per_direction
+        return total
+
+    return count
+
+
+def _rnn_macs(kind: str):
+    def count(a: Args, x: Shape, y: Shape) -> int:
+        # per step, layer and direction: the gates' input and hidden matmuls (and the
+        # LSTM's projection), over the L steps of the sequence
+        gates, hidden = GATES[kind], a.hidden_size
+        proj = a.values.get("proj_size", 0)
+        out = proj or hidden
+        directions = 2 if a.bidirectional else 1
+        per_step = 0
+        for index in range(a.num_layers):
+            width_in = a.input_size if index == 0 else out * directions
+            per_step += directions * (gates * hidden * (width_in + out) + proj * hidden)
+        return x[0] * per_step
+
+    return count
+
+
+def _register(kind: str) -> None:
+    args = [Arg("input_size", Int(), infer=_features, noun="features"), Arg("hidden_size", Int()),
+            Arg("num_layers", Int(), 1)]
+    if kind == "RNN":
+        args.append(Arg("nonlinearity", Enum("tanh", "relu"), "tanh"))
+    args += [Arg("bias", Bool, True), Arg("batch_first", Bool, False),
+             Arg("dropout", Probability, 0.0), Arg("bidirectional", Bool, False)]
+    if kind == "LSTM":
+        args.append(Arg("proj_size", Int(minimum=0), 0))
+    layer(kind, *args, family="recurrent", ranks=SEQUENCE, output_only=True,
+          params=_rnn_params(kind), macs=_rnn_macs(kind))(_rnn_rule(kind))
+
+
+for _kind in GATES:
+    _register(_kind)
+
+
+def _encoder_params(a: Args, x: Shape) -> int:
+    e, f = a.d_model, a.dim_feedforward
+    b = 1 if a.bias else 0
+    attention = 4 * e * e + b * 4 * e  # in_proj (3E×E) and out_proj (E×E), with biases
+    feed_forward = 2 * e * f + b * (f + e)
+    norms = 2 * (e + b * e)
+    return attention + feed_forward + norms
+
+
+def _encoder_macs(a: Args, x: Shape, y: Shape) -> int:
+    length, e, f = x[0], a.d_model, a.dim_feedforward
+    projections = length * (4 * e * e + 2 * e * f)  # in_proj, out_proj, the feed-forward
+    # Q·Kᵀ and the weights·V over all heads; over L steps of each sample, as the spec
+    # means it (with batch_first false, warned about, torch attends across the batch)
+    attention = 2 * length * length * e
+    return projections + attention
+
+
+@layer("TransformerEncoderLayer", Arg("d_model", Int(), infer=_features, noun="features"),
+       Arg("nhead", Int()), Arg("dim_feedforward", Int(), 2048), Arg("dropout", Probability, 0.1),
+       Arg("activation", Enum("relu", "gelu"), "relu"), Arg("layer_norm_eps", Float(), 1e-5),
+       Arg("batch_first", Bool, False), Arg("norm_first", Bool, False), Arg("bias", Bool, True),
+       family="recurrent", ranks=SEQUENCE, params=_encoder_params, macs=_encoder_macs)
+def transformer_encoder_layer(a: Args, x: Shape) -> Shape:
+    if a.d_model % a.nhead:
+        raise ShapeError(f"d_model {a.d_model} is not divisible by nhead {a.nhead}", "nhead")
+    _batch_first(a)
+    return x

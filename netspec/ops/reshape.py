@@ -1,0 +1,178 @@
+"""Layers that move elements around: Flatten, Unflatten, Upsample, PixelShuffle, ChannelShuffle."""
+
+from __future__ import annotations
+
+import math
+
+from netspec.ops.declare import (
+    MAX_DIM,
+    Arg,
+    Args,
+    ArgType,
+    Bool,
+    Dim,
+    Enum,
+    Int,
+    Shape,
+    ShapeError,
+    batched_dim,
+    fmt,
+    layer,
+    numel,
+)
+
+
+@layer("Flatten", Arg("start_dim", Dim, 1), Arg("end_dim", Dim, -1), family="shape", min_rank=0,
+       input_dtype="any")
+def flatten(a: Args, x: Shape) -> Shape:
+    start = batched_dim(a.start_dim, len(x), "start_dim")
+    end = batched_dim(a.end_dim, len(x), "end_dim")
+    if start > end:
+        raise ShapeError(f"start_dim {a.start_dim} comes after end_dim {a.end_dim}", "start_dim")
+    if start == -1 and end > -1:
+        merged = x[:end + 1]
+        k = len(merged)
+        if numel(merged) != 1:
+            raise ShapeError(f"start_dim {a.start_dim} would merge the batch dimension with the "
+                             f"sample's first {k} dimension{'s' if k > 1 else ''} "
+                             f"({fmt(merged)}), changing the batch size; use start_dim: 1",
+                             "start_dim")
+        # Only size-1 dimensions join the batch: the batch stays whole and they disappear.
+        a.warn(f"start_dim {a.start_dim} merges the batch dimension with the sample's first {k} "
+               f"dimension{'s' if k > 1 else ''}; the batch stays whole only because "
+               f"{'they have' if k > 1 else 'it has'} size 1 (dropped: {fmt(x)} becomes "
+               f"{fmt(x[end + 1:])}); use start_dim: 1", "start_dim")
+        return x[end + 1:]
+    if start == -1:
+        return x
+    return (*x[:start], math.prod(x[start:end + 1]), *x[end + 1:])
+
+
+UNFLATTENED = ArgType({"type": "array", "minItems": 1,
+                       "items": {"type": "integer", "minimum": -1, "maximum": MAX_DIM}},
+                      "a list of integers (one may be -1)", tuple_for_torch=True)
+
+
+@layer("Unflatten", Arg("dim", Dim), Arg("unflattened_size", UNFLATTENED), family="shape",
+       min_rank=1, input_dtype="any")
+def unflatten(a: Args, x: Shape) -> Shape:
+    d = batched_dim(a.dim, len(x))
+    sizes = list(a.unflattened_size)
+    if d == -1:
+        # The batch may only stay whole: [-1] or [-1, 1, ...] adds unit dims to the sample.
+        if sizes[0] == -1 and all(s == 1 for s in sizes[1:]):
+            return (*sizes[1:], *x)
+        raise ShapeError(f"Unflatten of dim {a.dim} splits the batch dimension into {sizes}; "
+                         f"the batch size is not part of the spec (only [-1] or [-1, 1, ...] "
+                         f"keep it whole)", "dim")
+    if 0 in sizes:
+        raise ShapeError(f"unflattened_size {sizes} has a 0", "unflattened_size")
+    if sizes.count(-1) > 1:
+        raise ShapeError(f"unflattened_size {sizes} may contain at most one -1", "unflattened_size")
+    known = math.prod(s for s in sizes if s != -1)
+    if -1 in sizes:
+        if x[d] % known:
+            raise ShapeError(f"cannot unflatten size {x[d]} into {sizes}: {x[d]} is not divisible "
+                             f"by {known}", "unflattened_size")
+        sizes[sizes.index(-1)] = x[d] // known
+    elif known != x[d]:
+        raise ShapeError(f"unflattened_size {fmt(sizes)} has {known} elements, but dim {a.dim} has "
+                         f"{x[d]}", "unflattened_size")
+    return (*x[:d], *sizes, *x[d + 1:])
+
+
+SIZE_ANY = ArgType({"type": ["integer", "array", "null"], "minimum": 1, "maximum": MAX_DIM,
+                    "items": {"type": "integer", "minimum": 1, "maximum": MAX_DIM},
+                    "minItems": 1, "maxItems": 3},
+                   "an integer or a list of integers", tuple_for_torch=True)
+SCALE = ArgType({"type": ["number", "array", "null"], "exclusiveMinimum": 0,
+                 "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1, "maxItems": 3},
+                "a positive number or a list of them", tuple_for_torch=True)
+MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
+MODE_RANK = {"linear": 2, "bilinear": 3, "bicubic": 3, "trilinear": 4}  # sample rank (C + spatial)
+INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")
+
+
+def upsample_output(x: Shape, size, scale, mode: str, align_corners,
+                    recompute_scale_factor=None) -> Shape:
+    if mode in MODE_RANK and len(x) != MODE_RANK[mode]:
+        layout = {2: "C×L", 3: "C×H×W", 4: "C×D×H×W"}[MODE_RANK[mode]]
+        raise ShapeError(f"mode '{mode}' needs a {layout} sample, got {fmt(x)}", "mode")
+    if align_corners is not None and mode not in INTERPOLATING:
+        raise ShapeError(f"align_corners can only be set with the interpolating modes "
+                         f"{', '.join(INTERPOLATING)} (mode is '{mode}')", "align_corners")
+    n = len(x) - 1
+    if size is None and scale is None:
+        raise ShapeError("either size or scale_factor must be given", "size")
+    if size is not None and scale is not None:
+        raise ShapeError("give only one of size and scale_factor", "scale_factor")
+    if size is not None and recompute_scale_factor:
+        raise ShapeError("recompute_scale_factor only applies to scale_factor; with an explicit "
+                         f"size {size} it has no meaning (PyTorch refuses it)",
+                         "recompute_scale_factor")
+    if size is not None:
+        sizes = tuple(size) if isinstance(size, (list, tuple)) else (size,) * n
+        if len(sizes) != n:
+            raise ShapeError(f"size has {len(sizes)} entries for {n} spatial dimensions "
+                             f"(input {fmt(x)})", "size")
+        out = sizes
+    else:
+        scales = tuple(scale) if isinstance(scale, (list, tuple)) else (scale,) * n
+        if len(scales) != n:
+            raise ShapeError(f"scale_factor has {len(scales)} entries for {n} spatial dimensions "
+                             f"(input {fmt(x)})", "scale_factor")
+        out = tuple(math.floor(float(L) * float(s)) for L, s in zip(x[1:], scales, strict=True))
+        if any(o < 1 for o in out):
+            raise ShapeError(f"output would be {fmt(out)}: input {fmt(x[1:])}, scale_factor "
+                             f"{scale}", "scale_factor")
+    return (x[0], *out)
+
+
+UPSAMPLE_RANKS = {2: "C×L", 3: "C×H×W", 4: "C×D×H×W"}
+
+
+@layer("Upsample", Arg("size", SIZE_ANY, None), Arg("scale_factor", SCALE, None),
+       Arg("mode", Enum(*MODES), "nearest"), Arg("align_corners", Bool.nullable(), None),
+       Arg("recompute_scale_factor", Bool.nullable(), None), family="shape", ranks=UPSAMPLE_RANKS)
+def upsample(a: Args, x: Shape) -> Shape:
+    return upsample_output(x, a.size, a.scale_factor, a.mode, a.align_corners,
+                           a.recompute_scale_factor)
+
+
+@layer("UpsamplingNearest2d", Arg("size", SIZE_ANY, None), Arg("scale_factor", SCALE, None),
+       family="shape", ranks={3: "C×H×W"})
+def upsampling_nearest2d(a: Args, x: Shape) -> Shape:
+    return upsample_output(x, a.size, a.scale_factor, "nearest", None)
+
+
+@layer("UpsamplingBilinear2d", Arg("size", SIZE_ANY, None), Arg("scale_factor", SCALE, None),
+       family="shape", ranks={3: "C×H×W"})
+def upsampling_bilinear2d(a: Args, x: Shape) -> Shape:
+    return upsample_output(x, a.size, a.scale_factor, "bilinear", True)
+
+
+@layer("PixelShuffle", Arg("upscale_factor", Int()), family="shape", min_rank=3)
+def pixel_shuffle(a: Args, x: Shape) -> Shape:
+    r = a.upscale_factor
+    *lead, c, h, w = x
+    if c % (r * r):
+        raise ShapeError(f"channels {c} are not divisible by upscale_factor² = {r * r}",
+                         "upscale_factor")
+    return (*lead, c // (r * r), h * r, w * r)
+
+
+@layer("PixelUnshuffle", Arg("downscale_factor", Int()), family="shape", min_rank=3)
+def pixel_unshuffle(a: Args, x: Shape) -> Shape:
+    r = a.downscale_factor
+    *lead, c, h, w = x
+    if h % r or w % r:
+        raise ShapeError(f"height and width {h}×{w} must be divisible by downscale_factor {r}",
+                         "downscale_factor")
+    return (*lead, c * r * r, h // r, w // r)
+
+
+@layer("ChannelShuffle", Arg("groups", Int()), family="shape", min_rank=2)
+def channel_shuffle(a: Args, x: Shape) -> Shape:
+    if x[0] % a.groups:
+        raise ShapeError(f"channels {x[0]} are not divisible by groups {a.groups}", "groups")
+    return x

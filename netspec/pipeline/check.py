@@ -1,0 +1,193 @@
+"""The pipeline up to inference: load -> validate -> resolve -> infer, as one CheckResult."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netspec.core.diagnostics import Diagnostic, SpecError
+from netspec.core.document import Document, load_text, read_file
+from netspec.ops import fmt
+from netspec.pipeline.infer import LayerResult, infer
+from netspec.pipeline.resolve import Network, resolve
+from netspec.pipeline.validate import validate
+
+
+@dataclass
+class Spec:
+    """A loaded spec: the YAML document with positions.  Make one with ``netspec.load``."""
+
+    doc: Document
+
+    @property
+    def file(self) -> str:
+        return self.doc.file
+
+    @property
+    def data(self) -> Any:
+        return self.doc.data
+
+
+@dataclass
+class CheckResult:
+    file: str
+    diagnostics: list[Diagnostic]
+    layers: list[LayerResult] = field(default_factory=list)
+    network: Network | None = None
+    # the document checked, base: expanded (codegen reads the entries as written)
+    document: Document | None = None
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        if not self.layers:
+            return None
+        return self.layers[-1].output_shape
+
+    @property
+    def total_params(self) -> int:
+        return sum(r.params or 0 for r in self.layers)
+
+    def as_json(self) -> dict[str, Any]:
+        net = self.network
+        return {
+            "file": self.file,
+            "ok": self.ok,
+            "name": net.name if net else None,
+            "input_shape": list(net.input_shape) if net else None,
+            "output_shape": list(self.output_shape) if self.output_shape is not None else None,
+            "total_params": self.total_params if self.layers else None,
+            "errors": [d.as_json() for d in self.errors],
+            "warnings": [d.as_json() for d in self.diagnostics if d.severity != "error"],
+            "layers": [r.as_json() for r in self.layers],
+        }
+
+    def table(self, depth: int | None = None) -> str:
+        """The human summary printed by ``netspec check``: every layer, groups and blocks
+        indented under their name, ``depth`` levels deep (1: the top-level entries; all by
+        default)."""
+        net = self.network
+        rows = [("#", "name", "type", "output", "params")]
+        for top in self.layers:
+            for level, r in top.walk():
+                if depth is not None and level >= depth:
+                    continue
+                rows.append(
+                    (
+                        str(r.index) if level == 0 else "",
+                        "  " * level + r.name,
+                        r.type,
+                        fmt(r.output_shape) if r.output_shape is not None else "?",
+                        f"{r.params:,}" if r.params is not None else "?",
+                    )
+                )
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        lines = [
+            f"{self.file}: {net.name}, input {fmt(net.input_shape)}"
+            + (f" ({net.input_dtype})" if net.input_dtype != "float32" else "")
+        ]
+        for i, row in enumerate(rows):
+            cells = [
+                row[c].ljust(widths[c]) if c < 3 else row[c].rjust(widths[c]) for c in range(5)
+            ]
+            lines.append("  " + "  ".join(cells).rstrip())
+            if i == 0:
+                lines.append("  " + "  ".join("-" * w for w in widths))
+        out = fmt(self.output_shape) if self.output_shape is not None else "?"
+        lines.append(f"output {out}, {self.total_params:,} parameters")
+        return "\n".join(lines)
+
+
+def _unexplained(doc: Document, results: list[LayerResult]) -> list[Diagnostic]:
+    """An error for each top-level entry whose shape is unknown although nothing was
+    reported: ok must mean that every command can work on the network."""
+    return [
+        doc.diagnostic(("layers", top.index), f"layer {top.index}: its output shape could not "
+                       "be worked out and no reason was found (a netspec bug; please report "
+                       "it with this spec)")
+        for top in results
+        if any(r.output_shape is None for _, r in top.walk())
+    ]
+
+
+def _names_a_file(source: str) -> bool:
+    """Whether a string given to ``load`` is the path of a file (else it is YAML text).
+    A one-line spec (JSON, or a flow mapping) is also a valid path string: probing it must
+    not fail on a name too long for the file system, a NUL, or a directory in the way."""
+    if "\n" in source or "\r" in source:
+        return False
+    try:
+        return Path(source).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def load(source: str | os.PathLike) -> Spec:
+    """A spec from a file path or from YAML text.  Raises SpecError if the YAML is unreadable
+    (and OSError if a path names a file that cannot be read)."""
+    if isinstance(source, os.PathLike) or _names_a_file(source):
+        return Spec(read_file(source))
+    return Spec(load_text(source))
+
+
+def check(
+    spec: Spec | str | os.PathLike, input_shape: tuple[int, ...] | None = None
+) -> CheckResult:
+    """Validate a spec and infer every shape.  Never raises for a bad spec: see ``.errors``."""
+    if not isinstance(spec, Spec):
+        try:
+            spec = load(spec)
+        except SpecError as exc:
+            file = str(spec) if isinstance(spec, os.PathLike) or _names_a_file(spec) else "<spec>"
+            return CheckResult(
+                exc.diagnostics[0].file if exc.diagnostics else file, exc.diagnostics
+            )
+    doc = spec.doc
+    if isinstance(doc.data, dict) and ("base" in doc.data or "edits" in doc.data):
+        from netspec.importer.edits import expand_base  # base: imports the model (and torch)
+
+        doc, problems = expand_base(doc)
+        if problems:
+            return CheckResult(doc.file, problems)
+    validation = validate(doc)
+    diagnostics = list(validation.diagnostics)
+    if validation.fatal:
+        return CheckResult(doc.file, diagnostics)
+    network = resolve(doc)
+    if input_shape is not None:
+        network.input_shape = tuple(input_shape)
+    results, problems = infer(doc, network, validation.broken)
+    diagnostics += problems
+    if not results and not any(d.severity == "error" for d in diagnostics):
+        # as for 'layers: []': summary, build and the rest need a layer to work on
+        diagnostics.append(doc.diagnostic(("layers",), "layers: every entry is left out by "
+                                          "its if:, so the network has no layers"))
+    if not any(d.severity == "error" for d in diagnostics):
+        diagnostics += _unexplained(doc, results)
+    diagnostics.sort(key=lambda d: (d.line, d.col))
+    return CheckResult(doc.file, diagnostics, results, network, doc)
+
+
+def as_spec(source: Any) -> Spec:
+    """A Spec from a Spec, a path, or YAML text (more than one line); a missing file is an
+    OSError, not a one-line YAML document."""
+    if isinstance(source, Spec):
+        return source
+    if isinstance(source, os.PathLike) or "\n" not in str(source):
+        if Path(source).is_dir():
+            raise IsADirectoryError(21, "is a directory", str(source))
+        return Spec(read_file(source))
+    return load(source)

@@ -1,0 +1,222 @@
+"""The JSON Schema of a spec, generated from the layer registry.
+
+``schemas/netspec.schema.json`` is this schema written out (``netspec schema --write``);
+the validator reads that file, and a test keeps it equal to what the registry generates,
+so editors, CI tools and netspec itself all use one schema."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from netspec.ops import REGISTRY, LayerType
+from netspec.ops.declare import MAX_DIM, REQUIRED
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "netspec.schema.json"
+VERSION = 1
+DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32")
+DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4}
+IDENTIFIER = {
+    "type": "string",
+    "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+    "description": "a Python identifier (ASCII letters, digits, _)",
+}
+SHAPE = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 8,
+    "items": {"type": "integer", "minimum": 1, "maximum": MAX_DIM},
+    "description": "one sample's shape, batch dimension excluded",
+}
+IDENT_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
+TYPE_PATTERN = "^[A-Z][A-Za-z0-9_]*$"  # layer types and block names are CamelCase
+# lowercase keys an entry may carry besides its layer type
+ENTRY_KEYS = ("name", "from", "repeat", "first", "if", "layers")
+RESERVED_KEYS: tuple[str, ...] = ()
+MAX_REPEAT = 10_000
+TARGET_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+MODULE_PATH = {"type": "string", "description": "a module path as in state_dict keys, e.g. "
+               "classifier.6"}
+EDIT = {
+    "description": "one change to the base model: replace, insert_after, insert_before or "
+    "append (each with with:), or delete",
+    "type": "object",
+    "properties": {
+        "replace": MODULE_PATH,
+        "insert_after": MODULE_PATH,
+        "insert_before": MODULE_PATH,
+        "append": MODULE_PATH | {"description": "a group's path, or '.' for the top level"},
+        "delete": MODULE_PATH,
+        "with": {"$ref": "#/$defs/entry"},
+    },
+    "minProperties": 1,
+    "maxProperties": 2,
+    "additionalProperties": False,
+}
+
+
+def layer_schema(lt: LayerType) -> dict[str, Any]:
+    """Arguments as a mapping (keywords), a list (positional) or a scalar (first positional)."""
+    keywords: dict[str, Any] = {
+        "type": "object",
+        "properties": {a.name: a.type.schema for a in lt.args},
+        "additionalProperties": False,
+    }
+    required = [a.name for a in lt.args if a.required]
+    if required:
+        keywords["required"] = required
+    positional = lt.positional
+    # In the list form inferable arguments come first, as in PyTorch, and must be written.
+    needed = max((i + 1 for i, a in enumerate(positional) if a.default is REQUIRED), default=0)
+    array = {
+        "type": "array",
+        "prefixItems": [a.type.schema for a in positional],
+        "items": False,
+        "minItems": needed,
+    }
+    scalar = positional[0].type.schema if positional else False
+    return {
+        "description": lt.doc or f"torch.nn.{lt.name}",
+        "allOf": [
+            {"if": {"type": "object"}, "then": keywords},
+            {"if": {"type": "array"}, "then": array},
+            {"if": {"type": ["string", "number", "boolean"]}, "then": scalar},
+        ],
+    }
+
+
+def entry_schema(layer_names: list[str]) -> dict[str, Any]:
+    """One entry of a layers list: a layer, a block call, or a group of layers."""
+    properties: dict[str, Any] = {
+        "name": IDENTIFIER,
+        "from": {
+            "type": ["string", "array"],
+            "pattern": IDENT_PATTERN,
+            "items": IDENTIFIER,
+            "minItems": 1,
+            "description": "input(s): earlier entries of this list by name, or 'input'",
+        },
+        "repeat": {
+            "type": ["integer", "string", "object"],
+            "minimum": 1,
+            "maximum": MAX_REPEAT,
+            "properties": {
+                "count": {"type": ["integer", "string"], "minimum": 1, "maximum": MAX_REPEAT},
+                "name": {"type": "string", "description": "child names, e.g. denselayer{n}"},
+            },
+            "required": ["count"],
+            "additionalProperties": False,
+            "description": "stack N copies as an nn.Sequential (children 0..N-1)",
+        },
+        "first": {"type": "object", "description": "arguments that differ in the first copy"},
+        "if": {
+            "type": ["boolean", "string"],
+            "description": "keep this entry only when true (an expression over block parameters)",
+        },
+        "layers": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"$ref": "#/$defs/entry"},
+            "description": "a group: these layers as an nn.Sequential child",
+        },
+    }
+    properties.update({name: layer_schema(REGISTRY[name]) for name in layer_names})
+    return {
+        "description": "a layer 'Type', {Type: arguments, name: ...}, a block call, or a group",
+        "type": ["string", "object"],
+        "if": {"type": "string"},
+        "then": {"pattern": TYPE_PATTERN},
+        "else": {
+            "minProperties": 1,
+            "properties": properties,
+            # block names are the user's: any other CamelCase key is checked against blocks:
+            "patternProperties": {TYPE_PATTERN: {}},
+            "additionalProperties": False,
+        },
+    }
+
+
+def block_entry_schema() -> dict[str, Any]:
+    """One entry of a block's body: an entry, except that a layer's arguments may be
+    expressions over the block's parameters (checked, against the layer schemas, where the
+    block is used and they have values)."""
+    entry = entry_schema([])  # every CamelCase key: a layer or a block, its arguments open
+    layers = entry["else"]["properties"]["layers"]
+    entry["else"]["properties"]["layers"] = layers | {"items": {"$ref": "#/$defs/block_entry"}}
+    return entry
+
+
+def generate() -> dict[str, Any]:
+    layer_names = sorted(REGISTRY)
+    block = {
+        "type": "object",
+        "required": ["layers"],
+        "additionalProperties": False,
+        "properties": {
+            "description": {"type": "string"},
+            "params": {
+                "type": "object",
+                "propertyNames": {"pattern": IDENT_PATTERN},
+                "description": "parameter: default value, or 'required'",
+            },
+            "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/block_entry"}},
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"netspec network spec, version {VERSION}",
+        "type": "object",
+        "required": ["netspec", "input"],
+        # layers: come from the base model where there is one (netspec.edits)
+        # ('then' after 'required' in the sorted file: missing keys are reported in order)
+        "if": {"not": {"required": ["base"]}},
+        "then": {"required": ["layers"]},
+        "additionalProperties": False,
+        "$defs": {"entry": entry_schema(layer_names), "block_entry": block_entry_schema(),
+                  "edit": EDIT},
+        "properties": {
+            "netspec": {"enum": [VERSION], "description": "spec format version"},
+            "name": IDENTIFIER | {"description": "class name for generated code"},
+            "input": {
+                "type": ["array", "object"],
+                **{k: v for k, v in SHAPE.items() if k != "type"},
+                "properties": {"shape": SHAPE, "dtype": {"enum": list(DTYPES)}},
+                "required": ["shape"],
+                "additionalProperties": False,
+            },
+            "blocks": {
+                "type": "object",
+                "propertyNames": {"pattern": TYPE_PATTERN},
+                "additionalProperties": block,
+                "description": "reusable parametrised sub-networks, used like layers",
+            },
+            "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/entry"}},
+            "train": {"type": "object", "description": "training configuration (netspec train)"},
+            "base": {
+                "type": "string",
+                "pattern": TARGET_PATTERN,
+                "description": "start from an existing model: module:callable, e.g. "
+                "torchvision:vgg16 (imports it with torch)",
+            },
+            "base_kwargs": {"type": "object", "description": "keyword arguments for base"},
+            "edits": {
+                "type": "array",
+                "items": {"$ref": "#/$defs/edit"},
+                "description": "changes to the base model, applied in order",
+            },
+        },
+    }
+
+
+def dumps(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@lru_cache(maxsize=1)
+def load() -> dict[str, Any]:
+    """The schema file the validator uses (generated in memory where it is not installed)."""
+    if SCHEMA_FILE.is_file():
+        return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return generate()  # pragma: no cover - only without the repository's schemas/ folder

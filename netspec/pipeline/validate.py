@@ -1,0 +1,805 @@
+"""Stage 2, validate: the JSON Schema plus the checks a schema cannot say, as positioned,
+readable diagnostics (jsonschema's own messages are for machines)."""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from typing import Any
+
+from netspec.core.diagnostics import Diagnostic, closest, did_you_mean
+from netspec.core.document import Document
+from netspec.core.names import GRAPH_MODULE_ATTRIBUTES, IDENTIFIER, MODULE_ATTRIBUTES
+from netspec.core.schema_check import compile_schema, ecma_pattern
+from netspec.ops import REGISTRY
+from netspec.pipeline import schema as schema_module
+
+_validator_classes: list = []
+
+
+def validator_class() -> Any:
+    """jsonschema's Draft 2020-12 validator as netspec reads its schema.  jsonschema costs
+    more start-up than the rest of `check`, so it is imported only to explain a document
+    that the compiled check (schema_check) found invalid."""
+    if not _validator_classes:
+        from jsonschema import Draft202012Validator, ValidationError, validators
+
+        # A YAML 2.0 or true is not an integer here (jsonschema counts 2.0 as one by default).
+        types = Draft202012Validator.TYPE_CHECKER.redefine(
+            "integer", lambda checker, v: isinstance(v, int) and not isinstance(v, bool)
+        )
+
+        def pattern(validator, pattern, instance, schema):
+            """`pattern` with JSON Schema's (ECMA-262) meaning of a final `$`."""
+            if not validator.is_type(instance, "string"):
+                return
+            pattern = ecma_pattern(pattern)
+            if not re.search(pattern, instance):
+                yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+        _validator_classes.append(validators.extend(
+            Draft202012Validator, validators={"pattern": pattern}, type_checker=types
+        ))
+    return _validator_classes[0]
+
+
+class _Schema:
+    """A schema checked by compiled Python first; jsonschema lists the errors only when
+    that check fails, so a valid document never imports it."""
+
+    def __init__(self, schema: dict):
+        self.schema = schema
+        self.is_valid = compile_schema(schema, lazy=True)
+        self.validator: Any = None
+
+    def errors(self, instance: Any) -> Any:
+        if self.is_valid(instance):
+            return ()
+        if self.validator is None:
+            self.validator = validator_class()(self.schema)
+        return self.validator.iter_errors(instance)
+
+
+TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
+TOP_KEYS = ("netspec", "name", "input", "layers", "base", "base_kwargs", "edits", "train")
+# What people write for a dtype, from NumPy, C and torch.Tensor methods.
+DTYPE_ALIASES = {
+    "long": "int64",
+    "int": "int64",
+    "integer": "int64",
+    "float": "float32",
+    "double": "float64",
+    "half": "float16",
+    "single": "float32",
+    "bf16": "bfloat16",
+    "fp32": "float32",
+    "fp16": "float16",
+    "fp64": "float64",
+    "i64": "int64",
+    "i32": "int32",
+    "torch.long": "int64",
+    "torch.float": "float32",
+}
+PY_TYPE_WORDS = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    type(None): "nothing",
+    list: "a list",
+    dict: "a mapping",
+}
+
+_validator_cache: list = []
+
+
+def _validator() -> Any:
+    if not _validator_cache:
+        _validator_cache.append(_Schema(schema_module.load()))
+    return _validator_cache[0]
+
+
+def describe_value(value: Any, raw: str | None) -> str:
+    if value is None and raw == "":
+        return "nothing (an empty value, which YAML reads as null)"
+    shown = json.dumps(value, ensure_ascii=False) if _jsonable(value) else repr(value)
+    if raw is not None and raw != shown and isinstance(value, (bool, type(None), float)):
+        return f"'{raw}' (YAML reads it as {shown})"
+    return shown
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def layer_label(index: int, name: str | None, type_name: str | None) -> str:
+    """'layer 6 'fc1' (Linear)' or 'layer 6 (Linear)'."""
+    label = f"layer {index}"
+    if isinstance(name, str) and name != str(index) and IDENTIFIER.fullmatch(name):
+        label += f" '{name}'"
+    if type_name:
+        label += f" ({type_name})"
+    return label
+
+
+def layer_info(index: int, name: str | None, type_name: str | None) -> dict[str, Any]:
+    return {"index": index, "name": name if name is not None else str(index), "type": type_name}
+
+
+def identifier_problem(name: str) -> str:
+    """Why ``name`` is not an ASCII Python identifier, and a name that would do."""
+    for ch in name:
+        if ord(ch) > 127:
+            what = unicodedata.name(ch, "")
+            return (
+                f"it contains '{ch}' (U+{ord(ch):04X}{' ' + what if what else ''}), which "
+                "is not ASCII"
+            )
+    if not name:
+        return "it is empty"
+    if "\n" in name or "\r" in name:
+        return "it contains a line break"
+    if name[0].isdigit():
+        return "it starts with a digit"
+    bad = next(ch for ch in name if not (ch.isalnum() or ch == "_"))
+    fixed = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]+", "_", name)).strip("_")
+    hint = f"; try '{fixed}'" if fixed and IDENTIFIER.fullmatch(fixed) else ""
+    return f"it contains {json.dumps(bad)}{hint}"
+
+
+def entry_type(entry: Any) -> str | None:
+    """The layer type an entry names (None when it names none or several)."""
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, dict):
+        types = [k for k in entry if isinstance(k, str) and k not in schema_module.ENTRY_KEYS]
+        if len(types) == 1:
+            return types[0]
+    return None
+
+
+def entry_index(path: tuple) -> int | None:
+    """Where in ``path`` the innermost layer entry's index is (None: not in a layers list).
+
+    Entries live in the top-level 'layers', in a block's 'layers', and in a group's
+    'layers' inside an entry, as deep as groups nest."""
+    if path[:1] == ("layers",):
+        start = 1
+    elif len(path) >= 3 and path[0] == "blocks" and path[2] == "layers":
+        start = 3
+    else:
+        return None
+    if len(path) <= start or not isinstance(path[start], int):
+        return None
+    found, j = start, start + 1
+    while j + 1 < len(path) and path[j] == "layers" and isinstance(path[j + 1], int):
+        found, j = j + 1, j + 2
+    return found
+
+
+def lookup(data: Any, path: tuple, overrides: dict[tuple, Any] | None = None) -> Any:
+    if overrides and tuple(path) in overrides:
+        return overrides[tuple(path)]
+    for key in path:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def entry_label(
+    data: Any, path: tuple, overrides: dict | None = None, with_type: bool = True
+) -> str:
+    """'layer 6 'fc1' (Linear)' at the top level; 'layer features.3 (Conv2d)' in a group;
+    'layer conv1 (Conv2d, in block BasicBlock)' in a block definition."""
+    entry = lookup(data, path, overrides)
+    type_name = entry_type(entry) if with_type else None
+    known = type_name if type_name in REGISTRY or (with_type and type_name) else None
+    if len(path) == 2 and path[0] == "layers":
+        name = entry.get("name") if isinstance(entry, dict) else None
+        return layer_label(path[1], name if isinstance(name, str) else None, known)
+    parts, block = [], None
+    start = 1 if path[0] == "layers" else 3
+    if path[0] == "blocks":
+        block = path[1]
+    for i in range(start, len(path), 2):
+        node = lookup(data, path[: i + 1], overrides)
+        name = node.get("name") if isinstance(node, dict) else None
+        parts.append(name if isinstance(name, str) and IDENTIFIER.fullmatch(name) else str(path[i]))
+    details = ", ".join(filter(None, [known, f"in block {block}" if block else None]))
+    return f"layer {'.'.join(parts)}" + (f" ({details})" if details else "")
+
+
+def unknown_layer_message(name: str, block_names: list[str]) -> str:
+    return f"unknown layer '{name}'{did_you_mean(name, sorted(REGISTRY) + block_names)}"
+
+
+def block_names(data: Any) -> list[str]:
+    blocks = data.get("blocks") if isinstance(data, dict) else None
+    return sorted(k for k in blocks if isinstance(k, str)) if isinstance(blocks, dict) else []
+
+
+class _Translator:
+    """jsonschema ValidationError -> Diagnostic with a message a person can act on."""
+
+    def __init__(self, doc: Document, overrides: dict[tuple, Any] | None = None):
+        self.doc = doc
+        self.overrides = overrides or {}  # block entries with their parameters substituted
+        self.block_names = block_names(doc.data)
+
+    def layer_context(self, path: tuple) -> tuple[str, dict | None, str | None, str | None]:
+        """(prefix, layer info, type name, argument name) for a path into a layers list."""
+        at = entry_index(path)
+        if at is None:
+            return "", None, None, None
+        entry = lookup(self.doc.data, path[: at + 1], self.overrides)
+        index = path[at]
+        type_name = entry_type(entry)
+        name = entry.get("name") if isinstance(entry, dict) else None
+        name = name if isinstance(name, str) else None
+        known = type_name if type_name in REGISTRY else None
+        arg = None
+        rel = path[at + 1 :]
+        if len(rel) >= 2 and rel[0] == type_name and known:
+            key = rel[1]
+            if isinstance(key, int):
+                positional = REGISTRY[known].positional
+                arg = positional[key].name if key < len(positional) else None
+            else:
+                arg = key
+        elif len(rel) >= 2 and rel[0] == "first" and known and isinstance(rel[1], str):
+            arg = rel[1]  # first: {stride: 2} overrides the repeated layer's stride
+        elif (
+            len(rel) == 1
+            and rel[0] == type_name
+            and known
+            and not isinstance(entry[type_name], (dict, list))
+        ):
+            arg = REGISTRY[known].positional[0].name if REGISTRY[known].positional else None
+        label = entry_label(self.doc.data, path[: at + 1], self.overrides)
+        return (label + ": ", layer_info(index, name, known), known, arg)
+
+    def what(self, path: tuple, arg: str | None) -> str:
+        if arg is not None:
+            # the argument itself, or an item of a list argument
+            at = entry_index(path) or 1
+            depth_of_arg = at + 3 if len(path) >= at + 3 else at + 2
+            extra = "".join(f"[{p}]" for p in path[depth_of_arg:])
+            return arg + extra
+        if path[:1] == ("input",):
+            return "input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[1:])
+        if path and path[-1] == "name":
+            return "name"
+        if path == ("layers",):
+            return "layers"
+        at = entry_index(path)
+        if at == len(path) - 1:
+            return "layer entry"
+        if at is not None and path[at + 1] in schema_module.ENTRY_KEYS:  # repeat, repeat.count
+            return ".".join(str(p) for p in path[at + 1 :])
+        return ".".join(str(p) for p in path) or "the spec"
+
+    def expected(self, type_name: str | None, arg: str | None, path: tuple, schema: dict) -> str:
+        if type_name and arg and arg in REGISTRY[type_name].arg_by_name:
+            at = entry_index(path) or 1
+            depth_of_arg = at + 3 if len(path) >= at + 3 else at + 2
+            if len(path) <= depth_of_arg:
+                return REGISTRY[type_name].arg_by_name[arg].type.describe
+        at = entry_index(path)
+        if at is not None and path[at + 1 : at + 2] == ("repeat",):
+            return "a whole number of copies"
+        types = schema.get("type")
+        types = [types] if isinstance(types, str) else types or []
+        return " or ".join(TYPE_WORDS.get(t, t) for t in types)
+
+    def type_hint(self, path: tuple, inst: Any, error: Any) -> str:
+        """A likely fix for a value of the wrong type, or ''."""
+        types = error.schema.get("type")
+        types = [types] if isinstance(types, str) else types or []
+        if isinstance(inst, float) and inst.is_integer() and "integer" in types:
+            return f" (write {int(inst)}, without the decimal point)"
+        at = entry_index(path)
+        if at is not None and path[at + 1 : at + 2] == ("repeat",):
+            return (' (repeat: 3, or {count: 3, name: "layer{n}"}; a string is an expression '
+                    'over block parameters)')
+        if path == ("layers",) and isinstance(inst, str) and inst.startswith("-"):
+            return " (a list item needs a space after the '-': '- ReLU')"
+        if path == ("layers",) and isinstance(inst, dict):
+            return " (start each layer on its own line with '- ', as in '  - ReLU')"
+        if path == ("input",) and isinstance(inst, str):
+            dims = [d for d in re.split(r"[x×*,\s]+", inst.strip("[]() ")) if d]
+            if dims and all(d.isdigit() for d in dims):
+                return f" (write input: [{', '.join(dims)}])"
+        if (
+            len(path) == 2
+            and path[0] == "layers"
+            and isinstance(inst, list)
+            and inst
+            and isinstance(inst[0], str)
+            and inst[0] in REGISTRY
+        ):
+            rest = inst[1:]
+            args = "" if not rest else f" {json.dumps(rest[0] if len(rest) == 1 else rest)}"
+            return f" (write '- {inst[0]}:{args}')"
+        return ""
+
+    def __call__(self, error: Any) -> list[Diagnostic]:
+        path = tuple(error.absolute_path)
+        prefix, info, type_name, arg = self.layer_context(path)
+        kind, value, inst = error.validator, error.validator_value, error.instance
+        raw = self.doc.raw.get(path)
+        what = self.what(path, arg)
+        here = lambda msg, at_key=False, p=path: self.doc.diagnostic(  # noqa: E731
+            p, prefix + msg, layer=info, at_key=at_key
+        )
+
+        if kind == "type":
+            if path == ():
+                got = PY_TYPE_WORDS.get(type(inst), "a value")
+                if isinstance(inst, (str, int, float)) and not isinstance(inst, bool):
+                    got += f", {describe_value(inst, raw)}"
+                return [
+                    here(
+                        "a spec must be a mapping with the keys netspec, input and layers "
+                        f"(each 'key: value' on its own line), got {got}"
+                    )
+                ]
+            return [
+                here(
+                    f"{what} must be {self.expected(type_name, arg, path, error.schema)}, "
+                    f"got {describe_value(inst, raw)}{self.type_hint(path, inst, error)}"
+                )
+            ]
+        if kind == "minimum":
+            return [here(f"{what} must be at least {value}, got {describe_value(inst, raw)}")]
+        if kind == "maximum":
+            return [here(f"{what} {inst:,} is absurdly large (at most {value:,})")]
+        if kind == "exclusiveMinimum":
+            return [here(f"{what} must be greater than {value}, got {describe_value(inst, raw)}")]
+        if kind in ("minItems", "maxItems"):
+            return self.items_count(error, here, what, type_name, path, inst)
+        if kind == "items" and value is False:
+            return self.items_count(error, here, what, type_name, path, inst)
+        if kind == "enum":
+            return [self.enum(here, what, path, value, inst, raw)]
+        if kind == "pattern" and entry_index(path) == len(path) - 1 and isinstance(inst, str):
+            if " - " in inst:  # '- A' and an over-indented '- B'
+                return [
+                    here(
+                        f"unknown layer '{inst}': two list items run together, because a "
+                        "'- ' line is indented further than the item above it"
+                    )
+                ]
+            return [here(unknown_layer_message(inst, self.block_names))]
+        if kind == "pattern" and "propertyNames" in error.schema_path:
+            shown = json.dumps(inst, ensure_ascii=False)
+            if path[-1:] == ("blocks",):
+                if IDENTIFIER.fullmatch(inst):
+                    return [here(f"block name {shown} must start with a capital letter "
+                                 "(CamelCase, like a layer type)")]
+                return [here(f"block name {shown} is not a CamelCase Python identifier: "
+                             f"{identifier_problem(inst)}")]
+            return [here(f"parameter name {shown} is not a Python identifier (ASCII "
+                         f"letters, digits and _, not starting with a digit): "
+                         f"{identifier_problem(inst)}")]
+        if (kind == "pattern" and path[-1:] == ("from",)) or path[-2:-1] == ("from",):
+            return [
+                here(
+                    f"from: {json.dumps(inst, ensure_ascii=False)} is not a name: from: takes "
+                    "the name of an earlier entry, 'input', or a list of them"
+                )
+            ]
+        if kind == "pattern":
+            if what.endswith("name"):
+                return [
+                    here(
+                        f"{what} {json.dumps(inst, ensure_ascii=False)} is not a Python "
+                        "identifier (ASCII letters, digits and _, not starting with a "
+                        f"digit): {identifier_problem(inst)}"
+                    )
+                ]
+            choices = ["same", "valid"]
+            return [
+                here(
+                    f"{what} must be 'same' or 'valid' when it is a string, got "
+                    f"{json.dumps(inst)}{did_you_mean(str(inst), choices)}"
+                )
+            ]
+        if kind == "additionalProperties":
+            return self.unknown_keys(error, here, path, type_name, inst)
+        if kind == "required":
+            missing = [
+                k
+                for k in value
+                if isinstance(inst, dict)
+                and k not in inst
+                and not self.misspelled(k, inst, error.schema)
+            ]
+            if not missing:
+                return []  # the unknown key that misspells it says so
+            if path == ():
+                return [
+                    here(f"missing '{k}': a spec needs netspec, input and layers") for k in missing
+                ]
+            if path == ("input",):
+                return [here("input mapping needs 'shape', e.g. {shape: [128], dtype: int64}")]
+            return [here(f"missing required argument '{k}'") for k in missing]
+        if kind == "minProperties":
+            return [here("empty layer entry: write a layer type such as ReLU or Conv2d: {...}")]
+        if kind is None or value is False or error.schema is False:
+            return [
+                here(
+                    f"{type_name or 'this layer'} takes no arguments, got "
+                    f"{describe_value(inst, raw)}"
+                )
+            ]
+        return [here(error.message)]  # pragma: no cover - every keyword the schema uses is above
+
+    def misspelled(self, key: str, inst: dict, schema: dict) -> bool:
+        """Whether ``inst`` has an unknown key that the did-you-mean would turn into ``key``."""
+        allowed = list(schema.get("properties", {}))
+        return any(
+            k not in allowed and isinstance(k, str) and closest(k, allowed) == key for k in inst
+        )
+
+    def items_count(self, error, here, what, type_name, path, inst) -> list[Diagnostic]:
+        at = entry_index(path)
+        if type_name and at is not None and path[at + 1 :] == (type_name,):  # positional list
+            names = [a.name for a in REGISTRY[type_name].positional]
+            if len(inst) > len(names):
+                hint = ""
+                first = REGISTRY[type_name].positional[0] if names else None
+                if len(names) == 1 and "array" in str(first.type.schema.get("type")):
+                    hint = (
+                        f"; to give {names[0]} as a list write {{{names[0]}: {json.dumps(inst)}}}"
+                    )
+                most = _count(len(names), "positional argument")
+                return [
+                    here(
+                        f"{type_name} takes at most {most}"
+                        f"{' (' + ', '.join(names) + ')' if names else ''}, got "
+                        f"{len(inst)}{hint}"
+                    )
+                ]
+            needed = error.validator_value if error.validator == "minItems" else len(names)
+            return [
+                here(
+                    f"{type_name} needs at least {_count(needed, 'positional argument')} "
+                    f"({', '.join(names[:needed])}), got {len(inst)}"
+                )
+            ]
+        schema = error.schema
+        lo, hi = schema.get("minItems"), schema.get("maxItems")
+        if lo == hi:
+            count = f"exactly {lo} entr{'y' if lo == 1 else 'ies'}"
+        elif error.validator == "minItems":
+            count = f"at least {lo} entr{'y' if lo == 1 else 'ies'}"
+        else:
+            count = f"at most {hi} entries"
+        return [here(f"{what} must have {count}, got {len(inst)}")]
+
+    def enum(self, here, what, path, value, inst, raw) -> Diagnostic:
+        if path == ("netspec",):
+            return here(
+                f"unsupported netspec version {describe_value(inst, raw)}; this netspec "
+                f"reads version {schema_module.VERSION} ('netspec:' is the version of the "
+                "spec format, not of your model)"
+            )
+        if path == ("input", "dtype") and isinstance(inst, str):
+            alias = DTYPE_ALIASES.get(inst.lower()) or closest(inst, [str(v) for v in value])
+            hint = f" (did you mean '{alias}'?)" if alias else ""
+            return here(
+                f"{what} must be one of {', '.join(str(v) for v in value)}, got "
+                f"{describe_value(inst, raw)}{hint}"
+            )
+        if entry_index(path) == len(path) - 1:
+            if isinstance(inst, str) and " - " in inst:  # '- A' and an over-indented '- B'
+                return here(
+                    f"unknown layer '{inst}': two list items run together, because a "
+                    "'- ' line is indented further than the item above it"
+                )
+            return here(f"unknown layer '{inst}'{did_you_mean(str(inst), sorted(REGISTRY))}")
+        choices = [v for v in value if v is not None]
+        suggestion = (
+            did_you_mean(str(inst), [str(c) for c in choices]) if isinstance(inst, str) else ""
+        )
+        return here(
+            f"{what} must be one of {', '.join(json.dumps(c) for c in choices)}, got "
+            f"{describe_value(inst, raw)}{suggestion}"
+        )
+
+    def unknown_keys(self, error, here, path, type_name, inst) -> list[Diagnostic]:
+        allowed = list(error.schema.get("properties", {}))
+        patterns = list(error.schema.get("patternProperties", {}))  # block calls: CamelCase
+        out = []
+        for key in inst:
+            if key in allowed or any(re.search(p, str(key)) for p in patterns):
+                continue
+            key_path = path + (key,)
+            if path == ():
+                msg = f"unknown top-level key '{key}'{did_you_mean(str(key), list(TOP_KEYS))}"
+            elif path == ("input",):
+                msg = f"unknown key '{key}' in input{did_you_mean(str(key), ['shape', 'dtype'])}"
+            elif entry_index(path) == len(path) - 1:
+                name = inst.get("name") if isinstance(inst.get("name"), str) else None
+                label = entry_label(self.doc.data, path, self.overrides, with_type=False)
+                layer_type = closest(str(key), sorted(REGISTRY))
+                if key in schema_module.RESERVED_KEYS:
+                    msg = (
+                        f"'{key}' is reserved for branching networks, which spec version "
+                        f"{schema_module.VERSION} does not have"
+                    )
+                elif str(key)[:1].isupper() or (
+                    layer_type and closest(str(key), list(schema_module.ENTRY_KEYS)) is None
+                ):
+                    msg = f"unknown layer '{key}'{did_you_mean(str(key), sorted(REGISTRY))}"
+                else:
+                    hint = did_you_mean(str(key), list(schema_module.ENTRY_KEYS))
+                    msg = f"unknown key '{key}' in a layer entry" + (
+                        hint or "; layer types are CamelCase, as in torch.nn"
+                    )
+                out.append(
+                    self.doc.diagnostic(
+                        key_path,
+                        f"{label}: {msg}",
+                        at_key=True,
+                        layer=layer_info(path[-1], name, None),
+                    )
+                )
+                continue
+            elif type_name:
+                msg = f"unknown argument '{key}' for {type_name}{did_you_mean(str(key), allowed)}"
+            else:
+                msg = f"unknown key '{key}'"
+            out.append(here(msg, at_key=True, p=key_path))
+        return out
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+@dataclass
+class Validation:
+    diagnostics: list[Diagnostic]
+    broken: set[tuple]  # paths of entries (and blocks) that are invalid: not resolvable
+    fatal: bool  # the spec as a whole (input, layers list, ...) is invalid: nothing to infer
+
+
+def validate(doc: Document) -> Validation:
+    """Schema errors, then the semantic checks on names and entries."""
+    translate = _Translator(doc)
+    diagnostics: list[Diagnostic] = []
+    broken: set[tuple] = set()
+    fatal = False
+    # layers is required only without base: (an if/then): reported after netspec and input
+    ordered = sorted(_validator().errors(doc.data),
+                     key=lambda e: list(e.relative_schema_path)[:1] == ["then"])
+    for error in ordered:
+        path = tuple(error.absolute_path)
+        at = entry_index(path)
+        if at is not None:
+            # a bad 'name' is reported but does not stop the shapes flowing through
+            if path[at + 1 :] != ("name",):
+                broken.add(path[: at + 1])
+        elif path[:1] == ("blocks",) and len(path) >= 2:
+            broken.add(path[:2])
+        else:
+            fatal = True
+        diagnostics.extend(translate(error))
+    data = doc.data
+    if isinstance(data, dict) and isinstance(data.get("name"), str) and keyword.iskeyword(
+        data["name"]
+    ):
+        diagnostics.append(
+            doc.diagnostic(
+                ("name",), f"name '{data['name']}' is a Python keyword, which cannot name a class"
+            )
+        )
+    blocks = block_names(data)
+    if isinstance(data, dict) and isinstance(data.get("layers"), list):
+        diagnostics.extend(_check_scope(doc, ("layers",), data["layers"], broken, blocks))
+    for block in blocks:
+        body = data["blocks"][block]
+        if block in REGISTRY:
+            diagnostics.append(
+                doc.diagnostic(
+                    ("blocks", block),
+                    f"block name '{block}' is a torch.nn layer type; choose another",
+                    at_key=True,
+                )
+            )
+            broken.add(("blocks", block))
+        if isinstance(body, dict) and isinstance(body.get("layers"), list):
+            path = ("blocks", block, "layers")
+            diagnostics.extend(_check_scope(doc, path, body["layers"], broken, blocks))
+    # jsonschema yields one 'required' error per missing key; each is translated once
+    unique: dict[tuple, Diagnostic] = {}
+    for d in diagnostics:
+        unique.setdefault((d.line, d.col, d.severity, d.message), d)
+    diagnostics = list(unique.values())
+    diagnostics.sort(key=lambda d: (d.line, d.col))
+    return Validation(diagnostics, broken, fatal)
+
+
+def _check_scope(
+    doc: Document, list_path: tuple, entries: list, broken: set[tuple], blocks: list[str]
+) -> list[Diagnostic]:
+    """Entries of one layers list: layer types known, one per entry, names unique here."""
+    out: list[Diagnostic] = []
+    seen: dict[str, int] = {}
+    # a list that branches is built as a torch.fx GraphModule (build.scope_module)
+    branching = any(
+        isinstance(e, dict) and ("from" in e or getattr(REGISTRY.get(entry_type(e)), "merge", 0))
+        for e in entries
+    )
+    for index, entry in enumerate(entries):
+        path = list_path + (index,)
+        info = layer_info(index, None, None)
+        if isinstance(entry, str):
+            if entry not in REGISTRY and entry not in blocks and path not in broken:
+                out.append(doc.diagnostic(path, f"{entry_label(doc.data, path, with_type=False)}"
+                                          f": {unknown_layer_message(entry, blocks)}", layer=info))
+                broken.add(path)
+            continue
+        if not isinstance(entry, dict):
+            if path not in broken:
+                out.append(doc.diagnostic(path, f"{entry_label(doc.data, path, with_type=False)}"
+                                          ": a layer entry is 'Type' or a mapping such as "
+                                          "{Conv2d: {...}, name: conv1}", layer=info))
+                broken.add(path)
+            continue
+        types = [k for k in entry if isinstance(k, str) and k[:1].isupper()]
+        name = entry.get("name")
+        label = entry_label(doc.data, path, with_type=len(types) == 1)
+        info = layer_info(
+            index, name if isinstance(name, str) else None, types[0] if len(types) == 1 else None
+        )
+        unknown = [t for t in types if t not in REGISTRY and t not in blocks]
+        for t in unknown:
+            out.append(
+                doc.diagnostic(
+                    path + (t,),
+                    f"{entry_label(doc.data, path, with_type=False)}: "
+                    f"{unknown_layer_message(t, blocks)}",
+                    at_key=True,
+                    layer=info,
+                )
+            )
+        group = "layers" in entry
+        if "first" in entry and "repeat" not in entry:  # nothing would read it
+            out.append(doc.diagnostic(path + ("first",), f"{label}: first: sets arguments of "
+                                      "the first copy of a repeat, and this entry has no "
+                                      "repeat:", at_key=True, layer=info))
+        if len(types) > 1:
+            out.append(
+                doc.diagnostic(
+                    path,
+                    f"{label}: an entry holds one layer, found {' and '.join(types)}; write each "
+                    "as its own list item",
+                    layer=info,
+                )
+            )
+        elif group and types:
+            out.append(
+                doc.diagnostic(
+                    path,
+                    f"{label}: an entry is a layer or a group (layers: [...]), not both",
+                    layer=info,
+                )
+            )
+        elif not types and not group and entry and path not in broken:
+            out.append(
+                doc.diagnostic(
+                    path,
+                    f"{label}: entry has no layer type (a CamelCase torch.nn name such as Conv2d)",
+                    layer=info,
+                )
+            )
+        if unknown or (len(types) != 1 and not group) or (group and types):
+            broken.add(path)
+        if isinstance(name, str) and IDENTIFIER.fullmatch(name):
+            out.extend(_check_name(doc, path, name, label, info, seen, list_path, branching))
+        if group and isinstance(entry["layers"], list):
+            out.extend(_check_scope(doc, path + ("layers",), entry["layers"], broken, blocks))
+    return out
+
+
+def name_problem(name: str, branching: bool = False) -> str | None:
+    """Why an identifier cannot name a child module, or None.  ``branching``: the list is
+    built as a torch.fx GraphModule, whose own attributes are taken too."""
+    if keyword.iskeyword(name):
+        return f"name '{name}' is a Python keyword"
+    if name.startswith("_"):
+        return (
+            f"name '{name}' starts with '_', which nn.Module keeps for its internals "
+            "(_modules, _parameters, ...); choose another"
+        )
+    if keyword.issoftkeyword(name):
+        return f"name '{name}' is a Python soft keyword; choose another"
+    if name in MODULE_ATTRIBUTES:
+        return f"name '{name}' is taken by nn.Module itself (nn.Module.{name}); choose another"
+    if branching and name in GRAPH_MODULE_ATTRIBUTES:
+        return (f"name '{name}' is taken by torch.fx.GraphModule (GraphModule.{name}): a list "
+                "with from: or merge layers is built as one; choose another")
+    if name == "self":
+        return ("name 'self' would shadow forward's self in code written from the model "
+                "(torch.fx, netspec codegen); choose another")
+    if name == "input":
+        return "name 'input' is reserved: from: input means the input of this list"
+    return None
+
+
+def _check_name(doc, path, name, label, info, seen, list_path, branching) -> list[Diagnostic]:
+    name_path = path + ("name",)
+    label = label.replace(f" '{name}'", "")
+    message = name_problem(name, branching)
+    if message is None and name in seen:
+        first = seen[name]
+        message = (
+            f"name '{name}' is already used by layer {first} (line "
+            f"{doc.where(list_path + (first,))[0]}); layer names must be unique"
+        )
+    elif message is None:
+        seen[name] = path[-1]
+        return []
+    return [doc.diagnostic(name_path, f"{label}: {message}", layer=info)]
+
+
+_entry_validator_cache: list = []
+
+
+def validate_entry(doc: Document, path: tuple, entry: Any) -> list[Diagnostic]:
+    """Check one block entry, its parameters substituted, against the layer schemas
+    (block bodies are only checked structurally until a use gives the parameters)."""
+    if not _entry_validator_cache:
+        full = schema_module.load()
+        _entry_validator_cache.append(_Schema({"$defs": full["$defs"], "$ref": "#/$defs/entry"}))
+    if isinstance(entry, dict) and "layers" in entry:
+        entry = {k: v for k, v in entry.items() if k != "layers"}  # children: checked one by one
+    translate = _Translator(doc, overrides={tuple(path): entry})
+    out: list[Diagnostic] = []
+    for error in _entry_validator_cache[0].errors(entry):
+        error.relative_path.extendleft(reversed(path))
+        out.extend(translate(error))
+    return out
+
+
+_first_validators: dict[str, Any] = {}
+
+
+def validate_first(doc: Document, path: tuple, type_name: str, first: dict) -> list[Diagnostic]:
+    """first: of a repeated layer (parameters substituted in a block body): argument names
+    of ``type_name`` with values of their types.  Nothing is required here: the repeated
+    entry gives the rest."""
+    if type_name not in _first_validators:
+        keywords = schema_module.layer_schema(REGISTRY[type_name])["allOf"][0]["then"]
+        _first_validators[type_name] = _Schema(
+            {k: v for k, v in keywords.items() if k != "required"}
+        )
+    translate = _Translator(doc)
+    prefix = translate.layer_context(path + ("first",))[0]  # 'layer 0 (Conv2d): '
+    out: list[Diagnostic] = []
+    for error in _first_validators[type_name].errors(first):
+        error.relative_path.extendleft(reversed(path + ("first",)))
+        out.extend(
+            replace(d, message=prefix + "first: " + d.message.removeprefix(prefix))
+            for d in translate(error)
+        )
+    return out
