@@ -517,55 +517,55 @@ class _Checker:
         return out
 
 
-def validate(sources: Sources) -> TrainConfig:
-    """The checked configuration; raises ConfigError with every problem found."""
-    c = _Checker(sources)
-    raw = sources.data
-    c.keys(raw, (), TOP_KEYS, "train")
-    get = lambda key: raw.get(key, DEFAULTS[key])  # noqa: E731
-
-    data_raw = get("data")
-    if not isinstance(data_raw, dict):
-        c.fail(
-            ("data",),
-            f"train.data must be a dataset name such as digits or CIFAR10, or a "
-            f"mapping {{name: CIFAR10, root: data}}, got {show(data_raw)}",
-        )
-        data_raw = {}
-    data_raw = {**DEFAULTS["data"], **data_raw}
-    c.keys(data_raw, ("data",), DATA_KEYS, "train.data")
-    val_split = data_raw["val_split"]
-    if (
-        isinstance(val_split, bool)
-        or not isinstance(val_split, (int, float))
-        or not (0 <= val_split < 1)
-    ):
+def _val_split(c: _Checker, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < 1):
         c.fail(
             ("data", "val_split"),
             "train.data.val_split must be a fraction from 0 (no "
-            f"validation split) up to but not including 1, got {show(val_split)}",
+            f"validation split) up to but not including 1, got {show(value)}",
         )
-        val_split = 0.1
-    workers = data_raw["workers"]
-    if workers != "auto":
-        workers = c.integer(workers, ("data", "workers"), 0)
-    else:
-        workers = None
-    args = data_raw["args"]
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
+        return 0.1
+    return float(value)
+
+
+def _workers(c: _Checker, value: Any) -> int | None:
+    """None for auto (worker_count decides)."""
+    if value == "auto":
+        return None
+    return c.integer(value, ("data", "workers"), 0)
+
+
+def _dataset_args(c: _Checker, value: Any) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
         c.fail(
             ("data", "args"),
             "train.data.args must be a mapping of keyword arguments for "
-            f"the dataset, got {show(args)}",
+            f"the dataset, got {show(value)}",
         )
-        args = {}
-    data = DataConfig(
+        return {}
+    return value
+
+
+def _data_config(c: _Checker, value: Any) -> DataConfig:
+    if not isinstance(value, dict):
+        c.fail(
+            ("data",),
+            f"train.data must be a dataset name such as digits or CIFAR10, or a "
+            f"mapping {{name: CIFAR10, root: data}}, got {show(value)}",
+        )
+        value = {}
+    data_raw = {**DEFAULTS["data"], **value}
+    c.keys(data_raw, ("data",), DATA_KEYS, "train.data")
+    val_split = _val_split(c, data_raw["val_split"])
+    workers = _workers(c, data_raw["workers"])
+    args = _dataset_args(c, data_raw["args"])
+    return DataConfig(
         name=c.string(data_raw["name"], ("data", "name")) or "digits",
         root=c.string(data_raw["root"], ("data", "root")) or "data",
         download=c.boolean(data_raw["download"], ("data", "download")),
-        val_split=float(val_split),
+        val_split=val_split,
         split_seed=c.integer(data_raw["split_seed"], ("data", "split_seed"), 0) or 0,
         transforms=c.entry_list(
             data_raw["transforms"],
@@ -582,37 +582,61 @@ def validate(sources: Sources) -> TrainConfig:
         args=args,
     )
 
-    batch_size = c.integer(get("batch_size"), ("batch_size",), 1) or 1
-    eval_batch = get("eval_batch_size")
-    eval_batch = (
-        max(batch_size, 512)
-        if eval_batch is None
-        else (c.integer(eval_batch, ("eval_batch_size",), 1) or 1)
-    )
-    scheduler_raw = get("scheduler")
-    scheduler = None
-    if scheduler_raw is not None:
-        scheduler = c.entry(
-            scheduler_raw, ("scheduler",), "scheduler", "StepLR", extra=SCHEDULER_EXTRA
-        )
-        if scheduler and "interval" in scheduler.extra:
-            c.choice(scheduler.extra["interval"], ("scheduler", "interval"), ("epoch", "step"))
-    loss = c.entry(get("loss"), ("loss",), "loss", "CrossEntropyLoss")
-    optimizer = c.entry(get("optimizer"), ("optimizer",), "optimizer", "Adam")
-    device = get("device")
-    if not isinstance(device, str) or not DEVICE.fullmatch(device):
+
+def _eval_batch_size(c: _Checker, value: Any, batch_size: int) -> int:
+    """Unset: the training batch, at least 512 (evaluation keeps no gradients)."""
+    if value is None:
+        return max(batch_size, 512)
+    return c.integer(value, ("eval_batch_size",), 1) or 1
+
+
+def _scheduler(c: _Checker, value: Any) -> Entry | None:
+    if value is None:
+        return None
+    scheduler = c.entry(value, ("scheduler",), "scheduler", "StepLR", extra=SCHEDULER_EXTRA)
+    if scheduler and "interval" in scheduler.extra:
+        c.choice(scheduler.extra["interval"], ("scheduler", "interval"), ("epoch", "step"))
+    return scheduler
+
+
+def _device(c: _Checker, value: Any) -> str:
+    if not isinstance(value, str) or not DEVICE.fullmatch(value):
         c.fail(
-            ("device",), f"train.device must be auto, cpu, cuda, cuda:N or mps, got {show(device)}"
+            ("device",), f"train.device must be auto, cpu, cuda, cuda:N or mps, got {show(value)}"
         )
-        device = "auto"
-    name = c.string(get("name"), ("name",), optional=True)
+        return "auto"
+    return value
+
+
+def _run_name(c: _Checker, value: Any) -> str | None:
+    name = c.string(value, ("name",), optional=True)
     if name is not None and not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
         c.fail(
             ("name",),
             f"train.name names a folder under runs/: letters, digits, '_', '-' "
             f"and '.', got {show(name)}",
         )
+    return name
 
+
+def validate(sources: Sources) -> TrainConfig:
+    """The checked configuration; raises ConfigError with every problem found.
+
+    Each setting is checked in the same order every time, so that problems sharing a
+    position are reported in a stable order."""
+    c = _Checker(sources)
+    raw = sources.data
+    c.keys(raw, (), TOP_KEYS, "train")
+    get = lambda key: raw.get(key, DEFAULTS[key])  # noqa: E731
+
+    data = _data_config(c, get("data"))
+    batch_size = c.integer(get("batch_size"), ("batch_size",), 1) or 1
+    eval_batch = _eval_batch_size(c, get("eval_batch_size"), batch_size)
+    scheduler = _scheduler(c, get("scheduler"))
+    loss = c.entry(get("loss"), ("loss",), "loss", "CrossEntropyLoss")
+    optimizer = c.entry(get("optimizer"), ("optimizer",), "optimizer", "Adam")
+    device = _device(c, get("device"))
+    name = _run_name(c, get("name"))
     config = TrainConfig(
         data=data,
         epochs=c.integer(get("epochs"), ("epochs",), 1) or 1,
