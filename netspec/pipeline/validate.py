@@ -340,45 +340,69 @@ class _Translator:
         return ""
 
     def __call__(self, error: Any) -> list[Diagnostic]:
+        failure = self.failure(error)
+        translate = _BY_KEYWORD.get(failure.kind)
+        found = translate(self, failure) if translate is not None else None
+        if found is not None:
+            return found
+        if failure.path[-2:-1] == ("from",):
+            return self.not_a_source_name(failure)
+        return _BY_KEYWORD_ELSEWHERE.get(failure.kind, _Translator.other)(self, failure)
+
+    def failure(self, error: Any) -> _Failure:
         path = tuple(error.absolute_path)
         prefix, info, type_name, arg = self.layer_context(path)
-        kind, value, inst = error.validator, error.validator_value, error.instance
-        raw = self.doc.raw.get(path)
-        what = self.what(path, arg)
-        here = lambda msg, at_key=False, p=path: self.doc.diagnostic(  # noqa: E731
-            p, prefix + msg, layer=info, at_key=at_key
-        )
+        return _Failure(
+            self.doc, error, path, prefix, info, type_name, arg,
+            kind=error.validator, value=error.validator_value, inst=error.instance,
+            raw=self.doc.raw.get(path), what=self.what(path, arg),
+        )  # fmt: skip
 
-        if kind == "type":
-            if path == ():
-                got = PY_TYPE_WORDS.get(type(inst), "a value")
-                if isinstance(inst, (str, int, float)) and not isinstance(inst, bool):
-                    got += f", {describe_value(inst, raw)}"
-                return [
-                    here(
-                        "a spec must be a mapping with the keys netspec, input and layers "
-                        f"(each 'key: value' on its own line), got {got}"
-                    )
-                ]
+    def wrong_type(self, f: _Failure) -> list[Diagnostic]:
+        if f.path == ():
+            got = PY_TYPE_WORDS.get(type(f.inst), "a value")
+            if isinstance(f.inst, (str, int, float)) and not isinstance(f.inst, bool):
+                got += f", {describe_value(f.inst, f.raw)}"
             return [
-                here(
-                    f"{what} must be {self.expected(type_name, arg, path, error.schema)}, "
-                    f"got {describe_value(inst, raw)}{self.type_hint(path, inst, error)}"
+                f.here(
+                    "a spec must be a mapping with the keys netspec, input and layers "
+                    f"(each 'key: value' on its own line), got {got}"
                 )
             ]
-        if kind == "minimum":
-            return [here(f"{what} must be at least {value}, got {describe_value(inst, raw)}")]
-        if kind == "maximum":
-            return [here(f"{what} {inst:,} is absurdly large (at most {value:,})")]
-        if kind == "exclusiveMinimum":
-            return [here(f"{what} must be greater than {value}, got {describe_value(inst, raw)}")]
-        if kind in ("minItems", "maxItems"):
-            return self.items_count(error, here, what, type_name, path, inst)
-        if kind == "items" and value is False:
-            return self.items_count(error, here, what, type_name, path, inst)
-        if kind == "enum":
-            return [self.enum(here, what, path, value, inst, raw)]
-        if kind == "pattern" and entry_index(path) == len(path) - 1 and isinstance(inst, str):
+        expected = self.expected(f.type_name, f.arg, f.path, f.error.schema)
+        return [
+            f.here(
+                f"{f.what} must be {expected}, "
+                f"got {describe_value(f.inst, f.raw)}{self.type_hint(f.path, f.inst, f.error)}"
+            )
+        ]
+
+    def below_minimum(self, f: _Failure) -> list[Diagnostic]:
+        return [f.here(f"{f.what} must be at least {f.value}, got {describe_value(f.inst, f.raw)}")]
+
+    def above_maximum(self, f: _Failure) -> list[Diagnostic]:
+        return [f.here(f"{f.what} {f.inst:,} is absurdly large (at most {f.value:,})")]
+
+    def not_above_minimum(self, f: _Failure) -> list[Diagnostic]:
+        return [
+            f.here(f"{f.what} must be greater than {f.value}, got {describe_value(f.inst, f.raw)}")
+        ]
+
+    def wrong_item_count(self, f: _Failure) -> list[Diagnostic]:
+        return self.items_count(f.error, f.here, f.what, f.type_name, f.path, f.inst)
+
+    def extra_items(self, f: _Failure) -> list[Diagnostic] | None:
+        """items: false is a tuple given too many items; other items errors are not ours."""
+        return self.wrong_item_count(f) if f.value is False else None
+
+    def not_a_choice(self, f: _Failure) -> list[Diagnostic]:
+        return [self.enum(f.here, f.what, f.path, f.value, f.inst, f.raw)]
+
+    def pattern_mismatch(self, f: _Failure) -> list[Diagnostic]:
+        """A string of the wrong form: a layer type, a block or parameter name, a from:, a
+        name, or a padding word."""
+        path, inst, here = f.path, f.inst, f.here
+        if entry_index(path) == len(path) - 1 and isinstance(inst, str):
             if " - " in inst:  # '- A' and an over-indented '- B'
                 return [
                     here(
@@ -387,7 +411,7 @@ class _Translator:
                     )
                 ]
             return [here(unknown_layer_message(inst, self.block_names))]
-        if kind == "pattern" and "propertyNames" in error.schema_path:
+        if "propertyNames" in f.error.schema_path:
             shown = json.dumps(inst, ensure_ascii=False)
             if path[-1:] == ("blocks",):
                 if IDENTIFIER.fullmatch(inst):
@@ -398,58 +422,65 @@ class _Translator:
             return [here(f"parameter name {shown} is not a Python identifier (ASCII "
                          f"letters, digits and _, not starting with a digit): "
                          f"{identifier_problem(inst)}")]
-        if (kind == "pattern" and path[-1:] == ("from",)) or path[-2:-1] == ("from",):
+        if path[-1:] == ("from",) or path[-2:-1] == ("from",):
+            return self.not_a_source_name(f)
+        if f.what.endswith("name"):
             return [
                 here(
-                    f"from: {json.dumps(inst, ensure_ascii=False)} is not a name: from: takes "
-                    "the name of an earlier entry, 'input', or a list of them"
+                    f"{f.what} {json.dumps(inst, ensure_ascii=False)} is not a Python "
+                    "identifier (ASCII letters, digits and _, not starting with a "
+                    f"digit): {identifier_problem(inst)}"
                 )
             ]
-        if kind == "pattern":
-            if what.endswith("name"):
-                return [
-                    here(
-                        f"{what} {json.dumps(inst, ensure_ascii=False)} is not a Python "
-                        "identifier (ASCII letters, digits and _, not starting with a "
-                        f"digit): {identifier_problem(inst)}"
-                    )
-                ]
-            choices = ["same", "valid"]
+        choices = ["same", "valid"]
+        return [
+            here(
+                f"{f.what} must be 'same' or 'valid' when it is a string, got "
+                f"{json.dumps(inst)}{did_you_mean(str(inst), choices)}"
+            )
+        ]
+
+    def not_a_source_name(self, f: _Failure) -> list[Diagnostic]:
+        return [
+            f.here(
+                f"from: {json.dumps(f.inst, ensure_ascii=False)} is not a name: from: takes "
+                "the name of an earlier entry, 'input', or a list of them"
+            )
+        ]
+
+    def unknown_key(self, f: _Failure) -> list[Diagnostic]:
+        return self.unknown_keys(f.error, f.here, f.path, f.type_name, f.inst)
+
+    def missing_key(self, f: _Failure) -> list[Diagnostic]:
+        inst, here = f.inst, f.here
+        missing = [
+            k
+            for k in f.value
+            if isinstance(inst, dict)
+            and k not in inst
+            and not self.misspelled(k, inst, f.error.schema)
+        ]
+        if not missing:
+            return []  # the unknown key that misspells it says so
+        if f.path == ():
+            return [here(f"missing '{k}': a spec needs netspec, input and layers") for k in missing]
+        if f.path == ("input",):
+            return [here("input mapping needs 'shape', e.g. {shape: [128], dtype: int64}")]
+        return [here(f"missing required argument '{k}'") for k in missing]
+
+    def empty_entry(self, f: _Failure) -> list[Diagnostic]:
+        return [f.here("empty layer entry: write a layer type such as ReLU or Conv2d: {...}")]
+
+    def other(self, f: _Failure) -> list[Diagnostic]:
+        if f.kind is None or f.value is False or f.error.schema is False:
             return [
-                here(
-                    f"{what} must be 'same' or 'valid' when it is a string, got "
-                    f"{json.dumps(inst)}{did_you_mean(str(inst), choices)}"
+                f.here(
+                    f"{f.type_name or 'this layer'} takes no arguments, got "
+                    f"{describe_value(f.inst, f.raw)}"
                 )
             ]
-        if kind == "additionalProperties":
-            return self.unknown_keys(error, here, path, type_name, inst)
-        if kind == "required":
-            missing = [
-                k
-                for k in value
-                if isinstance(inst, dict)
-                and k not in inst
-                and not self.misspelled(k, inst, error.schema)
-            ]
-            if not missing:
-                return []  # the unknown key that misspells it says so
-            if path == ():
-                return [
-                    here(f"missing '{k}': a spec needs netspec, input and layers") for k in missing
-                ]
-            if path == ("input",):
-                return [here("input mapping needs 'shape', e.g. {shape: [128], dtype: int64}")]
-            return [here(f"missing required argument '{k}'") for k in missing]
-        if kind == "minProperties":
-            return [here("empty layer entry: write a layer type such as ReLU or Conv2d: {...}")]
-        if kind is None or value is False or error.schema is False:
-            return [
-                here(
-                    f"{type_name or 'this layer'} takes no arguments, got "
-                    f"{describe_value(inst, raw)}"
-                )
-            ]
-        return [here(error.message)]  # pragma: no cover - every keyword the schema uses is above
+        # every keyword the schema uses is translated above
+        return [f.here(f.error.message)]  # pragma: no cover
 
     def misspelled(self, key: str, inst: dict, schema: dict) -> bool:
         """Whether ``inst`` has an unknown key that the did-you-mean would turn into ``key``."""
@@ -569,6 +600,49 @@ class _Translator:
                 msg = f"unknown key '{key}'"
             out.append(here(msg, at_key=True, p=key_path))
         return out
+
+
+@dataclass
+class _Failure:
+    """One schema error and what the messages need to know about where it is."""
+
+    doc: Document
+    error: Any
+    path: tuple
+    prefix: str  # 'layer 3 (Conv2d): ' inside a layers list
+    info: dict | None
+    type_name: str | None
+    arg: str | None
+    kind: str | None  # the schema keyword that failed
+    value: Any  # that keyword's value in the schema
+    inst: Any  # the value in the spec
+    raw: str | None  # its source text
+    what: str
+
+    def here(self, msg: str, at_key: bool = False, p: tuple | None = None) -> Diagnostic:
+        return self.doc.diagnostic(
+            self.path if p is None else p, self.prefix + msg, layer=self.info, at_key=at_key
+        )
+
+
+# The translation of each schema keyword; a translator returning None leaves the error to
+# the from: check and then to _BY_KEYWORD_ELSEWHERE (the order of the original if-chain).
+_BY_KEYWORD = {
+    "type": _Translator.wrong_type,
+    "minimum": _Translator.below_minimum,
+    "maximum": _Translator.above_maximum,
+    "exclusiveMinimum": _Translator.not_above_minimum,
+    "minItems": _Translator.wrong_item_count,
+    "maxItems": _Translator.wrong_item_count,
+    "items": _Translator.extra_items,
+    "enum": _Translator.not_a_choice,
+    "pattern": _Translator.pattern_mismatch,
+}
+_BY_KEYWORD_ELSEWHERE = {
+    "additionalProperties": _Translator.unknown_key,
+    "required": _Translator.missing_key,
+    "minProperties": _Translator.empty_entry,
+}
 
 
 def _count(n: int, noun: str) -> str:
