@@ -273,6 +273,161 @@ def _previous_line(lines: list[str], index: int) -> int | None:
     return None
 
 
+@dataclass
+class _YamlMistake:
+    """A YAML syntax error as the explanations read it; lines and columns from 1."""
+
+    problem: str
+    context: str
+    problem_mark: Any
+    context_mark: Any
+    mark: Any  # the problem's position, else the context's
+    lines: list[str]
+    here: str  # the text of the mark's line
+    line: int
+    col: int
+    c_line: int  # the context's position; (0, 0) when there is none
+    c_col: int
+
+
+_Explained = tuple[int, int, str]  # (line, col, message)
+
+
+def _plain_string_item_with_keys(m: _YamlMistake) -> _Explained | None:
+    """'- ReLU' followed by an indented 'name: act1': the entry is a string, not a mapping."""
+    key = _KEY_LINE.match(m.here)
+    before = _previous_line(m.lines, m.mark.line)
+    bare = _BARE_ITEM.match(m.lines[before]) if key and before is not None else None
+    if not bare or m.problem not in (
+        "mapping values are not allowed in this context",
+        "did not find expected '-' indicator",
+    ):
+        return None
+    type_name, word = bare.group(2), key.group(2)
+    type_col = len(bare.group(1)) + 1
+    message = (
+        f"'- {type_name}' is a plain string, so the '{word}:' line below cannot belong to it; "
+    )
+    if word == "name":
+        message += f"to give the layer a name, write '- {type_name}:' with a colon"
+        if len(key.group(1)) + 1 != type_col:
+            message += f", and indent 'name:' to line up with '{type_name}' (column {type_col})"
+    else:
+        message += (
+            f"to give arguments, write them after the colon: '- {type_name}: {{{word}: ...}}'"
+        )
+    return before + 1, type_col + len(type_name), message  # where the ':' belongs
+
+
+def _line_outside_list(m: _YamlMistake) -> _Explained | None:
+    if m.problem != "did not find expected '-' indicator" or not m.context_mark:
+        return None
+    return m.line, m.col, (
+        f"this line does not fit the list that starts at line {m.c_line}: its items "
+        f"start with '-' in column {m.c_col}, this line starts in column {m.col} (check "
+        "the indentation)"
+    )
+
+
+def _line_outside_mapping(m: _YamlMistake) -> _Explained | None:
+    if m.problem != "did not find expected key" or not m.context_mark:
+        return None
+    return m.line, m.col, (
+        f"this line is indented to column {m.col}, which does not fit the mapping "
+        f"that starts at line {m.c_line}: its keys are in column {m.c_col} (check the "
+        "indentation)"
+    )
+
+
+def _value_that_is_a_mapping(m: _YamlMistake) -> _Explained | None:
+    if m.problem != "mapping values are not allowed in this context":
+        return None
+    return m.line, m.col, (
+        "unexpected ':' (a value cannot itself be 'key: value'): to give arguments "
+        "write braces, as in '- Conv2d: {out_channels: 8}', or check the indentation "
+        "of this line"
+    )
+
+
+def _character_that_starts_no_value(m: _YamlMistake) -> _Explained | None:
+    if not (m.problem.startswith("found character") and "cannot start any token" in m.problem):
+        return None
+    char = m.here[m.mark.column] if m.mark.column < len(m.here) else ""
+    return m.line, m.col, (
+        "a tab character: YAML indentation must use spaces"
+        if char == "\t"
+        else f"'{char}' cannot start a value here; put the value in quotes"
+    )
+
+
+def _unclosed_bracket(m: _YamlMistake) -> _Explained | None:
+    if m.context not in _FLOW or not m.context_mark or not m.problem_mark:
+        return None
+    opened, closing = _FLOW[m.context]
+    if m.problem_mark.line != m.context_mark.line:
+        return m.c_line, m.c_col, (
+            f"this '{opened}' is never closed: a '{closing}' is missing (or a ',' "
+            "between two of its items)"
+        )
+    return m.line, m.col, (
+        f"expected ',' or '{closing}' here, inside the '{opened}' that starts at "
+        f"column {m.c_col}"
+    )
+
+
+def _key_without_colon(m: _YamlMistake) -> _Explained | None:
+    if m.context != "while scanning a simple key" or not m.context_mark:
+        return None
+    key_line = m.lines[m.context_mark.line] if m.context_mark.line < len(m.lines) else ""
+    glued = _NO_SPACE.match(key_line)
+    if glued:
+        return m.c_line, glued.end(1) + 2, (
+            f"put a space after the ':' of '{glued.group(1)}' (YAML reads "
+            f"'{key_line.strip()}' as one word)"
+        )
+    return m.c_line, m.c_col, "this line has no ':' after its key"
+
+
+def _unclosed_quote(m: _YamlMistake) -> _Explained | None:
+    if m.context != "while scanning a quoted scalar" or not m.context_mark:
+        return None
+    return m.c_line, m.c_col, "the quoted string that starts here is never closed"
+
+
+def _alias_without_anchor(m: _YamlMistake) -> _Explained | None:
+    if not m.problem.startswith("found undefined alias"):
+        return None
+    alias = re.match(r"\*([^\s,\[\]{}]+)", m.here[m.mark.column :])
+    name = alias.group(1) if alias else "?"
+    return m.line, m.col, (
+        f"alias '*{name}' refers to no anchor: an '&{name}' must come before it"
+    )
+
+
+def _second_document(m: _YamlMistake) -> _Explained | None:
+    if m.context != "expected a single document in the stream":
+        return None
+    return m.line, m.col, (
+        "a spec is one YAML document; remove this '---' separator and what follows, "
+        "or split the file"
+    )
+
+
+# Tried in order; the first that recognises the mistake explains it.
+_YAML_EXPLANATIONS = (
+    _plain_string_item_with_keys,
+    _line_outside_list,
+    _line_outside_mapping,
+    _value_that_is_a_mapping,
+    _character_that_starts_no_value,
+    _unclosed_bracket,
+    _key_without_colon,
+    _unclosed_quote,
+    _alias_without_anchor,
+    _second_document,
+)
+
+
 def explain_yaml_error(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, int, str]:
     """(line, col, message) for a YAML syntax error, in words a spec author can act on.
 
@@ -283,99 +438,25 @@ def explain_yaml_error(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, int, 
     mark = problem_mark or context_mark
     if mark is None:
         return 1, 1, " ".join(filter(None, [exc.context, exc.problem]))
-    line, col = mark.line + 1, mark.column + 1
-    problem, context = exc.problem or "", exc.context or ""
     lines = text.splitlines()
-    here = lines[mark.line] if mark.line < len(lines) else ""
-    c_line, c_col = (context_mark.line + 1, context_mark.column + 1) if context_mark else (0, 0)
-
-    # '- ReLU' followed by an indented 'name: act1': the entry is a string, not a mapping.
-    key = _KEY_LINE.match(here)
-    before = _previous_line(lines, mark.line)
-    bare = _BARE_ITEM.match(lines[before]) if key and before is not None else None
-    if bare and problem in (
-        "mapping values are not allowed in this context",
-        "did not find expected '-' indicator",
-    ):
-        type_name, word = bare.group(2), key.group(2)
-        type_col = len(bare.group(1)) + 1
-        message = (
-            f"'- {type_name}' is a plain string, so the '{word}:' line below cannot belong to it; "
-        )
-        if word == "name":
-            message += f"to give the layer a name, write '- {type_name}:' with a colon"
-            if len(key.group(1)) + 1 != type_col:
-                message += f", and indent 'name:' to line up with '{type_name}' (column {type_col})"
-        else:
-            message += (
-                f"to give arguments, write them after the colon: '- {type_name}: {{{word}: ...}}'"
-            )
-        return before + 1, type_col + len(type_name), message  # where the ':' belongs
-
-    message = None
-    if problem == "did not find expected '-' indicator" and context_mark:
-        message = (
-            f"this line does not fit the list that starts at line {c_line}: its items "
-            f"start with '-' in column {c_col}, this line starts in column {col} (check "
-            "the indentation)"
-        )
-    elif problem == "did not find expected key" and context_mark:
-        message = (
-            f"this line is indented to column {col}, which does not fit the mapping "
-            f"that starts at line {c_line}: its keys are in column {c_col} (check the "
-            "indentation)"
-        )
-    elif problem == "mapping values are not allowed in this context":
-        message = (
-            "unexpected ':' (a value cannot itself be 'key: value'): to give arguments "
-            "write braces, as in '- Conv2d: {out_channels: 8}', or check the indentation "
-            "of this line"
-        )
-    elif problem.startswith("found character") and "cannot start any token" in problem:
-        char = here[mark.column] if mark.column < len(here) else ""
-        message = (
-            "a tab character: YAML indentation must use spaces"
-            if char == "\t"
-            else f"'{char}' cannot start a value here; put the value in quotes"
-        )
-    elif context in _FLOW and context_mark and problem_mark:
-        opened, closing = _FLOW[context]
-        if problem_mark.line != context_mark.line:
-            line, col = c_line, c_col
-            message = (
-                f"this '{opened}' is never closed: a '{closing}' is missing (or a ',' "
-                "between two of its items)"
-            )
-        else:
-            message = (
-                f"expected ',' or '{closing}' here, inside the '{opened}' that starts at "
-                f"column {c_col}"
-            )
-    elif context == "while scanning a simple key" and context_mark:
-        key_line = lines[context_mark.line] if context_mark.line < len(lines) else ""
-        glued = _NO_SPACE.match(key_line)
-        if glued:
-            line, col = c_line, glued.end(1) + 2
-            message = (
-                f"put a space after the ':' of '{glued.group(1)}' (YAML reads "
-                f"'{key_line.strip()}' as one word)"
-            )
-        else:
-            line, col = c_line, c_col
-            message = "this line has no ':' after its key"
-    elif context == "while scanning a quoted scalar" and context_mark:
-        line, col = c_line, c_col
-        message = "the quoted string that starts here is never closed"
-    elif problem.startswith("found undefined alias"):
-        alias = re.match(r"\*([^\s,\[\]{}]+)", here[mark.column :])
-        name = alias.group(1) if alias else "?"
-        message = f"alias '*{name}' refers to no anchor: an '&{name}' must come before it"
-    elif context == "expected a single document in the stream":
-        message = (
-            "a spec is one YAML document; remove this '---' separator and what follows, "
-            "or split the file"
-        )
-    return line, col, message or " ".join(filter(None, [context, problem]))
+    mistake = _YamlMistake(
+        problem=exc.problem or "",
+        context=exc.context or "",
+        problem_mark=problem_mark,
+        context_mark=context_mark,
+        mark=mark,
+        lines=lines,
+        here=lines[mark.line] if mark.line < len(lines) else "",
+        line=mark.line + 1,
+        col=mark.column + 1,
+        c_line=context_mark.line + 1 if context_mark else 0,
+        c_col=context_mark.column + 1 if context_mark else 0,
+    )
+    for explain in _YAML_EXPLANATIONS:
+        explained = explain(mistake)
+        if explained is not None:
+            return explained
+    return mistake.line, mistake.col, " ".join(filter(None, [mistake.context, mistake.problem]))
 
 
 def load_text(text: str, file: str = "<spec>") -> Document:
