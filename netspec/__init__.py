@@ -6,10 +6,8 @@
 
 Only ``build`` imports torch; loading and checking are pure Python."""
 
-# netspec.emit.build imports torch only when a model is built, so importing it here is cheap.
 from netspec.core.diagnostics import Diagnostic, SpecError
 from netspec.core.version import __version__  # noqa: F401  (netspec.__version__)
-from netspec.emit.build import build
 from netspec.pipeline.check import CheckResult, Spec, check, load
 
 __all__ = ["CheckResult", "Diagnostic", "Spec", "SpecError", "build", "check", "load"]
@@ -21,6 +19,10 @@ _EMITTERS = ("codegen", "export", "render", "report", "summary")
 
 
 def __getattr__(name: str):
+    if name == "build":  # loaded on first use: `python -m netspec check` loads no emitter
+        from netspec.emit.build import build
+
+        return build
     if name in _EMITTERS:
         from importlib import import_module
 

@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any
 
+from netspec.cli.common import Command, cannot_read
 from netspec.train.config import CheckpointError, locate_flag, resolve_run
 
 TRAIN_EXAMPLES = """\
@@ -108,16 +109,16 @@ def _add_config(p: argparse.ArgumentParser, only: tuple[str, ...] | None = None)
             )
 
 
-def add_parsers(sub: Any) -> None:
-    train = sub.add_parser(
-        "train",
-        help="train a spec: evaluate, checkpoint and log every epoch",
-        description="Train the network of a spec on the data of its train: section (default: "
-        "the 8x8 digits scikit-learn ships), evaluating, checkpointing (last.pt, best.pt) and "
-        "logging (metrics.jsonl, TensorBoard) into runs/NAME/TIMESTAMP/.",
-        epilog=TRAIN_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+TRAIN_OPTIONS = {
+    "description": "Train the network of a spec on the data of its train: section (default: "
+    "the 8x8 digits scikit-learn ships), evaluating, checkpointing (last.pt, best.pt) and "
+    "logging (metrics.jsonl, TensorBoard) into runs/NAME/TIMESTAMP/.",
+    "epilog": TRAIN_EXAMPLES,
+    "formatter_class": argparse.RawDescriptionHelpFormatter,
+}
+
+
+def configure_train(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "spec",
         nargs="?",
@@ -152,25 +153,29 @@ def add_parsers(sub: Any) -> None:
     launch.add_argument("--master-port", type=int, metavar="PORT", help="rank 0's port")
     launch.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="c10d rendezvous endpoint")
 
-    ev = sub.add_parser(
-        "eval",
-        help="loss and top-1/top-5 accuracy of trained weights",
-        description="Evaluate weights (a netspec checkpoint or a state_dict "
-        "file) on a split of the spec's data.",
-    )
+
+EVAL_OPTIONS = {
+    "description": "Evaluate weights (a netspec checkpoint or a state_dict "
+    "file) on a split of the spec's data.",
+}
+
+
+def configure_eval(ev: argparse.ArgumentParser) -> None:
     ev.add_argument("spec", metavar="SPEC")
     ev.add_argument("--weights", required=True, metavar="FILE", help="best.pt, last.pt, ...")
     ev.add_argument("--split", choices=("test", "val", "train"), default="test")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     _add_config(ev, DATA_FLAGS)
 
-    pr = sub.add_parser(
-        "predict",
-        help="top-k classes of image files",
-        description="Classify image files with trained weights: each image is "
-        "converted to the spec's channels and size and through the data's "
-        "transforms.",
-    )
+
+PREDICT_OPTIONS = {
+    "description": "Classify image files with trained weights: each image is "
+    "converted to the spec's channels and size and through the data's "
+    "transforms.",
+}
+
+
+def configure_predict(pr: argparse.ArgumentParser) -> None:
     pr.add_argument("spec", metavar="SPEC")
     pr.add_argument("images", nargs="+", metavar="IMAGE")
     pr.add_argument("--weights", required=True, metavar="FILE")
@@ -178,11 +183,11 @@ def add_parsers(sub: Any) -> None:
     pr.add_argument("--json", action="store_true", help="one JSON object per image")
     _add_config(pr, ("--device", "--data"))
 
-    pl = sub.add_parser(
-        "plot",
-        help="draw a run's loss and accuracy curves",
-        description="Plot metrics.jsonl of a run folder to an image.",
-    )
+
+PLOT_OPTIONS = {"description": "Plot metrics.jsonl of a run folder to an image."}
+
+
+def configure_plot(pl: argparse.ArgumentParser) -> None:
     pl.add_argument("run_dir", metavar="RUN_DIR")
     pl.add_argument("-o", "--output", metavar="FILE", help="image file (RUN_DIR/curves.png)")
 
@@ -237,8 +242,6 @@ def _report(exc: BaseException) -> int:
             print(d.format(), file=sys.stderr)
         return 1
     if isinstance(exc, OSError):
-        from netspec.cli import cannot_read
-
         return cannot_read(getattr(exc, "filename", None) or "", exc)
     print(f"netspec: error: {exc}", file=sys.stderr)
     return 2 if isinstance(exc, _Usage) else 1
@@ -252,7 +255,7 @@ def _known_errors() -> tuple[type, ...]:
     return (SpecError, CheckpointError, PlotError, OSError, _Usage, NotEnoughMemory)
 
 
-def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
+def run_train(args: argparse.Namespace, argv: list[str]) -> int:
     if args.spec is None and args.resume is None:
         print("netspec train: error: give a SPEC file, or --resume RUN_DIR", file=sys.stderr)
         return 2
@@ -286,7 +289,7 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
     return 130 if run.interrupted else 0
 
 
-def cmd_eval(args: argparse.Namespace, argv: list[str]) -> int:
+def run_eval(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         settings = overrides(args, argv)
         from netspec.train.predict import evaluate
@@ -305,7 +308,7 @@ def cmd_eval(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def cmd_predict(args: argparse.Namespace, argv: list[str]) -> int:
+def run_predict(args: argparse.Namespace, argv: list[str]) -> int:
     if args.top_k < 1:
         print("netspec predict: error: --top-k must be at least 1", file=sys.stderr)
         return 2
@@ -325,7 +328,7 @@ def cmd_predict(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def cmd_plot(args: argparse.Namespace, argv: list[str]) -> int:
+def run_plot(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         from netspec.train.plot import plot
 
@@ -336,4 +339,9 @@ def cmd_plot(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "plot": cmd_plot}
+COMMANDS = {
+    "train": Command(TRAIN_OPTIONS, configure_train, run_train),
+    "eval": Command(EVAL_OPTIONS, configure_eval, run_eval),
+    "predict": Command(PREDICT_OPTIONS, configure_predict, run_predict),
+    "plot": Command(PLOT_OPTIONS, configure_plot, run_plot),
+}

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+import json
 
+from netspec.cli.common import (
+    Command,
+    cannot_read,
+    failed,
+    load_file,
+    positive,
+    print_diagnostics,
+    shape,
+)
 from netspec.core.diagnostics import SpecError
 from netspec.emit.summary import summarize
 from netspec.pipeline.check import check
 
-EXAMPLES = """\
+SUMMARY_EXAMPLES = """\
 examples:
   netspec summary specs/zoo/resnet18.yaml                 every layer, nested, with totals
   netspec summary specs/zoo/resnet18.yaml --depth 1       the top-level entries only
@@ -24,45 +34,36 @@ torchinfo's: the outputs of the layers with parameters, and their gradients, at 
 
 exit status: 0 fine, 1 the spec has errors, 2 unreadable file or bad usage"""
 
+OPTIONS = {
+    "description": "Print a torchinfo-style summary of a spec without importing torch: every "
+    "layer nested under its group, block or repeat, with its output shape, parameters, "
+    "buffers and multiply-accumulates, then totals and memory at a batch size.  Errors "
+    "are FILE:LINE:COL: error: message, as for check.",
+    "epilog": SUMMARY_EXAMPLES,
+    "formatter_class": argparse.RawDescriptionHelpFormatter,
+}
 
-def add_summary_parser(sub: Any, shape_type: Any) -> None:
-    import argparse
 
-    from netspec.cli import positive
-
-    p = sub.add_parser(
-        "summary",
-        help="a table of parameters, buffers, MACs and memory per layer (no torch)",
-        description="Print a torchinfo-style summary of a spec without importing torch: every "
-        "layer nested under its group, block or repeat, with its output shape, parameters, "
-        "buffers and multiply-accumulates, then totals and memory at a batch size.  Errors "
-        "are FILE:LINE:COL: error: message, as for check.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="SPEC")
     p.add_argument("--depth", type=positive("depth"), metavar="N",
                    help="show N levels of groups, blocks and repeats, as check --depth "
                    "(1: the top-level entries only; default: all); totals are unchanged")
     p.add_argument("--batch", type=positive("batch"), default=1, metavar="B",
                    help="the batch size for memory and per-batch MACs (default 1)")
-    p.add_argument("--input", type=shape_type, metavar="SHAPE",
+    p.add_argument("--input", type=shape, metavar="SHAPE",
                    help="override the spec's input shape, e.g. 3,64,64")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: the rows (down to --depth) and the totals")
 
 
-def cmd_summary(args: Any) -> int:
-    import json
-
-    from netspec.cli import _failed, cannot_read, load_file, print_diagnostics
-
+def run(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         spec = load_file(args.file)
     except OSError as exc:
         return cannot_read(args.file, exc)
     except SpecError as exc:
-        result = _failed(args.file, exc)
+        result = failed(args.file, exc)
     else:
         result = check(spec, args.input)
     if not result.ok or not result.layers:
@@ -82,3 +83,6 @@ def cmd_summary(args: Any) -> int:
         print_diagnostics(args.file, result.diagnostics)  # warnings only
         print(summary.table(args.depth))
     return 0
+
+
+COMMANDS = {"summary": Command(OPTIONS, configure, run)}

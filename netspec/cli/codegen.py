@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from pathlib import Path
-from typing import Any
 
+from netspec.cli.common import Command, cannot_read, load_file, print_diagnostics
 from netspec.core.diagnostics import SpecError
 from netspec.emit.codegen import STYLES, CodegenError, StyleError, generate
 
@@ -25,19 +27,16 @@ The file needs only torch; its state_dict keys are netspec.build's, so weights l
 exit status: 0 written, 1 the spec has errors or the style cannot express it, 2 unreadable
 file or bad usage"""
 
+OPTIONS = {
+    "description": "Write the spec as a Python file that defines the network with torch.nn "
+    "only (the class named by the spec's name:), with each layer's output shape as a "
+    "comment.  Formatted as ruff formats it; the same spec gives the same bytes.",
+    "epilog": CLI_EXAMPLES,
+    "formatter_class": argparse.RawDescriptionHelpFormatter,
+}
 
-def add_codegen_parser(sub: Any) -> None:
-    import argparse
 
-    parser = sub.add_parser(
-        "codegen",
-        help="write the network as a plain PyTorch module file (no torch needed)",
-        description="Write the spec as a Python file that defines the network with torch.nn "
-        "only (the class named by the spec's name:), with each layer's output shape as a "
-        "comment.  Formatted as ruff formats it; the same spec gives the same bytes.",
-        epilog=CLI_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="SPEC")
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="the .py file to write (default: standard output)")
@@ -45,11 +44,7 @@ def add_codegen_parser(sub: Any) -> None:
                         help="how the module is written (default: class)")
 
 
-def cmd_codegen(args: Any) -> int:
-    import sys
-
-    from netspec.cli import cannot_read, load_file, print_diagnostics
-
+def run(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         spec = load_file(args.file)
         source = generate(spec, args.style)
@@ -74,3 +69,6 @@ def cmd_codegen(args: Any) -> int:
         return 2
     print(f"wrote {args.output} ({args.style} style)", file=sys.stderr)
     return 0
+
+
+COMMANDS = {"codegen": Command(OPTIONS, configure, run)}

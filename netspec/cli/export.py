@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from netspec.cli.common import Command, cannot_read, load_file, print_diagnostics, shape
+
 EXPORT_EXAMPLES = """\
 examples:
   netspec export specs/zoo/resnet18.yaml -o resnet18.onnx                   ONNX, dynamic batch
@@ -27,25 +29,25 @@ model needs more memory than is available (--ignore-memory), the export failed o
 difference exceeds --atol; 2 unreadable file or bad usage"""
 
 
-def add_export_parser(sub, shape_type) -> None:
+OPTIONS = {
+    "description": "Export the network of a spec (and its trained weights) to ONNX, "
+    "TorchScript or a torch.export program with a dynamic batch dimension, then load the "
+    "file back and compare its outputs with PyTorch's.",
+    "epilog": EXPORT_EXAMPLES,
+    "formatter_class": argparse.RawDescriptionHelpFormatter,
+}
+
+
+def configure(p: argparse.ArgumentParser) -> None:
     from netspec.emit.export import ATOL, FORMATS
 
-    p = sub.add_parser(
-        "export",
-        help="export to ONNX, TorchScript or a torch.export program, verified",
-        description="Export the network of a spec (and its trained weights) to ONNX, "
-        "TorchScript or a torch.export program with a dynamic batch dimension, then load the "
-        "file back and compare its outputs with PyTorch's.",
-        epilog=EXPORT_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
     p.add_argument("file", metavar="SPEC")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="the file to write (.onnx, .ts, .pt2)")
     p.add_argument("--format", choices=FORMATS, help="default: from the output's suffix")
     p.add_argument("--weights", metavar="CKPT",
                    help="a netspec checkpoint (best.pt, last.pt) or a state_dict .pt file")
-    p.add_argument("--input", type=shape_type, metavar="SHAPE",
+    p.add_argument("--input", type=shape, metavar="SHAPE",
                    help="override the spec's input shape, e.g. 3,64,64 (fixed in the file)")
     p.add_argument("--fixed-batch", type=int, metavar="N",
                    help="fix the batch size at N instead of a dynamic batch dimension")
@@ -60,7 +62,7 @@ def add_export_parser(sub, shape_type) -> None:
                    "memory than is available")
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, argv: list[str]) -> int:
     from netspec.core.diagnostics import SpecError
     from netspec.emit.export import ExportError, describe, export
     from netspec.emit.memory import NotEnoughMemory
@@ -73,8 +75,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"netspec export: --atol must be a non-negative number, not {args.atol}",
               file=sys.stderr)
         return 2
-    from netspec.cli import cannot_read, load_file, print_diagnostics
-
     try:
         spec = load_file(args.file)
     except OSError as exc:
@@ -115,3 +115,5 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 1
     return 0
 
+
+COMMANDS = {"export": Command(OPTIONS, configure, run)}

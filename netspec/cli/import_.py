@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from netspec.cli.common import Command, shape
+
 IMPORT_EXAMPLES = """\
 examples:
   netspec import torchvision:resnet18 -o resnet18.yaml
@@ -22,19 +24,19 @@ names the module or operation) or the target exited (sys.exit) instead of return
 model, 2 bad usage, or the target cannot be imported or called"""
 
 
-def add_import_parser(sub, shape_type) -> None:
-    p = sub.add_parser(
-        "import",
-        help="turn an existing nn.Module into a spec (torch.fx)",
-        description="Write a spec for an existing model: its modules become groups and "
-        "layers with the same names (so its state_dict loads strictly), its forward's "
-        "additions, concatenations and flattens become merges and layers.",
-        epilog=IMPORT_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+OPTIONS = {
+    "description": "Write a spec for an existing model: its modules become groups and "
+    "layers with the same names (so its state_dict loads strictly), its forward's "
+    "additions, concatenations and flattens become merges and layers.",
+    "epilog": IMPORT_EXAMPLES,
+    "formatter_class": argparse.RawDescriptionHelpFormatter,
+}
+
+
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", metavar="TARGET", help="module:callable, e.g. torchvision:resnet18")
     p.add_argument("-o", "--output", metavar="FILE", help="write the spec here (default: stdout)")
-    p.add_argument("--input", type=shape_type, metavar="SHAPE",
+    p.add_argument("--input", type=shape, metavar="SHAPE",
                    help="one sample's shape, e.g. 3,224,224 (the default)")
     p.add_argument("--name", help="the spec's name (default: the model's class name)")
     p.add_argument("--kwargs", metavar="JSON",
@@ -42,7 +44,7 @@ def add_import_parser(sub, shape_type) -> None:
                    "'{\"num_classes\": 10}'")
 
 
-def cmd_import(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, argv: list[str]) -> int:
     from netspec.core.names import IDENTIFIER
 
     if args.name is not None and not IDENTIFIER.fullmatch(args.name):
@@ -85,3 +87,6 @@ def cmd_import(args: argparse.Namespace) -> int:
           f"{fmt(result.network.input_shape)} -> {fmt(result.output_shape)}, "
           f"{result.total_params:,} parameters; netspec check: ok", file=sys.stderr)
     return 0
+
+
+COMMANDS = {"import": Command(OPTIONS, configure, run)}
