@@ -123,9 +123,11 @@ def load_weights(model: Any, weights: str | os.PathLike, spec: Any, result: Any)
 
 
 def example_input(result: Any, batch: int, seed: int = 0) -> Any:
-    """A random input of the spec's shape and dtype; token ids stay below every
-    Embedding's ``num_embeddings``."""
+    """A random input of the spec's shape and dtype; token ids stay below every bound an
+    op declares on its int input (Embedding's ``num_embeddings``)."""
     import torch
+
+    from netspec.ops import REGISTRY
 
     net = result.network
     dtype = getattr(torch, net.input_dtype)
@@ -134,10 +136,12 @@ def example_input(result: Any, batch: int, seed: int = 0) -> Any:
     if dtype.is_floating_point:
         return torch.randn(shape, generator=g).to(dtype)
     limits = [
-        r.kwargs["num_embeddings"]
+        r.kwargs[bound]
         for top in result.layers
         for _, r in top.walk()
-        if r.type == "Embedding" and "num_embeddings" in r.kwargs
+        if r.type in REGISTRY
+        for bound in [REGISTRY[r.type].inputs[0].index_bound]
+        if bound is not None and bound in r.kwargs
     ]
     high = min(limits) if limits else 2
     return torch.randint(0, high, shape, generator=g, dtype=dtype)
@@ -323,10 +327,9 @@ def _runner_onnx(path: Path):
 
 
 def _output_only_children(model: Any) -> list[tuple[str, Any]]:
-    from netspec.ops.torch_side import OUTPUT_ONLY
+    from netspec.ops.torch_side import FirstOutput
 
-    kinds = tuple(OUTPUT_ONLY.values())
-    return [(n, m) for n, m in model.named_modules() if n and isinstance(m, kinds)]
+    return [(n, m) for n, m in model.named_modules() if n and isinstance(m, FirstOutput)]
 
 
 def _set_child(model: Any, qualname: str, module: Any) -> None:
@@ -466,19 +469,9 @@ def export(
     allocating) when the model and its largest batch need more memory than is available
     (``ignore_memory=True`` goes ahead), ExportError for the rest; returns the report (check
     ``.ok``: verification beyond ``atol`` does not raise)."""
-    import torch
-
     fmt = format_for(fmt, path)
     path = Path(path)
-    if path.is_dir():
-        raise ExportError(f"cannot write {path}: is a directory", 2)
-    if not path.parent.is_dir():
-        raise ExportError(f"cannot write {path}: no folder {path.parent}", 2)
-    if batch < 1:
-        raise ExportError(f"the batch size must be at least 1, not {batch}", 2)
-    if opset is not None and (fmt != "onnx" or opset < MIN_OPSET):
-        why = "is for ONNX only" if fmt != "onnx" else f"must be at least {MIN_OPSET}, not {opset}"
-        raise ExportError(f"the opset {why}", 2)
+    _refuse_unwritable(fmt, path, batch, opset)
     from netspec.pipeline.check import as_spec  # a Spec from a Spec, a path or YAML text
 
     spec = as_spec(spec)
@@ -489,17 +482,48 @@ def export(
 
     guard(result, batch=max(batch, *verify_batches) if verify else batch,
           ignore=ignore_memory)
+    model = _model_to_export(spec, result, model, weights, input_shape)
+    report = ExportReport(fmt, path, "", batch_dynamic, atol=atol)
+    _write(model, result, fmt, path, batch, batch_dynamic, opset, report)
+    if verify:
+        _verify(model, result, fmt, path, verify_batches, report)
+    return report
+
+
+def _refuse_unwritable(fmt: str, path: Path, batch: int, opset: int | None) -> None:
+    """Usage errors (exit 2), before anything is built."""
+    if path.is_dir():
+        raise ExportError(f"cannot write {path}: is a directory", 2)
+    if not path.parent.is_dir():
+        raise ExportError(f"cannot write {path}: no folder {path.parent}", 2)
+    if batch < 1:
+        raise ExportError(f"the batch size must be at least 1, not {batch}", 2)
+    if opset is not None and (fmt != "onnx" or opset < MIN_OPSET):
+        why = "is for ONNX only" if fmt != "onnx" else f"must be at least {MIN_OPSET}, not {opset}"
+        raise ExportError(f"the opset {why}", 2)
+
+
+def _model_to_export(spec: Any, result: Any, model: Any, weights: Any,
+                     input_shape: tuple[int, ...] | None) -> Any:
+    """The given model, or one built from the checked spec with ``weights`` loaded; on the
+    CPU in eval mode."""
     if model is None:
         from netspec.emit.build import build
 
-        model = build(result, ignore_memory=True)  # guarded above, with the batch
+        model = build(result, ignore_memory=True)  # guarded by the caller, with the batch
         if weights is not None:
             own = result if input_shape is None else _check(spec, None)
             load_weights(model, weights, spec, own)
     elif weights is not None:
         raise ExportError("give weights or a model, not both", 2)
-    model = model.cpu().eval()
-    report = ExportReport(fmt, path, "", batch_dynamic, atol=atol)
+    return model.cpu().eval()
+
+
+def _write(model: Any, result: Any, fmt: str, path: Path, batch: int, batch_dynamic: bool,
+           opset: int | None, report: ExportReport) -> None:
+    """Write the file in ``fmt``; its time and size (extra files included) go in the report."""
+    import torch
+
     x = example_input(result, batch)
     start = time.perf_counter()
     try:
@@ -514,28 +538,34 @@ def export(
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}", 2) from None
     report.seconds = time.perf_counter() - start
     report.bytes = sum(p.stat().st_size for p in (path, *report.files) if p.is_file())
-    if verify:
-        run = load_exported(path, fmt)
-        for i, b in enumerate(verify_batches):
-            xb = example_input(result, b, seed=1 + i)
-            with torch.no_grad():
-                expected = _forward(model, xb)
-                try:
-                    got = run(xb)
-                except Exception as exc:
-                    raise ExportError(
-                        f"the exported {fmt} file fails at batch {b}: {_reason(exc)}"
-                    ) from None
-            if tuple(got.shape) != tuple(expected.shape):
+
+
+def _verify(model: Any, result: Any, fmt: str, path: Path, verify_batches: tuple[int, ...],
+            report: ExportReport) -> None:
+    """Reload the file and compare it with PyTorch at each batch size: a wrong shape or a
+    failure raises; the largest difference of each goes in the report."""
+    import torch
+
+    run = load_exported(path, fmt)
+    for i, b in enumerate(verify_batches):
+        xb = example_input(result, b, seed=1 + i)
+        with torch.no_grad():
+            expected = _forward(model, xb)
+            try:
+                got = run(xb)
+            except Exception as exc:
                 raise ExportError(
-                    f"the exported {fmt} file gives shape {tuple(got.shape)} at batch {b}, "
-                    f"PyTorch {tuple(expected.shape)}"
-                )
-            diff = (got.double() - expected.double()).abs().max().item() if got.numel() else 0.0
-            report.differences[b] = diff
-            if expected.numel():
-                report.scale = max(report.scale, expected.abs().max().item())
-    return report
+                    f"the exported {fmt} file fails at batch {b}: {_reason(exc)}"
+                ) from None
+        if tuple(got.shape) != tuple(expected.shape):
+            raise ExportError(
+                f"the exported {fmt} file gives shape {tuple(got.shape)} at batch {b}, "
+                f"PyTorch {tuple(expected.shape)}"
+            )
+        diff = (got.double() - expected.double()).abs().max().item() if got.numel() else 0.0
+        report.differences[b] = diff
+        if expected.numel():
+            report.scale = max(report.scale, expected.abs().max().item())
 
 
 def _version(package: str) -> str:
