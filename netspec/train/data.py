@@ -229,12 +229,9 @@ def _torchvision_sets(
     cfg: TrainConfig, spec_input: tuple[int, ...]
 ) -> tuple[Any, Any | None, list[str] | None]:
     """(train, test or None, classes) as raw datasets (PIL images, int labels)."""
-    import inspect
-
     import torchvision.datasets as tvd
 
-    d = cfg.data
-    name = d.name
+    name = cfg.data.name
     if name not in tvd.__all__ or not isinstance(getattr(tvd, name, None), type):
         raise cfg.error(
             ("data", "name"),
@@ -243,35 +240,60 @@ def _torchvision_sets(
             "FakeData, ImageFolder or a torchvision dataset by name",
         )
     cls = getattr(tvd, name)
-    args = dict(d.args)
     if name == "ImageFolder":
-        root = Path(d.root)
-        if not root.is_dir():
-            raise cfg.error(
-                ("data", "root"),
-                f"ImageFolder: no folder {root} (one sub-folder "
-                "per class; or train/ and val/ folders that each hold those)",
-            )
-        test_dir = next((root / s for s in ("val", "test") if (root / s).is_dir()), None)
-        train_dir = root / "train" if (root / "train").is_dir() and test_dir else root
-        try:
-            train = cls(str(train_dir), **args)
-            test = cls(str(test_dir), **args) if test_dir is not None else None
-        except (OSError, RuntimeError, TypeError, ValueError) as exc:
-            raise cfg.error(("data", "root"), f"ImageFolder {root}: {exc}") from None
-        return train, test, list(train.classes)
+        return _image_folder_sets(cfg, cls)
     if name == "FakeData":
-        size = args.pop("size", 1000)
-        test_size = args.pop("test_size", max(1, size // 5))
-        args.setdefault("image_size", tuple(spec_input))
-        args["image_size"] = tuple(args["image_size"])
-        try:
-            train = cls(size=size, **args)
-            test = cls(size=test_size, random_offset=size, **args)
-        except (TypeError, ValueError) as exc:
-            raise cfg.error(("data", "args"), f"FakeData: {exc}") from None
-        classes = [str(i) for i in range(train.num_classes)]
-        return train, test, classes
+        return _fake_data_sets(cfg, cls, spec_input)
+    return _named_dataset_sets(cfg, cls)
+
+
+def _image_folder_sets(cfg: TrainConfig, cls: type) -> tuple[Any, Any | None, list[str]]:
+    """root holds a folder per class, or train/ and val/ (or test/) folders that do."""
+    d = cfg.data
+    root = Path(d.root)
+    if not root.is_dir():
+        raise cfg.error(
+            ("data", "root"),
+            f"ImageFolder: no folder {root} (one sub-folder "
+            "per class; or train/ and val/ folders that each hold those)",
+        )
+    test_dir = next((root / s for s in ("val", "test") if (root / s).is_dir()), None)
+    train_dir = root / "train" if (root / "train").is_dir() and test_dir else root
+    try:
+        train = cls(str(train_dir), **d.args)
+        test = cls(str(test_dir), **d.args) if test_dir is not None else None
+    except (OSError, RuntimeError, TypeError, ValueError) as exc:
+        raise cfg.error(("data", "root"), f"ImageFolder {root}: {exc}") from None
+    return train, test, list(train.classes)
+
+
+def _fake_data_sets(
+    cfg: TrainConfig, cls: type, spec_input: tuple[int, ...]
+) -> tuple[Any, Any, list[str]]:
+    """Random images of the spec's input shape; args size and test_size count them."""
+    args = dict(cfg.data.args)
+    size = args.pop("size", 1000)
+    test_size = args.pop("test_size", max(1, size // 5))
+    args.setdefault("image_size", tuple(spec_input))
+    args["image_size"] = tuple(args["image_size"])
+    try:
+        train = cls(size=size, **args)
+        test = cls(size=test_size, random_offset=size, **args)
+    except (TypeError, ValueError) as exc:
+        raise cfg.error(("data", "args"), f"FakeData: {exc}") from None
+    return train, test, [str(i) for i in range(train.num_classes)]
+
+
+def _named_dataset_sets(cfg: TrainConfig, cls: type) -> tuple[Any, Any | None, list[str] | None]:
+    """A torchvision dataset class: its train and test splits, chosen by its train= or
+    split= parameter (else one split, and no test set)."""
+    import inspect
+
+    import torchvision.datasets as tvd
+
+    d = cfg.data
+    name = d.name
+    args = dict(d.args)
     params = inspect.signature(cls).parameters
     train_split, test_split = SPLIT_NAMES.get(name, ("train", "test"))
     common = {"root": d.root, **args}
@@ -342,6 +364,129 @@ def worker_count(cfg: TrainConfig) -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
+def _image_transforms(d: Any, transforms: Any, augment: Any) -> tuple[Any, Any]:
+    """(train, eval) transforms: image -> float tensor in [0, 1], then the configured
+    transforms, with augment on train only; (None, None) when there is nothing to do."""
+    if d.name == "digits" and not transforms and not augment:
+        return None, None  # (torchvision takes 2 s to import)
+    from torchvision.transforms import v2
+
+    to_tensor = [] if d.name == "digits" else [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+    tf, aug = [transforms] if transforms else [], [augment] if augment else []
+    eval_tf = v2.Compose([*to_tensor, *tf]) if (to_tensor or tf) else None
+    train_tf = v2.Compose([*to_tensor, *aug, *tf])
+    return train_tf, eval_tf
+
+
+def _validation_split(n_train: int, d: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(indices kept for training, validation indices or None)."""
+    keep, val_idx = _split_indices(n_train, d.val_split, d.split_seed)
+    if len(val_idx) == 0:  # val_split 0, or a fraction too small to hold out a sample
+        return keep, None
+    return keep, val_idx
+
+
+def _digits_splits(d: Any, transforms: Any, augment: Any) -> tuple[dict, Any, list[str]]:
+    """(splits, sample shape, classes) of the digits: tensors already, so the deterministic
+    transforms run once, batched."""
+    x, y = digits_arrays()
+    keep, test_idx = _split_indices(len(y), DIGITS_TEST_FRACTION, 0)
+    train_x, train_y = x[keep], y[keep]
+    train_tf, eval_tf = _image_transforms(d, transforms, augment)
+    keep, val_idx = _validation_split(len(train_y), d)
+
+    def held(key: str, sx: torch.Tensor, sy: torch.Tensor) -> Split:
+        return Split(key, x=(eval_tf(sx) if eval_tf is not None else sx).contiguous(), y=sy)
+
+    if d.in_memory is not False and not d.augment:
+        train = held("train", train_x[keep], train_y[keep])
+    else:
+        base = Transformed(_Tensors(train_x, train_y), keep.tolist(), train_tf)
+        train = Split("train", dataset=base)
+    splits = {
+        "train": train,
+        "val": held("val", train_x[val_idx], train_y[val_idx]) if val_idx is not None else None,
+        "test": held("test", x[test_idx], y[test_idx]),
+    }
+    sample = train.x.shape[1:] if train.in_memory else train.dataset[0][0].shape
+    return splits, sample, [str(i) for i in range(10)]
+
+
+def _first_sample_shape(cfg: TrainConfig, train: Transformed) -> tuple[int, ...]:
+    """The shape of the first training sample, which shows a transform that does not fit."""
+    d = cfg.data
+    try:
+        first = train[0][0]
+    except Exception as exc:  # a transform that does not fit the images
+        raise cfg.error(
+            ("data", "transforms"),
+            f"preparing a sample of {d.name} failed: {_explain(exc)}{_list_hint(d)}",
+        ) from None
+    if not isinstance(first, torch.Tensor):
+        raise cfg.error(
+            ("data", "transforms"),
+            f"{d.name} samples are "
+            f"{type(first).__name__} objects after the transforms, not tensors",
+        )
+    return tuple(first.shape)
+
+
+def _held_in_memory(cfg: TrainConfig, key: str, dataset: Transformed) -> Split:
+    try:
+        x, y = materialize(dataset, worker_count(cfg))
+    except RuntimeError as exc:
+        raise cfg.error(
+            ("data", "transforms"),
+            f"{cfg.data.name} samples could not be "
+            f"stacked into one tensor ({' '.join(str(exc).split())}); "
+            "add a Resize transform so that they share a size",
+        ) from None
+    return Split(key, x=x, y=y)
+
+
+def _classes_from_labels(train: Split, train_raw: Any) -> list[str]:
+    """'0' .. the largest label, for a dataset that names no classes."""
+    labels = (
+        train.y
+        if train.in_memory
+        else torch.tensor(
+            [int(t) for t in getattr(train_raw, "labels", getattr(train_raw, "targets", []))]
+        )
+    )
+    return [str(i) for i in range(int(labels.max()) + 1)] if len(labels) else ["0"]
+
+
+def _dataset_splits(
+    cfg: TrainConfig, spec_input: tuple[int, ...], transforms: Any, augment: Any
+) -> tuple[dict, tuple[int, ...], list[str]]:
+    """(splits, sample shape, classes) of a torchvision dataset: held in memory when it
+    fits (or in_memory: true), else streamed."""
+    d = cfg.data
+    train_raw, test_raw, classes = _torchvision_sets(cfg, spec_input)
+    train_tf, eval_tf = _image_transforms(d, transforms, augment)
+    keep, val_idx = _validation_split(len(train_raw), d)
+    datasets = {
+        "train": Transformed(train_raw, keep.tolist(), train_tf),
+        "val": Transformed(train_raw, val_idx.tolist(), eval_tf) if val_idx is not None else None,
+        "test": Transformed(test_raw, None, eval_tf) if test_raw is not None else None,
+    }
+    sample = _first_sample_shape(cfg, datasets["train"])
+    total = sum(len(s) for s in datasets.values() if s is not None)
+    fits = total * math.prod(sample) * 4 <= MEMORY_LIMIT
+    memory = d.in_memory is True or (d.in_memory == "auto" and fits and not d.augment)
+    splits: dict[str, Split | None] = {}
+    for key, ds in datasets.items():
+        if ds is None:
+            splits[key] = None
+        elif memory:
+            splits[key] = _held_in_memory(cfg, key, ds)
+        else:
+            splits[key] = Split(key, dataset=ds)
+    if classes is None:
+        classes = _classes_from_labels(splits["train"], train_raw)
+    return splits, sample, classes
+
+
 def prepare(cfg: TrainConfig, spec_input: tuple[int, ...], device: torch.device) -> Data:
     """The configured data as train/val/test splits on ``device`` (or streaming)."""
     d = cfg.data
@@ -353,109 +498,15 @@ def prepare(cfg: TrainConfig, spec_input: tuple[int, ...], device: torch.device)
             "train.data.in_memory: true cannot apply random "
             "augment transforms once for all epochs; set it to auto or false",
         )
-
     if d.name == "digits":
-        x, y = digits_arrays()
-        keep, test_idx = _split_indices(len(y), DIGITS_TEST_FRACTION, 0)
-        train_x, train_y, test = x[keep], y[keep], (x[test_idx], y[test_idx])
-        classes = [str(i) for i in range(10)]
-        train_raw = test_raw = None
+        splits, sample, classes = _digits_splits(d, transforms, augment)
     else:
-        train_raw, test_raw, classes = _torchvision_sets(cfg, spec_input)
-        train_x = train_y = test = None
-
-    # image -> float tensor in [0, 1]; the configured transforms; augment on train only
-    eval_tf = train_tf = None
-    if d.name != "digits" or transforms or augment:  # (torchvision takes 2 s to import)
-        from torchvision.transforms import v2
-
-        to_tensor = (
-            [] if d.name == "digits" else [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
-        )
-        tf, aug = [transforms] if transforms else [], [augment] if augment else []
-        eval_tf = v2.Compose([*to_tensor, *tf]) if (to_tensor or tf) else None
-        train_tf = v2.Compose([*to_tensor, *aug, *tf])
-
-    n_train = len(train_y) if train_y is not None else len(train_raw)
-    keep, val_idx = _split_indices(n_train, d.val_split, d.split_seed)
-    if len(val_idx) == 0:  # val_split 0, or a fraction too small to hold out a sample
-        val_idx = None
-
-    out: dict[str, Split | None]
-    if train_x is not None:
-        # digits: tensors already; the deterministic transforms run once, batched
-        def held(key: str, sx: torch.Tensor, sy: torch.Tensor) -> Split:
-            return Split(key, x=(eval_tf(sx) if eval_tf is not None else sx).contiguous(), y=sy)
-
-        if d.in_memory is not False and not d.augment:
-            train = held("train", train_x[keep], train_y[keep])
-        else:
-            base = Transformed(_Tensors(train_x, train_y), keep.tolist(), train_tf)
-            train = Split("train", dataset=base)
-        out = {
-            "train": train,
-            "val": held("val", train_x[val_idx], train_y[val_idx]) if val_idx is not None else None,
-            "test": held("test", *test),
-        }
-        sample = (
-            out["train"].x.shape[1:] if out["train"].in_memory else out["train"].dataset[0][0].shape
-        )
-    else:
-        train_ds = Transformed(train_raw, keep.tolist(), train_tf)
-        val_ds = Transformed(train_raw, val_idx.tolist(), eval_tf) if val_idx is not None else None
-        test_ds = Transformed(test_raw, None, eval_tf) if test_raw is not None else None
-        try:
-            first = train_ds[0][0]
-        except Exception as exc:  # a transform that does not fit the images
-            raise cfg.error(
-                ("data", "transforms"),
-                f"preparing a sample of {d.name} failed: {_explain(exc)}{_list_hint(d)}",
-            ) from None
-        if not isinstance(first, torch.Tensor):
-            raise cfg.error(
-                ("data", "transforms"),
-                f"{d.name} samples are "
-                f"{type(first).__name__} objects after the transforms, not tensors",
-            )
-        sample = tuple(first.shape)
-        total = sum(len(s) for s in (train_ds, val_ds, test_ds) if s is not None)
-        fits = total * math.prod(sample) * 4 <= MEMORY_LIMIT
-        memory = d.in_memory is True or (d.in_memory == "auto" and fits and not d.augment)
-        out = {}
-        for key, ds in (("train", train_ds), ("val", val_ds), ("test", test_ds)):
-            if ds is None:
-                out[key] = None
-            elif memory:
-                try:
-                    x, y = materialize(ds, worker_count(cfg))
-                except RuntimeError as exc:
-                    raise cfg.error(
-                        ("data", "transforms"),
-                        f"{d.name} samples could not be "
-                        f"stacked into one tensor ({' '.join(str(exc).split())}); "
-                        "add a Resize transform so that they share a size",
-                    ) from None
-                out[key] = Split(key, x=x, y=y)
-            else:
-                out[key] = Split(key, dataset=ds)
-        if classes is None:
-            labels = (
-                out["train"].y
-                if out["train"].in_memory
-                else torch.tensor(
-                    [
-                        int(t)
-                        for t in getattr(train_raw, "labels", getattr(train_raw, "targets", []))
-                    ]
-                )
-            )
-            classes = [str(i) for i in range(int(labels.max()) + 1)] if len(labels) else ["0"]
-
-    for split in out.values():
+        splits, sample, classes = _dataset_splits(cfg, spec_input, transforms, augment)
+    for split in splits.values():
         if split is not None and split.in_memory:
             split.x = split.x.to(device)
             split.y = split.y.to(device)
-    return Data(out["train"], out["val"], out["test"], classes, tuple(sample), d.name)
+    return Data(splits["train"], splits["val"], splits["test"], classes, tuple(sample), d.name)
 
 
 # ------------------------------------------------------------------ batches
