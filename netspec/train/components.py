@@ -112,6 +112,25 @@ def bind(
             f"argument{'s' if len(positional) != 1 else ''} ({names}), got "
             f"{len(entry.args)}",
         )
+    kwargs = _keywords(cfg, entry, label, positional, named, skip, var_kw)
+    for key, value in (auto or {}).items():
+        kwargs.setdefault(key, value)
+    missing = [p.name for p in named if p.default is p.empty and p.name not in kwargs]
+    if missing:
+        raise cfg.error(
+            entry.path,
+            f"{label} needs {', '.join(missing)}: write "
+            f"{{{entry.name}: {{{', '.join(m + ': ...' for m in missing)}}}}}",
+        )
+    return _with_torch_dtypes(cfg, entry, label, kwargs)
+
+
+def _keywords(
+    cfg: TrainConfig, entry: Entry, label: str, positional: list, named: list, skip: tuple,
+    var_kw: bool,
+) -> dict[str, Any]:
+    """The entry's positional and keyword arguments, all by name; a keyword that netspec
+    sets, that ``cls`` does not take or that is given twice is an error."""
     kwargs = {p.name: v for p, v in zip(positional, entry.args, strict=False)}
     for key, value in entry.kwargs.items():
         if key in skip:
@@ -134,15 +153,13 @@ def bind(
                 at_key=True,
             )
         kwargs[key] = value
-    for key, value in (auto or {}).items():
-        kwargs.setdefault(key, value)
-    missing = [p.name for p in named if p.default is p.empty and p.name not in kwargs]
-    if missing:
-        raise cfg.error(
-            entry.path,
-            f"{label} needs {', '.join(missing)}: write "
-            f"{{{entry.name}: {{{', '.join(m + ': ...' for m in missing)}}}}}",
-        )
+    return kwargs
+
+
+def _with_torch_dtypes(
+    cfg: TrainConfig, entry: Entry, label: str, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """A dtype argument written as a name ('float16') becomes the torch.dtype."""
     for key, value in kwargs.items():
         if key == "dtype" and isinstance(value, str):
             dtype = getattr(torch, value, None)
