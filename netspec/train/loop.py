@@ -104,8 +104,6 @@ class Trainer:
 
     def setup(self, ckpt_path: Path | None) -> None:
         cfg, ctx = self.cfg, self.ctx
-        from netspec.emit.build import build
-
         if ctx.main and ckpt_path is not None:  # before anything of the run is read
             self.lock = output.lock_run(ckpt_path.parent)
         self.device = dev.choose_device(cfg, ctx.local_rank if ctx.distributed else None)
@@ -121,13 +119,37 @@ class Trainer:
         data_mod.check_shapes(cfg, self.data, self.spec, self.result)
         self.targets = components.targets_for(cfg.loss.name)
         self.workers = data_mod.worker_count(cfg)
+        self.model = self.build_model()
+        self.plan = self.batch_plan()
+        self.weights = self.plan.weights(cfg.accumulate)
+        self.steps_per_epoch = math.ceil(len(self.plan) / cfg.accumulate)
+        self.optimizer = components.build_optimizer(cfg, self.model.parameters())
+        self.scheduler, self.interval = components.build_scheduler(
+            cfg, self.optimizer, self.steps_per_epoch
+        )
+        self.scaler = self.place.scaler()
+        self.loader_cache: dict = {}
+        self.eval_plans: dict[str, data_mod.BatchPlan] = {}
+        self.generator = torch.Generator()
+        self.start_or_resume(ckpt_path)
+        self.net, self.eval_net = self.wrapped_model()
+        self.run_dir: Path | None = None
+        if ctx.main:
+            self.open_run_dir(ckpt_path)
 
-        torch.manual_seed(cfg.seed)
-        model = build(self.result, ignore_memory=True).to(self.device)  # guarded above
+    def build_model(self) -> Any:
+        """The network on the device, initialised from train.seed (guarded by setup)."""
+        from netspec.emit.build import build
+
+        torch.manual_seed(self.cfg.seed)
+        model = build(self.result, ignore_memory=True).to(self.device)
         if self.place.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        self.model = model
-        self.plan = data_mod.BatchPlan(
+        return model
+
+    def batch_plan(self) -> data_mod.BatchPlan:
+        cfg, ctx = self.cfg, self.ctx
+        plan = data_mod.BatchPlan(
             len(self.data.train),
             cfg.batch_size,
             ctx.world,
@@ -136,24 +158,16 @@ class Trainer:
             shuffle=True,
             drop_last=cfg.data.drop_last,
         )
-        if len(self.plan) == 0:
+        if len(plan) == 0:
             raise cfg.error(
                 ("batch_size",),
                 f"train.batch_size {cfg.batch_size} leaves no batch "
                 f"of the {len(self.data.train)} training samples (drop_last)",
             )
-        self.weights = self.plan.weights(cfg.accumulate)
-        self.steps_per_epoch = math.ceil(len(self.plan) / cfg.accumulate)
-        self.optimizer = components.build_optimizer(cfg, model.parameters())
-        self.scheduler, self.interval = components.build_scheduler(
-            cfg, self.optimizer, self.steps_per_epoch
-        )
-        self.scaler = self.place.scaler()
-        self.loader_cache: dict = {}
-        self.eval_plans: dict[str, data_mod.BatchPlan] = {}
-        self.generator = torch.Generator()
+        return plan
 
-        # where the run stands
+    def start_or_resume(self, ckpt_path: Path | None) -> None:
+        """Where the run stands: at the start, or where the checkpoint left it."""
         self.epoch = 0  # completed epochs
         self.step = 0
         self.position: dict[str, Any] | None = None  # inside an interrupted epoch
@@ -164,37 +178,64 @@ class Trainer:
         if ckpt_path is not None:
             self.restore(ckpt_path)
         else:
-            dev.seed_everything(cfg.seed + ctx.rank)
+            dev.seed_everything(self.cfg.seed + self.ctx.rank)
 
-        self.net = model
-        if ctx.distributed:
+    def wrapped_model(self) -> tuple[Any, Any]:
+        """(the model to train, the model to evaluate): DistributedDataParallel around the
+        first under torchrun, each compiled when train.compile says so."""
+        cfg, model = self.cfg, self.model
+        net = model
+        if self.ctx.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = DistributedDataParallel(model, device_ids=ids)
-        self.net = dev.maybe_compile(cfg, self.net)
-        self.eval_net = self.net if not ctx.distributed else dev.maybe_compile(cfg, model)
+            net = DistributedDataParallel(model, device_ids=ids)
+        net = dev.maybe_compile(cfg, net)
+        return net, net if not self.ctx.distributed else dev.maybe_compile(cfg, model)
 
-        self.run_dir: Path | None = None
-        if ctx.main:
-            if ckpt_path is not None:
-                self.run_dir = ckpt_path.parent
-                ckpt_io.remove_stale_temporaries(self.run_dir)
-            else:
-                self.run_dir = output.new_run_dir(cfg.runs, cfg.name or net.name)
-                self.lock = output.lock_run(self.run_dir)
-                output.write_text_atomic(self.run_dir / "spec.yaml", self.spec.doc.text)
-            output.write_text_atomic(self.run_dir / "train.yaml", cfg.dumps())
-            output.write_metrics(self.run_dir, self.history)
-            self.tb = output.TensorBoard(
-                self.run_dir, cfg.tensorboard, purge_step=self.epoch + 1 if ckpt_path else None
-            )
+    def open_run_dir(self, ckpt_path: Path | None) -> None:
+        """The run folder (the resumed one, or a new one holding spec.yaml), its settings,
+        metrics and TensorBoard log."""
+        cfg = self.cfg
+        if ckpt_path is not None:
+            self.run_dir = ckpt_path.parent
+            ckpt_io.remove_stale_temporaries(self.run_dir)
+        else:
+            self.run_dir = output.new_run_dir(cfg.runs, cfg.name or self.result.network.name)
+            self.lock = output.lock_run(self.run_dir)
+            output.write_text_atomic(self.run_dir / "spec.yaml", self.spec.doc.text)
+        output.write_text_atomic(self.run_dir / "train.yaml", cfg.dumps())
+        output.write_metrics(self.run_dir, self.history)
+        self.tb = output.TensorBoard(
+            self.run_dir, cfg.tensorboard, purge_step=self.epoch + 1 if ckpt_path else None
+        )
 
     def restore(self, path: Path) -> None:
         state = ckpt_io.load(path)
         if "spec_hash" in state:  # a hand-made checkpoint has none: its weights must fit
             ckpt_io.check_same_spec(state, path, self.result, self.spec.file)
         ckpt_io.check_resumable(state, path)  # every key, before anything of it is used
+        self.refuse_unfitting(state, path)
+        rngs = state.get("rng") or []
+        self.load_states(state, path, rngs)
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.position = _rank_position(state.get("position"), self.ctx)
+        self.history = list(state.get("history") or [])
+        self.best = dict(state.get("best") or self.best)
+        self.elapsed = state.get("elapsed") or 0.0
+        if len(rngs) != self.ctx.world:  # another number of processes: a fresh, still
+            # seeded, stream per rank
+            dev.seed_everything(self.cfg.seed + 7919 * (self.epoch + 1) + self.ctx.rank)
+        done = f"epoch {self.epoch}" + (
+            f" and {self.position['batch']} batches of epoch {self.position['epoch']}"
+            if self.position
+            else ""
+        )
+        self.say(f"resuming {path}: {done} done, step {self.step}")
+
+    def refuse_unfitting(self, state: dict[str, Any], path: Path) -> None:
+        """A checkpoint whose weights, optimizer, scheduler or position do not fit this run
+        is refused before any of it is loaded."""
         cfg = self.cfg
         mismatch = ckpt_io.state_dict_mismatch(self.model.state_dict(), state["model"])
         position = state.get("position")
@@ -210,13 +251,15 @@ class Trainer:
         ]
         for problem in filter(None, problems):
             raise ckpt_io.resume_error(path, problem)
+
+    def load_states(self, state: dict[str, Any], path: Path, rngs: list) -> None:
+        """Weights, optimizer, scheduler, scaler and (same number of processes) RNG states."""
         loads = [("weights", self.model.load_state_dict, state["model"]),
                  ("optimizer state", self.optimizer.load_state_dict, state["optimizer"])]
         if self.scheduler is not None:
             loads.append(("scheduler state", self.scheduler.load_state_dict, state["scheduler"]))
         if state.get("scaler"):
             loads.append(("gradient scaler state", self.scaler.load_state_dict, state["scaler"]))
-        rngs = state.get("rng") or []
         if len(rngs) == self.ctx.world:
             loads.append(("random generator state", dev.set_rng_state, rngs[self.ctx.rank]))
         for what, load_into, value in loads:
@@ -227,20 +270,6 @@ class Trainer:
                 text = " ".join(str(exc).split())
                 raise ckpt_io.resume_error(
                     path, f"its {what} does not load: {type(exc).__name__}: {text}") from None
-        self.epoch, self.step = state["epoch"], state["step"]
-        self.position = _rank_position(state.get("position"), self.ctx)
-        self.history = list(state.get("history") or [])
-        self.best = dict(state.get("best") or self.best)
-        self.elapsed = state.get("elapsed") or 0.0
-        if len(rngs) != self.ctx.world:  # another number of processes: a fresh, still
-            # seeded, stream per rank
-            dev.seed_everything(self.cfg.seed + 7919 * (self.epoch + 1) + self.ctx.rank)
-        done = f"epoch {self.epoch}" + (
-            f" and {self.position['batch']} batches of epoch {self.position['epoch']}"
-            if self.position
-            else ""
-        )
-        self.say(f"resuming {path}: {done} done, step {self.step}")
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -302,24 +331,10 @@ class Trainer:
         self.model.train()
         plan.set_epoch(epoch)
         self.generator.manual_seed(cfg.seed * 1_000_003 + epoch)
-        pos = self.position if self.position and self.position["epoch"] == epoch else None
-        plan.start = pos["batch"] if pos else 0
-        epoch_lr = pos["lr"] if pos else self.optimizer.param_groups[0]["lr"]
-        loss_sum = (
-            pos["loss_sum"].to(dev_, sums) if pos else torch.zeros((), dtype=sums, device=dev_)
-        )
-        correct = (
-            pos["correct"].to(dev_) if pos else torch.zeros((), dtype=torch.int64, device=dev_)
-        )
-        seen = pos["seen"] if pos else 0
-        spent = pos["time"] if pos else 0.0
-        self.position = None
+        plan.start, epoch_lr, loss_sum, correct, seen, spent = self.epoch_so_far(epoch, sums)
         n = len(plan)
         acc = cfg.accumulate
         ddp = self.ctx.distributed
-        scaler_on = self.scaler.is_enabled()
-        clip = cfg.clip_grad_norm
-        step_sched = self.scheduler is not None and self.interval == "step"
         self.progress.start(n, f"epoch {epoch}/{cfg.epochs}", initial=plan.start)
         pending = 0
         i = plan.start
@@ -330,14 +345,7 @@ class Trainer:
         ):
             x = self.place.prepare_input(x)
             last_micro = (i + 1) % acc == 0 or i + 1 == n
-            sync = self.net.no_sync() if ddp and not last_micro else contextlib.nullcontext()
-            with sync:
-                with self.place.autocast():
-                    out = self.net(x)
-                    loss = self.loss(out, self.targets(y, out))
-                w = self.weights[i]
-                scaled = loss if w == 1.0 else loss * w
-                (self.scaler.scale(scaled) if scaler_on else scaled).backward()
+            out, loss = self.forward_backward(x, y, self.weights[i], ddp and not last_micro)
             count = y.shape[0]
             loss_sum.add_(loss.detach(), alpha=count)  # one op: promotes to sums' dtype
             correct += (out.detach().argmax(-1) == y).sum()
@@ -345,19 +353,7 @@ class Trainer:
             i += 1
             pending += 1
             if last_micro:
-                if clip is not None:
-                    if scaler_on:
-                        self.scaler.unscale_(self.optimizer)
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-                if scaler_on:
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                else:
-                    self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.step += 1
-                if step_sched:
-                    self.scheduler.step()
+                self.optimizer_step()
                 if i < n and self.should_stop(stopper):
                     stop = True
                     break
@@ -365,36 +361,68 @@ class Trainer:
                 rate = seen / max(1e-9, spent + time.perf_counter() - t0)
                 self.progress.update(pending, loss.item(), rate * self.ctx.world)
                 pending = 0
-        totals = distributed.all_sum(
-            self.ctx,
-            [
-                loss_sum,
-                correct.to(sums),
-                torch.tensor(float(seen), dtype=sums, device=dev_),
-            ],
-        )
+        seen_t = torch.tensor(float(seen), dtype=sums, device=dev_)
+        totals = distributed.all_sum(self.ctx, [loss_sum, correct.to(sums), seen_t])
         spent += time.perf_counter() - t0
         self.progress.close()
-        if stop:
-            self.position = {
-                "epoch": epoch,
-                "batch": i,
-                "loss_sum": loss_sum,
-                "correct": correct,
-                "seen": seen,
-                "time": spent,
-                "lr": epoch_lr,
-            }
+        if stop:  # saved to resume at batch i with these running sums
+            self.position = {"epoch": epoch, "batch": i, "loss_sum": loss_sum,
+                             "correct": correct, "seen": seen, "time": spent, "lr": epoch_lr}
             self.save()
             raise Interrupted
         total = float(totals[2])
-        return {
-            "loss": float(totals[0]) / total,
-            "acc": float(totals[1]) / total,
-            "samples": total,
-            "time": spent,
-            "lr": epoch_lr,
-        }
+        return {"loss": float(totals[0]) / total, "acc": float(totals[1]) / total,
+                "samples": total, "time": spent, "lr": epoch_lr}
+
+    def epoch_so_far(self, epoch: int, sums: torch.dtype) -> tuple:
+        """(first batch, learning rate, loss sum, correct, samples seen, seconds) of
+        ``epoch`` so far: nothing yet, or what an interrupted run saved (used up here)."""
+        dev_ = self.device
+        pos = self.position if self.position and self.position["epoch"] == epoch else None
+        self.position = None
+        if pos is None:
+            return (
+                0,
+                self.optimizer.param_groups[0]["lr"],
+                torch.zeros((), dtype=sums, device=dev_),
+                torch.zeros((), dtype=torch.int64, device=dev_),
+                0,
+                0.0,
+            )
+        return (pos["batch"], pos["lr"], pos["loss_sum"].to(dev_, sums),
+                pos["correct"].to(dev_), pos["seen"], pos["time"])
+
+    def forward_backward(self, x: Any, y: Any, weight: float, defer_sync: bool) -> tuple:
+        """(output, loss) of one micro-batch, whose gradient (scaled by its share of the
+        step, ``weight``) is added up; ``defer_sync``: not the last micro-batch of a step,
+        so DistributedDataParallel need not all-reduce yet."""
+        scaler_on = self.scaler.is_enabled()
+        sync = self.net.no_sync() if defer_sync else contextlib.nullcontext()
+        with sync:
+            with self.place.autocast():
+                out = self.net(x)
+                loss = self.loss(out, self.targets(y, out))
+            scaled = loss if weight == 1.0 else loss * weight
+            (self.scaler.scale(scaled) if scaler_on else scaled).backward()
+        return out, loss
+
+    def optimizer_step(self) -> None:
+        """Clip (train.clip_grad_norm), step through the gradient scaler when it is on,
+        zero the gradients; a per-step scheduler steps too."""
+        clip, scaler_on = self.cfg.clip_grad_norm, self.scaler.is_enabled()
+        if clip is not None:
+            if scaler_on:
+                self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        if scaler_on:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        if self.scheduler is not None and self.interval == "step":
+            self.scheduler.step()
 
     def evaluate(self, split: data_mod.Split) -> dict[str, float]:
         plan = self.eval_plans.get(split.name)
@@ -456,44 +484,7 @@ class Trainer:
         with Stopper(self.say) as stopper:
             try:
                 while self.epoch < cfg.epochs:
-                    epoch = self.epoch + 1
-                    stats = self.train_epoch(epoch, stopper)
-                    val = self.evaluate(eval_split) if eval_split is not None else None
-                    if self.scheduler is not None and self.interval == "epoch":
-                        if cfg.scheduler.name == "ReduceLROnPlateau":
-                            self.scheduler.step(val["loss"] if val else stats["loss"])
-                        else:
-                            self.scheduler.step()
-                    self.epoch = epoch
-                    self.elapsed += stats["time"]
-                    row = {
-                        "epoch": epoch,
-                        "step": self.step,
-                        "train_loss": stats["loss"],
-                        "train_acc": stats["acc"],
-                        "val_loss": val["loss"] if val else None,
-                        "val_acc": val["acc"] if val else None,
-                        "val_top5": val["top5"] if val else None,
-                        "lr": stats["lr"],
-                        "time_s": round(stats["time"], 4),
-                        "samples_per_s": round(stats["samples"] / max(stats["time"], 1e-9), 1),
-                    }
-                    score = val["acc"] if val else None
-                    improved = score is not None and (
-                        self.best["acc"] is None or score > self.best["acc"]
-                    )
-                    if improved:
-                        self.best = {"acc": score, "epoch": epoch}
-                        self.best_state = {
-                            k: v.detach().to("cpu", copy=True)
-                            for k, v in self.model.state_dict().items()
-                        }
-                    self.history.append(row)
-                    self.save(improved)
-                    if self.ctx.main:
-                        output.append_metrics(self.run_dir, row)
-                        self.tb.epoch(row)
-                        self.say(output.epoch_line(row, cfg.epochs, eval_name, improved))
+                    self.next_epoch(eval_split, eval_name, stopper)
                     ran += 1
                     if self.epoch < cfg.epochs and (
                         self.should_stop(stopper, force=True)
@@ -519,6 +510,41 @@ class Trainer:
             self.tb.close()
         return Run(self.run_dir, self.history, summary, interrupted, stopped, self.model)
 
+    def next_epoch(self, eval_split: data_mod.Split | None, eval_name: str,
+                   stopper: Stopper) -> None:
+        """Train and evaluate one epoch; save last.pt (and best.pt), log the metrics."""
+        cfg = self.cfg
+        epoch = self.epoch + 1
+        stats = self.train_epoch(epoch, stopper)
+        val = self.evaluate(eval_split) if eval_split is not None else None
+        if self.scheduler is not None and self.interval == "epoch":
+            if cfg.scheduler.name == "ReduceLROnPlateau":
+                self.scheduler.step(val["loss"] if val else stats["loss"])
+            else:
+                self.scheduler.step()
+        self.epoch = epoch
+        self.elapsed += stats["time"]
+        row = _metrics_row(epoch, self.step, stats, val)
+        improved = self.keep_if_best(epoch, val)
+        self.history.append(row)
+        self.save(improved)
+        if self.ctx.main:
+            output.append_metrics(self.run_dir, row)
+            self.tb.epoch(row)
+            self.say(output.epoch_line(row, cfg.epochs, eval_name, improved))
+
+    def keep_if_best(self, epoch: int, val: dict[str, Any] | None) -> bool:
+        """Whether ``epoch`` has the best validation accuracy so far; its weights are kept
+        (on the CPU) for the test at the end."""
+        score = val["acc"] if val else None
+        improved = score is not None and (self.best["acc"] is None or score > self.best["acc"])
+        if improved:
+            self.best = {"acc": score, "epoch": epoch}
+            self.best_state = {
+                k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
+            }
+        return improved
+
     def finish(self, eval_name: str) -> dict[str, Any]:
         """Test metrics of the best weights; summary.json."""
         summary: dict[str, Any] = {
@@ -534,23 +560,7 @@ class Trainer:
         }
         test = self.data.test
         if test is not None:
-            weights = "last"
-            if self.best["epoch"]:
-                state = self.best_state
-                if (
-                    state is None
-                    and self.run_dir is not None
-                    and (self.run_dir / "best.pt").is_file()
-                ):
-                    state = ckpt_io.load(self.run_dir / "best.pt")["model"]
-                state = distributed.broadcast(self.ctx, state)
-                if state is not None:
-                    current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-                    self.model.load_state_dict(state)
-                    weights = "best"
-            result = self.evaluate(test)
-            if weights == "best":
-                self.model.load_state_dict(current)
+            weights, result = self.evaluate_test(test)
             summary.update(
                 {
                     "test_weights": f"{weights}.pt",
@@ -572,6 +582,46 @@ class Trainer:
             )
             self.say(f"run: {self.run_dir} ({self.elapsed:.1f}s training)")
         return summary
+
+    def evaluate_test(self, split: data_mod.Split) -> tuple[str, dict[str, Any]]:
+        """('best' or 'last', the metrics): evaluated with the best epoch's weights when
+        there is one (the model keeps its last weights afterwards)."""
+        weights = "last"
+        if self.best["epoch"]:
+            state = self.best_weights()
+            if state is not None:
+                current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                self.model.load_state_dict(state)
+                weights = "best"
+        result = self.evaluate(split)
+        if weights == "best":
+            self.model.load_state_dict(current)
+        return weights, result
+
+    def best_weights(self) -> dict[str, Any] | None:
+        """The best epoch's state dict: kept in memory, else best.pt (a resumed run);
+        rank 0's on every rank."""
+        state = self.best_state
+        if state is None and self.run_dir is not None and (self.run_dir / "best.pt").is_file():
+            state = ckpt_io.load(self.run_dir / "best.pt")["model"]
+        return distributed.broadcast(self.ctx, state)
+
+
+def _metrics_row(epoch: int, step: int, stats: dict[str, Any],
+                 val: dict[str, Any] | None) -> dict[str, Any]:
+    """One line of metrics.jsonl."""
+    return {
+        "epoch": epoch,
+        "step": step,
+        "train_loss": stats["loss"],
+        "train_acc": stats["acc"],
+        "val_loss": val["loss"] if val else None,
+        "val_acc": val["acc"] if val else None,
+        "val_top5": val["top5"] if val else None,
+        "lr": stats["lr"],
+        "time_s": round(stats["time"], 4),
+        "samples_per_s": round(stats["samples"] / max(stats["time"], 1e-9), 1),
+    }
 
 
 def _rank_position(
