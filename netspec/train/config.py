@@ -461,22 +461,7 @@ class _Checker:
             return None
         names = [k for k in value if isinstance(k, str) and k[:1].isupper()]
         others = [k for k in value if k not in names]
-        reported = False
-        for key in others:
-            if key not in extra:
-                reported = True
-                if key == "name":
-                    msg = (
-                        f"{label}: write the {what} as the key, as in {{{example}: "
-                        "{...arguments}}, not with 'name:'"
-                    )
-                else:
-                    allowed = f"; allowed besides the name: {', '.join(extra)}" if extra else ""
-                    msg = (
-                        f"unknown key '{key}' in {label}{did_you_mean(str(key), list(extra))}"
-                        f"{allowed} ({what} names are CamelCase, as in torch)"
-                    )
-                self.fail(path + (key,), msg, at_key=True)
+        reported = self.unknown_entry_keys(others, path, label, what, example, extra)
         if not names and reported:
             return None
         if len(names) != 1:
@@ -498,6 +483,28 @@ class _Checker:
         if isinstance(args, list):
             return Entry(name, list(args), {}, path, "positional", ex)
         return Entry(name, [args], {}, path, "scalar", ex)
+
+    def unknown_entry_keys(
+        self, keys: list, path: tuple, label: str, what: str, example: str, extra: tuple
+    ) -> bool:
+        """Report the keys beside the name that are not in ``extra``; whether there were any."""
+        reported = False
+        for key in keys:
+            if key not in extra:
+                reported = True
+                if key == "name":
+                    msg = (
+                        f"{label}: write the {what} as the key, as in {{{example}: "
+                        "{...arguments}}, not with 'name:'"
+                    )
+                else:
+                    allowed = f"; allowed besides the name: {', '.join(extra)}" if extra else ""
+                    msg = (
+                        f"unknown key '{key}' in {label}{did_you_mean(str(key), list(extra))}"
+                        f"{allowed} ({what} names are CamelCase, as in torch)"
+                    )
+                self.fail(path + (key,), msg, at_key=True)
+        return reported
 
     def entry_list(self, value: Any, path: tuple, what: str, example: str) -> list[Entry]:
         if value is None:
