@@ -656,11 +656,11 @@ class Validation:
     fatal: bool  # the spec as a whole (input, layers list, ...) is invalid: nothing to infer
 
 
-def validate(doc: Document) -> Validation:
-    """Schema errors, then the semantic checks on names and entries."""
+def _schema_diagnostics(doc: Document, broken: set[tuple]) -> tuple[list[Diagnostic], bool]:
+    """(the schema errors in words, whether the spec as a whole is invalid); the entries
+    and blocks they make invalid are added to ``broken``."""
     translate = _Translator(doc)
     diagnostics: list[Diagnostic] = []
-    broken: set[tuple] = set()
     fatal = False
     # layers is required only without base: (an if/then): reported after netspec and input
     ordered = sorted(_validator().errors(doc.data),
@@ -677,6 +677,13 @@ def validate(doc: Document) -> Validation:
         else:
             fatal = True
         diagnostics.extend(translate(error))
+    return diagnostics, fatal
+
+
+def validate(doc: Document) -> Validation:
+    """Schema errors, then the semantic checks on names and entries."""
+    broken: set[tuple] = set()
+    diagnostics, fatal = _schema_diagnostics(doc, broken)
     data = doc.data
     if isinstance(data, dict) and isinstance(data.get("name"), str) and keyword.iskeyword(
         data["name"]
@@ -725,19 +732,8 @@ def _check_scope(
     )
     for index, entry in enumerate(entries):
         path = list_path + (index,)
-        info = layer_info(index, None, None)
-        if isinstance(entry, str):
-            if entry not in REGISTRY and entry not in blocks and path not in broken:
-                out.append(doc.diagnostic(path, f"{entry_label(doc.data, path, with_type=False)}"
-                                          f": {unknown_layer_message(entry, blocks)}", layer=info))
-                broken.add(path)
-            continue
         if not isinstance(entry, dict):
-            if path not in broken:
-                out.append(doc.diagnostic(path, f"{entry_label(doc.data, path, with_type=False)}"
-                                          ": a layer entry is 'Type' or a mapping such as "
-                                          "{Conv2d: {...}, name: conv1}", layer=info))
-                broken.add(path)
+            out.extend(_check_unkeyed_entry(doc, path, entry, broken, blocks))
             continue
         types = [k for k in entry if isinstance(k, str) and k[:1].isupper()]
         name = entry.get("name")
@@ -745,53 +741,82 @@ def _check_scope(
         info = layer_info(
             index, name if isinstance(name, str) else None, types[0] if len(types) == 1 else None
         )
-        unknown = [t for t in types if t not in REGISTRY and t not in blocks]
-        for t in unknown:
-            out.append(
-                doc.diagnostic(
-                    path + (t,),
-                    f"{entry_label(doc.data, path, with_type=False)}: "
-                    f"{unknown_layer_message(t, blocks)}",
-                    at_key=True,
-                    layer=info,
-                )
-            )
-        group = "layers" in entry
-        if "first" in entry and "repeat" not in entry:  # nothing would read it
-            out.append(doc.diagnostic(path + ("first",), f"{label}: first: sets arguments of "
-                                      "the first copy of a repeat, and this entry has no "
-                                      "repeat:", at_key=True, layer=info))
-        if len(types) > 1:
-            out.append(
-                doc.diagnostic(
-                    path,
-                    f"{label}: an entry holds one layer, found {' and '.join(types)}; write each "
-                    "as its own list item",
-                    layer=info,
-                )
-            )
-        elif group and types:
-            out.append(
-                doc.diagnostic(
-                    path,
-                    f"{label}: an entry is a layer or a group (layers: [...]), not both",
-                    layer=info,
-                )
-            )
-        elif not types and not group and entry and path not in broken:
-            out.append(
-                doc.diagnostic(
-                    path,
-                    f"{label}: entry has no layer type (a CamelCase torch.nn name such as Conv2d)",
-                    layer=info,
-                )
-            )
-        if unknown or (len(types) != 1 and not group) or (group and types):
-            broken.add(path)
+        out.extend(_check_entry_types(doc, path, entry, types, label, info, broken, blocks))
         if isinstance(name, str) and IDENTIFIER.fullmatch(name):
             out.extend(_check_name(doc, path, name, label, info, seen, list_path, branching))
-        if group and isinstance(entry["layers"], list):
+        if "layers" in entry and isinstance(entry["layers"], list):
             out.extend(_check_scope(doc, path + ("layers",), entry["layers"], broken, blocks))
+    return out
+
+
+def _check_unkeyed_entry(
+    doc: Document, path: tuple, entry: Any, broken: set[tuple], blocks: list[str]
+) -> list[Diagnostic]:
+    """An entry that is not a mapping: a known layer type or block name, else an error."""
+    info = layer_info(path[-1], None, None)
+    if isinstance(entry, str):
+        if entry not in REGISTRY and entry not in blocks and path not in broken:
+            broken.add(path)
+            return [doc.diagnostic(path, f"{entry_label(doc.data, path, with_type=False)}"
+                                   f": {unknown_layer_message(entry, blocks)}", layer=info)]
+        return []
+    if path not in broken:
+        broken.add(path)
+        return [doc.diagnostic(path, f"{entry_label(doc.data, path, with_type=False)}"
+                               ": a layer entry is 'Type' or a mapping such as "
+                               "{Conv2d: {...}, name: conv1}", layer=info)]
+    return []
+
+
+def _check_entry_types(
+    doc: Document, path: tuple, entry: dict, types: list[str], label: str, info: dict,
+    broken: set[tuple], blocks: list[str],
+) -> list[Diagnostic]:
+    """A mapping entry holds exactly one known layer type or block, or is a group."""
+    out: list[Diagnostic] = []
+    unknown = [t for t in types if t not in REGISTRY and t not in blocks]
+    for t in unknown:
+        out.append(
+            doc.diagnostic(
+                path + (t,),
+                f"{entry_label(doc.data, path, with_type=False)}: "
+                f"{unknown_layer_message(t, blocks)}",
+                at_key=True,
+                layer=info,
+            )
+        )
+    group = "layers" in entry
+    if "first" in entry and "repeat" not in entry:  # nothing would read it
+        out.append(doc.diagnostic(path + ("first",), f"{label}: first: sets arguments of "
+                                  "the first copy of a repeat, and this entry has no "
+                                  "repeat:", at_key=True, layer=info))
+    if len(types) > 1:
+        out.append(
+            doc.diagnostic(
+                path,
+                f"{label}: an entry holds one layer, found {' and '.join(types)}; write each "
+                "as its own list item",
+                layer=info,
+            )
+        )
+    elif group and types:
+        out.append(
+            doc.diagnostic(
+                path,
+                f"{label}: an entry is a layer or a group (layers: [...]), not both",
+                layer=info,
+            )
+        )
+    elif not types and not group and entry and path not in broken:
+        out.append(
+            doc.diagnostic(
+                path,
+                f"{label}: entry has no layer type (a CamelCase torch.nn name such as Conv2d)",
+                layer=info,
+            )
+        )
+    if unknown or (len(types) != 1 and not group) or (group and types):
+        broken.add(path)
     return out
 
 
