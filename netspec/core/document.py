@@ -459,22 +459,11 @@ def explain_yaml_error(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, int, 
     return mistake.line, mistake.col, " ".join(filter(None, [mistake.context, mistake.problem]))
 
 
-def load_text(text: str, file: str = "<spec>") -> Document:
-    """Parse YAML text into a Document; raises SpecError with positioned diagnostics."""
-    doc = Document(None, file, text)
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        raise SpecError(
-            [
-                Diagnostic(
-                    file,
-                    1,
-                    1,
-                    f"file is larger than {MAX_BYTES // 2**20} MiB; a spec should be far smaller",
-                )
-            ]
-        )
+def _compose(text: str, file: str) -> yaml.Node | None:
+    """The YAML node tree of ``text``; SpecError, positioned and in words, when it is not
+    YAML."""
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         line, col, message = explain_yaml_error(exc, text)
         raise SpecError([Diagnostic(file, line, col, f"invalid YAML: {message}")]) from None
@@ -495,6 +484,23 @@ def load_text(text: str, file: str = "<spec>") -> Document:
     except yaml.YAMLError as exc:
         message = " ".join(str(exc).split())  # one line, whatever PyYAML wrote
         raise SpecError([Diagnostic(file, 1, 1, f"invalid YAML: {message}")]) from None
+
+
+def load_text(text: str, file: str = "<spec>") -> Document:
+    """Parse YAML text into a Document; raises SpecError with positioned diagnostics."""
+    doc = Document(None, file, text)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise SpecError(
+            [
+                Diagnostic(
+                    file,
+                    1,
+                    1,
+                    f"file is larger than {MAX_BYTES // 2**20} MiB; a spec should be far smaller",
+                )
+            ]
+        )
+    node = _compose(text, file)
     if node is None or (
         isinstance(node, yaml.ScalarNode) and node.tag == _NULL and node.value == ""
     ):  # only comments, or an empty document
