@@ -683,10 +683,11 @@ def _same_default(ours: Any, theirs: Any) -> bool:
 
 
 @pytest.mark.filterwarnings("ignore:dropout option adds dropout")  # RNN dropout, 1 layer
-@pytest.mark.parametrize("type_name", sorted(n for n, lt in REGISTRY.items() if not lt.merge))
+@pytest.mark.parametrize("type_name",
+                         sorted(n for n, lt in REGISTRY.items() if not lt.takes_several))
 def test_arguments_match_torch_signature(type_name):
     lt = REGISTRY[type_name]
-    cls = getattr(torch.nn, lt.torch_class or lt.name)
+    cls = getattr(torch.nn, lt.torch.target.rpartition(".")[2])
     if type_name in ("RNN", "LSTM", "GRU"):
         # torch takes *args: check the documented order by constructing positionally, each
         # argument in turn set to a value different from its default and from its neighbours'

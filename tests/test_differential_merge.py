@@ -72,12 +72,13 @@ def pairwise(op):
 @given(shapes=related_shapes(), type_name=st.sampled_from(["Add", "Mul"]))
 def test_add_and_mul_agree_with_torch(shapes, type_name):
     ours, why = netspec_rule(type_name, shapes)
-    theirs = torch_result(pairwise(ops.PAIRWISE[type_name]), shapes)
+    op = REGISTRY[type_name]
+    theirs = torch_result(pairwise(ops.function(op)), shapes)
     if ours is not None:
         assert theirs == ours, (shapes, ours, theirs)
         # the in-place form build.py uses when the first input's shape is the output's
         if ours == shapes[0]:
-            assert torch_result(pairwise(ops.IN_PLACE[type_name]), shapes) == ours
+            assert torch_result(pairwise(ops.inplace_function(op)), shapes) == ours
     elif theirs is not None:
         # DELIBERATE: torch broadcasts different ranks by prepending 1s, which for batched
         # tensors lines a sample dim up with the batch; netspec asks for equal ranks.

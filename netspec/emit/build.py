@@ -8,7 +8,7 @@ from collections import OrderedDict
 from typing import Any
 
 from netspec.core.diagnostics import SpecError
-from netspec.ops import REGISTRY
+from netspec.ops import REGISTRY, Args
 from netspec.pipeline.check import CheckResult, Spec, check
 from netspec.pipeline.infer import LayerResult
 
@@ -28,7 +28,8 @@ def construct(result: LayerResult) -> Any:
 
 def is_chain(children: list[LayerResult]) -> bool:
     """Each entry takes the previous one's output: an nn.Sequential expresses it."""
-    return all(c.kind != "merge" and not c.sources for c in children)
+    return all(not c.sources and (c.kind != "layer" or REGISTRY[c.type].torch.module)
+               and c.kind != "merge" for c in children)
 
 
 def module_for(result: LayerResult) -> Any:
@@ -42,19 +43,13 @@ def module_for(result: LayerResult) -> Any:
     return scope_module(result.children, class_name, result.output)
 
 
-# Layers whose output is a new tensor that autograd does not save for backward: an Add or
-# Mul that is its only user may accumulate into it in place, as torchvision's `out +=
-# identity` after bn2 does (an out-of-place add allocates a fresh feature map per block,
-# a few % of ResNet's CPU forward time at batch 32).
-OWNED_OUTPUT = frozenset(
-    {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Linear"}
-)
-
-
+# An op whose output is a new tensor that autograd does not save for backward (Torch.
+# owns_output): an Add or Mul that is its only user may accumulate into it in place, as
+# torchvision's `out += identity` after bn2 does (an out-of-place add allocates a fresh
+# feature map per block, a few % of ResNet's CPU forward time at batch 32).
 def owns_output(result: LayerResult) -> bool:
     if result.kind == "layer":
-        return result.type in OWNED_OUTPUT
+        return REGISTRY[result.type].torch.owns_output
     inner = {c.name: c for c in result.children}.get(result.output or "")
     return result.kind != "merge" and inner is not None and owns_output(inner)
 
@@ -62,8 +57,6 @@ def owns_output(result: LayerResult) -> bool:
 def scope_module(children: list[LayerResult], class_name: str, output: str | None) -> Any:
     """A list of entries as a module: Sequential for a chain, else an fx GraphModule."""
     from torch import fx, nn
-
-    from netspec.ops import torch_side as ops
 
     last = children[-1].name if children else None
     if is_chain(children) and output in (last, None):
@@ -82,27 +75,38 @@ def scope_module(children: list[LayerResult], class_name: str, output: str | Non
     previous = nodes["input"]
     for child in children:
         inputs = [nodes[s] for s in child.sources] if child.sources else [previous]
-        if child.kind == "merge":
-            if child.type == "Concat":
-                dim = child.kwargs.get("dim", 1)
-                node = graph.call_function(ops.CONCAT, (inputs,), {"dim": dim})
-            elif child.type == "CropTo":
-                node = graph.call_function(ops.crop_to, tuple(inputs))
-            else:
-                first = by_name.get(child.sources[0]) if child.sources else None
-                in_place = (first is not None and uses[first.name] == 1
-                            and owns_output(first) and child.input_shape == child.output_shape)
-                table = ops.IN_PLACE if in_place else ops.PAIRWISE
-                node = inputs[0]
-                for other in inputs[1:]:
-                    node = graph.call_function(table[child.type], (node, other))
+        op = REGISTRY[child.type] if child.kind in ("layer", "merge") else None
+        if op is not None and not op.torch.module:
+            node = _call_function(graph, op, child, inputs, by_name, uses)
         else:
             root.add_module(child.name, module_for(child))
-            node = graph.call_module(child.name, (inputs[0],))
+            node = graph.call_module(child.name, tuple(inputs))
         nodes[child.name] = node
         previous = node
     graph.output(nodes.get(output, previous) if output else previous)
     return fx.GraphModule(root, graph, class_name=class_name)
+
+
+def _call_function(graph: Any, op: Any, child: LayerResult, inputs: list, by_name: dict,
+                   uses: dict[str, int]) -> Any:
+    """A function op in the forward graph: f(a, b), f([a, b]), or folded f(f(a, b), c)."""
+    from netspec.ops import torch_side
+
+    spec = op.torch
+    values = Args.filled(op, child.kwargs).values
+    kwargs = {k: op.arg_by_name[k].type.to_torch(values[k]) for k in spec.call_args}
+    if spec.inputs == "list":
+        return graph.call_function(torch_side.function(op), (inputs,), kwargs)
+    if spec.inputs == "args":
+        return graph.call_function(torch_side.function(op), tuple(inputs), kwargs)
+    first = by_name.get(child.sources[0]) if child.sources else None
+    in_place = (spec.inplace is not None and first is not None and uses[first.name] == 1
+                and owns_output(first) and child.input_shape == child.output_shape)
+    fn = torch_side.inplace_function(op) if in_place else torch_side.function(op)
+    node = inputs[0]
+    for other in inputs[1:]:
+        node = graph.call_function(fn, (node, other), kwargs)
+    return node
 
 
 def build(spec: Spec | CheckResult | str | os.PathLike,

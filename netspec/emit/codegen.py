@@ -50,7 +50,7 @@ from netspec.core.expr import ExprError, evaluate, is_expression
 from netspec.core.expr import parse as parse_expr
 from netspec.core.names import MODULE_ATTRIBUTES
 from netspec.emit.build import constructor_kwargs, is_chain
-from netspec.ops import REGISTRY, fmt
+from netspec.ops import REGISTRY, Args, fmt
 from netspec.ops.declare import REQUIRED
 from netspec.pipeline.check import CheckResult, Spec, check
 from netspec.pipeline.infer import LayerResult
@@ -64,13 +64,18 @@ INDENT = "    "
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _INDEX = re.compile(r"(0|[1-9][0-9]*)", re.ASCII)
 # Module-level names the generated file defines or uses: a class may not take them.
-_GLOBALS = frozenset({"torch", "nn", "OrderedDict", "collections", "crop_to", "annotations"})
-# RNN, LSTM, GRU return (output, state): in nn.Sequential, a subclass that returns the output
-_OUTPUT_ONLY_HELPER = {name: f"{name}Output" for name, lt in REGISTRY.items() if lt.output_only}
+# Functions the generated file defines once for function ops (Code.helper): crop_to
+_HELPER_FUNCTIONS = frozenset(lt.code.call for lt in REGISTRY.values() if lt.code.helper)
+_GLOBALS = frozenset({"torch", "nn", "OrderedDict", "collections", "annotations"}
+                     ) | _HELPER_FUNCTIONS
+# Module ops returning a tuple (RNN, LSTM, GRU return (output, state)): in nn.Sequential, a
+# subclass that returns the output that flows on
+_OUTPUT_ONLY_HELPER = {name: f"{name}Output" for name, lt in REGISTRY.items()
+                       if lt.torch.module and lt.torch.returns is not None and not lt.takes_several}
 # Names a function's local variables must not take (they would shadow what it uses).
 _LOCALS_RESERVED = frozenset(
-    {"self", "x", "torch", "nn", "crop_to", "OrderedDict", "super", "getattr", "float"}
-) | frozenset(dir(builtins)) | frozenset(_OUTPUT_ONLY_HELPER.values())
+    {"self", "x", "torch", "nn", "OrderedDict", "super", "getattr", "float"}
+) | frozenset(dir(builtins)) | _HELPER_FUNCTIONS | frozenset(_OUTPUT_ONLY_HELPER.values())
 # Python's parser refuses more than 200 nested brackets in one statement ("too many nested
 # parentheses"): containers nested deeper than this are built in local variables first.
 MAX_NESTING = 16
@@ -415,8 +420,8 @@ def _constructor(type_name: str, args: dict[str, str], in_sequential: bool) -> E
     """``nn.Conv2d(3, 32, 5, padding=2)``: required arguments positional (in PyTorch's
     order), the others as keywords; ``args`` holds rendered values, without defaults."""
     lt = REGISTRY[type_name]
-    head = f"nn.{lt.torch_class or lt.name}"
-    if lt.output_only and in_sequential:
+    head = _torch_name(lt.torch.target)
+    if type_name in _OUTPUT_ONLY_HELPER and in_sequential:
         head = _OUTPUT_ONLY_HELPER[type_name]
     positional, keywords = [], []
     for arg in lt.args:
@@ -809,7 +814,7 @@ class _ClassWriter:
         self.locals: set[str] = set()
         self.uses_od = False
         self.uses_torch = False
-        self.uses_crop = False
+        self.helper_ops: set[str] = set()  # function ops whose Code.helper the file defines
         self.helpers: set[str] = set()
 
     def module_expr(self, n: Node, unit: Unit, prefix: tuple,
@@ -821,7 +826,7 @@ class _ClassWriter:
         if n.kind == "layer":
             args = _layer_args(n, lambda arg, value, default:
                                unit.text((*here, "kw", arg), value, default))
-            if REGISTRY[n.r.type].output_only and in_sequential:
+            if n.r.type in _OUTPUT_ONLY_HELPER and in_sequential:
                 self.helpers.add(n.r.type)
             return _constructor(n.r.type, args, in_sequential)
         # a chain group or a repeat: nn.Sequential
@@ -992,23 +997,28 @@ class _ClassWriter:
         return lines
 
     def call_expr(self, c: Node, args: list[str]) -> Expr:
-        if c.kind == "merge":
-            if c.r.type == "Concat":
-                self.uses_torch = True
-                dim = c.r.kwargs.get("dim", 1)
-                return call("torch.cat", [Expr("", [Item(atom(a)) for a in args], "[", "]"),
-                                          literal(dim)])
-            if c.r.type == "CropTo":
-                self.uses_crop = True
-                return call("crop_to", args)
-            op = {"Add": " + ", "Mul": " * "}[c.r.type]
-            return atom(op.join(args))
+        op = REGISTRY[c.r.type] if c.kind in ("layer", "merge") else None
+        if op is not None and not op.torch.module:
+            return self.function_call(op, c, args)
         target = f"self.{c.name}" if _IDENTIFIER.fullmatch(c.name) else \
             f"getattr(self, {literal(c.name)})"
-        text = f"{target}({args[0]})"
-        if c.kind == "layer" and REGISTRY[c.r.type].output_only:
-            text += "[0]"  # RNN, LSTM, GRU return (output, state): the output flows on
+        text = f"{target}({', '.join(args)})"
+        if op is not None and op.torch.returns is not None:
+            text += f"[{op.flow_index}]"  # a tuple (RNN: output, state): one output flows on
         return atom(text)
+
+    def function_call(self, op: Any, c: Node, args: list[str]) -> Expr:
+        """A function op: ``a + b``, ``torch.cat([a, b], 1)``, ``crop_to(a, b)``."""
+        if op.code.infix:
+            return atom(op.code.infix.join(args))
+        if op.code.helper:
+            self.helper_ops.add(op.name)
+        name = op.code.call or op.torch.target
+        self.uses_torch |= name.startswith("torch.")
+        values = Args.filled(op, c.r.kwargs).values
+        inputs = [Expr("", [Item(atom(a)) for a in args], "[", "]")] \
+            if op.torch.inputs == "list" else list(args)
+        return call(name, [*inputs, *(literal(values[k]) for k in op.torch.call_args)])
 
 
 # ---------------------------------------------------------------- sequential styles
@@ -1023,7 +1033,7 @@ class _SequentialWriter:
 
     def module_expr(self, n: Node) -> Expr:
         if n.kind == "layer":
-            if REGISTRY[n.r.type].output_only:
+            if n.r.type in _OUTPUT_ONLY_HELPER:
                 self.helpers.add(n.r.type)
             return _constructor(n.r.type, _layer_args(n), in_sequential=True)
         return self.container(n.children)
@@ -1077,20 +1087,19 @@ class _SequentialWriter:
 # ---------------------------------------------------------------- the file
 
 
-_CROP_TO = '''def crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Center-crop every spatial dim of x (dims 2..) to the size of like's."""
-    for dim in range(2, x.dim()):
-        start = (x.size(dim) - like.size(dim)) // 2
-        x = x.narrow(dim, start, like.size(dim))
-    return x'''
+def _torch_name(target: str) -> str:
+    """``torch.nn.Conv2d`` as the generated file writes it: ``nn.Conv2d``."""
+    return target.removeprefix("torch.")
 
 
 def _helper_class(type_name: str) -> str:
-    return (f"class {_OUTPUT_ONLY_HELPER[type_name]}(nn.{type_name}):\n"
-            f'    """nn.{type_name} that returns only its output tensor (not the state), so '
+    lt = REGISTRY[type_name]
+    base = _torch_name(lt.torch.target)
+    return (f"class {_OUTPUT_ONLY_HELPER[type_name]}({base}):\n"
+            f'    """{base} that returns only its output tensor (not the state), so '
             'it can\n    sit in nn.Sequential."""\n\n'
             f"    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
-            f"        return super().forward(x)[0]")
+            f"        return super().forward(x)[{lt.flow_index}]")
 
 
 def _doc_text(text: str) -> str:
@@ -1099,7 +1108,7 @@ def _doc_text(text: str) -> str:
 
 
 def _assemble(file: str, name: str, style: str, classes: list[list[str]], uses_od: bool,
-              uses_torch: bool, crop: bool, helpers: set[str], input_text: str) -> str:
+              uses_torch: bool, helper_ops: set[str], helpers: set[str], input_text: str) -> str:
     base = Path(file).name if file and not file.startswith("<") else file or "<spec>"
     doc = [f'"""{name}: generated by netspec from {_doc_text(base)} (style {style}).', "",
            f"Needs only PyTorch.  Input: a batch of {input_text}; the comments give each "
@@ -1107,13 +1116,13 @@ def _assemble(file: str, name: str, style: str, classes: list[list[str]], uses_o
     lines = list(doc) + [""]
     if uses_od:
         lines += ["from collections import OrderedDict", ""]
-    torch_needed = uses_torch or crop or bool(helpers)
+    torch_needed = uses_torch or bool(helper_ops) or bool(helpers)
     if torch_needed:
         lines.append("import torch")
     lines.append("from torch import nn")
     blocks = []
-    if crop:
-        blocks.append(_CROP_TO.split("\n"))
+    for op_name in sorted(helper_ops):
+        blocks.append(REGISTRY[op_name].code.helper.split("\n"))
     for type_name in sorted(helpers):
         blocks.append(_helper_class(type_name).split("\n"))
     blocks += classes
@@ -1176,7 +1185,7 @@ def _class_style(tree: _Tree, nodes: list[Node], name: str, result: CheckResult)
     writer = _ClassWriter({u.name for u in classes.units})
     sources = [writer.unit_source(u) for u in classes.units]
     return _assemble(result.file, name, "class", sources, writer.uses_od, writer.uses_torch,
-                     writer.uses_crop, writer.helpers, _input_text(result))
+                     writer.helper_ops, writer.helpers, _input_text(result))
 
 
 def _sequential_style(tree: _Tree, nodes: list[Node], name: str, result: CheckResult,
@@ -1204,5 +1213,5 @@ def _sequential_style(tree: _Tree, nodes: list[Node], name: str, result: CheckRe
                     "which keep names"))])
     writer = _SequentialWriter(style)
     source = writer.network(name, nodes)
-    return _assemble(result.file, name, style, [source], writer.uses_od, False, False,
+    return _assemble(result.file, name, style, [source], writer.uses_od, False, set(),
                      writer.helpers, _input_text(result))

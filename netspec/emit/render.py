@@ -29,6 +29,8 @@ import graphviz
 
 from netspec.core.diagnostics import Diagnostic, SpecError, visible
 from netspec.ops import REGISTRY, fmt
+from netspec.ops.declare import Draw
+from netspec.ops.text import size
 from netspec.pipeline.check import CheckResult, Spec, check, load
 from netspec.pipeline.infer import LayerResult
 from netspec.pipeline.validate import lookup
@@ -69,11 +71,6 @@ WARNING_LINE, WARNING_TEXT = "#e09b00", "#8a5a00"
 UNKNOWN_TEXT = "#8a8a8a"
 CLUSTER_FILL = {"group": "#f6f7f9", "block": "#f3f5fb", "repeat": "#fafafa"}
 CLUSTER_LINE = "#8e97ad"
-FUSABLE = ("conv", "linear", "norm", "activation")
-ABBREVIATIONS = {"BatchNorm1d": "BN", "BatchNorm2d": "BN", "BatchNorm3d": "BN",
-                 "InstanceNorm1d": "IN", "InstanceNorm2d": "IN", "InstanceNorm3d": "IN",
-                 "LayerNorm": "LN", "GroupNorm": "GN"}
-MERGE_SYMBOLS = {"Add": "+", "Mul": "×"}
 
 
 # dot lays out a 1,000-box chain in about 3 s and 3,000 in about 20 s (it grows about as the
@@ -156,85 +153,14 @@ def short_message(message: str) -> str:
     return _LABEL.sub("", message, count=1)
 
 
-def _dims(type_name: str) -> int:
-    m = re.search(r"(\d)d$", type_name)
-    return int(m.group(1)) if m else 1
-
-
-def _size(value: Any, n: int = 1) -> str:
-    """'3×3' for a list, the value alone, or repeated ``n`` times for an n-d layer's int."""
-    if isinstance(value, (list, tuple)):
-        return "×".join(str(v) for v in value)
-    return "×".join([str(value)] * n) if n > 1 else str(value)
-
-
-def _is_zero(value: Any) -> bool:
-    return value in (0, None) or (isinstance(value, (list, tuple)) and not any(value))
-
-
-def _is_one(value: Any) -> bool:
-    return value == 1 or (isinstance(value, (list, tuple)) and all(v == 1 for v in value))
-
-
 def key_args(type_name: str, kw: dict[str, Any]) -> str:
     """The arguments a reader needs to tell two layers of a type apart, in a few words."""
     lt = REGISTRY.get(type_name)
     if lt is None:
         return ""
-    n = _dims(type_name)
-    fam = lt.family
+    if lt.draw.key_args is not None:
+        return lt.draw.key_args(kw)
     parts: list[str] = []
-    if fam == "conv":
-        parts.append(_size(kw.get("kernel_size", "?"), n))
-        parts.append(f"out {kw.get('out_channels', '?')}")
-        if not _is_one(kw.get("stride", 1)):
-            parts.append(f"stride {_size(kw['stride'])}")
-        pad = kw.get("padding", 0)
-        if isinstance(pad, str):
-            parts.append(f"pad {pad}")
-        elif not _is_zero(pad):
-            parts.append(f"pad {_size(pad)}")
-        if not _is_zero(kw.get("output_padding", 0)):
-            parts.append(f"out pad {_size(kw['output_padding'])}")
-        if not _is_one(kw.get("dilation", 1)):
-            parts.append(f"dilation {_size(kw['dilation'])}")
-        groups = kw.get("groups", 1)
-        if groups != 1:
-            depthwise = groups == kw.get("in_channels")
-            parts.append("depthwise" if depthwise else f"groups {groups}")
-        return ", ".join(parts)
-    if fam == "pool":
-        if type_name.startswith("Adaptive"):
-            return f"output {_size(kw.get('output_size', '?'), n)}"
-        if "norm_type" in kw:
-            parts.append(f"p {kw['norm_type']}")
-        kernel = kw.get("kernel_size", "?")
-        parts.append(_size(kernel, n))
-        stride = kw.get("stride")
-        if stride is not None and stride != kernel:
-            parts.append(f"stride {_size(stride)}")
-        if not _is_zero(kw.get("padding", 0)):
-            parts.append(f"pad {_size(kw['padding'])}")
-        if kw.get("ceil_mode"):
-            parts.append("ceil")
-        return ", ".join(parts)
-    if fam == "linear":
-        return f"in {kw.get('in_features', '?')}, out {kw.get('out_features', '?')}"
-    if fam == "embedding":
-        return f"{kw.get('num_embeddings', '?')} × {kw.get('embedding_dim', '?')}"
-    if fam == "dropout":
-        return f"p {kw.get('p', 0.5)}"
-    if type_name in ("RNN", "LSTM", "GRU"):
-        parts.append(f"in {kw.get('input_size', '?')}, hidden {kw.get('hidden_size', '?')}")
-        if kw.get("num_layers", 1) != 1:
-            parts.append(f"{kw['num_layers']} layers")
-        if kw.get("bidirectional"):
-            parts.append("bidirectional")
-        return ", ".join(parts)
-    if type_name == "TransformerEncoderLayer":
-        return f"d {kw.get('d_model', '?')}, {kw.get('nhead', '?')} heads"
-    if type_name == "Concat":
-        return f"dim {kw.get('dim', 1)}"
     # the rest: written arguments that differ from the default, inplace left out
     for arg in lt.args:
         if arg.infer is not None or arg.name not in kw or arg.name == "inplace":
@@ -242,7 +168,7 @@ def key_args(type_name: str, kw: dict[str, Any]) -> str:
         value = kw[arg.name]
         if value == arg.default:
             continue
-        parts.append(f"{arg.name} {_size(value)}")
+        parts.append(f"{arg.name} {size(value)}")
     return _clip(", ".join(parts), 40)
 
 
@@ -253,6 +179,17 @@ def _clip(text: str, width: int) -> str:
 def family(type_name: str) -> str:
     lt = REGISTRY.get(type_name)
     return lt.family if lt is not None else "unknown"
+
+
+def _draw(type_name: str) -> Draw:
+    lt = REGISTRY.get(type_name)
+    return lt.draw if lt is not None else Draw()
+
+
+def _fuse(type_name: str) -> str | None:
+    """"weighted" (a fused box's main layer), "follower" (fuses after one) or None."""
+    lt = REGISTRY.get(type_name)
+    return lt.fuse if lt is not None else None
 
 
 # ------------------------------------------------------------------ where errors are
@@ -548,9 +485,10 @@ class _Drawing:
             errors = self.errors_inside(r, 2)
         warnings = self.problems.warnings.get(id(r), [])
         known = r.output_shape is not None
-        if r.kind == "merge" and r.type in MERGE_SYMBOLS and not errors and known:
+        symbol = _draw(r.type).symbol if not collapsed else None
+        if symbol and not errors and known:
             return {
-                "label": MERGE_SYMBOLS[r.type], "shape": "circle", "width": "0.3",
+                "label": symbol, "shape": "circle", "width": "0.3",
                 "height": "0.3", "fixedsize": "true", "fontsize": "14",
                 "fillcolor": FAMILY_COLOURS["merge"][0], "color": FAMILY_COLOURS["merge"][1],
                 "tooltip": _tip(f"{r.qualname}: {r.type} → {fmt(r.output_shape)}"),
@@ -615,9 +553,9 @@ class _Drawing:
             args.update(first)  # the first copy of a repeat, with its first: arguments
         parts = []
         if args:
-            parts.append(", ".join(f"{k} {_size(v)}" for k, v in args.items()))
+            parts.append(", ".join(f"{k} {size(v)}" for k, v in args.items()))
         if r.kind == "repeat" and isinstance(first, dict) and first:
-            parts.append("first: " + ", ".join(f"{k} {_size(v)}" for k, v in first.items()))
+            parts.append("first: " + ", ".join(f"{k} {size(v)}" for k, v in first.items()))
         return [t for p in parts for t in _wrap(p, 40, 3)]
 
     def errors_inside(self, r: LayerResult, limit: int) -> list[str]:
@@ -650,7 +588,7 @@ class _Drawing:
             if len(run) == 1 or not ok[run[0]]:
                 items += [[results[i]] for i in run]
                 continue
-            weighted = [family(results[i].type) in ("conv", "linear") for i in run]
+            weighted = [_fuse(results[i].type) == "weighted" for i in run]
             pre = not weighted[0] and any(weighted)  # BN + ReLU + Conv (pre-activation)
             chunks: list[list[int]] = [[]]
             for i, w in zip(run, weighted, strict=True):
@@ -665,7 +603,7 @@ class _Drawing:
         return items
 
     def fusable(self, r: LayerResult) -> bool:
-        return (r.kind == "layer" and family(r.type) in FUSABLE and r.output_shape is not None
+        return (r.kind == "layer" and _fuse(r.type) is not None and r.output_shape is not None
                 and id(r) not in self.problems.errors and id(r) not in self.problems.warnings)
 
     def single_chain(self, r: LayerResult) -> list[LayerResult] | None:
@@ -680,9 +618,9 @@ class _Drawing:
     def fused(self, graph, chain: list[LayerResult], sources: list[Port],
               container: LayerResult | None = None) -> Port:
         first, last = chain[0], chain[-1]
-        main = next((c for c in chain if family(c.type) in ("conv", "linear")), first)
+        main = next((c for c in chain if _fuse(c.type) == "weighted"), first)
         fam = family(main.type)
-        types = " + ".join(ABBREVIATIONS.get(c.type, c.type) for c in chain)
+        types = " + ".join(_draw(c.type).abbrev or c.type for c in chain)
         if container is not None:
             name, qual = container.name, container.qualname
             params = container.params

@@ -30,7 +30,7 @@ from torch import fx, nn
 
 from netspec.core.names import IDENTIFIER, MODULE_ATTRIBUTES
 from netspec.ops import REGISTRY, LayerType
-from netspec.ops.declare import REQUIRED
+from netspec.ops.declare import REQUIRED, SPELLINGS, FxCall
 
 DEFAULT_INPUT = (3, 224, 224)
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -228,8 +228,13 @@ def layer_type_of(m: nn.Module) -> LayerType | None:
     cls = type(m)
     if not cls.__module__.startswith("torch.nn") or isinstance(m, CONTAINERS):
         return None
-    lt = REGISTRY.get(cls.__name__)
-    return lt if lt is not None and not lt.merge else None
+    lt = _MODULE_OPS.get(cls.__name__)
+    return lt if lt is not None and not lt.takes_several else None
+
+
+# module ops by the name of the torch class they build
+_MODULE_OPS = {lt.torch.target.rpartition(".")[2]: lt for lt in REGISTRY.values()
+               if lt.torch.module}
 
 
 def leaf_args(m: nn.Module, lt: LayerType, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -302,58 +307,21 @@ def _verify_leaf(m: nn.Module, lt: LayerType, kwargs: dict[str, Any], where: str
 
 # ----------------------------------------------------------------------------- functions
 
-# name -> (layer type, parameters after the input with their defaults); the parameters
-# not in the layer's own arguments must keep their defaults ('training', '_stacklevel'
-# are ignored: in a spec, Dropout follows the model's train/eval mode).
-_INPLACE = [("inplace", False)]
-FUNCTIONS: dict[str, tuple[str, list[tuple[str, Any]]]] = {
-    "relu": ("ReLU", _INPLACE), "relu6": ("ReLU6", _INPLACE),
-    "elu": ("ELU", [("alpha", 1.0), *_INPLACE]), "celu": ("CELU", [("alpha", 1.0), *_INPLACE]),
-    "selu": ("SELU", _INPLACE), "silu": ("SiLU", _INPLACE), "mish": ("Mish", _INPLACE),
-    "hardswish": ("Hardswish", _INPLACE), "hardsigmoid": ("Hardsigmoid", _INPLACE),
-    "gelu": ("GELU", [("approximate", "none")]),
-    "leaky_relu": ("LeakyReLU", [("negative_slope", 0.01), *_INPLACE]),
-    "hardtanh": ("Hardtanh", [("min_val", -1.0), ("max_val", 1.0), *_INPLACE]),
-    "softplus": ("Softplus", [("beta", 1.0), ("threshold", 20.0)]),
-    "softmax": ("Softmax", [("dim", None), ("_stacklevel", 3), ("dtype", None)]),
-    "log_softmax": ("LogSoftmax", [("dim", None), ("_stacklevel", 3), ("dtype", None)]),
-    "sigmoid": ("Sigmoid", []), "tanh": ("Tanh", []), "logsigmoid": ("LogSigmoid", []),
-    "softsign": ("Softsign", []), "tanhshrink": ("Tanhshrink", []),
-    "glu": ("GLU", [("dim", -1)]), "hardshrink": ("Hardshrink", [("lambd", 0.5)]),
-    "softshrink": ("Softshrink", [("lambd", 0.5)]),
-    **{f"dropout{d}": (f"Dropout{d}", [("p", 0.5), ("training", True), *_INPLACE])
-       for d in ("", "1d", "2d", "3d")},
-    **{f"adaptive_avg_pool{d}d": (f"AdaptiveAvgPool{d}d", [("output_size", REQUIRED)])
-       for d in (1, 2, 3)},
-    **{f"adaptive_max_pool{d}d": (f"AdaptiveMaxPool{d}d", [("output_size", REQUIRED),
-                                                           ("return_indices", False)])
-       for d in (1, 2, 3)},
-    **{f"max_pool{d}d": (f"MaxPool{d}d", [("kernel_size", REQUIRED), ("stride", None),
-                                          ("padding", 0), ("dilation", 1), ("ceil_mode", False),
-                                          ("return_indices", False)]) for d in (1, 2, 3)},
-    "avg_pool1d": ("AvgPool1d", [("kernel_size", REQUIRED), ("stride", None), ("padding", 0),
-                                 ("ceil_mode", False), ("count_include_pad", True)]),
-    **{f"avg_pool{d}d": (f"AvgPool{d}d", [("kernel_size", REQUIRED), ("stride", None),
-                                          ("padding", 0), ("ceil_mode", False),
-                                          ("count_include_pad", True), ("divisor_override", None)])
-       for d in (2, 3)},
-    "flatten": ("Flatten", [("start_dim", 0), ("end_dim", -1)]),
-    "interpolate": ("Upsample", [("size", None), ("scale_factor", None), ("mode", "nearest"),
-                                 ("align_corners", None), ("recompute_scale_factor", None),
-                                 ("antialias", False)]),
-    "local_response_norm": ("LocalResponseNorm", [("size", REQUIRED), ("alpha", 1e-4),
-                                                  ("beta", 0.75), ("k", 1.0)]),
-    "pixel_shuffle": ("PixelShuffle", [("upscale_factor", REQUIRED)]),
-    "pixel_unshuffle": ("PixelUnshuffle", [("downscale_factor", REQUIRED)]),
-    "channel_shuffle": ("ChannelShuffle", [("groups", REQUIRED)]),
-}
-IN_PLACE_FUNCTIONS = {"relu_": "ReLU", "relu6_": "ReLU6", "elu_": "ELU", "selu_": "SELU",
-                      "celu_": "CELU", "leaky_relu_": "LeakyReLU", "hardtanh_": "Hardtanh"}
+# Each op declares its torch.fx spellings (FxCall: the function or method name, the
+# parameters after the tensors with torch's defaults); those parameters that are not op
+# arguments must keep their defaults ('training', '_stacklevel' are ignored: in a spec,
+# Dropout follows the model's train/eval mode).
 IGNORED = ("training", "_stacklevel")
 TORCH_MODULES = ("torch", "torch.nn.functional", "torch._C._nn", "torch._C._VariableFunctions",
                  "_operator", "operator", "builtins", "torch.functional")
-MERGES = {"add": "Add", "iadd": "Add", "add_": "Add", "mul": "Mul", "imul": "Mul",
-          "mul_": "Mul", "cat": "Concat", "concat": "Concat", "concatenate": "Concat"}
+
+
+def _spelling(name: str | None) -> tuple[LayerType, FxCall] | None:
+    """The op a call_function/call_method name is, and how (None: no op is spelled so)."""
+    if name not in SPELLINGS:
+        return None
+    op = REGISTRY[SPELLINGS[name]]
+    return op, next(c for c in op.fx if c.name == name)
 ALIASES = ("contiguous", "clone")
 
 
@@ -643,7 +611,8 @@ class Importer:
             entry = dict(item.data)
             if item.named:
                 entry["name"] = item.ref
-            merge = next(iter(item.data)) in ("Add", "Mul", "Concat")
+            op = REGISTRY.get(next(iter(item.data)))
+            merge = op is not None and op.takes_several
             if merge or item.sources != [previous]:
                 for s in item.sources:
                     if s.isdigit():
@@ -668,38 +637,35 @@ class Importer:
             if source in helpers:
                 helpers.add(node)
                 return
-            if isinstance(source, fx.Node) and source.op == "call_module" and args[1] == 0 and \
-                    source in refs and _output_only(source):
+            if isinstance(source, fx.Node) and source.op == "call_module" and \
+                    source in refs and args[1] == _flow_index(source):
                 refs[node] = refs[source]  # (output, state)[0] of an LSTM: its output flows on
                 return
             raise ImportProblem(f"{where}: {what}: indexing is not expressible in a spec")
         if name in ALIASES and node.op == "call_method" and len(args) == 1 and not kwargs:
             refs[node] = ref(args[0], node, what)
             return
-        if name in MERGES:
-            self.merge(node, MERGES[name], args, kwargs, where, what, refs, add, fresh, ref)
+        spelling = _spelling(name)
+        if spelling is None:
+            pass
+        elif spelling[0].takes_several:
+            self.merge(node, spelling[0], args, kwargs, where, what, refs, add, fresh, ref)
             return
-        if name in ("view", "reshape"):
-            sizes = args[1:]
-            if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
-                sizes = list(sizes[0])
-            batch = sizes[0] if sizes else None
-            if len(sizes) == 2 and (batch == -1 or batch in helpers) and (
-                    sizes[1] == -1 or (isinstance(sizes[1], int) and sizes[1] > 0)) and not kwargs:
-                refs[node] = add({"Flatten": None}, fresh(node.name), [ref(args[0], node, what)],
-                                 node)
-                return
-            raise ImportProblem(f"{where}: {what} reshapes to {sizes}; netspec expresses only "
-                                "x.view(x.size(0), -1) (a Flatten)")
-        if name in IN_PLACE_FUNCTIONS and len(args) == 1 and not kwargs:
-            lt = IN_PLACE_FUNCTIONS[name]
-            refs[node] = add({lt: {"inplace": True}}, fresh(node.name),
+        elif spelling[1].match is not None:
+            written = spelling[1].match(args[1:], kwargs, lambda v: v in helpers)
+            if isinstance(written, str):
+                raise ImportProblem(f"{where}: {what} {written}")
+            refs[node] = add({spelling[0].name: written or None}, fresh(node.name),
                              [ref(args[0], node, what)], node)
             return
-        if name in FUNCTIONS:
-            lt_name, params = FUNCTIONS[name]
+        elif spelling[1].sets:
+            if len(args) == 1 and not kwargs:
+                refs[node] = add({spelling[0].name: dict(spelling[1].sets)}, fresh(node.name),
+                                 [ref(args[0], node, what)], node)
+                return
+        else:
+            lt, params = spelling[0], list(spelling[1].params)
             values = _bind(params, args[1:], kwargs, what, where)
-            lt = REGISTRY[lt_name]
             write = {}
             for pname, default in params:
                 v = plain_value(values[pname])
@@ -710,39 +676,44 @@ class Importer:
                         write[pname] = v
                 elif pname not in IGNORED and not same_value(v, default):
                     raise ImportProblem(f"{where}: {what} has {pname}={v!r}, which "
-                                        f"{lt_name} cannot express")
-            if lt_name == "Flatten" and "start_dim" not in write and values["start_dim"] != 1:
-                write["start_dim"] = values["start_dim"]
+                                        f"{lt.name} cannot express")
             _drop_kernel_stride(lt, write)
-            refs[node] = add({lt_name: write or None}, fresh(node.name),
+            refs[node] = add({lt.name: write or None}, fresh(node.name),
                              [ref(args[0], node, what)], node)
             return
         raise ImportProblem(f"{where}: {what} has no netspec equivalent (netspec expresses "
                             "torch.nn layers, +, *, torch.cat, flatten/view and the "
                             "torch.nn.functional forms of its layers)")
 
-    def merge(self, node, lt_name, args, kwargs, where, what, refs, add, fresh, ref) -> None:
-        if lt_name == "Concat":
+    def merge(self, node, op, args, kwargs, where, what, refs, add, fresh, ref) -> None:
+        if op.torch.inputs == "list":  # f([a, b], dim): one tensor list, then call_args
+            call = next(c for c in op.fx if c.name == _op_name(node)[0])
             tensors = args[0] if args else kwargs.get("tensors")
-            dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
-            if not isinstance(tensors, (list, tuple)) or not isinstance(dim, int):
+            values = {k: args[i + 1] if len(args) > i + 1 else kwargs.get(k, default)
+                      for i, (k, default) in enumerate(call.params)}
+            if not isinstance(tensors, (list, tuple)) or \
+                    not all(isinstance(v, int) for v in values.values()):
                 raise ImportProblem(f"{where}: {what}: netspec concatenates a list of tensors "
                                     "along a fixed dim")
             sources = [ref(t, node, what) for t in tensors]
             if len(sources) == 1:
                 refs[node] = sources[0]
                 return
-            refs[node] = add({"Concat": {"dim": dim} if dim != 1 else None}, fresh(node.name),
-                             sources, node)
+            write = {k: v for k, v in values.items()
+                     if not same_value(v, op.arg_by_name[k].default)}
+            refs[node] = add({op.name: write or None}, fresh(node.name), sources, node)
             return
-        if len(args) != 2 or any(k != "alpha" or v != 1 for k, v in kwargs.items()):
+        call = next(c for c in op.fx if c.name == _op_name(node)[0])
+        defaults = dict(call.params)
+        if len(args) != 2 or any(k not in defaults or v != defaults[k]
+                                 for k, v in kwargs.items()):
             raise ImportProblem(f"{where}: {what} with arguments other than two tensors")
         if not all(isinstance(a, fx.Node) for a in args):
             constant = next(a for a in args if not isinstance(a, fx.Node))
             raise ImportProblem(f"{where}: {what} with the constant {constant!r}; netspec "
-                                f"{'adds' if lt_name == 'Add' else 'multiplies'} tensors only")
+                                f"{op.verb} tensors only")
         sources = [ref(a, node, what) for a in args]
-        refs[node] = add({lt_name: None}, fresh(node.name), sources, node)
+        refs[node] = add({op.name: None}, fresh(node.name), sources, node)
 
 
 def _bind(params, args, kwargs, what, where) -> dict[str, Any]:
@@ -808,13 +779,18 @@ def _cat_dim(node: fx.Node) -> int:
     return node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
 
 
-def _output_only(node: fx.Node) -> bool:
+def _flow_index(node: fx.Node) -> int | None:
+    """The tuple element of a module call that flows on (an LSTM's output: 0), or None when
+    the module returns one tensor."""
     module = node.graph.owning_module
     try:
         child = module.get_submodule(str(node.target)) if module is not None else None
     except AttributeError:
         child = None
-    return child is None or isinstance(child, (nn.RNN, nn.LSTM, nn.GRU))
+    if child is None:
+        return 0
+    lt = layer_type_of(child)
+    return lt.flow_index if lt is not None and lt.torch.returns is not None else None
 
 
 # ----------------------------------------------------------------------------- the spec

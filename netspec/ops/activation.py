@@ -9,11 +9,13 @@ from netspec.ops.declare import (
     Dim,
     Enum,
     Float,
+    FxCall,
     Int,
     Shape,
     ShapeError,
     batched_dim,
     layer,
+    spelled,
 )
 
 
@@ -148,3 +150,32 @@ def glu(a: Args, x: Shape) -> Shape:
     if x[d] % 2:
         raise ShapeError(f"GLU halves dimension {a.dim}, which must be even (got {x[d]})", "dim")
     return (*x[:d], x[d] // 2, *x[d + 1:])
+
+
+_INPLACE = (("inplace", False),)
+_SETS_INPLACE = (("inplace", True),)
+
+
+def _with_inplace(name: str, *params: tuple) -> tuple[FxCall, ...]:
+    """F.relu(x, inplace=False) and its in-place spelling F.relu_(x)."""
+    return (FxCall(name, (*params, *_INPLACE)), FxCall(f"{name}_", sets=_SETS_INPLACE))
+
+
+spelled({
+    "ReLU": _with_inplace("relu"), "ReLU6": _with_inplace("relu6"),
+    "ELU": _with_inplace("elu", ("alpha", 1.0)), "CELU": _with_inplace("celu", ("alpha", 1.0)),
+    "SELU": _with_inplace("selu"), "SiLU": (FxCall("silu", _INPLACE),),
+    "Mish": (FxCall("mish", _INPLACE),), "Hardswish": (FxCall("hardswish", _INPLACE),),
+    "Hardsigmoid": (FxCall("hardsigmoid", _INPLACE),),
+    "GELU": (FxCall("gelu", (("approximate", "none"),)),),
+    "LeakyReLU": _with_inplace("leaky_relu", ("negative_slope", 0.01)),
+    "Hardtanh": _with_inplace("hardtanh", ("min_val", -1.0), ("max_val", 1.0)),
+    "Softplus": (FxCall("softplus", (("beta", 1.0), ("threshold", 20.0))),),
+    "Softmax": (FxCall("softmax", (("dim", None), ("_stacklevel", 3), ("dtype", None))),),
+    "LogSoftmax": (FxCall("log_softmax", (("dim", None), ("_stacklevel", 3), ("dtype", None))),),
+    "Sigmoid": (FxCall("sigmoid"),), "Tanh": (FxCall("tanh"),),
+    "LogSigmoid": (FxCall("logsigmoid"),), "Softsign": (FxCall("softsign"),),
+    "Tanhshrink": (FxCall("tanhshrink"),), "GLU": (FxCall("glu", (("dim", -1),)),),
+    "Hardshrink": (FxCall("hardshrink", (("lambd", 0.5),)),),
+    "Softshrink": (FxCall("softshrink", (("lambd", 0.5),)),),
+})

@@ -9,16 +9,19 @@ from netspec.ops.declare import (
     Args,
     Bool,
     ConvPadding,
+    Draw,
     Enum,
     Int,
     Shape,
     ShapeError,
     Size,
+    Torch,
     fmt,
     layer,
     spatial_name,
 )
 from netspec.ops.padding import check_mode_padding
+from netspec.ops.text import conv_key_args
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -138,6 +141,8 @@ def _register(n: int) -> None:
         Arg("padding_mode", Enum(*PADDING_MODES), "zeros"),
         family="conv",
         ranks=rank,
+        torch=Torch(f"torch.nn.Conv{n}d", owns_output=True),
+        draw=Draw(key_args=conv_key_args(n)),
         params=lambda a, x: _conv_params(a, x, n),
         macs=lambda a, x, y: _conv_macs(a, x, y, n),
     )(lambda a, x: conv_output(a, x, n))
@@ -156,6 +161,8 @@ def _register(n: int) -> None:
         Arg("padding_mode", Enum(*PADDING_MODES), "zeros"),
         family="conv",
         ranks=rank,
+        torch=Torch(f"torch.nn.ConvTranspose{n}d", owns_output=True),
+        draw=Draw(key_args=conv_key_args(n)),
         params=lambda a, x: _conv_transpose_params(a, x, n),
         macs=lambda a, x, y: _conv_transpose_macs(a, x, y, n),
     )(lambda a, x: conv_transpose_output(a, x, n))

@@ -141,11 +141,90 @@ class Arg:
         return self.default is REQUIRED and self.infer is None
 
 
+@dataclass(frozen=True)
+class Port:
+    """One tensor input of an op."""
+
+    name: str = "input"
+    dtype: str = "float"  # "float", "int" (indices), or "any"
+    # Sample ranks (batch excluded) the port accepts, with the layout shown in errors;
+    # None accepts any rank >= min_rank.
+    ranks: dict[int, str] | None = None
+    min_rank: int = 1
+    variadic: int = 0  # > 0: the port takes that many tensors or more (Concat: 2)
+    doc: str = ""  # what the input is, for arity messages ("what to crop")
+    # int input: the argument that bounds its values (export draws an example below it)
+    index_bound: str | None = None
+
+
+@dataclass(frozen=True)
+class Output:
+    """One tensor an op produces."""
+
+    name: str = "output"
+    dtype: str | None = None  # None: the input's (int input -> float32 unless the port is "any")
+
+
+@dataclass(frozen=True)
+class Torch:
+    """What the op is in torch (read by netspec.ops.torch_side, which imports torch)."""
+
+    target: str  # "torch.nn.Conv2d", "torch.cat", "operator.add"
+    module: bool = True  # construct target(**args) once and call it; else call target
+    inputs: str = "args"  # function ops: "args" f(a, b), "list" f([a, b]), "fold" f(f(a, b), c)
+    call_args: tuple[str, ...] = ()  # op arguments passed after the inputs, as keywords
+    inplace: str | None = None  # fold: into input 0 when nothing else holds it (out += x)
+    # The output is a fresh tensor autograd does not save for backward: an in-place fold
+    # that is its only user may accumulate into it (torchvision's `out += identity`).
+    owns_output: bool = False
+    # The module returns a tuple: element i is output returns[i] (None: dropped).
+    returns: tuple[str | None, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Code:
+    """How generated code writes a function op."""
+
+    call: str | None = None  # the function's name in the generated file
+    infix: str | None = None  # fold ops written "a + b"
+    helper: str | None = None  # source of a function the generated file defines once
+
+
+@dataclass(frozen=True)
+class Draw:
+    """How a diagram draws the op."""
+
+    symbol: str | None = None  # a small circle with this text instead of a box
+    abbrev: str | None = None  # its name in fused boxes ("BN")
+    # "weighted" (the main layer of a fused box), "follower" (fuses after one), or None
+    fuse: str | None = None
+    # the arguments that tell two of its boxes apart, in a few words; None: the written
+    # non-default arguments
+    key_args: Callable[[dict[str, Any]], str] | None = None
+
+
+@dataclass(frozen=True)
+class FxCall:
+    """One torch.fx spelling of the op: a call_function or call_method of ``name``."""
+
+    name: str
+    # the parameters after the tensors with torch's defaults; those that are not op
+    # arguments must keep their defaults (IGNORED ones aside)
+    params: tuple[tuple[str, Any], ...] = ()
+    sets: tuple[tuple[str, Any], ...] = ()  # values the spelling implies: relu_ -> inplace
+    # a spelling only some calls of which are the op (x.view(x.size(0), -1) is a Flatten):
+    # match(args after the tensor, kwargs, is_batch_size) -> the op's arguments, or why not
+    match: Callable[[list, dict, Callable[[Any], bool]], dict | str] | None = None
+
+
 @dataclass
 class LayerType:
+    """An op: everything every stage needs about it, read generically."""
+
     name: str
     args: list[Arg]
-    rule: Callable[[Args, Shape], Shape]
+    # rule(a, x) for one input; rule(a, shapes) (a list) for an op taking several
+    rule: Callable[..., Shape]
     family: str
     params: Callable[[Args, Shape], int] = lambda a, x: 0
     # Multiply-accumulates per sample of the layer's matrix multiplications and
@@ -156,29 +235,83 @@ class LayerType:
     # Buffers (state that is not a parameter: BatchNorm's running statistics), as
     # {dtype: element count}; they are what `netspec summary` calls non-trainable.
     buffers: Callable[[Args, Shape], dict[str, int]] = lambda a, x: {}
-    # Sample ranks (batch excluded) the layer accepts, with the layout shown in errors;
-    # None accepts any rank >= min_rank.
+    # Shorthand for the one input port of most ops (ignored when ``inputs`` is given).
     ranks: dict[int, str] | None = None
     min_rank: int = 1
-    input_dtype: str = "float"  # "float", "int" (indices), or "any"
-    output_dtype: str | None = None  # None: same as the input
-    torch_class: str | None = None  # defaults to torch.nn.<name>
-    output_only: bool = False  # returns (output, state): netspec keeps the output
+    input_dtype: str = "float"
+    output_dtype: str | None = None  # shorthand for outputs=(Output(dtype=...),)
+    inputs: tuple[Port, ...] | None = None
+    outputs: tuple[Output, ...] | None = None
+    flows: str = "output"  # the output the next entry takes
     # Float dtypes other than float32 that the layer takes although its parameters are
     # float32 (PyTorch's CPU norms accept half precision; RMSNorm promotes any float).
     mixed_dtypes: tuple[str, ...] = ()
-    # Merge operations take several inputs (from: [a, b]); the rule then gets a list of
-    # shapes.  They are functions in the built forward (netspec.ops), not modules.
-    merge: bool = False
+    torch: Torch | None = None  # None: the module torch.nn.<name>
+    code: Code = Code()
+    draw: Draw = Draw()
+    fx: tuple[FxCall, ...] = ()  # call_module of the torch class is implied for module ops
+    origin: str | None = None  # how messages describe an output that differs: "flattened"
+    verb: str | None = None  # what the op does, in messages: "adds"
     doc: str = ""
     arg_by_name: dict[str, Arg] = field(init=False)
 
     def __post_init__(self):
         self.arg_by_name = {a.name: a for a in self.args}
+        if self.inputs is None:
+            self.inputs = (Port(dtype=self.input_dtype, ranks=self.ranks,
+                                min_rank=self.min_rank),)
+        else:  # the shorthand mirrors port 0, which single-input checks read
+            first = self.inputs[0]
+            self.input_dtype, self.ranks, self.min_rank = first.dtype, first.ranks, first.min_rank
+        if self.outputs is None:
+            self.outputs = (Output(dtype=self.output_dtype),)
+        if self.torch is None:
+            self.torch = Torch(f"torch.nn.{self.name}")
+        names = [o.name for o in self.outputs]
+        if self.flows not in names:
+            raise ValueError(f"{self.name}: flows names no output: {self.flows!r}")
+        if self.torch.returns is not None and not set(self.torch.returns) - {None} <= set(names):
+            raise ValueError(f"{self.name}: returns names an output it does not declare")
+        if any(p.variadic for p in self.inputs[:-1]):
+            raise ValueError(f"{self.name}: only the last input port may be variadic")
+        if not set(self.torch.call_args) <= set(self.arg_by_name):
+            raise ValueError(f"{self.name}: call_args names no argument")
+        if self.torch.inputs not in ("args", "list", "fold"):
+            raise ValueError(f"{self.name}: torch inputs {self.torch.inputs!r}")
 
     @property
     def positional(self) -> list[Arg]:
         return [a for a in self.args if not a.keyword_only]
+
+    @property
+    def takes_several(self) -> bool:
+        """The op takes more than one tensor: written with from: [a, b]."""
+        return len(self.inputs) > 1 or self.inputs[0].variadic > 0
+
+    @property
+    def min_inputs(self) -> int:
+        return len(self.inputs) - 1 + max(self.inputs[-1].variadic, 1)
+
+    @property
+    def max_inputs(self) -> int | None:
+        return None if self.inputs[-1].variadic else len(self.inputs)
+
+    @property
+    def flow_index(self) -> int:
+        """Which element of the torch module's tuple flows on (when it returns one)."""
+        returns = self.torch.returns
+        return returns.index(self.flows) if returns is not None else 0
+
+    @property
+    def fuse(self) -> str | None:
+        return self.draw.fuse if self.draw.fuse is not None else FAMILY_FUSE.get(self.family)
+
+
+# Default fuse roles: a fused box is a weighted layer with the norms and activations after it
+FAMILY_FUSE = {"conv": "weighted", "linear": "weighted", "norm": "follower",
+               "activation": "follower"}
+
+Op = LayerType
 
 
 class Args:
@@ -237,9 +370,28 @@ def layer(name: str, *args: Arg, family: str, **options: Any) -> Callable:
             doc=(rule.__doc__ or "").strip(),
             **options,
         )
+        _check_spellings(REGISTRY[name])
         return rule
 
     return register
+
+
+def spelled(spellings: dict[str, tuple[FxCall, ...]]) -> None:
+    """Give registered ops their torch.fx spellings (the functions and methods the importer
+    reads as them), declared beside them in their family file."""
+    for name, calls in spellings.items():
+        REGISTRY[name].fx = (*REGISTRY[name].fx, *calls)
+        _check_spellings(REGISTRY[name])
+
+
+def _check_spellings(op: LayerType) -> None:
+    for call in op.fx:
+        owner = SPELLINGS.setdefault(call.name, op.name)
+        if owner != op.name or sum(c.name == call.name for c in op.fx) > 1:
+            raise ValueError(f"fx spelling {call.name} declared twice")
+
+
+SPELLINGS: dict[str, str] = {}  # fx call_function/call_method name -> the op it is
 
 
 # ---------------------------------------------------------------- shape helpers

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from netspec.ops.declare import Arg, Args, Bool, Probability, Shape, fmt, layer, spatial_name
+from netspec.ops.declare import (
+    Arg,
+    Args,
+    Bool,
+    Draw,
+    FxCall,
+    Probability,
+    Shape,
+    fmt,
+    layer,
+    spatial_name,
+    spelled,
+)
+from netspec.ops.text import dropout_key_args
+
+DRAW = Draw(key_args=dropout_key_args)
 
 
 def _same(a: Args, x: Shape) -> Shape:
@@ -13,7 +28,7 @@ P = Arg("p", Probability, 0.5)
 INPLACE = Arg("inplace", Bool, False)
 
 for _name in ("Dropout", "AlphaDropout", "FeatureAlphaDropout"):
-    layer(_name, P, INPLACE, family="dropout", min_rank=0)(_same)
+    layer(_name, P, INPLACE, family="dropout", min_rank=0, draw=DRAW)(_same)
 
 
 def _channel_dropout(n: int):
@@ -43,6 +58,11 @@ def _channel_dropout(n: int):
     return rule
 
 
-layer("Dropout1d", P, INPLACE, family="dropout", ranks={1: "L", 2: "C×L"})(_channel_dropout(1))
-layer("Dropout2d", P, INPLACE, family="dropout", min_rank=0)(_channel_dropout(2))
-layer("Dropout3d", P, INPLACE, family="dropout", min_rank=0)(_channel_dropout(3))
+layer("Dropout1d", P, INPLACE, family="dropout", ranks={1: "L", 2: "C×L"}, draw=DRAW)(
+    _channel_dropout(1))
+layer("Dropout2d", P, INPLACE, family="dropout", min_rank=0, draw=DRAW)(_channel_dropout(2))
+layer("Dropout3d", P, INPLACE, family="dropout", min_rank=0, draw=DRAW)(_channel_dropout(3))
+
+# 'training' is ignored on import: in a spec, Dropout follows the model's train/eval mode
+_DROPOUT_PARAMS = (("p", 0.5), ("training", True), ("inplace", False))
+spelled({f"Dropout{d}": (FxCall(f"dropout{d}", _DROPOUT_PARAMS),) for d in ("", "1d", "2d", "3d")})

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from netspec.ops.declare import Arg, Args, Bool, Float, Int, Shape, ShapeError, fmt, layer, numel
+from netspec.ops.declare import (
+    Arg,
+    Args,
+    Bool,
+    Draw,
+    Float,
+    Int,
+    Port,
+    Shape,
+    ShapeError,
+    Torch,
+    fmt,
+    layer,
+    numel,
+)
+from netspec.ops.text import embedding_key_args, linear_key_args
 
 
 def _features(x: Shape) -> int:
@@ -11,6 +26,7 @@ def _features(x: Shape) -> int:
 
 @layer("Linear", Arg("in_features", Int(), infer=_features, noun="features"),
        Arg("out_features", Int()), Arg("bias", Bool, True), family="linear",
+       torch=Torch("torch.nn.Linear", owns_output=True), draw=Draw(key_args=linear_key_args),
        params=lambda a, x: a.in_features * a.out_features + (a.out_features if a.bias else 0),
        macs=lambda a, x, y: numel(x[:-1]) * a.in_features * a.out_features)
 def linear(a: Args, x: Shape) -> Shape:
@@ -33,7 +49,8 @@ def identity(a: Args, x: Shape) -> Shape:
        Arg("padding_idx", Int(minimum=None).nullable(), None),
        Arg("max_norm", Float().nullable(), None), Arg("norm_type", Float(), 2.0),
        Arg("scale_grad_by_freq", Bool, False), Arg("sparse", Bool, False),
-       family="embedding", min_rank=0, input_dtype="int", output_dtype="float32",
+       family="embedding", inputs=(Port(dtype="int", min_rank=0, index_bound="num_embeddings"),),
+       output_dtype="float32", draw=Draw(key_args=embedding_key_args),
        params=lambda a, x: a.num_embeddings * a.embedding_dim)
 def embedding(a: Args, x: Shape) -> Shape:
     if a.padding_idx is not None and not -a.num_embeddings <= a.padding_idx < a.num_embeddings:

@@ -6,7 +6,24 @@ torchvision, so they add no modules, parameters or state_dict keys."""
 
 from __future__ import annotations
 
-from netspec.ops.declare import Arg, Args, Dim, Shape, ShapeError, batched_dim, layer
+from netspec.ops.declare import (
+    Arg,
+    Args,
+    Code,
+    Dim,
+    Draw,
+    FxCall,
+    Port,
+    Shape,
+    ShapeError,
+    Torch,
+    batched_dim,
+    layer,
+)
+
+# One tensor list or several tensors of any dtype (they must agree) and any rank
+_TENSORS = (Port("tensors", dtype="any", min_rank=0, variadic=2),)
+_ALPHA = (("alpha", 1),)
 
 
 def _broadcast(a: Args, shapes: list[Shape], verb: str) -> Shape:
@@ -20,19 +37,28 @@ def _broadcast(a: Args, shapes: list[Shape], verb: str) -> Shape:
     return tuple(max(dims) for dims in zip(*shapes, strict=True))
 
 
-@layer("Add", family="merge", merge=True, min_rank=0, input_dtype="any")
+@layer("Add", family="merge", inputs=_TENSORS,
+       torch=Torch("operator.add", module=False, inputs="fold", inplace="operator.iadd"),
+       code=Code(infix=" + "), draw=Draw(symbol="+"), verb="adds",
+       fx=(FxCall("add", _ALPHA), FxCall("iadd", _ALPHA), FxCall("add_", _ALPHA)))
 def add(a: Args, shapes: list[Shape]) -> Shape:
     """Elementwise sum of the inputs (a residual shortcut)."""
     return _broadcast(a, shapes, "add")
 
 
-@layer("Mul", family="merge", merge=True, min_rank=0, input_dtype="any")
+@layer("Mul", family="merge", inputs=_TENSORS,
+       torch=Torch("operator.mul", module=False, inputs="fold", inplace="operator.imul"),
+       code=Code(infix=" * "), draw=Draw(symbol="×"), verb="multiplies",
+       fx=(FxCall("mul", _ALPHA), FxCall("imul", _ALPHA), FxCall("mul_", _ALPHA)))
 def mul(a: Args, shapes: list[Shape]) -> Shape:
     """Elementwise product of the inputs (gating, squeeze-and-excitation)."""
     return _broadcast(a, shapes, "multiply")
 
 
-@layer("Concat", Arg("dim", Dim, 1), family="merge", merge=True, min_rank=0, input_dtype="any")
+@layer("Concat", Arg("dim", Dim, 1), family="merge", inputs=_TENSORS,
+       torch=Torch("torch.cat", module=False, inputs="list", call_args=("dim",)),
+       code=Code(call="torch.cat"), draw=Draw(key_args=lambda kw: f"dim {kw.get('dim', 1)}"),
+       fx=tuple(FxCall(n, (("dim", 0),)) for n in ("cat", "concat", "concatenate")))
 def concat(a: Args, shapes: list[Shape]) -> Shape:
     """torch.cat of the inputs along dim (default 1, the channels)."""
     rank = len(shapes[0])
@@ -51,12 +77,22 @@ def concat(a: Args, shapes: list[Shape]) -> Shape:
     return (*shapes[0][:d], sum(s[d] for s in shapes), *shapes[0][d + 1 :])
 
 
-@layer("CropTo", family="merge", merge=True, min_rank=1, input_dtype="any")
+# The one text of crop_to: netspec.ops.torch_side runs it, generated files define it.
+CROP_TO = '''def crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Center-crop every spatial dim of x (dims 2..) to the size of like's."""
+    for dim in range(2, x.dim()):
+        start = (x.size(dim) - like.size(dim)) // 2
+        x = x.narrow(dim, start, like.size(dim))
+    return x'''
+
+
+@layer("CropTo", family="merge",
+       inputs=(Port(dtype="any", doc="what to crop"),
+               Port("like", dtype="any", doc="the shape to crop to")),
+       torch=Torch("netspec.ops.torch_side.crop_to", module=False),
+       code=Code(call="crop_to", helper=CROP_TO))
 def crop_to(a: Args, shapes: list[Shape]) -> Shape:
     """Center-crop the first input's spatial dims to the second's (U-Net's copy and crop)."""
-    if len(shapes) != 2:
-        raise ShapeError(f"CropTo takes two inputs (what to crop, and the shape to crop to), "
-                         f"got {len(shapes)}")
     x, like = shapes
     if len(x) != len(like) or any(p < q for p, q in zip(x[1:], like[1:], strict=True)):
         raise ShapeError(f"cannot crop {a.describe(0)} to the spatial size of {a.describe(1)}")

@@ -6,17 +6,22 @@ from __future__ import annotations
 import math
 
 from netspec.ops.declare import (
+    REQUIRED,
     Arg,
     Args,
     Bool,
+    Draw,
     Float,
+    FxCall,
     Int,
     IntList,
     Shape,
     ShapeError,
+    Torch,
     fmt,
     layer,
     spatial_name,
+    spelled,
 )
 
 MOMENTUM = Float().nullable()
@@ -61,6 +66,8 @@ def _register(n: int) -> None:
         Arg("track_running_stats", Bool, True),
         BIAS,
         family="norm",
+        torch=Torch(f"torch.nn.BatchNorm{n}d", owns_output=True),
+        draw=Draw(abbrev="BN"),
         mixed_dtypes=HALF,
         ranks=bn_ranks,
         params=_affine_params,
@@ -83,6 +90,7 @@ def _register(n: int) -> None:
         Arg("track_running_stats", Bool, False),
         BIAS,
         family="norm",
+        draw=Draw(abbrev="IN"),
         mixed_dtypes=HALF,
         ranks={n + 1: f"C×{spatial_name(n)}"},
         params=_affine_params,
@@ -117,6 +125,7 @@ def _normalized(a: Args, x: Shape) -> tuple[int, ...]:
     Arg("elementwise_affine", Bool, True),
     Arg("bias", Bool, True),
     family="norm",
+    draw=Draw(abbrev="LN"),
     mixed_dtypes=HALF,
     params=lambda a, x: (
         math.prod(_normalized(a, x)) * (2 if a.bias else 1) if a.elementwise_affine else 0
@@ -150,6 +159,7 @@ def rms_norm(a: Args, x: Shape) -> Shape:
     Arg("affine", Bool, True),
     BIAS,
     family="norm",
+    draw=Draw(abbrev="GN"),
     mixed_dtypes=HALF,
     params=lambda a, x: (2 if a.bias else 1) * a.num_channels if a.affine else 0,
 )
@@ -178,3 +188,7 @@ def group_norm(a: Args, x: Shape) -> Shape:
 )
 def local_response_norm(a: Args, x: Shape) -> Shape:
     return x
+
+
+spelled({"LocalResponseNorm": (FxCall("local_response_norm", (("size", REQUIRED), ("alpha", 1e-4),
+                                                              ("beta", 0.75), ("k", 1.0))),)})

@@ -6,11 +6,14 @@ import math
 
 from netspec.ops.declare import (
     MAX_DIM,
+    REQUIRED,
     Arg,
     Args,
     ArgType,
     Bool,
+    Draw,
     Float,
+    FxCall,
     Int,
     Shape,
     ShapeError,
@@ -18,7 +21,9 @@ from netspec.ops.declare import (
     fmt,
     layer,
     spatial_name,
+    spelled,
 )
+from netspec.ops.text import adaptive_pool_key_args, pool_key_args
 
 
 def pool_length(size: int, k: int, p: int, s: int, d: int, ceil: bool) -> int:
@@ -120,6 +125,7 @@ def _register(n: int) -> None:
     # which is per-sample pooling with the batch read as channels: same result, accepted.
     ranks = {n: spatial_name(n), n + 1: f"C×{spatial_name(n)}"}
     stride = Arg("stride", Size(n).nullable(), None)
+    draw, adaptive_draw = Draw(key_args=pool_key_args(n)), Draw(key_args=adaptive_pool_key_args(n))
 
     def max_rule(a: Args, x: Shape) -> Shape:
         _no_indices(a)
@@ -135,6 +141,7 @@ def _register(n: int) -> None:
         Arg("ceil_mode", Bool, False),
         family="pool",
         ranks=ranks,
+        draw=draw,
     )(max_rule)
 
     avg_args = [
@@ -152,7 +159,7 @@ def _register(n: int) -> None:
             raise ShapeError("divisor_override must not be zero", "divisor_override")
         return pool_output(a, x, n, dilation=False, kernel_within_input=(n == 3))
 
-    layer(f"AvgPool{n}d", *avg_args, family="pool", ranks=ranks)(avg_rule)
+    layer(f"AvgPool{n}d", *avg_args, family="pool", ranks=ranks, draw=draw)(avg_rule)
 
     layer(
         f"LPPool{n}d",
@@ -162,6 +169,7 @@ def _register(n: int) -> None:
         Arg("ceil_mode", Bool, False),
         family="pool",
         ranks=ranks,
+        draw=draw,
     )(lambda a, x: _lp_rule(a, x, n))
 
     def adaptive_avg_rule(a: Args, x: Shape) -> Shape:
@@ -178,9 +186,8 @@ def _register(n: int) -> None:
     # For output_size 1, AdaptiveAvgPool2d/3d is a mean over the last n dims of any input
     # (PyTorch skips its rank check there): more leading dims are accepted then.
     avg_ranks = {"ranks": ranks} if n == 1 else {"ranks": None, "min_rank": n}
-    layer(f"AdaptiveAvgPool{n}d", Arg("output_size", AdaptiveSize(n)), family="pool", **avg_ranks)(
-        adaptive_avg_rule
-    )
+    layer(f"AdaptiveAvgPool{n}d", Arg("output_size", AdaptiveSize(n)), family="pool",
+          draw=adaptive_draw, **avg_ranks)(adaptive_avg_rule)
 
     def adaptive_max_rule(a: Args, x: Shape) -> Shape:
         _no_indices(a)
@@ -192,8 +199,25 @@ def _register(n: int) -> None:
         Arg("return_indices", Bool, False),
         family="pool",
         ranks=ranks,
+        draw=adaptive_draw,
     )(adaptive_max_rule)
 
 
 for _n in (1, 2, 3):
     _register(_n)
+
+_MAX_PARAMS = (("kernel_size", REQUIRED), ("stride", None), ("padding", 0), ("dilation", 1),
+               ("ceil_mode", False), ("return_indices", False))
+_AVG_PARAMS = (("kernel_size", REQUIRED), ("stride", None), ("padding", 0), ("ceil_mode", False),
+               ("count_include_pad", True))
+spelled({
+    "AvgPool1d": (FxCall("avg_pool1d", _AVG_PARAMS),),
+    **{f"AvgPool{d}d": (FxCall(f"avg_pool{d}d", (*_AVG_PARAMS, ("divisor_override", None))),)
+       for d in (2, 3)},
+    **{f"MaxPool{d}d": (FxCall(f"max_pool{d}d", _MAX_PARAMS),) for d in (1, 2, 3)},
+    **{f"AdaptiveAvgPool{d}d": (FxCall(f"adaptive_avg_pool{d}d", (("output_size", REQUIRED),)),)
+       for d in (1, 2, 3)},
+    **{f"AdaptiveMaxPool{d}d": (FxCall(f"adaptive_max_pool{d}d", (("output_size", REQUIRED),
+                                                                   ("return_indices", False))),)
+       for d in (1, 2, 3)},
+})

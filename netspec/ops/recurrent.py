@@ -11,14 +11,17 @@ from netspec.ops.declare import (
     Arg,
     Args,
     Bool,
+    Draw,
     Enum,
     Float,
     Int,
     Probability,
     Shape,
     ShapeError,
+    Torch,
     layer,
 )
+from netspec.ops.text import encoder_key_args, rnn_key_args
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 SEQUENCE = {2: "L×features"}
@@ -96,7 +99,10 @@ def _register(kind: str) -> None:
              Arg("dropout", Probability, 0.0), Arg("bidirectional", Bool, False)]
     if kind == "LSTM":
         args.append(Arg("proj_size", Int(minimum=0), 0))
-    layer(kind, *args, family="recurrent", ranks=SEQUENCE, output_only=True,
+    # (output, state): the state is not per sample, the output flows on
+    layer(kind, *args, family="recurrent", ranks=SEQUENCE,
+          torch=Torch(f"torch.nn.{kind}", returns=("output", None)),
+          draw=Draw(key_args=rnn_key_args),
           params=_rnn_params(kind), macs=_rnn_macs(kind))(_rnn_rule(kind))
 
 
@@ -126,7 +132,8 @@ def _encoder_macs(a: Args, x: Shape, y: Shape) -> int:
        Arg("nhead", Int()), Arg("dim_feedforward", Int(), 2048), Arg("dropout", Probability, 0.1),
        Arg("activation", Enum("relu", "gelu"), "relu"), Arg("layer_norm_eps", Float(), 1e-5),
        Arg("batch_first", Bool, False), Arg("norm_first", Bool, False), Arg("bias", Bool, True),
-       family="recurrent", ranks=SEQUENCE, params=_encoder_params, macs=_encoder_macs)
+       family="recurrent", ranks=SEQUENCE, params=_encoder_params, macs=_encoder_macs,
+       draw=Draw(key_args=encoder_key_args))
 def transformer_encoder_layer(a: Args, x: Shape) -> Shape:
     if a.d_model % a.nhead:
         raise ShapeError(f"d_model {a.d_model} is not divisible by nhead {a.nhead}", "nhead")

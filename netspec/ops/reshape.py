@@ -6,12 +6,14 @@ import math
 
 from netspec.ops.declare import (
     MAX_DIM,
+    REQUIRED,
     Arg,
     Args,
     ArgType,
     Bool,
     Dim,
     Enum,
+    FxCall,
     Int,
     Shape,
     ShapeError,
@@ -19,11 +21,25 @@ from netspec.ops.declare import (
     fmt,
     layer,
     numel,
+    spelled,
 )
 
 
+def batch_flatten(sizes: list, kwargs: dict, is_batch_size) -> dict | str:
+    """x.view(x.size(0), -1) (or reshape) is a Flatten; other sizes are not expressible."""
+    if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
+        sizes = list(sizes[0])
+    batch = sizes[0] if sizes else None
+    if len(sizes) == 2 and (batch == -1 or is_batch_size(batch)) and (
+            sizes[1] == -1 or (isinstance(sizes[1], int) and sizes[1] > 0)) and not kwargs:
+        return {}
+    return f"reshapes to {sizes}; netspec expresses only x.view(x.size(0), -1) (a Flatten)"
+
+
 @layer("Flatten", Arg("start_dim", Dim, 1), Arg("end_dim", Dim, -1), family="shape", min_rank=0,
-       input_dtype="any")
+       input_dtype="any", origin="flattened",
+       fx=(FxCall("flatten", (("start_dim", 0), ("end_dim", -1))),
+           FxCall("view", match=batch_flatten), FxCall("reshape", match=batch_flatten)))
 def flatten(a: Args, x: Shape) -> Shape:
     start = batched_dim(a.start_dim, len(x), "start_dim")
     end = batched_dim(a.end_dim, len(x), "end_dim")
@@ -176,3 +192,13 @@ def channel_shuffle(a: Args, x: Shape) -> Shape:
     if x[0] % a.groups:
         raise ShapeError(f"channels {x[0]} are not divisible by groups {a.groups}", "groups")
     return x
+
+
+spelled({
+    "Upsample": (FxCall("interpolate", (("size", None), ("scale_factor", None), ("mode", "nearest"),
+                                        ("align_corners", None), ("recompute_scale_factor", None),
+                                        ("antialias", False))),),
+    "PixelShuffle": (FxCall("pixel_shuffle", (("upscale_factor", REQUIRED),)),),
+    "PixelUnshuffle": (FxCall("pixel_unshuffle", (("downscale_factor", REQUIRED),)),),
+    "ChannelShuffle": (FxCall("channel_shuffle", (("groups", REQUIRED),)),),
+})

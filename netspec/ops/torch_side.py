@@ -1,58 +1,69 @@
 """The one torch-side module of the ops: what a declared op is in torch.  Imported only when
 building, exporting or importing (imports torch).
 
-RNN, LSTM and GRU return (output, state).  In a chain only the output flows on, so the
-subclasses here drop the state.  Subclassing (not wrapping) keeps the state_dict keys, the
-repr and isinstance checks exactly those of the torch class.  The merge operations are
-plain functions called from built forward code."""
+A module op whose torch module returns a tuple (RNN, LSTM and GRU return (output, state))
+is built as a subclass that returns only the output that flows on.  Subclassing (not
+wrapping) keeps the state_dict keys, the repr and isinstance checks exactly those of the
+torch class.  Function ops (the merges) are plain functions called from the built forward."""
 
 from __future__ import annotations
 
-import operator
+import importlib
+import linecache
 from typing import Any
 
-import torch
-from torch import Tensor, nn
+import torch  # noqa: F401  (the crop_to text annotates with torch.Tensor)
+from torch import Tensor
 
 from netspec.ops import REGISTRY
+from netspec.ops.declare import LayerType
+from netspec.ops.merge import CROP_TO
 
 
-class RNN(nn.RNN):
+def _resolve(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+class FirstOutput:
+    """Mixed into a torch module that returns a tuple: forward returns element
+    ``flow_index`` only, so the module can sit in a chain."""
+
+    flow_index = 0
+
     def forward(self, input: Tensor) -> Tensor:
-        return super().forward(input)[0]
+        return super().forward(input)[self.flow_index]
 
 
-class LSTM(nn.LSTM):
-    def forward(self, input: Tensor) -> Tensor:
-        return super().forward(input)[0]
+def _output_class(op: LayerType) -> type:
+    base = _resolve(op.torch.target)
+    return type(op.name, (FirstOutput, base), {"__module__": __name__, "__qualname__": op.name,
+                                               "flow_index": op.flow_index})
 
 
-class GRU(nn.GRU):
-    def forward(self, input: Tensor) -> Tensor:
-        return super().forward(input)[0]
+# one-port module ops returning a tuple -> the subclass (named as the op: RNN, LSTM, GRU)
+OUTPUT_ONLY = {name: _output_class(op) for name, op in REGISTRY.items()
+               if op.torch.module and op.torch.returns is not None and not op.takes_several}
+globals().update(OUTPUT_ONLY)  # importable by name, as pickle looks classes up
 
-
-OUTPUT_ONLY = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
-
-
-def crop_to(x: Tensor, like: Tensor) -> Tensor:
-    """Center-crop every spatial dim of ``x`` (dims 2..) to the size of ``like``'s."""
-    for dim in range(2, x.dim()):
-        start = (x.size(dim) - like.size(dim)) // 2
-        x = x.narrow(dim, start, like.size(dim))
-    return x
-
-
-# merge type -> (function, how it combines n inputs)
-PAIRWISE = {"Add": operator.add, "Mul": operator.mul}
-# into the first input, when build.py knows nothing else holds it (``out += identity``)
-IN_PLACE = {"Add": operator.iadd, "Mul": operator.imul}
-CONCAT = torch.cat
+# crop_to: the text generated files define.  Registered in linecache so that inspect (and
+# so torch.jit.script) can read its source.
+_CROP_TO_FILE = "<netspec.ops.merge.CROP_TO>"
+linecache.cache[_CROP_TO_FILE] = (len(CROP_TO), None, (CROP_TO + "\n").splitlines(True),
+                                  _CROP_TO_FILE)
+exec(compile(CROP_TO, _CROP_TO_FILE, "exec"), globals())
 
 
 def torch_class(type_name: str) -> Any:
     """The torch module class a declared module op builds."""
-    lt = REGISTRY[type_name]
-    if lt.output_only:
-        return OUTPUT_ONLY[type_name]
-    return getattr(nn, lt.torch_class or lt.name)
+    return OUTPUT_ONLY.get(type_name) or _resolve(REGISTRY[type_name].torch.target)
+
+
+def function(op: LayerType) -> Any:
+    """The function a function op calls."""
+    return _resolve(op.torch.target)
+
+
+def inplace_function(op: LayerType) -> Any:
+    """The in-place variant of a fold op (``out += x``)."""
+    return _resolve(op.torch.inplace)

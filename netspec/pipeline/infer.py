@@ -67,17 +67,31 @@ class LayerResult:
             yield from child.walk(depth + 1)
 
 
+_COUNTS = {2: "two", 3: "three", 4: "four"}
+
+
+def _arity_error(lt, count: int) -> str | None:
+    """An op with several ports given the wrong number of inputs (variadic ports are checked
+    before, where from: is)."""
+    if lt.max_inputs is None or count == len(lt.inputs):
+        return None
+    docs = [p.doc or p.name for p in lt.inputs]
+    what = ", ".join(docs[:-1]) + ", and " + docs[-1]
+    n = len(lt.inputs)
+    return f"{lt.name} takes {_COUNTS.get(n, n)} inputs ({what}), got {count}"
+
+
 def _rank_error(entry: LayerEntry, x: tuple[int, ...]) -> str | None:
-    lt = entry.type
-    if lt.ranks is not None:
-        if len(x) in lt.ranks:
+    port = entry.type.inputs[0]
+    if port.ranks is not None:
+        if len(x) in port.ranks:
             return None
-        layouts = " or ".join(lt.ranks[r] for r in sorted(lt.ranks, reverse=True))
+        layouts = " or ".join(port.ranks[r] for r in sorted(port.ranks, reverse=True))
         return f"expects a {layouts} sample (batch excluded), got {fmt(x)}"
-    if len(x) < lt.min_rank:
+    if len(x) < port.min_rank:
         return (
-            f"expects a sample with at least {lt.min_rank} dimension"
-            f"{'s' if lt.min_rank > 1 else ''} (batch excluded), got {fmt(x)}"
+            f"expects a sample with at least {port.min_rank} dimension"
+            f"{'s' if port.min_rank > 1 else ''} (batch excluded), got {fmt(x)}"
         )
     return None
 
@@ -360,8 +374,9 @@ class _Walker:
         if entry.broken:
             return self.failed(index, name, raw, qualname, inputs)
         lt = entry.type
-        if lt.merge:
-            if (len(inputs) < 2 and lt.name != "CropTo") or not isinstance(raw, dict) or \
+        if lt.takes_several:
+            variadic = lt.inputs[-1].variadic
+            if (variadic and len(inputs) < lt.min_inputs) or not isinstance(raw, dict) or \
                     "from" not in raw:
                 self.report(entry, f"{lt.name} takes two or more inputs: write from: [a, b]")
                 return self.failed(index, name, raw, qualname, inputs)
@@ -373,7 +388,7 @@ class _Walker:
             flow = inputs[0]
             out, kwargs, params, dtype = self.layer(entry, flow.shape, flow.dtype, flow.origin)
             self.at_input = False
-            if lt.input_dtype != "any" or lt.output_dtype:
+            if lt.inputs[0].dtype != "any" or lt.outputs[lt.flow_index].dtype:
                 self.dtype_from_input = False
         problem = None
         if out is not None:
@@ -383,12 +398,12 @@ class _Walker:
             self.report(entry, problem)
             out, params = None, None
         result = LayerResult(index, name, lt.name, inputs[0].shape, out, params, kwargs,
-                             kind="merge" if lt.merge else "layer", qualname=qualname)
+                             kind="merge" if lt.takes_several else "layer", qualname=qualname)
         if out is None:
             origin = ""
-        elif lt.name == "Flatten" and out != inputs[0].shape:
+        elif lt.origin and out != inputs[0].shape:
             where = f"layer {index}" if not qualname or "." not in qualname else qualname
-            origin = f"{fmt(inputs[0].shape)} flattened at {where}"
+            origin = f"{fmt(inputs[0].shape)} {lt.origin} at {where}"
         else:
             origin = f"output of {entry.label}, {fmt(out)}"
         return result, Flow(out, dtype, origin, name)
@@ -402,6 +417,9 @@ class _Walker:
         sources = [f"{fmt(f.shape)} from '{f.node}'" for f in inputs]
         a = Args.filled(lt, entry.given, sources)
         try:
+            arity = _arity_error(lt, len(inputs))
+            if arity:
+                raise ShapeError(arity)
             out = tuple(lt.rule(a, [f.shape for f in inputs]))
         except ShapeError as exc:
             self.report(entry, exc.message, exc.arg)
@@ -595,7 +613,8 @@ class _Walker:
 
     def layer(self, entry: LayerEntry, x: tuple[int, ...], dtype: str, origin: str):
         lt = entry.type
-        if lt.input_dtype == "int" and dtype not in INT_DTYPES:
+        port, output = lt.inputs[0], lt.outputs[lt.flow_index]
+        if port.dtype == "int" and dtype not in INT_DTYPES:
             if self.dtype_from_input:
                 shape = ", ".join(map(str, self.network.input_shape))
                 self.report(
@@ -609,18 +628,18 @@ class _Walker:
                     f"takes integer indices (token ids), but gets {dtype} "
                     f"({origin}); put the {lt.name} first, on the token ids",
                 )
-        elif lt.input_dtype == "float" and dtype in INT_DTYPES:
+        elif port.dtype == "float" and dtype in INT_DTYPES:
             self.report(
                 entry,
                 f"needs a floating-point input, but gets {dtype} (integer token "
                 "ids go through an Embedding first)",
             )
-        out_dtype = lt.output_dtype or (
-            dtype if lt.input_dtype == "any" or dtype not in INT_DTYPES else "float32"
+        out_dtype = output.dtype or (
+            dtype if port.dtype == "any" or dtype not in INT_DTYPES else "float32"
         )
         problem = _rank_error(entry, x)
         if problem:
-            layouts = list((lt.ranks or {}).values())
+            layouts = list((port.ranks or {}).values())
             if self.at_input and any(
                 lay.startswith("C×") and lay.count("×") == len(x) for lay in layouts
             ):
