@@ -598,6 +598,8 @@ def test_committed_schema_is_generated():
     assert committed == schema.generate(), "run `netspec schema --write` and commit the result"
     assert (ROOT / "schemas" / "netspec.schema.json").read_text(encoding="utf-8") == \
         schema.dumps(schema.generate())
+    # the file `netspec schema --write` writes and `check` reads is this one
+    assert schema.SCHEMA_FILE == (ROOT / "schemas" / "netspec.schema.json").resolve()
 
 
 def torch_refuses(name: str) -> bool:

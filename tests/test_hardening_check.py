@@ -324,3 +324,12 @@ def test_check_imports_no_torch():
             "assert not r.ok\n"
             "assert 'torch' not in sys.modules, 'check imported torch'\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=ROOT)
+
+
+def test_table_of_a_spec_that_does_not_validate_lists_its_errors():
+    """CheckResult.table() of a document that never reached inference (no network) was an
+    AttributeError; it is the positioned messages."""
+    result = netspec.check("netspec: 1\ninput: [3, 8, 8]\nlayers:\n  - Sub\n    from: [a, b]\n")
+    assert not result.ok and result.network is None
+    assert result.table() == "\n".join(d.format() for d in result.diagnostics)
+    assert result.table().startswith("<spec>:")

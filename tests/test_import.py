@@ -270,7 +270,7 @@ def test_input_that_does_not_fit_is_reported():
     ("torchvision:resnet19", "did you mean 'resnet18'"),
     ("no_such_package_xyz:make", "cannot import"),
     ("torch:tensor", "not a Python function or nn.Module class"),
-    ("netspec.importer:ImportProblem", "not an nn.Module"),
+    ("netspec.importer.fx:ImportProblem", "not an nn.Module"),
 ])
 def test_hostile_or_wrong_targets_are_refused(target, fragment):
     with pytest.raises(TargetError, match=fragment.replace("(", r"\(")):

@@ -80,6 +80,8 @@ class CheckResult:
         indented under their name, ``depth`` levels deep (1: the top-level entries; all by
         default)."""
         net = self.network
+        if net is None:  # the document did not load or validate: its messages are all there is
+            return "\n".join(d.format() for d in self.diagnostics)
         rows = [("#", "name", "type", "output", "params")]
         for top in self.layers:
             for level, r in top.walk():

@@ -14,7 +14,7 @@ from typing import Any
 from netspec.ops import REGISTRY, LayerType
 from netspec.ops.declare import MAX_DIM, REQUIRED
 
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "netspec.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "netspec.schema.json"
 VERSION = 1
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32")
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4}
