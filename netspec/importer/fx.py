@@ -323,6 +323,12 @@ def _spelling(name: str | None) -> tuple[LayerType, FxCall] | None:
     op = REGISTRY[SPELLINGS[name]]
     return op, next(c for c in op.fx if c.name == name)
 ALIASES = ("contiguous", "clone")
+# operator.* functions fx records for `a + b`, `a - b`, `x[i]`: only those an op declares
+# as its torch target (operator.concat is list concatenation, not torch.cat)
+OPERATOR_NAMES = frozenset(
+    {c.name for op in REGISTRY.values() if op.torch and op.torch.target.startswith("operator.")
+     for c in op.fx} | {"getitem"}
+)
 
 
 def _op_name(node: fx.Node) -> tuple[str | None, str]:
@@ -335,8 +341,7 @@ def _op_name(node: fx.Node) -> tuple[str | None, str]:
     shown = f"{'operator' if module == '_operator' else module}.{name}".lstrip(".")
     if module not in TORCH_MODULES:
         return None, shown
-    if module in ("_operator", "operator") and name not in ("add", "iadd", "mul", "imul",
-                                                             "getitem"):
+    if module in ("_operator", "operator") and name not in OPERATOR_NAMES:
         return None, shown
     return name, shown
 

@@ -1,4 +1,4 @@
-"""Merge operations for branching networks: Add, Mul, Concat, CropTo.
+"""Merge operations for branching networks: Add, Mul, Sub, Concat, CropTo.
 
 They take ``from: [a, b, ...]``; the rule gets the list of incoming sample shapes.  In a
 built model they are plain functions in forward (``x + identity``, ``torch.cat``), as in
@@ -53,6 +53,17 @@ def add(a: Args, shapes: list[Shape]) -> Shape:
 def mul(a: Args, shapes: list[Shape]) -> Shape:
     """Elementwise product of the inputs (gating, squeeze-and-excitation)."""
     return _broadcast(a, shapes, "multiply")
+
+
+@layer("Sub", family="merge",
+       inputs=(Port(dtype="any", min_rank=0, doc="what to subtract from"),
+               Port("other", dtype="any", min_rank=0, doc="what to subtract")),
+       torch=Torch("operator.sub", module=False, inputs="fold", inplace="operator.isub"),
+       code=Code(infix=" - "), draw=Draw(symbol="−"), verb="subtracts",
+       fx=(FxCall("sub", _ALPHA), FxCall("isub", _ALPHA), FxCall("sub_", _ALPHA)))
+def sub(a: Args, shapes: list[Shape]) -> Shape:
+    """Elementwise difference of two inputs, the first minus the second."""
+    return _broadcast(a, shapes, "subtract")
 
 
 @layer("Concat", Arg("dim", Dim, 1), family="merge", inputs=_TENSORS,

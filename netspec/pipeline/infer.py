@@ -70,15 +70,23 @@ class LayerResult:
 _COUNTS = {2: "two", 3: "three", 4: "four"}
 
 
+def _takes(lt) -> str:
+    """'Sub takes two inputs (what to subtract from, and what to subtract)', from the ports;
+    a variadic port takes two or more."""
+    if lt.max_inputs is None:
+        return f"{lt.name} takes two or more inputs"
+    docs = [p.doc or p.name for p in lt.inputs]
+    what = ", ".join(docs[:-1]) + ", and " + docs[-1]
+    n = len(lt.inputs)
+    return f"{lt.name} takes {_COUNTS.get(n, n)} inputs ({what})"
+
+
 def _arity_error(lt, count: int) -> str | None:
     """An op with several ports given the wrong number of inputs (variadic ports are checked
     before, where from: is)."""
     if lt.max_inputs is None or count == len(lt.inputs):
         return None
-    docs = [p.doc or p.name for p in lt.inputs]
-    what = ", ".join(docs[:-1]) + ", and " + docs[-1]
-    n = len(lt.inputs)
-    return f"{lt.name} takes {_COUNTS.get(n, n)} inputs ({what}), got {count}"
+    return f"{_takes(lt)}, got {count}"
 
 
 def _rank_error(entry: LayerEntry, x: tuple[int, ...]) -> str | None:
@@ -378,7 +386,7 @@ class _Walker:
             variadic = lt.inputs[-1].variadic
             if (variadic and len(inputs) < lt.min_inputs) or not isinstance(raw, dict) or \
                     "from" not in raw:
-                self.report(entry, f"{lt.name} takes two or more inputs: write from: [a, b]")
+                self.report(entry, f"{_takes(lt)}: write from: [a, b]")
                 return self.failed(index, name, raw, qualname, inputs)
             out, kwargs, params, dtype = self.merge(entry, inputs)
         else:
