@@ -26,10 +26,16 @@ def construct(result: LayerResult) -> Any:
     return torch_class(result.type)(**constructor_kwargs(result))
 
 
+def calls_function(result: LayerResult) -> bool:
+    """The entry is a function op (a merge, Permute): a call in forward, not a module."""
+    return result.kind in ("layer", "merge") and not REGISTRY[result.type].torch.module
+
+
 def is_chain(children: list[LayerResult]) -> bool:
-    """Each entry takes the previous one's output: an nn.Sequential expresses it."""
-    return all(not c.sources and (c.kind != "layer" or REGISTRY[c.type].torch.module)
-               and c.kind != "merge" for c in children)
+    """Each entry is a module taking the previous one's output: an nn.Sequential expresses
+    it (a function op, Torch(module=False), needs a forward that calls it)."""
+    return all(not c.sources and not calls_function(c) and c.kind != "merge"
+               for c in children)
 
 
 def module_for(result: LayerResult) -> Any:
@@ -75,9 +81,8 @@ def scope_module(children: list[LayerResult], class_name: str, output: str | Non
     previous = nodes["input"]
     for child in children:
         inputs = [nodes[s] for s in child.sources] if child.sources else [previous]
-        op = REGISTRY[child.type] if child.kind in ("layer", "merge") else None
-        if op is not None and not op.torch.module:
-            node = _call_function(graph, op, child, inputs, by_name, uses)
+        if calls_function(child):
+            node = _call_function(graph, REGISTRY[child.type], child, inputs, by_name, uses)
         else:
             root.add_module(child.name, module_for(child))
             node = graph.call_module(child.name, tuple(inputs))

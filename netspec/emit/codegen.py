@@ -49,7 +49,7 @@ from netspec.core.diagnostics import Diagnostic, SpecError
 from netspec.core.expr import ExprError, evaluate, is_expression
 from netspec.core.expr import parse as parse_expr
 from netspec.core.names import MODULE_ATTRIBUTES
-from netspec.emit.build import constructor_kwargs, is_chain
+from netspec.emit.build import calls_function, constructor_kwargs, is_chain
 from netspec.ops import REGISTRY, Args, fmt
 from netspec.ops.declare import REQUIRED
 from netspec.pipeline.check import CheckResult, Spec, check
@@ -396,7 +396,7 @@ def _check_names(tree: _Tree, nodes: list[Node], class_name: str) -> None:
 def _branching(nodes: list[Node], output: str | None) -> Node | None:
     """The first entry that makes a scope not a plain chain, or None."""
     if not _scope_is_chain(nodes, output):  # a merge, a from:, or another output
-        return next((n for n in nodes if n.kind == "merge" or n.r.sources), nodes[-1])
+        return next((n for n in nodes if calls_function(n.r) or n.r.sources), nodes[-1])
     for n in nodes:
         if n.children:
             inner = _branching(n.children, n.r.output if n.kind != "repeat" else None)
@@ -524,7 +524,7 @@ def _structure(node: Node) -> tuple:
             return (*head, "unit", id(c.unit))
         if c.kind in ("layer", "merge"):
             values = c.kwargs
-            if c.kind == "merge":
+            if calls_function(c.r):  # its values are written in forward
                 return (*head, c.r.type, tuple(sorted((k, repr(v)) for k, v in values.items())))
             return (*head, c.r.type, tuple(sorted(values)))
         return (*head, scope(c.children))
@@ -550,7 +550,7 @@ def _positions(node: Node) -> list[tuple[tuple, Node, str, Any, bool]]:
                 for p in c.unit.params:
                     out.append(((*here, "call", p.name), c, p.name, c.raw_args.get(p.name),
                                 reads_input))
-            elif c.kind == "layer":
+            elif c.kind == "layer" and not calls_function(c.r):
                 for arg in c.kwargs:
                     out.append(((*here, "kw", arg), c, arg, c.raw_args.get(arg), reads_input))
             elif c.kind in ("group", "repeat"):
@@ -888,7 +888,7 @@ class _ClassWriter:
         lines.append(f"{INDENT}def __init__({sig}) -> None:")
         lines.append(f"{INDENT * 2}super().__init__()")
         for c in children:
-            if c.kind == "merge":
+            if calls_function(c.r):  # called in forward, not a module
                 continue
             if _IDENTIFIER.fullmatch(c.name) and self.nested_named(c):
                 # DenseNet's features: named containers in named containers read better
@@ -987,7 +987,7 @@ class _ClassWriter:
                     live.discard(where[s])
             live.add(var)
             expr = self.call_expr(c, args)
-            comment = self.comment(c, unit) if c.kind == "merge" else None
+            comment = self.comment(c, unit) if calls_function(c.r) else None
             lines += layout(expr, 8, prefix=f"{var} = ", comment=comment)
             where[c.name] = var
             if last_use.get(c.name, -1) < i:  # nothing reads it
@@ -998,7 +998,7 @@ class _ClassWriter:
 
     def call_expr(self, c: Node, args: list[str]) -> Expr:
         op = REGISTRY[c.r.type] if c.kind in ("layer", "merge") else None
-        if op is not None and not op.torch.module:
+        if calls_function(c.r):
             return self.function_call(op, c, args)
         target = f"self.{c.name}" if _IDENTIFIER.fullmatch(c.name) else \
             f"getattr(self, {literal(c.name)})"
@@ -1018,7 +1018,8 @@ class _ClassWriter:
         values = Args.filled(op, c.r.kwargs).values
         inputs = [Expr("", [Item(atom(a)) for a in args], "[", "]")] \
             if op.torch.inputs == "list" else list(args)
-        return call(name, [*inputs, *(literal(values[k]) for k in op.torch.call_args)])
+        return call(name, [*inputs, *(literal(op.arg_by_name[k].type.to_torch(values[k]))
+                                      for k in op.torch.call_args)])
 
 
 # ---------------------------------------------------------------- sequential styles
@@ -1192,13 +1193,17 @@ def _sequential_style(tree: _Tree, nodes: list[Node], name: str, result: CheckRe
                       style: str) -> str:
     where = _branching(nodes, None)  # the network's output is its last entry's
     if where is not None:
-        what = (f"its {where.r.type} '{where.name}' merges "
-                f"{', '.join(repr(s) for s in where.r.sources)}" if where.kind == "merge"
-                else f"'{where.name}' takes from: {', '.join(where.r.sources)}"
-                if where.r.sources else f"'{where.name}' is not the last entry's output")
         at = f" (in {where.r.qualname.rsplit('.', 1)[0]})" if "." in where.r.qualname else ""
+        what = (f"the network branches{at}: its {where.r.type} '{where.name}' merges "
+                f"{', '.join(repr(s) for s in where.r.sources)}" if where.kind == "merge"
+                else f"the network branches{at}: '{where.name}' takes from: "
+                f"{', '.join(where.r.sources)}" if where.r.sources
+                else f"its {where.r.type} '{where.name}'{at} is a function called in forward "
+                f"({REGISTRY[where.r.type].torch.target}), not a module"
+                if calls_function(where.r)
+                else f"the network branches{at}: '{where.name}' is not the last entry's output")
         raise StyleError([tree.diagnostic(where.path, (
-            f"style '{style}' cannot express {name}: the network branches{at}: {what}; "
+            f"style '{style}' cannot express {name}: {what}; "
             "nn.Sequential runs each layer on the previous one's output only. Use --style "
             "class, which writes an explicit forward"))])
     if style == "sequential":

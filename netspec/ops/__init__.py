@@ -13,6 +13,7 @@ from netspec.ops import (  # noqa: F401  (importing a family file registers its 
     pool,
     recurrent,
     reshape,
+    tensor,
 )
 from netspec.ops.declare import REGISTRY, Arg, Args, LayerType, Shape, ShapeError, fmt
 

@@ -727,7 +727,7 @@ def _check_scope(
     seen: dict[str, int] = {}
     # a list that branches is built as a torch.fx GraphModule (build.scope_module)
     branching = any(
-        isinstance(e, dict) and ("from" in e or getattr(REGISTRY.get(entry_type(e)), "merge", 0))
+        isinstance(e, dict) and ("from" in e or _builds_graph(entry_type(e)))
         for e in entries
     )
     for index, entry in enumerate(entries):
@@ -747,6 +747,12 @@ def _check_scope(
         if "layers" in entry and isinstance(entry["layers"], list):
             out.extend(_check_scope(doc, path + ("layers",), entry["layers"], broken, blocks))
     return out
+
+
+def _builds_graph(type_name: Any) -> bool:
+    """A merge or a function op (Torch(module=False)): its list is built as a GraphModule."""
+    lt = REGISTRY.get(type_name) if isinstance(type_name, str) else None
+    return lt is not None and (lt.takes_several or not lt.torch.module)
 
 
 def _check_unkeyed_entry(
