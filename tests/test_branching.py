@@ -450,3 +450,14 @@ def test_zoo_specs_fit_on_one_screen():
     for path in ZOO.glob("*.yaml"):
         lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
         assert len(lines) <= 90, (path.name, len(lines))
+
+
+def test_crop_to_is_one_source():
+    """Generated files define crop_to from the declaration's text; build calls
+    netspec.ops.torch_side.crop_to: they are the same code."""
+    import inspect
+
+    from netspec.ops import REGISTRY
+    from netspec.ops import torch_side
+
+    assert inspect.getsource(torch_side.crop_to).rstrip() == REGISTRY["CropTo"].code.helper

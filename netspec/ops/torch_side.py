@@ -9,15 +9,13 @@ torch class.  Function ops (the merges) are plain functions called from the buil
 from __future__ import annotations
 
 import importlib
-import linecache
 from typing import Any
 
-import torch  # noqa: F401  (the crop_to text annotates with torch.Tensor)
+import torch
 from torch import Tensor
 
 from netspec.ops import REGISTRY
 from netspec.ops.declare import LayerType
-from netspec.ops.merge import CROP_TO
 
 
 def _resolve(path: str) -> Any:
@@ -46,12 +44,12 @@ OUTPUT_ONLY = {name: _output_class(op) for name, op in REGISTRY.items()
                if op.torch.module and op.torch.returns is not None and not op.takes_several}
 globals().update(OUTPUT_ONLY)  # importable by name, as pickle looks classes up
 
-# crop_to: the text generated files define.  Registered in linecache so that inspect (and
-# so torch.jit.script) can read its source.
-_CROP_TO_FILE = "<netspec.ops.merge.CROP_TO>"
-linecache.cache[_CROP_TO_FILE] = (len(CROP_TO), None, (CROP_TO + "\n").splitlines(True),
-                                  _CROP_TO_FILE)
-exec(compile(CROP_TO, _CROP_TO_FILE, "exec"), globals())
+def crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Center-crop every spatial dim of x (dims 2..) to the size of like's."""
+    for dim in range(2, x.dim()):
+        start = (x.size(dim) - like.size(dim)) // 2
+        x = x.narrow(dim, start, like.size(dim))
+    return x
 
 
 def torch_class(type_name: str) -> Any:
