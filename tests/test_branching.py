@@ -457,7 +457,6 @@ def test_crop_to_is_one_source():
     netspec.ops.torch_side.crop_to: they are the same code."""
     import inspect
 
-    from netspec.ops import REGISTRY
-    from netspec.ops import torch_side
+    from netspec.ops import REGISTRY, torch_side
 
     assert inspect.getsource(torch_side.crop_to).rstrip() == REGISTRY["CropTo"].code.helper
