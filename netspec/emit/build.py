@@ -3,6 +3,7 @@ whose forward is straight-line generated code where the data flow branches."""
 
 from __future__ import annotations
 
+import operator
 import os
 from collections import OrderedDict
 from typing import Any
@@ -41,7 +42,7 @@ def is_chain(children: list[LayerResult]) -> bool:
 def module_for(result: LayerResult) -> Any:
     from torch import nn
 
-    if result.kind == "layer":
+    if result.kind in ("layer", "merge"):  # a merge here is a module op (MultiheadAttention)
         return construct(result)
     if result.kind == "repeat":
         return nn.Sequential(OrderedDict((c.name, module_for(c)) for c in result.children))
@@ -85,7 +86,13 @@ def scope_module(children: list[LayerResult], class_name: str, output: str | Non
             node = _call_function(graph, REGISTRY[child.type], child, inputs, by_name, uses)
         else:
             root.add_module(child.name, module_for(child))
-            node = graph.call_module(child.name, tuple(inputs))
+            op = REGISTRY.get(child.type) if child.kind == "merge" else None
+            if op is None:
+                node = graph.call_module(child.name, tuple(inputs))
+            else:  # a module taking several tensors: optional ports filled in
+                node = graph.call_module(child.name, tuple(op.fill_inputs(inputs)))
+                if op.torch.returns is not None:  # a tuple: the output that flows on
+                    node = graph.call_function(operator.getitem, (node, op.flow_index))
         nodes[child.name] = node
         previous = node
     graph.output(nodes.get(output, previous) if output else previous)

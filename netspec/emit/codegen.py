@@ -550,7 +550,7 @@ def _positions(node: Node) -> list[tuple[tuple, Node, str, Any, bool]]:
                 for p in c.unit.params:
                     out.append(((*here, "call", p.name), c, p.name, c.raw_args.get(p.name),
                                 reads_input))
-            elif c.kind == "layer" and not calls_function(c.r):
+            elif c.kind in ("layer", "merge") and not calls_function(c.r):
                 for arg in c.kwargs:
                     out.append(((*here, "kw", arg), c, arg, c.raw_args.get(arg), reads_input))
             elif c.kind in ("group", "repeat"):
@@ -823,7 +823,8 @@ class _ClassWriter:
         here = (*prefix, n.name)
         if n.unit is not None:
             return self.instantiate(n, unit, here)
-        if n.kind == "layer":
+        # a layer, or a module op taking several inputs (MultiheadAttention)
+        if n.kind == "layer" or (n.kind == "merge" and not calls_function(n.r)):
             args = _layer_args(n, lambda arg, value, default:
                                unit.text((*here, "kw", arg), value, default))
             if n.r.type in _OUTPUT_ONLY_HELPER and in_sequential:
@@ -1002,6 +1003,8 @@ class _ClassWriter:
             return self.function_call(op, c, args)
         target = f"self.{c.name}" if _IDENTIFIER.fullmatch(c.name) else \
             f"getattr(self, {literal(c.name)})"
+        if op is not None and op.takes_several:
+            args = op.fill_inputs(args)  # optional ports (attention's key, value) filled in
         text = f"{target}({', '.join(args)})"
         if op is not None and op.torch.returns is not None:
             text += f"[{op.flow_index}]"  # a tuple (RNN: output, state): one output flows on

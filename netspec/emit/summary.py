@@ -251,7 +251,9 @@ def _scope(results: list[LayerResult], depth: int, rows: list[Row]) -> None:
             lt = REGISTRY[r.type]
             a = _args(r)
             row.params = r.params or 0
-            row.macs = lt.macs(a, r.input_shape, r.output_shape)
+            # an op taking several inputs gets the shape at each port
+            x = r.input_shapes if lt.takes_several and r.input_shapes else r.input_shape
+            row.macs = lt.macs(a, x, r.output_shape)
             buffers = lt.buffers(a, r.input_shape)
             row.buffers = sum(buffers.values())
             row.buffer_bytes = sum(n * BYTES[d] for d, n in buffers.items())

@@ -155,6 +155,9 @@ class Port:
     doc: str = ""  # what the input is, for arity messages ("what to crop")
     # int input: the argument that bounds its values (export draws an example below it)
     index_bound: str | None = None
+    # an optional port: when not given it takes the input of this earlier port
+    # (MultiheadAttention's key defaults to the query, its value to the key)
+    default: str | None = None
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,13 @@ class LayerType:
             raise ValueError(f"{self.name}: flows names no output: {self.flows!r}")
         if self.torch.returns is not None and not set(self.torch.returns) - {None} <= set(names):
             raise ValueError(f"{self.name}: returns names an output it does not declare")
+        ports = [p.name for p in self.inputs]
+        if any(p.default is not None and p.default not in ports[:i]
+               for i, p in enumerate(self.inputs)):
+            raise ValueError(f"{self.name}: a port defaults to no earlier port")
+        if any(p.default is not None and q.default is None
+               for p, q in zip(self.inputs, self.inputs[1:], strict=False)):
+            raise ValueError(f"{self.name}: optional ports come last")
         if any(p.variadic for p in self.inputs[:-1]):
             raise ValueError(f"{self.name}: only the last input port may be variadic")
         if not set(self.torch.call_args) <= set(self.arg_by_name):
@@ -290,7 +300,20 @@ class LayerType:
 
     @property
     def min_inputs(self) -> int:
-        return len(self.inputs) - 1 + max(self.inputs[-1].variadic, 1)
+        last = self.inputs[-1]
+        required = sum(p.default is None for p in self.inputs[:-1])
+        return required + (0 if last.default is not None else max(last.variadic, 1))
+
+    def fill_inputs(self, given: list) -> list:
+        """The inputs of every port: ``given`` for the first ports, then for each optional
+        port not given, the input of the port it defaults to."""
+        items = list(given)
+        names = [p.name for p in self.inputs]
+        for port in self.inputs[len(items):]:
+            if port.default is None:
+                break
+            items.append(items[names.index(port.default)])
+        return items
 
     @property
     def max_inputs(self) -> int | None:

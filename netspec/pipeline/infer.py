@@ -43,6 +43,8 @@ class LayerResult:
     output: str | None = None  # group/block/repeat: the child whose output is the result
     children: list[LayerResult] = field(default_factory=list)
     output_dtype: str | None = None  # the dtype it hands on (summary's memory counts)
+    # an op taking several inputs: the shape at each port (optional ports filled in)
+    input_shapes: list = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         out = {
@@ -84,7 +86,7 @@ def _takes(lt) -> str:
 def _arity_error(lt, count: int) -> str | None:
     """An op with several ports given the wrong number of inputs (variadic ports are checked
     before, where from: is)."""
-    if lt.max_inputs is None or count == len(lt.inputs):
+    if lt.max_inputs is None or lt.min_inputs <= count <= len(lt.inputs):
         return None
     return f"{_takes(lt)}, got {count}"
 
@@ -384,8 +386,8 @@ class _Walker:
         lt = entry.type
         if lt.takes_several:
             variadic = lt.inputs[-1].variadic
-            if (variadic and len(inputs) < lt.min_inputs) or not isinstance(raw, dict) or \
-                    "from" not in raw:
+            if (variadic and len(inputs) < lt.min_inputs) or (lt.min_inputs > 1 and (
+                    not isinstance(raw, dict) or "from" not in raw)):
                 self.report(entry, f"{_takes(lt)}: write from: [a, b]")
                 return self.failed(index, name, raw, qualname, inputs)
             out, kwargs, params, dtype = self.merge(entry, inputs)
@@ -407,6 +409,8 @@ class _Walker:
             out, params = None, None
         result = LayerResult(index, name, lt.name, inputs[0].shape, out, params, kwargs,
                              kind="merge" if lt.takes_several else "layer", qualname=qualname)
+        if lt.takes_several:
+            result.input_shapes = lt.fill_inputs([f.shape for f in inputs])
         if out is None:
             origin = ""
         elif lt.origin and out != inputs[0].shape:
@@ -423,19 +427,33 @@ class _Walker:
     def merge(self, entry: LayerEntry, inputs: list[Flow]):
         lt = entry.type
         sources = [f"{fmt(f.shape)} from '{f.node}'" for f in inputs]
-        a = Args.filled(lt, entry.given, sources)
+        a = Args.filled(lt, entry.given, lt.fill_inputs(sources))
+        kwargs = dict(entry.given)
+        params = 0
         try:
             arity = _arity_error(lt, len(inputs))
             if arity:
                 raise ShapeError(arity)
-            out = tuple(lt.rule(a, [f.shape for f in inputs]))
+            shapes = lt.fill_inputs([f.shape for f in inputs])
+            for port, shape in zip(lt.inputs, shapes, strict=False):
+                if port.ranks is not None and len(shape) not in port.ranks:
+                    layouts = " or ".join(port.ranks[r] for r in sorted(port.ranks, reverse=True))
+                    raise ShapeError(f"expects a {layouts} {port.name} (batch excluded), got "
+                                     f"{fmt(shape)}")
+            self.infer_args(entry, a, kwargs, shapes[0], inputs[0].origin)
+            out = tuple(lt.rule(a, shapes))
+            params = lt.params(a, shapes)
         except ShapeError as exc:
             self.report(entry, exc.message, exc.arg)
             out = None
         dtypes = {f.dtype for f in inputs}
         if len(dtypes) > 1:
             self.report(entry, f"inputs have different dtypes: {', '.join(sorted(dtypes))}")
-        return out, dict(entry.given), 0, inputs[0].dtype
+        elif lt.inputs[0].dtype == "float" and inputs[0].dtype in INT_DTYPES:
+            self.report(entry, f"needs floating-point inputs, but gets {inputs[0].dtype}")
+        for message, arg in a.warnings:
+            self.report(entry, message, arg, severity="warning")
+        return out, kwargs, params, inputs[0].dtype
 
     def call(self, scope, block_name, args, path, index, name, qualname, inputs):
         """A block used like a layer: bind its parameters, walk its body."""
@@ -619,6 +637,39 @@ class _Walker:
             self.add(d, in_block=scope.block is not None)
         return not problems
 
+    def infer_args(self, entry: LayerEntry, a: Args, kwargs: dict, x: tuple[int, ...],
+                   origin: str) -> None:
+        """Fill the arguments read off the input shape ``x`` into ``a`` and ``kwargs``;
+        report written ones that disagree."""
+        lt = entry.type
+        values = a.values  # inferred arguments go in here too
+        for arg in lt.args:
+            if arg.infer is None:
+                continue
+            actual = arg.infer(x)
+            if arg.name not in entry.given:
+                values[arg.name] = kwargs[arg.name] = actual
+                continue
+            written = entry.given[arg.name]
+            if arg.noun and written != actual:
+                if arg.lenient_if is not None and arg.lenient_if(a):
+                    self.report(
+                        entry,
+                        f"{arg.name} {written} does not match the {actual} "
+                        f"{arg.noun} coming in ({origin}); PyTorch ignores it "
+                        "here (nothing in the layer uses it)",
+                        arg.name,
+                        severity="warning",
+                    )
+                    continue
+                self.report(
+                    entry,
+                    f"{arg.name} {written} does not match the {actual} "
+                    f"{arg.noun} coming in ({origin})",
+                    arg.name,
+                )
+                values[arg.name] = kwargs[arg.name] = actual  # go on with what flows in
+
     def layer(self, entry: LayerEntry, x: tuple[int, ...], dtype: str, origin: str):
         lt = entry.type
         port, output = lt.inputs[0], lt.outputs[lt.flow_index]
@@ -657,33 +708,7 @@ class _Walker:
             return None, {}, None, out_dtype
         kwargs = dict(entry.given)
         a = Args.filled(lt, entry.given)
-        values = a.values  # inferred arguments go in here too
-        for arg in lt.args:
-            if arg.infer is None:
-                continue
-            actual = arg.infer(x)
-            if arg.name not in entry.given:
-                values[arg.name] = kwargs[arg.name] = actual
-                continue
-            written = entry.given[arg.name]
-            if arg.noun and written != actual:
-                if arg.lenient_if is not None and arg.lenient_if(a):
-                    self.report(
-                        entry,
-                        f"{arg.name} {written} does not match the {actual} "
-                        f"{arg.noun} coming in ({origin}); PyTorch ignores it "
-                        "here (nothing in the layer uses it)",
-                        arg.name,
-                        severity="warning",
-                    )
-                    continue
-                self.report(
-                    entry,
-                    f"{arg.name} {written} does not match the {actual} "
-                    f"{arg.noun} coming in ({origin})",
-                    arg.name,
-                )
-                values[arg.name] = kwargs[arg.name] = actual  # go on with what flows in
+        self.infer_args(entry, a, kwargs, x, origin)
         try:
             out = tuple(lt.rule(a, x))
             params = lt.params(a, x)
