@@ -93,6 +93,17 @@ def failed(path: str, exc):
     return CheckResult(path, exc.diagnostics)
 
 
+def load_or_failed(path: str):
+    """The spec in a file, or, if it does not parse, the CheckResult holding why (summary,
+    render and report show a broken spec's errors their own way); OSError if unreadable."""
+    from netspec.core.diagnostics import SpecError
+
+    try:
+        return load_file(path)
+    except SpecError as exc:
+        return failed(path, exc)
+
+
 def cannot_read(path: str, exc: OSError) -> int:
     """One line for a file that cannot be read (exit status 2)."""
     print(f"netspec: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from netspec.cli.common import Command, cannot_read, diagram_options, failed, load_file, shape
+from netspec.cli.common import Command, cannot_read, diagram_options, load_or_failed, shape
 
 OPTIONS = {
     "description": "Draw the network with Graphviz: a box per layer (type, key arguments, "
@@ -29,7 +29,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
-    from netspec.core.diagnostics import SpecError
     from netspec.emit.render import (
         DiagramTooLarge,
         DotFailed,
@@ -41,14 +40,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
     try:
         format_for(args.output, args.format)
-        spec = load_file(args.file)
+        spec = load_or_failed(args.file)  # unreadable YAML: drawn as one red box with the error
     except ValueError as exc:
         print(f"netspec: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         return cannot_read(args.file, exc)
-    except SpecError as exc:  # unreadable YAML: drawn as one red box with the error
-        spec = failed(args.file, exc)
     result, doc = _checked(spec, args.input)  # checked once, for the messages and the drawing
     for d in result.diagnostics:
         print(d.format(), file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from netspec.cli.common import Command, cannot_read, diagram_options, failed, load_file, shape
+from netspec.cli.common import Command, cannot_read, diagram_options, load_or_failed, shape
 
 OPTIONS = {
     "description": "Write one HTML file with the rendered diagram (inline SVG), the summary "
@@ -23,15 +23,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
-    from netspec.core.diagnostics import SpecError
     from netspec.emit.report import report
 
     try:
-        spec = load_file(args.file)
+        spec = load_or_failed(args.file)
     except OSError as exc:
         return cannot_read(args.file, exc)
-    except SpecError as exc:
-        spec = failed(args.file, exc)
     try:
         result, no_diagram = report(spec, args.output, depth=args.depth,
                                     rankdir=args.rankdir, compact=args.compact,
