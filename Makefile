@@ -71,7 +71,7 @@ test: $(STAMP)
 # printed, NETSPEC_FUZZ_SEED=N picks another)
 fuzz: $(STAMP)
 	NETSPEC_FUZZ_EXAMPLES=100000 $(PY) -m pytest -q -n 2 -p no:cacheprovider \
-	  tests/test_differential_spatial.py tests/test_differential_layers.py tests/test_differential_merge.py
+	  tests/ops/test_differential_spatial.py tests/ops/test_differential_layers.py tests/ops/test_differential_merge.py
 	@NETSPEC_FUZZ_MUTANTS=100000 $(PY) -c "import sys; sys.path.insert(0, 'tests'); \
 	import fuzz_specs as f; print(f'mutation fuzzer: NETSPEC_FUZZ_SEED={f.SEED}, {f.MUTANTS:,} mutants')"
 	NETSPEC_FUZZ_MUTANTS=100000 $(PY) -m pytest -q -n 2 -p no:cacheprovider tests/test_fuzz.py

@@ -8,7 +8,7 @@ import re
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Attributes every nn.Module has: a child with one of these names cannot be added
-# (PyTorch raises KeyError "attribute ... already exists").  tests/test_errors.py keeps this
+# (PyTorch raises KeyError "attribute ... already exists").  tests/pipeline/test_errors.py keeps this
 # list equal to the public names of dir(torch.nn.Sequential()) so it cannot drift; the
 # private ones (_modules, _apply, ...) change between torch versions, so every name that
 # starts with '_' is refused instead.
@@ -28,7 +28,7 @@ set_submodule share_memory state_dict to to_empty train type xpu zero_grad
 
 
 # What torch.fx.GraphModule adds to nn.Module: a branching list is built as a GraphModule,
-# which copies its children onto itself.  tests/test_hardening_check.py keeps this equal to
+# which copies its children onto itself.  tests/pipeline/test_hardening_check.py keeps this equal to
 # the public names of dir(GraphModule) beyond nn.Module's.
 GRAPH_MODULE_ATTRIBUTES = frozenset(
     """

@@ -89,7 +89,7 @@ def concat(a: Args, shapes: list[Shape]) -> Shape:
 
 
 # crop_to as generated files define it; netspec.ops.torch_side.crop_to is the same source
-# (tests/test_branching.py holds them equal).
+# (tests/pipeline/test_branching.py holds them equal).
 CROP_TO = '''def crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Center-crop every spatial dim of x (dims 2..) to the size of like's."""
     for dim in range(2, x.dim()):

@@ -16,7 +16,7 @@ from netspec import SpecError
 from netspec.train import ConfigError
 from netspec.train.config import resolve_run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LINE = re.compile(r"^(.+):(\d+):(\d+): error: (.+)$")
 NET = """netspec: 1
 name: Tiny

@@ -18,7 +18,7 @@ import pytest
 from netspec.emit import render
 from netspec.emit.render import ERROR_LINE, FAMILY_COLOURS, UNKNOWN_TEXT, to_dot
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ZOO = sorted((ROOT / "specs" / "zoo").glob("*.yaml"))
 BROKEN = ROOT / "specs" / "broken"
 DOT = shutil.which("dot")

@@ -23,7 +23,7 @@ from netspec.emit import memory
 from netspec.emit.summary import summarize
 from netspec.train import train
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = """netspec: 1
 name: Tiny
 input: [1, 8, 8]

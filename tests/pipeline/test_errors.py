@@ -18,7 +18,7 @@ import netspec
 from netspec import SpecError
 from netspec.core.diagnostics import Diagnostic
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HEAD = "netspec: 1\ninput: [3, 8, 8]\nlayers:\n"  # layer entries start at line 4
 LINE = re.compile(r"^(.+):(\d+):(\d+): (error|warning|note): (.+)$")
 

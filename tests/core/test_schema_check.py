@@ -26,7 +26,7 @@ from netspec.ops.declare import REQUIRED
 from netspec.pipeline import schema as schema_module
 from netspec.pipeline.validate import validator_class
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPEC_FILES = sorted(ROOT.glob("specs/**/*.yaml"))
 SCHEMA = schema_module.load()
 ENTRY_SCHEMA = {"$defs": SCHEMA["$defs"], "$ref": "#/$defs/entry"}  # as validate_entry

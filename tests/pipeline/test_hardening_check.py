@@ -16,7 +16,7 @@ import pytest
 import netspec
 from netspec.core.diagnostics import number_text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HEAD = "netspec: 1\ninput: [3, 8, 8]\n"
 LINE = re.compile(r"^(.+):(\d+):(\d+): (error|warning|note): (.+)$")
 

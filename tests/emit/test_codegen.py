@@ -21,7 +21,7 @@ from netspec import check
 from netspec.core.diagnostics import SpecError
 from netspec.emit.codegen import STYLES, CodegenError, StyleError, generate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted((ROOT / "specs" / "zoo").glob("*.yaml")) + sorted((ROOT / "specs").glob("*.yaml"))
 GOLDEN = ROOT / "tests" / "golden" / "codegen_tutorial_cifar10_class.py"
 BRANCHING = {"resnet18", "resnet34", "resnet50", "googlenet", "densenet121", "mobilenet_v2",

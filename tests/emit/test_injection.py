@@ -24,7 +24,7 @@ from netspec.emit import render
 from netspec.emit.report import html_report
 from netspec.pipeline.check import check, load
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None,
     reason="Graphviz's dot is not installed (apt-get install graphviz)")

@@ -18,7 +18,7 @@ from netspec.train.config import CheckpointError
 from netspec.train.data import BatchPlan
 from netspec.train.output import METRIC_KEYS, TIMING_KEYS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LENET = ROOT / "specs" / "lenet5_digits.yaml"
 TINY = """netspec: 1
 name: Tiny

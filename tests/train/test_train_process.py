@@ -18,7 +18,7 @@ import torch
 from netspec.emit import checkpoint as ckpt_io
 from netspec.train.output import TIMING_KEYS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LENET = ROOT / "specs" / "lenet5_digits.yaml"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONIOENCODING": "utf-8"}
 # small batches: ~300 steps an epoch, so that a signal lands inside an epoch

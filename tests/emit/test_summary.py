@@ -34,7 +34,7 @@ from netspec.ops import REGISTRY
 from netspec.ops.declare import LayerType
 from netspec.ops.torch_side import torch_class
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ZOO = sorted((ROOT / "specs" / "zoo").glob("*.yaml"))
 EXAMPLES = sorted((ROOT / "specs").glob("*.yaml"))
 torch.set_num_threads(1)

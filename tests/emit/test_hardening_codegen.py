@@ -18,7 +18,7 @@ import yaml
 import netspec
 from netspec.emit.codegen import MAX_NESTING, STYLES, StyleError, generate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def spec_text(text: str) -> str:

@@ -3,7 +3,7 @@ exactly the reviewed messages in NAME.expected (stderr) and exit 1.
 
 Regenerate after a deliberate message change, then review the diff before committing:
 
-    NETSPEC_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py
+    NETSPEC_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/pipeline/test_golden.py
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "specs" / "broken"
 SPECS = sorted(BROKEN.glob("*.yaml"))
 UPDATE = os.environ.get("NETSPEC_UPDATE_GOLDEN") == "1"

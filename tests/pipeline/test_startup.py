@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # what check has no use for: torch, the slow validator (only for documents that fail the
 # compiled checks), Graphviz, the emitters, training and the torch.fx importer

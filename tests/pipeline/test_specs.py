@@ -9,7 +9,7 @@ import torch
 
 import netspec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 IDS = [p.stem for p in SPECS]
 BATCH = 2
