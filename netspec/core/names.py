@@ -8,8 +8,8 @@ import re
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Attributes every nn.Module has: a child with one of these names cannot be added
-# (PyTorch raises KeyError "attribute ... already exists").  tests/pipeline/test_errors.py keeps this
-# list equal to the public names of dir(torch.nn.Sequential()) so it cannot drift; the
+# (PyTorch raises KeyError "attribute ... already exists").  tests/pipeline/test_errors.py
+# keeps this list equal to the public names of dir(torch.nn.Sequential()) so it cannot drift; the
 # private ones (_modules, _apply, ...) change between torch versions, so every name that
 # starts with '_' is refused instead.
 MODULE_ATTRIBUTES = frozenset(

@@ -9,37 +9,37 @@ from collections import OrderedDict
 from typing import Any
 
 from netspec.core.diagnostics import SpecError
+from netspec.core.graph import Node
 from netspec.ops import REGISTRY, Args
 from netspec.pipeline.check import CheckResult, Spec, check
-from netspec.pipeline.infer import LayerResult
 
 
-def constructor_kwargs(result: LayerResult) -> dict[str, Any]:
+def constructor_kwargs(result: Node) -> dict[str, Any]:
     """A checked layer's constructor arguments as torch takes them (YAML lists -> tuples)."""
     lt = REGISTRY[result.type]
     return {k: lt.arg_by_name[k].type.to_torch(v) for k, v in result.kwargs.items()}
 
 
-def construct(result: LayerResult) -> Any:
+def construct(result: Node) -> Any:
     """One torch module from a checked layer (its inferred arguments filled in)."""
     from netspec.ops.torch_side import torch_class
 
     return torch_class(result.type)(**constructor_kwargs(result))
 
 
-def calls_function(result: LayerResult) -> bool:
+def calls_function(result: Node) -> bool:
     """The entry is a function op (a merge, Permute): a call in forward, not a module."""
     return result.kind in ("layer", "merge") and not REGISTRY[result.type].torch.module
 
 
-def is_chain(children: list[LayerResult]) -> bool:
+def is_chain(children: list[Node]) -> bool:
     """Each entry is a module taking the previous one's output: an nn.Sequential expresses
     it (a function op, Torch(module=False), needs a forward that calls it)."""
     return all(not c.sources and not calls_function(c) and c.kind != "merge"
                for c in children)
 
 
-def module_for(result: LayerResult) -> Any:
+def module_for(result: Node) -> Any:
     from torch import nn
 
     if result.kind in ("layer", "merge"):  # a merge here is a module op (MultiheadAttention)
@@ -54,14 +54,14 @@ def module_for(result: LayerResult) -> Any:
 # owns_output): an Add or Mul that is its only user may accumulate into it in place, as
 # torchvision's `out += identity` after bn2 does (an out-of-place add allocates a fresh
 # feature map per block, a few % of ResNet's CPU forward time at batch 32).
-def owns_output(result: LayerResult) -> bool:
+def owns_output(result: Node) -> bool:
     if result.kind == "layer":
         return REGISTRY[result.type].torch.owns_output
     inner = {c.name: c for c in result.children}.get(result.output or "")
     return result.kind != "merge" and inner is not None and owns_output(inner)
 
 
-def scope_module(children: list[LayerResult], class_name: str, output: str | None) -> Any:
+def scope_module(children: list[Node], class_name: str, output: str | None) -> Any:
     """A list of entries as a module: Sequential for a chain, else an fx GraphModule."""
     from torch import fx, nn
 
@@ -99,7 +99,7 @@ def scope_module(children: list[LayerResult], class_name: str, output: str | Non
     return fx.GraphModule(root, graph, class_name=class_name)
 
 
-def _call_function(graph: Any, op: Any, child: LayerResult, inputs: list, by_name: dict,
+def _call_function(graph: Any, op: Any, child: Node, inputs: list, by_name: dict,
                    uses: dict[str, int]) -> Any:
     """A function op in the forward graph: f(a, b), f([a, b]), or folded f(f(a, b), c)."""
     from netspec.ops import torch_side

@@ -48,14 +48,13 @@ from typing import Any
 from netspec.core.diagnostics import Diagnostic, SpecError
 from netspec.core.expr import ExprError, evaluate, is_expression
 from netspec.core.expr import parse as parse_expr
+from netspec.core.graph import Node
 from netspec.core.names import MODULE_ATTRIBUTES
 from netspec.emit.build import calls_function, constructor_kwargs, is_chain
 from netspec.ops import REGISTRY, Args, fmt
 from netspec.ops.declare import REQUIRED
 from netspec.pipeline.check import CheckResult, Spec, check
-from netspec.pipeline.infer import LayerResult
 from netspec.pipeline.resolve import keyword_form
-from netspec.pipeline.validate import entry_type
 
 STYLES = ("class", "sequential", "add-module", "ordereddict")
 LINE_LENGTH = 100
@@ -245,7 +244,7 @@ def statement(expr: Expr, indent: int, fresh: Callable[[str], str], prefix: str 
     return lines + layout(expr, indent, prefix=prefix, comment=comment)
 
 
-def shape_comment(result: LayerResult) -> str | None:
+def shape_comment(result: Node) -> str | None:
     return f"# -> {fmt(result.output_shape)}" if result.output_shape is not None else None
 
 
@@ -253,19 +252,19 @@ def shape_comment(result: LayerResult) -> str | None:
 
 
 @dataclass
-class Node:
+class CodeNode:
     """A checked entry with the YAML it came from (for parameter names) and its place in
     the document (for positioned errors)."""
 
-    r: LayerResult
+    r: Node
     raw: Any  # the entry as written (a block body's entry: before parameter substitution)
     raw_args: dict[str, Any]  # its arguments as written, in keyword form
     path: tuple
-    children: list[Node] = field(default_factory=list)
+    children: list[CodeNode] = field(default_factory=list)
     unit: Unit | None = None  # class style: the generated class this entry instantiates
     # expressions over block parameters are only taken from the block's own body
     in_block: str | None = None
-    _by_name: dict[str, Node] | None = field(default=None, repr=False, compare=False)
+    _by_name: dict[str, CodeNode] | None = field(default=None, repr=False, compare=False)
     _kwargs: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -279,7 +278,7 @@ class Node:
             self._kwargs = constructor_kwargs(self.r)
         return self._kwargs
 
-    def child(self, name: str) -> Node:
+    def child(self, name: str) -> CodeNode:
         if self._by_name is None:  # one lookup per child, not a scan (repeats of 10,000)
             self._by_name = {c.name: c for c in self.children}
         return self._by_name[name]
@@ -299,43 +298,20 @@ def _raw_args(raw: Any, type_name: str) -> dict[str, Any]:
 
 
 class _Tree:
-    def __init__(self, doc: Any):
-        data = doc.data
-        self.blocks = data.get("blocks") or {} if isinstance(data, dict) else {}
+    """The checked graph as CodeNodes, and the document for positioned errors."""
+
+    def __init__(self, doc: Any, blocks: dict[str, dict]):
+        self.blocks = blocks  # block name -> its declared parameters
         self.doc = doc
         self.file = doc.file
 
-    def nodes(self, results: list[LayerResult], entries: list, path: tuple,
-              in_block: str | None) -> list[Node]:
-        out = []
-        for r in results:
-            raw = entries[r.index] if isinstance(entries, list) and r.index < len(entries) else {}
-            out.append(self.node(r, raw, path + (r.index,), in_block))
-        return out
+    def nodes(self, results: list[Node]) -> list[CodeNode]:
+        return [self.node(r) for r in results]
 
-    def node(self, r: LayerResult, raw: Any, path: tuple, in_block: str | None) -> Node:
-        if r.kind == "repeat":
-            node = Node(r, raw, {}, path, in_block=in_block)
-            base = {k: v for k, v in raw.items() if k not in ("repeat", "first", "name")} \
-                if isinstance(raw, dict) else {}
-            type_name = entry_type(base)
-            first = raw.get("first") if isinstance(raw, dict) else None
-            for child in r.children:
-                copy = dict(base)
-                if child.index == 0 and isinstance(first, dict) and type_name:
-                    given = copy.get(type_name) or {}
-                    copy[type_name] = {**given, **first} if isinstance(given, dict) else given
-                node.children.append(self.node(child, copy, path, in_block))
-            return node
-        args = _raw_args(raw, r.type) if r.kind in ("layer", "merge", "block") else {}
-        node = Node(r, raw, args, path, in_block=in_block)
-        if r.kind == "group":
-            entries = raw.get("layers") if isinstance(raw, dict) else []
-            node.children = self.nodes(r.children, entries or [], path + ("layers",), in_block)
-        elif r.kind == "block":
-            body = self.blocks.get(r.type) or {}
-            node.children = self.nodes(r.children, body.get("layers") or [],
-                                       ("blocks", r.type, "layers"), r.type)
+    def node(self, r: Node) -> CodeNode:
+        args = _raw_args(r.written, r.type) if r.kind in ("layer", "merge", "block") else {}
+        node = CodeNode(r, r.written, args, r.path, in_block=r.block)
+        node.children = self.nodes(r.children)
         return node
 
     def diagnostic(self, path: tuple, message: str) -> Diagnostic:
@@ -348,23 +324,23 @@ class _Tree:
 # ---------------------------------------------------------------- checks shared by the styles
 
 
-def _scope_is_chain(children: list[Node], output: str | None) -> bool:
+def _scope_is_chain(children: list[CodeNode], output: str | None) -> bool:
     """An nn.Sequential expresses the scope: build's chain, whose output is its last entry."""
     last = children[-1].name if children else None
     return is_chain([c.r for c in children]) and output in (last, None)
 
 
-def _default_names(children: list[Node]) -> bool:
+def _default_names(children: list[CodeNode]) -> bool:
     return all(c.name == str(i) for i, c in enumerate(children))
 
 
-def _walk(nodes: list[Node]):
+def _walk(nodes: list[CodeNode]):
     for n in nodes:
         yield n
         yield from _walk(n.children)
 
 
-def _check_names(tree: _Tree, nodes: list[Node], class_name: str) -> None:
+def _check_names(tree: _Tree, nodes: list[CodeNode], class_name: str) -> None:
     problems = []
     if not (isinstance(class_name, str) and _IDENTIFIER.fullmatch(class_name)) or \
             keyword.iskeyword(class_name) or class_name in _GLOBALS or \
@@ -393,7 +369,7 @@ def _check_names(tree: _Tree, nodes: list[Node], class_name: str) -> None:
         raise CodegenError(problems)
 
 
-def _branching(nodes: list[Node], output: str | None) -> Node | None:
+def _branching(nodes: list[CodeNode], output: str | None) -> CodeNode | None:
     """The first entry that makes a scope not a plain chain, or None."""
     if not _scope_is_chain(nodes, output):  # a merge, a from:, or another output
         return next((n for n in nodes if calls_function(n.r) or n.r.sources), nodes[-1])
@@ -442,7 +418,7 @@ def _arg_text(value: Any, default: Any) -> str | None:
     return literal(value)
 
 
-def _sequential_expr(children: list[tuple[Node, Expr, str | None]], named: bool) -> Expr:
+def _sequential_expr(children: list[tuple[CodeNode, Expr, str | None]], named: bool) -> Expr:
     """``nn.Sequential(a, b)`` from (entry, its module, its comment), or with ``named``
     ``nn.Sequential(OrderedDict([("conv1", a), ...]))``, which keeps the entries' names."""
     for c, module, _ in children:
@@ -455,7 +431,7 @@ def _sequential_expr(children: list[tuple[Node, Expr, str | None]], named: bool)
     return Expr("nn.Sequential", items)
 
 
-def _layer_args(n: Node, render: Callable[[str, Any, Any], str | None] | None = None
+def _layer_args(n: CodeNode, render: Callable[[str, Any, Any], str | None] | None = None
                 ) -> dict[str, str]:
     """Rendered arguments of a layer: ``render(arg, value, default)`` gives the text, or None
     to leave the argument out; without ``render``, each value as a literal (_arg_text)."""
@@ -485,7 +461,7 @@ class Unit:
 
     name: str
     base: str  # block type, group name, or the network name
-    instances: list[Node] = field(default_factory=list)
+    instances: list[CodeNode] = field(default_factory=list)
     params: list[Param] = field(default_factory=list)
     # position -> how the value is written in the class body: ("lit", value),
     # ("name", param) or ("expr", text)
@@ -494,7 +470,7 @@ class Unit:
 
     known: dict[str, tuple] = field(default_factory=dict)  # parameter -> value per instance
 
-    def args_of(self, node: Node) -> dict[str, Any]:
+    def args_of(self, node: CodeNode) -> dict[str, Any]:
         """The values of this class's parameters for one instance."""
         j = next(j for j, i in enumerate(self.instances) if i is node)
         return {p.name: self.known[p.name][j] for p in self.params}
@@ -511,14 +487,14 @@ def _camel(name: str) -> str:
     return text if _IDENTIFIER.fullmatch(text or "0") else f"Group{name}"
 
 
-def _structure(node: Node) -> tuple:
+def _structure(node: CodeNode) -> tuple:
     """What must be equal for two entries to share a generated class: every child's kind,
     type, name, sources and argument names (values apart); nested classes by identity."""
 
-    def scope(children: list[Node]) -> tuple:
+    def scope(children: list[CodeNode]) -> tuple:
         return tuple(one(c) for c in children)
 
-    def one(c: Node) -> tuple:
+    def one(c: CodeNode) -> tuple:
         head = (c.name, c.kind, tuple(c.r.sources), c.r.output)
         if c.unit is not None:
             return (*head, "unit", id(c.unit))
@@ -533,13 +509,13 @@ def _structure(node: Node) -> tuple:
             scope(node.children))
 
 
-def _positions(node: Node) -> list[tuple[tuple, Node, str, Any, bool]]:
+def _positions(node: CodeNode) -> list[tuple[tuple, CodeNode, str, Any, bool]]:
     """(position, entry, argument, raw value, whether the entry reads the instance's own
     input) for every value in an instance's body: layer arguments, and the parameters of
     nested classes."""
     out = []
 
-    def visit(children: list[Node], prefix: tuple, at_input: bool, repeat: bool) -> None:
+    def visit(children: list[CodeNode], prefix: tuple, at_input: bool, repeat: bool) -> None:
         previous = "input"
         for c in children:
             here = (*prefix, c.name)
@@ -561,7 +537,7 @@ def _positions(node: Node) -> list[tuple[tuple, Node, str, Any, bool]]:
     return out
 
 
-def _position_values(node: Node, positions: list[tuple]) -> list[Any]:
+def _position_values(node: CodeNode, positions: list[tuple]) -> list[Any]:
     found = {pos: (c, arg) for pos, c, arg, _, _ in _positions(node)}
     values = []
     for pos in positions:
@@ -584,7 +560,7 @@ class _Classes:
         self.taken = set(_GLOBALS) | set(_OUTPUT_ONLY_HELPER.values()) | {network}
         self.names_per_base: dict[str, int] = {}
 
-    def assign(self, nodes: list[Node]) -> None:
+    def assign(self, nodes: list[CodeNode]) -> None:
         for n in nodes:
             self.assign(n.children)
             if n.kind == "block" or (n.kind == "group" and not self.inline_group(n)):
@@ -596,10 +572,10 @@ class _Classes:
                 n.unit = unit
 
     @staticmethod
-    def inline_group(n: Node) -> bool:
+    def inline_group(n: CodeNode) -> bool:
         return _scope_is_chain(n.children, n.r.output)
 
-    def new_unit(self, n: Node, key: tuple) -> Unit:
+    def new_unit(self, n: CodeNode, key: tuple) -> Unit:
         base = n.r.type if n.kind == "block" else _camel(n.name)
         count = self.names_per_base.get(base, 0) + 1
         self.names_per_base[base] = count
@@ -627,7 +603,7 @@ class _Classes:
         in_block = template.kind == "block"
         declared = {}  # a block's params (and their defaults)
         if in_block:
-            params = (self.tree.blocks.get(template.r.type) or {}).get("params") or {}
+            params = self.tree.blocks.get(template.r.type) or {}
             declared = dict(params) if isinstance(params, dict) else {}
         # a raw value names block parameters only when written in this block's own body
         found = [(pos, c, arg, raw if in_block and c.in_block == template.r.type else None,
@@ -817,7 +793,7 @@ class _ClassWriter:
         self.helper_ops: set[str] = set()  # function ops whose Code.helper the file defines
         self.helpers: set[str] = set()
 
-    def module_expr(self, n: Node, unit: Unit, prefix: tuple,
+    def module_expr(self, n: CodeNode, unit: Unit, prefix: tuple,
                     in_sequential: bool) -> Expr:
         """The expression that constructs entry ``n`` inside ``unit``'s body."""
         here = (*prefix, n.name)
@@ -833,13 +809,13 @@ class _ClassWriter:
         # a chain group or a repeat: nn.Sequential
         return self.sequential(n.children, unit, here)
 
-    def sequential(self, children: list[Node], unit: Unit, prefix: tuple) -> Expr:
+    def sequential(self, children: list[CodeNode], unit: Unit, prefix: tuple) -> Expr:
         named = not _default_names(children)
         self.uses_od |= named
         return _sequential_expr([(c, self.module_expr(c, unit, prefix, in_sequential=True),
                                   self.comment(c, unit)) for c in children], named)
 
-    def comment(self, n: Node, unit: Unit) -> str | None:
+    def comment(self, n: CodeNode, unit: Unit) -> str | None:
         """The output shape, where it is the same in every instance of the class."""
         if len(unit.instances) == 1:
             return shape_comment(n.r)
@@ -854,7 +830,7 @@ class _ClassWriter:
             shapes.add(node.r.output_shape)
         return shape_comment(n.r) if len(shapes) == 1 else None
 
-    def instantiate(self, n: Node, unit: Unit, here: tuple) -> Expr:
+    def instantiate(self, n: CodeNode, unit: Unit, here: tuple) -> Expr:
         target = n.unit
         values = target.args_of(n)
         args = []
@@ -911,14 +887,14 @@ class _ClassWriter:
         return lines
 
     @staticmethod
-    def named_container(n: Node) -> bool:
+    def named_container(n: CodeNode) -> bool:
         return n.unit is None and n.kind in ("group", "repeat") and \
             not _default_names(n.children)
 
-    def nested_named(self, n: Node) -> bool:
+    def nested_named(self, n: CodeNode) -> bool:
         return self.named_container(n) and any(self.named_container(g) for g in n.children)
 
-    def add_lines(self, target: str, n: Node, unit: Unit, prefix: tuple) -> list[str]:
+    def add_lines(self, target: str, n: CodeNode, unit: Unit, prefix: tuple) -> list[str]:
         here = (*prefix, n.name)
         lines = [f"{INDENT * 2}{target} = nn.Sequential()"]
         for g in n.children:
@@ -941,7 +917,7 @@ class _ClassWriter:
         self.locals.add(var)
         return var
 
-    def forward(self, children: list[Node], output: str | None, unit: Unit) -> list[str]:
+    def forward(self, children: list[CodeNode], output: str | None, unit: Unit) -> list[str]:
         # who reads each value: (index of the reader, position among its sources, whether
         # the reader names its sources with from:)
         readers: dict[str, list[tuple[int, int, bool]]] = {"input": []}
@@ -997,7 +973,7 @@ class _ClassWriter:
         lines.append(f"{INDENT * 2}return {where[result]}")
         return lines
 
-    def call_expr(self, c: Node, args: list[str]) -> Expr:
+    def call_expr(self, c: CodeNode, args: list[str]) -> Expr:
         op = REGISTRY[c.r.type] if c.kind in ("layer", "merge") else None
         if calls_function(c.r):
             return self.function_call(op, c, args)
@@ -1010,7 +986,7 @@ class _ClassWriter:
             text += f"[{op.flow_index}]"  # a tuple (RNN: output, state): one output flows on
         return atom(text)
 
-    def function_call(self, op: Any, c: Node, args: list[str]) -> Expr:
+    def function_call(self, op: Any, c: CodeNode, args: list[str]) -> Expr:
         """A function op: ``a + b``, ``torch.cat([a, b], 1)``, ``crop_to(a, b)``."""
         if op.code.infix:
             return atom(op.code.infix.join(args))
@@ -1035,20 +1011,20 @@ class _SequentialWriter:
         self.uses_od = False
         self.local_names: set[str] = set()
 
-    def module_expr(self, n: Node) -> Expr:
+    def module_expr(self, n: CodeNode) -> Expr:
         if n.kind == "layer":
             if n.r.type in _OUTPUT_ONLY_HELPER:
                 self.helpers.add(n.r.type)
             return _constructor(n.r.type, _layer_args(n), in_sequential=True)
         return self.container(n.children)
 
-    def container(self, children: list[Node]) -> Expr:
+    def container(self, children: list[CodeNode]) -> Expr:
         named = self.style == "ordereddict"
         self.uses_od |= named
         return _sequential_expr([(c, self.module_expr(c), shape_comment(c.r))
                                  for c in children], named)
 
-    def add_modules(self, target: str, children: list[Node]) -> list[str]:
+    def add_modules(self, target: str, children: list[CodeNode]) -> list[str]:
         """add-module style: fill ``target`` (an nn.Sequential) child by child."""
         lines = []
         for c in children:
@@ -1076,7 +1052,7 @@ class _SequentialWriter:
         self.local_names.add(name)
         return name
 
-    def network(self, name: str, nodes: list[Node]) -> list[str]:
+    def network(self, name: str, nodes: list[CodeNode]) -> list[str]:
         lines = [f"class {name}(nn.Sequential):", f"{INDENT}def __init__(self) -> None:"]
         if self.style == "add-module":
             lines.append(f"{INDENT * 2}super().__init__()")
@@ -1164,8 +1140,8 @@ def generate(spec: CheckResult | Spec | str | os.PathLike, style: str = "class")
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
     result, doc = _load(spec)
-    tree = _Tree(doc)
-    nodes = tree.nodes(result.layers, doc.data.get("layers") or [], ("layers",), None)
+    tree = _Tree(doc, result.network.blocks)
+    nodes = tree.nodes(result.layers)
     name = result.network.name
     _check_names(tree, nodes, name)
     try:
@@ -1176,10 +1152,10 @@ def generate(spec: CheckResult | Spec | str | os.PathLike, style: str = "class")
         raise CodegenError([tree.diagnostic(("layers",), f"cannot write code: {exc}")]) from None
 
 
-def _class_style(tree: _Tree, nodes: list[Node], name: str, result: CheckResult) -> str:
+def _class_style(tree: _Tree, nodes: list[CodeNode], name: str, result: CheckResult) -> str:
     classes = _Classes(tree, name)
     classes.assign(nodes)
-    root = Node(LayerResult(0, name, name, result.network.input_shape, result.output_shape,
+    root = CodeNode(Node(0, name, name, result.network.input_shape, result.output_shape,
                             result.total_params, kind="group", qualname="",
                             output=nodes[-1].name if nodes else None, children=result.layers),
                 {}, {}, ("layers",), nodes)
@@ -1192,7 +1168,7 @@ def _class_style(tree: _Tree, nodes: list[Node], name: str, result: CheckResult)
                      writer.helper_ops, writer.helpers, _input_text(result))
 
 
-def _sequential_style(tree: _Tree, nodes: list[Node], name: str, result: CheckResult,
+def _sequential_style(tree: _Tree, nodes: list[CodeNode], name: str, result: CheckResult,
                       style: str) -> str:
     where = _branching(nodes, None)  # the network's output is its last entry's
     if where is not None:

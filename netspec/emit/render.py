@@ -28,12 +28,11 @@ from typing import Any
 import graphviz
 
 from netspec.core.diagnostics import Diagnostic, SpecError, visible
+from netspec.core.graph import Node
 from netspec.ops import REGISTRY, fmt
 from netspec.ops.declare import Draw
 from netspec.ops.text import size
 from netspec.pipeline.check import CheckResult, Spec, check, load
-from netspec.pipeline.infer import LayerResult
-from netspec.pipeline.validate import lookup
 
 FORMATS = ("svg", "png", "pdf", "dot")
 FONT = "Helvetica,Arial,sans-serif"  # Helvetica's metrics: Liberation Sans / Arial everywhere
@@ -195,29 +194,6 @@ def _fuse(type_name: str) -> str | None:
 # ------------------------------------------------------------------ where errors are
 
 
-def _result_paths(layers: list[LayerResult]) -> tuple[dict[int, tuple], dict[int, int]]:
-    """(id(result) -> its entry's path in the document, for every result in the tree;
-    id(result) -> k for the k-th copy of a repeat)."""
-    paths: dict[int, tuple] = {}
-    copies: dict[int, int] = {}
-
-    def walk(results: list[LayerResult], scope: tuple | None, repeat_path: tuple | None):
-        for k, r in enumerate(results):
-            path = repeat_path if repeat_path is not None else scope + (r.index,)
-            paths[id(r)] = path
-            if repeat_path is not None:
-                copies[id(r)] = k
-            if r.kind == "repeat":
-                walk(r.children, None, path)
-            elif r.kind == "block":
-                walk(r.children, ("blocks", r.type, "layers"), None)
-            elif r.kind == "group":
-                walk(r.children, path + ("layers",), None)
-
-    walk(layers, ("layers",), None)
-    return paths, copies
-
-
 @dataclass
 class Problems:
     """Diagnostics attached to the results they are about, and the ones about no layer."""
@@ -234,23 +210,22 @@ def attach(result: CheckResult, doc=None) -> Problems:
     layer it names.  Linear in layers plus diagnostics: a 10,000-copy repeat with a warning
     per copy must not cost 10,000 x 10,000."""
     problems = Problems()
-    paths, _ = _result_paths(result.layers)
-    by_path: dict[tuple, list[LayerResult]] = {}
+    by_path: dict[tuple, list[Node]] = {}
     depth: dict[int, int] = {}  # id(result) -> how deeply it is nested
     for top in result.layers:
         for level, r in top.walk():
-            by_path.setdefault(paths[id(r)], []).append(r)
+            by_path.setdefault(r.path, []).append(r)
             depth[id(r)] = level
     # the most deeply nested results at each path (a repeat's copies, not the repeat), and
     # those again by the (index, name) a diagnostic's layer gives
-    deepest: dict[tuple, list[LayerResult]] = {}
-    by_layer: dict[tuple, list[LayerResult]] = {}
+    deepest: dict[tuple, list[Node]] = {}
+    by_layer: dict[tuple, list[Node]] = {}
     for path, found in by_path.items():
         level = max(depth[id(r)] for r in found)
         deepest[path] = [r for r in found if depth[id(r)] == level]
         for r in deepest[path]:
             by_layer.setdefault((path, r.index, r.name), []).append(r)
-    top_level: dict[tuple, list[LayerResult]] = {}
+    top_level: dict[tuple, list[Node]] = {}
     for r in result.layers:
         top_level.setdefault((r.index, r.name), []).append(r)
     at: dict[tuple[int, int], list[tuple]] = {}
@@ -258,7 +233,7 @@ def attach(result: CheckResult, doc=None) -> Problems:
         for table in (doc.positions, doc.keys):
             for path, pos in table.items():
                 at.setdefault(pos, []).append(path)
-    chosen: dict[tuple, list[LayerResult]] = {}  # memo of _failed_first per candidate list
+    chosen: dict[tuple, list[Node]] = {}  # memo of _failed_first per candidate list
     seen: set[tuple[int, str]] = set()  # (id(result), text) already attached
     for d in result.diagnostics:
         if d.severity not in ("error", "warning"):
@@ -271,7 +246,7 @@ def attach(result: CheckResult, doc=None) -> Problems:
                     best, where = n, path[:n]
                     break
         index, name = _layer_key(d)
-        targets: list[LayerResult] = []
+        targets: list[Node] = []
         if where is not None:
             key = (where, index, name)
             if key not in by_layer:
@@ -302,7 +277,7 @@ def _layer_key(d: Diagnostic) -> tuple[Any, Any]:
     return None, None
 
 
-def _failed_first(targets: list[LayerResult]) -> list[LayerResult]:
+def _failed_first(targets: list[Node]) -> list[Node]:
     """Of several copies a diagnostic's position fits, those whose shape was lost, if any."""
     if len(targets) <= 1:
         return targets
@@ -332,7 +307,6 @@ class _Drawing:
         self.ids: set[str] = set()
         self.nodes: list[str] = []  # boxes in the order drawn
         self.edges: list[tuple[str, str, dict[str, str]]] = []
-        self.paths, self.copies = _result_paths(result.layers)  # copies: id -> copy number
         g = graphviz.Digraph(name=_dot_id(title) or "net", format="svg")
         g.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="13", labelloc="t",
                labeljust="c", nodesep="0.25", ranksep="0.3", newrank="true",
@@ -402,7 +376,7 @@ class _Drawing:
             attrs["weight"] = "4"  # keep the main path straight, branches around it
         self.edges.append((src.node, dst, attrs))
 
-    def scope(self, graph, results: list[LayerResult], level: int, inp: Port) -> Port:
+    def scope(self, graph, results: list[Node], level: int, inp: Port) -> Port:
         """Draw one list of entries (the network, a group's, a block's, a repeat's copies)
         into ``graph``; returns the port of its output."""
         env: dict[str, Port] = {"input": inp}
@@ -427,10 +401,10 @@ class _Drawing:
             previous = port
         return previous
 
-    def expanded(self, r: LayerResult, level: int) -> bool:
+    def expanded(self, r: Node, level: int) -> bool:
         return bool(r.children) and (self.depth is None or level + 1 < self.depth)
 
-    def entry(self, graph, r: LayerResult, level: int, sources: list[Port]) -> Port:
+    def entry(self, graph, r: Node, level: int, sources: list[Port]) -> Port:
         if r.kind in ("group", "block", "repeat") and self.expanded(r, level):
             single = self.single_chain(r)
             if single is None:
@@ -442,7 +416,7 @@ class _Drawing:
             self.edge(s, node)
         return Port(node, r.output_shape)
 
-    def cluster(self, graph, r: LayerResult, level: int, sources: list[Port]) -> Port:
+    def cluster(self, graph, r: Node, level: int, sources: list[Port]) -> Port:
         cid = "cluster_" + self.node_id(r.qualname or r.name, "cluster.")
         with graph.subgraph(name=cid) as sub:
             broken = bool(self.errors_inside(r, 1))
@@ -477,7 +451,7 @@ class _Drawing:
 
     # ---------------------------------------------------------------- boxes
 
-    def leaf_attrs(self, r: LayerResult) -> dict[str, str]:
+    def leaf_attrs(self, r: Node) -> dict[str, str]:
         collapsed = r.kind in ("group", "block", "repeat")
         fam = "block" if collapsed else family(r.type)
         errors = self.problems.errors.get(id(r), [])
@@ -524,9 +498,9 @@ class _Drawing:
         attrs["label"] = _html(_rows(rows))
         return attrs
 
-    def shown_name(self, r: LayerResult) -> str:
+    def shown_name(self, r: Node) -> str:
         """A repeat's copy by its name, 'layer2.0' where the name is a number."""
-        if id(r) in self.copies and r.name.isdigit():
+        if r.copy is not None and r.name.isdigit():
             return ".".join(r.qualname.split(".")[-2:])
         return r.name
 
@@ -537,20 +511,17 @@ class _Drawing:
             shown += f"  <FONT COLOR=\"{colour}\">{_e(name, LABEL_WIDTH)}</FONT>"
         return shown
 
-    def block_args(self, r: LayerResult) -> list[str]:
-        """A block's or repeat's written arguments, from the document (first: included)."""
-        if self.doc is None or r.kind not in ("block", "repeat"):
+    def block_args(self, r: Node) -> list[str]:
+        """A block's or repeat's arguments as written (first: included)."""
+        if r.kind not in ("block", "repeat"):
             return []
-        raw = lookup(self.doc.data, self.paths.get(id(r), ()))
+        raw = r.written
         if not isinstance(raw, dict):
             return []
         type_name = r.type.split("×")[0]
         args = raw.get(type_name)
         args = dict(args) if isinstance(args, dict) else {}
-        first = raw.get("first")
-        copy = self.copies.get(id(r))
-        if copy == 0 and isinstance(first, dict):
-            args.update(first)  # the first copy of a repeat, with its first: arguments
+        first = raw.get("first")  # a repeat's (its first copy has them merged in already)
         parts = []
         if args:
             parts.append(", ".join(f"{k} {size(v)}" for k, v in args.items()))
@@ -558,7 +529,7 @@ class _Drawing:
             parts.append("first: " + ", ".join(f"{k} {size(v)}" for k, v in first.items()))
         return [t for p in parts for t in _wrap(p, 40, 3)]
 
-    def errors_inside(self, r: LayerResult, limit: int) -> list[str]:
+    def errors_inside(self, r: Node, limit: int) -> list[str]:
         """The first ``limit`` distinct errors of the layers inside ``r`` (a box shows two)."""
         found: list[str] = []
         for _, c in r.walk():
@@ -571,7 +542,7 @@ class _Drawing:
 
     # ---------------------------------------------------------------- compact
 
-    def fuse(self, results: list[LayerResult]) -> list[list[LayerResult]]:
+    def fuse(self, results: list[Node]) -> list[list[Node]]:
         """Conv + BN + ReLU (and BN + ReLU + Conv, Linear + ReLU) chains as one item each."""
         used = {s for r in results for s in r.sources}
         ok = [self.fusable(r) for r in results]
@@ -583,7 +554,7 @@ class _Drawing:
                 runs[-1].append(i)
             else:
                 runs.append([i])
-        items: list[list[LayerResult]] = []
+        items: list[list[Node]] = []
         for run in runs:
             if len(run) == 1 or not ok[run[0]]:
                 items += [[results[i]] for i in run]
@@ -602,11 +573,11 @@ class _Drawing:
                     items.append([results[i] for i in chunk])
         return items
 
-    def fusable(self, r: LayerResult) -> bool:
+    def fusable(self, r: Node) -> bool:
         return (r.kind == "layer" and _fuse(r.type) is not None and r.output_shape is not None
                 and id(r) not in self.problems.errors and id(r) not in self.problems.warnings)
 
-    def single_chain(self, r: LayerResult) -> list[LayerResult] | None:
+    def single_chain(self, r: Node) -> list[Node] | None:
         """Compact: a block whose whole body is one fusable chain becomes one box."""
         if not self.compact or r.kind == "repeat":
             return None
@@ -615,8 +586,8 @@ class _Drawing:
             return items[0]
         return None
 
-    def fused(self, graph, chain: list[LayerResult], sources: list[Port],
-              container: LayerResult | None = None) -> Port:
+    def fused(self, graph, chain: list[Node], sources: list[Port],
+              container: Node | None = None) -> Port:
         first, last = chain[0], chain[-1]
         main = next((c for c in chain if _fuse(c.type) == "weighted"), first)
         fam = family(main.type)
@@ -650,7 +621,7 @@ def _shape_params(shape: tuple[int, ...] | None, params: int | None) -> str:
     return _e(_shape(shape)) + (f" · {human(params)} params" if params else "")
 
 
-def _type_text(r: LayerResult) -> str:
+def _type_text(r: Node) -> str:
     """'BasicBlock ×2' for a repeat, the block's name for a block, 'group' for a group."""
     if r.kind == "repeat":
         base, _, count = r.type.rpartition("×")
@@ -658,7 +629,7 @@ def _type_text(r: LayerResult) -> str:
     return r.type
 
 
-def _call(r: LayerResult) -> str:
+def _call(r: Node) -> str:
     if r.kind in ("group", "block", "repeat"):
         return _type_text(r)
     args = ", ".join(f"{k}={v!r}" for k, v in r.kwargs.items())

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netspec.core.diagnostics import SpecError
+from netspec.core.graph import Node
 from netspec.ops import REGISTRY, Args, fmt
 from netspec.pipeline.check import CheckResult, Spec, check
-from netspec.pipeline.infer import LayerResult
 
 BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4}
 PARAM_DTYPE = "float32"  # netspec builds float32 parameters whatever the input dtype
@@ -237,11 +237,11 @@ def _mb(n: int) -> str:
 # ---------------------------------------------------------------------- building rows
 
 
-def _args(r: LayerResult) -> Args:
+def _args(r: Node) -> Args:
     return Args.filled(REGISTRY[r.type], r.kwargs)
 
 
-def _scope(results: list[LayerResult], depth: int, rows: list[Row]) -> None:
+def _scope(results: list[Node], depth: int, rows: list[Row]) -> None:
     """Rows for one layers list and everything nested in it."""
     for r in results:
         row = Row(depth, r.name, r.qualname or r.name, r.type, r.kind,

@@ -9,8 +9,9 @@ from typing import Any
 
 from netspec.core.diagnostics import Diagnostic, SpecError
 from netspec.core.document import Document, load_text, read_file
+from netspec.core.graph import Node
 from netspec.ops import fmt
-from netspec.pipeline.infer import LayerResult, infer
+from netspec.pipeline.infer import infer
 from netspec.pipeline.resolve import Network, resolve
 from netspec.pipeline.validate import validate
 
@@ -34,7 +35,7 @@ class Spec:
 class CheckResult:
     file: str
     diagnostics: list[Diagnostic]
-    layers: list[LayerResult] = field(default_factory=list)
+    layers: list[Node] = field(default_factory=list)
     network: Network | None = None
     # the document checked, base: expanded (codegen reads the entries as written)
     document: Document | None = None
@@ -113,7 +114,7 @@ class CheckResult:
         return "\n".join(lines)
 
 
-def _unexplained(doc: Document, results: list[LayerResult]) -> list[Diagnostic]:
+def _unexplained(doc: Document, results: list[Node]) -> list[Diagnostic]:
     """An error for each top-level entry whose shape is unknown although nothing was
     reported: ok must mean that every command can work on the network."""
     return [

@@ -1,19 +1,35 @@
-"""Stage 3, resolve: a validated document -> the network as plain records.
+"""Stage 3, resolve: a validated document -> the network as a graph of nodes.
 
-Each entry's arguments are brought to one form (keywords), whether the user wrote a
-mapping, PyTorch's positional list, a scalar or nothing, and each argument remembers
-where it was written so later errors can point at it."""
+Blocks, repeats, ``if:``, ``first:`` and ``from:`` are expanded here, and each layer
+entry's arguments are brought to one form (keywords), whether the user wrote a mapping,
+PyTorch's positional list, a scalar or nothing; each argument remembers where it was
+written so later errors can point at it."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netspec.core.diagnostics import Diagnostic
+from netspec.core.diagnostics import Diagnostic, closest, did_you_mean
 from netspec.core.document import Document
-from netspec.core.expr import evaluate, is_expression
+from netspec.core.expr import ExprError, evaluate, is_expression
+from netspec.core.graph import Node
 from netspec.ops import REGISTRY, LayerType
-from netspec.pipeline.validate import entry_type, layer_info, layer_label
+from netspec.pipeline.schema import ENTRY_KEYS, MAX_REPEAT
+from netspec.pipeline.validate import (
+    IDENTIFIER,
+    entry_label,
+    entry_type,
+    identifier_problem,
+    layer_info,
+    layer_label,
+    lookup,
+    name_problem,
+    validate_entry,
+    validate_first,
+)
 
 
 @dataclass
@@ -55,6 +71,8 @@ class Network:
     input_shape: tuple[int, ...]
     input_dtype: str
     layers: list[LayerEntry]
+    # block name -> its declared parameters and their defaults ("required": none)
+    blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def resolve(doc: Document) -> Network:
@@ -66,7 +84,9 @@ def resolve(doc: Document) -> Network:
         shape, dtype = tuple(spec_input["shape"]), spec_input.get("dtype", "float32")
     else:
         shape, dtype = tuple(spec_input), "float32"
-    return Network(data.get("name", "Net"), shape, dtype, [])
+    blocks = {name: dict(body.get("params") or {}) if isinstance(body, dict) else {}
+              for name, body in (data.get("blocks") or {}).items()}
+    return Network(data.get("name", "Net"), shape, dtype, [], blocks)
 
 
 def keyword_form(lt: Any, args: Any, args_path: tuple = ()) -> tuple[str, dict, dict]:
@@ -139,3 +159,468 @@ def substitute(value: Any, params: dict[str, Any]) -> Any:
     if isinstance(value, dict):
         return {k: substitute(v, params) for k, v in value.items()}
     return value
+
+
+# ---------------------------------------------------------------------------- expansion
+#
+# Resolve expands the network entry by entry: blocks into their bodies, repeats into their
+# copies (first: merged into the first), if: into kept or left-out entries, from: into the
+# flows an entry takes.  It hands each resolved layer to infer before going on, because
+# what comes next can depend on a shape: `in_channels` (the channels coming in) is a
+# parameter of every block and of every if: and repeat: expression.
+
+
+@dataclass
+class Scope:
+    """One layers list being expanded: the top level, a group, or a block's body."""
+
+    path: tuple  # where the list is in the document
+    prefix: str  # qualified-name prefix of its entries ("" or "layer2.0.")
+    params: dict[str, Any] | None = None  # block parameters (None outside blocks)
+    block: str | None = None
+    depth: int = 0
+
+
+@dataclass
+class Flow:
+    """A tensor flowing between entries: its shape (None: unknown), dtype and provenance."""
+
+    shape: tuple[int, ...] | None
+    dtype: str
+    origin: str
+    node: str  # the entry (in its scope) that produced it, or "input"
+
+
+MAX_DEPTH = 32  # blocks using blocks: deeper than this is a runaway recursion
+# entries after repeats and blocks are expanded: repeats multiply (10,000 copies of a block
+# that repeats a layer 10,000 times is 10^8 layers, hours of checking); 100,000 checks in
+# about 10 s and is far beyond any real network (DenseNet-121 expands to about 700)
+MAX_EXPANDED = 100_000
+
+# infer's half of the walk: a resolved layer entry and the flows into it -> its node and
+# the flow out of it
+InferLayer = Callable[[LayerEntry, bool, list[Flow]], tuple[Node, Flow]]
+
+
+class Diagnostics:
+    """What resolve and infer report, in order; a mistake in a block's body once, however
+    often the block is used."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.found: list[Diagnostic] = []
+        self.seen_in_blocks: set[tuple] = set()
+
+    def report(
+        self, entry: LayerEntry, message: str, arg: str | None = None, severity: str = "error"
+    ) -> None:
+        self.add(
+            self.doc.diagnostic(
+                entry.arg_path(arg), f"{entry.label}: {message}", severity=severity,
+                layer=entry.info,
+            ),
+            in_block=entry.block is not None,
+        )
+    def add(self, diagnostic: Diagnostic, in_block: bool = False) -> None:
+        if in_block:  # a block used 16 times reports a mistake in its body once
+            key = (diagnostic.line, diagnostic.col, diagnostic.severity,
+                   diagnostic.message.split(": ", 1)[-1])
+            if key in self.seen_in_blocks:
+                return
+            self.seen_in_blocks.add(key)
+        self.found.append(diagnostic)
+    def error_at(self, path: tuple, message: str, in_block: bool, at_key: bool = False,
+                 severity: str = "error") -> None:
+        self.add(self.doc.diagnostic(path, message, severity=severity, at_key=at_key),
+                 in_block=in_block)
+
+
+def failed(index: int, name: str, raw: Any, qualname: str, inputs: list[Flow]) -> tuple[Node, Flow]:
+    """The node of an entry whose output is unknown (its error is reported)."""
+    return (Node(index, name, entry_type(raw) or "?", inputs[0].shape, None, None,
+                 qualname=qualname), Flow(None, inputs[0].dtype, "", name))
+
+
+class Expander:
+    def __init__(self, doc: Document, broken: set[tuple], report: Diagnostics,
+                 infer_layer: InferLayer):
+        self.doc = doc
+        self.broken = broken
+        self.diagnostics = report
+        self.infer_layer = infer_layer
+        data = doc.data
+        self.blocks: dict[str, Any] = data.get("blocks") or {} if isinstance(data, dict) else {}
+        # a block body entry, its parameters substituted, checked against the schema once per
+        # distinct value: DenseNet-121's 58 dense layers are 13 distinct entries
+        self.entry_problems: dict[tuple, list[Diagnostic]] = {}
+        self.expanded = 0  # entries walked so far, repeats and blocks expanded
+
+    def add(self, diagnostic: Diagnostic, in_block: bool = False) -> None:
+        self.diagnostics.add(diagnostic, in_block)
+
+    def error_at(self, path: tuple, message: str, scope: Scope, at_key: bool = False,
+                 severity: str = "error") -> None:
+        self.diagnostics.error_at(path, message, scope.block is not None, at_key, severity)
+
+    def run(self, flow: Flow) -> list[Node]:
+        nodes, _ = self.scope(Scope(("layers",), ""), self.doc.data["layers"], flow)
+        return nodes
+
+    def scope(self, scope: Scope, entries: list, flow: Flow) -> tuple[list[Node], Flow]:
+        """Walk one layers list; returns its results and the flow out of its last entry."""
+        flow = Flow(flow.shape, flow.dtype, flow.origin, "input")  # named as seen inside
+        env: dict[str, Flow] = {"input": flow}
+        later = {e["name"]: i for i, e in enumerate(entries)
+                 if isinstance(e, dict) and isinstance(e.get("name"), str)}
+        results: list[Node] = []
+        previous = flow
+        failed_at: tuple[int, str] | None = None  # (index, qualified name)
+        skipped: list[tuple[tuple, str]] = []
+        active = 0
+        for index, raw in enumerate(entries):
+            path = scope.path + (index,)
+            if not self.condition(scope, raw, path, flow):
+                # an entry left out by if: passes its input on, so from: can still name it
+                name = raw.get("name") if isinstance(raw, dict) else None
+                if isinstance(name, str):
+                    flows, ok = self.sources(scope, raw, path, env, later, index, previous)
+                    env[name] = flows[0] if ok else Flow(None, previous.dtype, "", name)
+                continue
+            name = raw.get("name") if isinstance(raw, dict) else None
+            name = name if isinstance(name, str) else str(active)
+            active += 1
+            qualname = scope.prefix + name
+            inputs, ok = self.sources(scope, raw, path, env, later, index, previous)
+            broken = path in self.broken or not ok
+            if not broken and any(f.shape is None for f in inputs):
+                skipped.append((path, qualname))
+                result = Node(index, name, entry_type(raw) or "?", None, None, None,
+                                     qualname=qualname)
+                out = Flow(None, previous.dtype, "", name)
+            elif broken:
+                if not skipped:  # the note names the last error before the unchecked run
+                    failed_at = (index, qualname)
+                result = Node(index, name, entry_type(raw) or "?", None, None, None,
+                                     qualname=qualname)
+                out = Flow(None, previous.dtype, "", name)
+            else:
+                result, out = self.entry(scope, raw, path, index, name, qualname, inputs)
+                if out.shape is None and not skipped:
+                    failed_at = (index, qualname)
+            if isinstance(raw, dict) and "from" in raw:
+                result.sources = [f.node for f in inputs]
+            result.path, result.written, result.block = path, raw, scope.block
+            result.output_dtype = out.dtype
+            results.append(result)
+            env[name] = Flow(out.shape, out.dtype, out.origin, name)
+            previous = env[name]
+        if skipped and failed_at is not None:
+            first, last = skipped[0], skipped[-1]
+            if scope.path == ("layers",):
+                span = (f"layer {first[0][-1]}" if first is last
+                        else f"layers {first[0][-1]}–{last[0][-1]}")
+                after = f"layer {failed_at[0]}"
+            else:
+                span = first[1] if first is last else f"{first[1]} to {last[1]}"
+                after = failed_at[1]
+            self.error_at(first[0], f"{span} not shape-checked: the shape coming out of "
+                          f"{after} is unknown after its error", scope, severity="note")
+        return results, previous
+
+    def condition(self, scope: Scope, raw: Any, path: tuple, flow: Flow) -> bool:
+        if not isinstance(raw, dict) or "if" not in raw:
+            return True
+        value = raw["if"]
+        if isinstance(value, bool):
+            return value
+        env = self.expression_env(scope, flow)
+        try:
+            result = evaluate(str(value), env)
+        except ExprError as exc:
+            self.error_at(path + ("if",), f"if: {exc}", scope)
+            self.broken.add(path)
+            return True
+        return bool(result)
+
+    def expression_env(self, scope: Scope, flow: Flow) -> dict[str, Any]:
+        env = dict(scope.params or {})
+        if flow.shape:
+            env.setdefault("in_channels", flow.shape[0])
+        return env
+
+    def sources(self, scope, raw, path, env, later, index, previous) -> tuple[list[Flow], bool]:
+        """The flows an entry takes: from: names, or the previous entry's output."""
+        if not isinstance(raw, dict) or "from" not in raw:
+            return [previous], True
+        names = raw["from"] if isinstance(raw["from"], list) else [raw["from"]]
+        flows, ok = [], bool(names)  # from: [] is validation's to report
+        for i, name in enumerate(names):
+            where = path + ("from",) + ((i,) if isinstance(raw["from"], list) else ())
+            if isinstance(name, str) and name in env:
+                flows.append(env[name])
+                continue
+            ok = False
+            if not (isinstance(name, str) and IDENTIFIER.fullmatch(name)):
+                continue  # validation has said it is not a name
+            if name == raw.get("name"):
+                why = "an entry cannot take its own output"
+            elif name in later and later[name] > index:
+                there = scope.path + (later[name],)
+                other = lookup(self.doc.data, there)
+                back = other.get("from") if isinstance(other, dict) else None
+                cycle = raw.get("name") in (back if isinstance(back, list) else [back])
+                what = "layer" if scope.path == ("layers",) else "entry"
+                why = (f"'{name}' comes later ({what} {later[name]}, line "
+                       f"{self.doc.where(there)[0]})"
+                       + (" and takes this entry's output: a cycle" if cycle
+                          else ": move this entry below it")
+                       + "; from: refers to earlier entries only, so a network has no cycles")
+            else:
+                known = [n for n in env if n != "input"]
+                why = (f"no earlier entry here is named '{name}'"
+                       f"{did_you_mean(str(name), known + ['input'])}; names here: "
+                       f"{', '.join(known) or '(none yet)'}, and 'input'")
+            self.error_at(where, f"{entry_label(self.doc.data, path)}: from: {why}", scope)
+        return flows, ok
+
+    def entry(self, scope, raw, path, index, name, qualname, inputs) -> tuple[Node, Flow]:
+        self.expanded += 1
+        if self.expanded > MAX_EXPANDED:
+            if self.expanded == MAX_EXPANDED + 1:
+                self.error_at(path, f"{entry_label(self.doc.data, path)}: the network expands "
+                              f"to more than {MAX_EXPANDED:,} layers here (repeats multiply, "
+                              "blocks add their layers); make a repeat smaller", scope)
+            return failed(index, name, raw, qualname, inputs)
+        if isinstance(raw, dict) and "repeat" in raw:
+            return self.repeat(scope, raw, path, index, name, qualname, inputs)
+        if isinstance(raw, dict) and "layers" in raw:
+            child = Scope(path + ("layers",), qualname + ".", scope.params, scope.block,
+                          scope.depth)
+            children, out = self.scope(child, raw["layers"], inputs[0])
+            return self.container(index, name, "group", "group", qualname, inputs, children,
+                                  out), out
+        type_name = entry_type(raw)
+        if type_name in self.blocks:
+            args = raw.get(type_name) if isinstance(raw, dict) else None
+            return self.call(scope, type_name, args, path, index, name, qualname, inputs)
+        return self.layer_entry(scope, raw, path, index, name, qualname, inputs)
+
+    def container(self, index, name, type_name, kind, qualname, inputs, children, out):
+        known = all(c.params is not None for c in children) and out.shape is not None
+        return Node(
+            index, name, type_name, inputs[0].shape, out.shape,
+            sum(c.params or 0 for c in children) if known else None,
+            kind=kind, qualname=qualname, output=out.node, children=children,
+        )
+
+    def layer_entry(self, scope, raw, path, index, name, qualname, inputs):
+        if scope.params is not None:  # a block body: substitute parameters, then check
+            try:
+                env = self.expression_env(scope, inputs[0])
+                # only the layer's arguments: name:/from: 'squeeze' stay names (a Fire block
+                # with a parameter squeeze names its squeeze conv 'squeeze')
+                raw = ({k: v if k in ENTRY_KEYS else substitute(v, env) for k, v in raw.items()}
+                       if isinstance(raw, dict) else substitute(raw, env))
+            except ExprError as exc:
+                self.error_at(path, f"{entry_label(self.doc.data, path)}: {exc}", scope)
+                return failed(index, name, raw, qualname, inputs)
+            key = (path, json.dumps(raw, sort_keys=True, default=repr))
+            if key not in self.entry_problems:
+                self.entry_problems[key] = validate_entry(self.doc, path, raw)
+            problems = self.entry_problems[key]
+            if problems:
+                for d in problems:
+                    self.add(d, in_block=True)
+                return failed(index, name, raw, qualname, inputs)
+        problems: list[Diagnostic] = []
+        entry = resolve_entry(self.doc, path, index, raw, problems, name=name, qualname=qualname,
+                              block=scope.block)
+        for d in problems:
+            self.add(d, in_block=scope.block is not None)
+        if entry.broken:
+            return failed(index, name, raw, qualname, inputs)
+        return self.infer_layer(entry, isinstance(raw, dict) and "from" in raw, inputs)
+
+    def call(self, scope, block_name, args, path, index, name, qualname, inputs):
+        """A block used like a layer: bind its parameters, walk its body."""
+        flow = inputs[0]
+        label = entry_label(self.doc.data, path)
+        if scope.depth >= MAX_DEPTH:
+            self.error_at(path, f"{label}: blocks nest more than {MAX_DEPTH} deep (a block "
+                          "that uses itself?)", scope)
+            return failed(index, name, {block_name: args}, qualname, inputs)
+        if ("blocks", block_name) in self.broken:
+            return failed(index, name, {block_name: args}, qualname, inputs)
+        definition = self.blocks[block_name]
+        declared = definition.get("params") or {}
+        if scope.params is not None:
+            try:
+                args = substitute(args, self.expression_env(scope, flow))
+            except ExprError as exc:
+                self.error_at(path, f"{label}: {exc}", scope)
+                return failed(index, name, {block_name: args}, qualname, inputs)
+        if args is None:
+            args = {}
+        args_path = path + (block_name,)
+        if not isinstance(args, dict):
+            self.error_at(args_path, f"{label}: block {block_name} takes its parameters as a "
+                          f"mapping, e.g. {block_name}: {{{', '.join(declared) or '...'}}}", scope)
+            return failed(index, name, {block_name: args}, qualname, inputs)
+        ok = True
+        missing = [k for k, d in declared.items() if k not in args and d == "required"]
+        unknown = [k for k in args if k not in declared]
+        meant = set()  # required parameters an unknown key stands for: reported once, there
+        for key in unknown:
+            ok = False
+            hint = did_you_mean(str(key), list(declared))
+            guess = closest(str(key), list(declared))
+            if guess is None and len(unknown) == 1 and len(missing) == 1:
+                guess = missing[0]
+                hint = f" (is it '{guess}', the required parameter that is missing?)"
+            meant.add(guess)
+            self.error_at(args_path + (key,), f"{label}: unknown parameter '{key}' for block "
+                          f"{block_name}{hint}; it takes "
+                          f"{', '.join(declared) or 'no parameters'}", scope, at_key=True)
+        params: dict[str, Any] = {}
+        for key, default in declared.items():
+            if key in args:
+                params[key] = args[key]
+            elif key in meant:
+                pass
+            elif default == "required":
+                ok = False
+                self.error_at(args_path if args else path, f"{label}: block {block_name} needs "
+                              f"parameter '{key}'", scope)
+            else:
+                params[key] = default
+        if not ok:
+            return failed(index, name, {block_name: args}, qualname, inputs)
+        if flow.shape:
+            params.setdefault("in_channels", flow.shape[0])
+        body = Scope(("blocks", block_name, "layers"), qualname + ".", params, block_name,
+                     scope.depth + 1)
+        children, out = self.scope(body, definition["layers"], flow)
+        return self.container(index, name, block_name, "block", qualname, inputs, children,
+                              out), out
+
+    def repeat(self, scope, raw, path, index, name, qualname, inputs):
+        """N copies as an nn.Sequential named 0..N-1 (or by repeat.name)."""
+        spec = raw["repeat"]
+        count = spec.get("count") if isinstance(spec, dict) else spec
+        pattern = spec.get("name") if isinstance(spec, dict) else None
+        where = path + ("repeat",) + (("count",) if isinstance(spec, dict) else ())
+        label = entry_label(self.doc.data, path)
+        if isinstance(count, str):
+            try:
+                count = evaluate(count, self.expression_env(scope, inputs[0]))
+            except ExprError as exc:
+                known = ", ".join(scope.params or {})
+                self.error_at(where, f"{label}: repeat: {exc}; repeat takes a whole number of "
+                              "copies, or an expression over " + (f"the block's parameters "
+                              f"({known})" if known else "block parameters, and there are none "
+                              "outside blocks"), scope)
+                return failed(index, name, raw, qualname, inputs)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            self.error_at(where, f"{label}: repeat must be a positive whole number, got "
+                          f"{count!r}", scope)
+            return failed(index, name, raw, qualname, inputs)
+        if count > MAX_REPEAT:  # a literal is the schema's to refuse; expressions are not
+            self.error_at(where, f"{label}: repeat {count:,} is absurdly large (at most "
+                          f"{MAX_REPEAT:,})", scope)
+            return failed(index, name, raw, qualname, inputs)
+        # names that cannot be used are reported; the shapes go on (as for a bad name:)
+        child_names = self.child_names(scope, path, label, pattern, count) or \
+            [str(k) for k in range(count)]
+        base = {k: v for k, v in raw.items() if k not in ("repeat", "first", "name")}
+        type_name = entry_type(base)
+        first = raw.get("first")
+        if first is not None and not self.first_ok(scope, path, label, type_name, base, first,
+                                                   inputs[0]):
+            return failed(index, name, raw, qualname, inputs)
+        children: list[Node] = []
+        flow = inputs[0]
+        for k in range(count):
+            copy = dict(base)
+            if k == 0 and first:
+                copy[type_name] = {**(copy.get(type_name) or {}), **first}
+            child_name = child_names[k]
+            child_qual = f"{qualname}.{child_name}"
+            result, flow = self.entry(scope, copy, path, k, child_name, child_qual, [flow])
+            result.path, result.written, result.block, result.copy = path, copy, scope.block, k
+            result.output_dtype = flow.dtype
+            children.append(result)
+            if flow.shape is None:
+                break
+        repeated = f"{type_name or 'group'}×{count}"
+        return self.container(index, name, repeated, "repeat", qualname, inputs, children,
+                              flow), Flow(flow.shape, flow.dtype, flow.origin, name)
+
+    def child_names(self, scope, path, label, pattern, count) -> list[str] | None:
+        """The names of a repeat's copies (0..N-1, or repeat.name with {n} and {i} filled
+        in); None after reporting names that would not be distinct module names."""
+        if pattern is None:
+            return [str(k) for k in range(count)]
+        where = path + ("repeat", "name")
+        if not isinstance(pattern, str):
+            return None  # validation has said it is not a string
+        names = [pattern.replace("{n}", str(k + 1)).replace("{i}", str(k)) for k in range(count)]
+        seen: dict[str, int] = {}
+        for k, child in enumerate(names):
+            if child in seen:
+                self.error_at(where, f"{label}: repeat: name {json.dumps(pattern)} names copies "
+                              f"{seen[child]} and {k} both '{child}'; put {{n}} (1, 2, ...) or "
+                              f"{{i}} (0, 1, ...) in it, as in '{pattern}{{n}}'", scope)
+                return None
+            seen[child] = k
+        for child in names:
+            if child.isdigit() and child.isascii():  # as the copies are named by default
+                continue
+            if not IDENTIFIER.fullmatch(child):
+                why = identifier_problem(child)
+            else:
+                why = name_problem(child)
+                why = why and why.replace(f"name '{child}' ", "it ", 1)
+            if why:
+                self.error_at(where, f"{label}: repeat: name {json.dumps(pattern)} makes the "
+                              f"child name {json.dumps(child)}, which cannot name a module: "
+                              f"{why}", scope)
+                return None
+        return names
+
+    def first_ok(self, scope, path, label, type_name, base, first, flow) -> bool:
+        """Whether first: fits the repeated entry; reports why not."""
+        where = path + ("first",)
+        if not isinstance(first, dict):
+            return False  # validation has said it is not a mapping
+        if not first:
+            return True
+        if not type_name:
+            self.error_at(where, f"{label}: first: overrides the arguments of a repeated "
+                          "layer or block", scope)
+            return False
+        if not isinstance(base.get(type_name) or {}, dict):
+            self.error_at(where, f"{label}: first: needs the repeated arguments as a mapping",
+                          scope)
+            return False
+        if type_name in self.blocks:
+            definition = self.blocks[type_name]
+            declared = list(definition.get("params") or {}) \
+                if isinstance(definition, dict) else []
+            unknown = [k for k in first if k not in declared]
+            for key in unknown:
+                self.error_at(where + (key,), f"{label}: first: unknown parameter '{key}' for "
+                              f"block {type_name}{did_you_mean(str(key), declared)}; it takes "
+                              f"{', '.join(declared) or 'no parameters'}", scope, at_key=True)
+            return not unknown
+        values = first
+        if scope.params is not None:
+            try:
+                values = substitute(first, self.expression_env(scope, flow))
+            except ExprError as exc:
+                self.error_at(where, f"{label}: first: {exc}", scope)
+                return False
+        problems = validate_first(self.doc, path, type_name, values)
+        for d in problems:
+            self.add(d, in_block=scope.block is not None)
+        return not problems
+

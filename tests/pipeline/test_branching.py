@@ -286,9 +286,9 @@ def test_branching_mistakes_are_positioned_errors(body, fragment):
 def test_repeats_that_multiply_past_the_limit_stop_with_an_error(monkeypatch):
     """10,000 copies of a block that repeats a layer 10,000 times would be 10^8 layers:
     check stops at the limit with a positioned error instead of running for hours."""
-    from netspec.pipeline import infer
+    from netspec.pipeline import resolve
 
-    monkeypatch.setattr(infer, "MAX_EXPANDED", 2_000)  # the same rule, a faster test
+    monkeypatch.setattr(resolve, "MAX_EXPANDED", 2_000)  # the same rule, a faster test
     text = spec("""
         blocks:
           A:
