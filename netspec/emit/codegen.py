@@ -549,6 +549,59 @@ def _position_values(node: CodeNode, positions: list[tuple]) -> list[Any]:
     return values
 
 
+@dataclass
+class _Naming:
+    """What parametrizing one class has found so far."""
+
+    declared: dict[str, Any]  # a block's parameters and their defaults
+    in_block: bool
+    inputs: tuple  # the channels coming into each instance
+    positions: list[tuple]
+    vectors: list[tuple]  # per position, its value in each instance
+    known: dict[str, tuple] = field(default_factory=dict)  # parameter -> value per instance
+    varying: list[str] = field(default_factory=list)  # the class's parameters
+    rendering: dict[tuple, tuple] = field(default_factory=dict)
+    index_of: dict[tuple, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.index_of = {p: k for k, p in enumerate(self.positions)}
+
+    def bare(self, raw: Any) -> str | None:
+        """A block parameter (or in_channels) written bare: out_channels: planes."""
+        if isinstance(raw, str) and _IDENTIFIER.fullmatch(raw) and (
+                raw in self.declared or raw == "in_channels"):
+            return raw
+        return None
+
+    def known_values(self, found: list[tuple], instances: list) -> None:
+        """Parameters written bare, with their value in every instance; in a block also
+        in_channels and the values written at each use (ResNet's layer2 passes planes: 128)
+        or the declared default: parameters only used in arithmetic (expand_ratio)."""
+        for (_, _, _, raw, _), vec in zip(found, self.vectors, strict=True):
+            name = self.bare(raw)
+            if name and self.known.get(name, vec) == vec:
+                self.known[name] = vec
+        if not self.in_block:
+            return
+        self.known.setdefault("in_channels", self.inputs)
+        for p, default in self.declared.items():
+            if p in self.known or not _IDENTIFIER.fullmatch(str(p)):
+                continue
+            vec = []
+            for i in instances:
+                v = i.raw_args.get(p, default)
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    break
+                vec.append(v)
+            else:
+                self.known[p] = tuple(vec)
+
+    def earlier_equal(self, vec: tuple) -> tuple | None:
+        """How the latest position with the same values (not a literal) is written."""
+        return next((how for p, how in reversed(self.rendering.items())
+                     if how[0] != "lit" and self.vectors[self.index_of[p]] == vec), None)
+
+
 class _Classes:
     """Class style: assign every block and branching group to a generated class, then give
     each class the parameters its instances differ in."""
@@ -599,6 +652,9 @@ class _Classes:
             self.parametrize(unit)
 
     def parametrize(self, unit: Unit) -> None:
+        """The parameters of ``unit``'s class: the values its instances differ in, named as
+        the spec names them (a block's parameters, in_channels) or freshly, and how the
+        class body writes each argument position."""
         template = unit.instances[0]
         in_block = template.kind == "block"
         declared = {}  # a block's params (and their defaults)
@@ -609,85 +665,66 @@ class _Classes:
         found = [(pos, c, arg, raw if in_block and c.in_block == template.r.type else None,
                   at_input) for pos, c, arg, raw, at_input in _positions(template)]
         positions = [p for p, *_ in found]
-        index_of = {p: k for k, p in enumerate(positions)}
         vectors = list(zip(*(_position_values(i, positions) for i in unit.instances),
                            strict=True)) if positions else []
         inputs = tuple(i.r.input_shape[0] if i.r.input_shape else None for i in unit.instances)
-        known: dict[str, tuple] = {}  # parameter (as written in the spec) -> value per instance
-        varying: list[str] = []
-        rendering: dict[tuple, tuple] = {}
-
-        def bare(raw: Any) -> str | None:
-            if isinstance(raw, str) and _IDENTIFIER.fullmatch(raw) and (
-                    raw in declared or raw == "in_channels"):
-                return raw
-            return None
-
-        # parameters written bare (out_channels: planes): their values in every instance
-        for (_, _, _, raw, _), vec in zip(found, vectors, strict=True):
-            name = bare(raw)
-            if name and known.get(name, vec) == vec:
-                known[name] = vec
-        if in_block:
-            known.setdefault("in_channels", inputs)
-            # the values written at each use (ResNet's layer2 passes planes: 128), or the
-            # declared default: parameters only used in arithmetic (expand_ratio)
-            for p, default in declared.items():
-                if p in known or not _IDENTIFIER.fullmatch(str(p)):
-                    continue
-                vec = []
-                for i in unit.instances:
-                    v = i.raw_args.get(p, default)
-                    if isinstance(v, bool) or not isinstance(v, (int, float)):
-                        break
-                    vec.append(v)
-                else:
-                    known[p] = tuple(vec)
+        state = _Naming(declared, in_block, inputs, positions, vectors)
+        state.known_values(found, unit.instances)
         for (pos, _, _, raw, at_input), vec in zip(found, vectors, strict=True):
-            if _constant(vec):
-                rendering[pos] = ("lit", vec[0])
-                continue
-            name = bare(raw)
-            if name is not None and known.get(name) != vec:
-                name = None
-            if name is None and raw is None and at_input and vec == inputs:
-                name = "in_channels"  # an inferred in_channels / num_features
-                known[name] = vec
-            if name is None and isinstance(raw, str):
-                text = self.expression(raw, known, vec, varying)
-                if text is not None:
-                    rendering[pos] = ("expr", text)
-                    continue
-            if name is None:
-                # inferred (num_features after a conv): as the latest value equal to it
-                earlier = next((how for p, how in reversed(rendering.items())
-                                if how[0] != "lit" and vectors[index_of[p]] == vec),
-                               None)
-                if earlier is not None:
-                    rendering[pos] = earlier
-                    continue
-            if name is None and vec == inputs and in_block:
-                name = "in_channels"
-            if name is None:
-                name = self.fresh(pos, varying, declared)
-                known[name] = vec
-            if name not in varying:
-                varying.append(name)
-            rendering[pos] = ("name", self.pyname(name))
+            self.render_position(state, pos, raw, at_input, vec)
+        unit.rendering = state.rendering
+        unit.params = self.signature(state, unit)
+
+    def render_position(self, state: _Naming, pos: tuple, raw: Any, at_input: bool,
+                        vec: tuple) -> None:
+        """How the class body writes the argument at ``pos`` (values ``vec`` per instance):
+        a literal, the block's arithmetic, or a parameter."""
+        if _constant(vec):
+            state.rendering[pos] = ("lit", vec[0])
+            return
+        name = state.bare(raw)
+        if name is not None and state.known.get(name) != vec:
+            name = None
+        if name is None and raw is None and at_input and vec == state.inputs:
+            name = "in_channels"  # an inferred in_channels / num_features
+            state.known[name] = vec
+        if name is None and isinstance(raw, str):
+            text = self.expression(raw, state.known, vec, state.varying)
+            if text is not None:
+                state.rendering[pos] = ("expr", text)
+                return
+        if name is None:
+            # inferred (num_features after a conv): as the latest value equal to it
+            earlier = state.earlier_equal(vec)
+            if earlier is not None:
+                state.rendering[pos] = earlier
+                return
+        if name is None and vec == state.inputs and state.in_block:
+            name = "in_channels"
+        if name is None:
+            name = self.fresh(pos, state.varying, state.declared)
+            state.known[name] = vec
+        if name not in state.varying:
+            state.varying.append(name)
+        state.rendering[pos] = ("name", self.pyname(name))
+
+    def signature(self, state: _Naming, unit: Unit) -> list[Param]:
+        """The class's parameters: in_channels, then the block's in declared order, then the
+        fresh ones; required before those with defaults."""
+        declared = state.declared
         order = ["in_channels", *declared]
-        varying.sort(key=lambda p: order.index(p) if p in order else len(order))
+        state.varying.sort(key=lambda p: order.index(p) if p in order else len(order))
         params = []
-        for p in varying:
+        for p in state.varying:
             default = declared.get(p, REQUIRED)
             # a number, or a string that is neither "required" nor arithmetic, is a default
             plain = isinstance(default, (int, float)) or (
                 isinstance(default, str) and default != "required"
                 and not is_expression(default, {*declared, "in_channels"}))
             params.append(Param(self.pyname(p), default if plain else REQUIRED))
-            unit.known[self.pyname(p)] = known[p]
-        unit.rendering = rendering
-        unit.params = ([p for p in params if p.default is REQUIRED]
-                       + [p for p in params if p.default is not REQUIRED])
+            unit.known[self.pyname(p)] = state.known[p]
+        return ([p for p in params if p.default is REQUIRED]
+                + [p for p in params if p.default is not REQUIRED])
 
     def expression(self, raw: str, known: dict[str, tuple], vec: tuple,
                    varying: list[str]) -> str | None:

@@ -203,6 +203,60 @@ class Problems:
     unplaced: list[Diagnostic] = field(default_factory=list)
 
 
+class _Places:
+    """The nodes a diagnostic can be about: by the path of its position in the YAML, the
+    (index, name) of the layer it names, or the top-level layer."""
+
+    def __init__(self, result: CheckResult, doc=None):
+        by_path: dict[tuple, list[Node]] = {}
+        depth: dict[int, int] = {}  # id(result) -> how deeply it is nested
+        for top in result.layers:
+            for level, r in top.walk():
+                by_path.setdefault(r.path, []).append(r)
+                depth[id(r)] = level
+        self.by_path = by_path
+        # the most deeply nested results at each path (a repeat's copies, not the repeat),
+        # and those again by the (index, name) a diagnostic's layer gives
+        self.deepest: dict[tuple, list[Node]] = {}
+        self.by_layer: dict[tuple, list[Node]] = {}
+        for path, found in by_path.items():
+            level = max(depth[id(r)] for r in found)
+            self.deepest[path] = [r for r in found if depth[id(r)] == level]
+            for r in self.deepest[path]:
+                self.by_layer.setdefault((path, r.index, r.name), []).append(r)
+        self.top_level: dict[tuple, list[Node]] = {}
+        for r in result.layers:
+            self.top_level.setdefault((r.index, r.name), []).append(r)
+        self.at: dict[tuple[int, int], list[tuple]] = {}
+        if doc is not None:
+            for table in (doc.positions, doc.keys):
+                for path, pos in table.items():
+                    self.at.setdefault(pos, []).append(path)
+        self.chosen: dict[tuple, list[Node]] = {}  # memo of _failed_first per candidate list
+
+    def targets(self, d: Diagnostic) -> list[Node]:
+        where: tuple | None = None
+        best = -1
+        for path in self.at.get((d.line, d.col), []):
+            for n in range(len(path), 0, -1):
+                if path[:n] in self.by_path and n > best:
+                    best, where = n, path[:n]
+                    break
+        index, name = _layer_key(d)
+        targets: list[Node] = []
+        if where is not None:
+            key = (where, index, name)
+            if key not in self.by_layer:
+                key = (where,)
+            if key not in self.chosen:
+                self.chosen[key] = _failed_first(
+                    self.by_layer[key] if len(key) > 1 else self.deepest[where])
+            targets = self.chosen[key]
+        if not targets and index is not None:
+            targets = self.top_level.get((index, name), [])
+        return targets
+
+
 def attach(result: CheckResult, doc=None) -> Problems:
     """Find the layer each error and warning is about: by its position in the YAML when the
     document is at hand (a mistake in a block's body marks every copy that went wrong; a
@@ -210,52 +264,12 @@ def attach(result: CheckResult, doc=None) -> Problems:
     layer it names.  Linear in layers plus diagnostics: a 10,000-copy repeat with a warning
     per copy must not cost 10,000 x 10,000."""
     problems = Problems()
-    by_path: dict[tuple, list[Node]] = {}
-    depth: dict[int, int] = {}  # id(result) -> how deeply it is nested
-    for top in result.layers:
-        for level, r in top.walk():
-            by_path.setdefault(r.path, []).append(r)
-            depth[id(r)] = level
-    # the most deeply nested results at each path (a repeat's copies, not the repeat), and
-    # those again by the (index, name) a diagnostic's layer gives
-    deepest: dict[tuple, list[Node]] = {}
-    by_layer: dict[tuple, list[Node]] = {}
-    for path, found in by_path.items():
-        level = max(depth[id(r)] for r in found)
-        deepest[path] = [r for r in found if depth[id(r)] == level]
-        for r in deepest[path]:
-            by_layer.setdefault((path, r.index, r.name), []).append(r)
-    top_level: dict[tuple, list[Node]] = {}
-    for r in result.layers:
-        top_level.setdefault((r.index, r.name), []).append(r)
-    at: dict[tuple[int, int], list[tuple]] = {}
-    if doc is not None:
-        for table in (doc.positions, doc.keys):
-            for path, pos in table.items():
-                at.setdefault(pos, []).append(path)
-    chosen: dict[tuple, list[Node]] = {}  # memo of _failed_first per candidate list
+    places = _Places(result, doc)
     seen: set[tuple[int, str]] = set()  # (id(result), text) already attached
     for d in result.diagnostics:
         if d.severity not in ("error", "warning"):
             continue  # notes: 'layers 5-6 not shape-checked' is what grey boxes say
-        where: tuple | None = None
-        best = -1
-        for path in at.get((d.line, d.col), []):
-            for n in range(len(path), 0, -1):
-                if path[:n] in by_path and n > best:
-                    best, where = n, path[:n]
-                    break
-        index, name = _layer_key(d)
-        targets: list[Node] = []
-        if where is not None:
-            key = (where, index, name)
-            if key not in by_layer:
-                key = (where,)
-            if key not in chosen:
-                chosen[key] = _failed_first(by_layer[key] if len(key) > 1 else deepest[where])
-            targets = chosen[key]
-        if not targets and index is not None:
-            targets = top_level.get((index, name), [])
+        targets = places.targets(d)
         if not targets:
             problems.unplaced.append(d)
             continue

@@ -120,13 +120,17 @@ def _lp_rule(a: Args, x: Shape, n: int) -> Shape:
     return pool_output(a, x, n, dilation=False, padding=False, kernel_within_input=(n == 3))
 
 
-def _register(n: int) -> None:
+def _ranks(n: int) -> dict[int, str]:
     # (C, *spatial) is the batched form; (*spatial) alone is PyTorch's unbatched form,
     # which is per-sample pooling with the batch read as channels: same result, accepted.
-    ranks = {n: spatial_name(n), n + 1: f"C×{spatial_name(n)}"}
-    stride = Arg("stride", Size(n).nullable(), None)
-    draw, adaptive_draw = Draw(key_args=pool_key_args(n)), Draw(key_args=adaptive_pool_key_args(n))
+    return {n: spatial_name(n), n + 1: f"C×{spatial_name(n)}"}
 
+
+def _stride(n: int) -> Arg:
+    return Arg("stride", Size(n).nullable(), None)
+
+
+def _register_max(n: int) -> None:
     def max_rule(a: Args, x: Shape) -> Shape:
         _no_indices(a)
         return pool_output(a, x, n)
@@ -134,19 +138,21 @@ def _register(n: int) -> None:
     layer(
         f"MaxPool{n}d",
         Arg("kernel_size", Size(n)),
-        stride,
+        _stride(n),
         Arg("padding", Size(n, minimum=0), 0),
         Arg("dilation", Size(n), 1),
         Arg("return_indices", Bool, False),
         Arg("ceil_mode", Bool, False),
         family="pool",
-        ranks=ranks,
-        draw=draw,
+        ranks=_ranks(n),
+        draw=Draw(key_args=pool_key_args(n)),
     )(max_rule)
 
+
+def _register_avg(n: int) -> None:
     avg_args = [
         Arg("kernel_size", Size(n)),
-        stride,
+        _stride(n),
         Arg("padding", Size(n, minimum=0), 0),
         Arg("ceil_mode", Bool, False),
         Arg("count_include_pad", Bool, True),
@@ -159,18 +165,25 @@ def _register(n: int) -> None:
             raise ShapeError("divisor_override must not be zero", "divisor_override")
         return pool_output(a, x, n, dilation=False, kernel_within_input=(n == 3))
 
-    layer(f"AvgPool{n}d", *avg_args, family="pool", ranks=ranks, draw=draw)(avg_rule)
+    layer(f"AvgPool{n}d", *avg_args, family="pool", ranks=_ranks(n),
+          draw=Draw(key_args=pool_key_args(n)))(avg_rule)
 
+
+def _register_lp(n: int) -> None:
     layer(
         f"LPPool{n}d",
         Arg("norm_type", Float()),
         Arg("kernel_size", Size(n)),
-        stride,
+        _stride(n),
         Arg("ceil_mode", Bool, False),
         family="pool",
-        ranks=ranks,
-        draw=draw,
+        ranks=_ranks(n),
+        draw=Draw(key_args=pool_key_args(n)),
     )(lambda a, x: _lp_rule(a, x, n))
+
+
+def _register_adaptive_avg(n: int) -> None:
+    ranks = _ranks(n)
 
     def adaptive_avg_rule(a: Args, x: Shape) -> Shape:
         out = adaptive_output(a, x, n)
@@ -187,8 +200,10 @@ def _register(n: int) -> None:
     # (PyTorch skips its rank check there): more leading dims are accepted then.
     avg_ranks = {"ranks": ranks} if n == 1 else {"ranks": None, "min_rank": n}
     layer(f"AdaptiveAvgPool{n}d", Arg("output_size", AdaptiveSize(n)), family="pool",
-          draw=adaptive_draw, **avg_ranks)(adaptive_avg_rule)
+          draw=Draw(key_args=adaptive_pool_key_args(n)), **avg_ranks)(adaptive_avg_rule)
 
+
+def _register_adaptive_max(n: int) -> None:
     def adaptive_max_rule(a: Args, x: Shape) -> Shape:
         _no_indices(a)
         return adaptive_output(a, x, n)
@@ -198,13 +213,15 @@ def _register(n: int) -> None:
         Arg("output_size", AdaptiveSize(n)),
         Arg("return_indices", Bool, False),
         family="pool",
-        ranks=ranks,
-        draw=adaptive_draw,
+        ranks=_ranks(n),
+        draw=Draw(key_args=adaptive_pool_key_args(n)),
     )(adaptive_max_rule)
 
 
-for _n in (1, 2, 3):
-    _register(_n)
+for _n in (1, 2, 3):  # in this order: the registry's order is the JSON Schema's
+    for _register in (_register_max, _register_avg, _register_lp, _register_adaptive_avg,
+                      _register_adaptive_max):
+        _register(_n)
 
 _MAX_PARAMS = (("kernel_size", REQUIRED), ("stride", None), ("padding", 0), ("dilation", 1),
                ("ceil_mode", False), ("return_indices", False))

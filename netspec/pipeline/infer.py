@@ -192,28 +192,11 @@ class Inference:
                 values[arg.name] = kwargs[arg.name] = actual  # go on with what flows in
 
     def layer(self, entry: LayerEntry, x: tuple[int, ...], dtype: str, origin: str):
+        """A one-input layer on a ``dtype`` sample of shape ``x``: (output shape, torch
+        arguments, parameters, output dtype)."""
         lt = entry.type
         port, output = lt.inputs[0], lt.outputs[lt.flow_index]
-        if port.dtype == "int" and dtype not in INT_DTYPES:
-            if self.dtype_from_input:
-                shape = ", ".join(map(str, self.network.input_shape))
-                self.report(
-                    entry,
-                    f"takes integer indices (token ids), but the network input "
-                    f"is {dtype}; declare input: {{shape: [{shape}], dtype: int64}}",
-                )
-            else:
-                self.report(
-                    entry,
-                    f"takes integer indices (token ids), but gets {dtype} "
-                    f"({origin}); put the {lt.name} first, on the token ids",
-                )
-        elif port.dtype == "float" and dtype in INT_DTYPES:
-            self.report(
-                entry,
-                f"needs a floating-point input, but gets {dtype} (integer token "
-                "ids go through an Embedding first)",
-            )
+        self.check_input_dtype(entry, dtype, origin)
         out_dtype = output.dtype or (
             dtype if port.dtype == "any" or dtype not in INT_DTYPES else "float32"
         )
@@ -237,13 +220,8 @@ class Inference:
             self.report(entry, exc.message, exc.arg)
             out, params = None, None
         # running statistics are float32 state too, like parameters
-        has_state = params or a.values.get("track_running_stats")
-        if (
-            has_state
-            and dtype not in INT_DTYPES
-            and dtype != "float32"
-            and dtype not in lt.mixed_dtypes
-        ):
+        if (params or a.values.get("track_running_stats")) and dtype not in INT_DTYPES \
+                and dtype != "float32" and dtype not in lt.mixed_dtypes:
             # netspec builds float32 parameters; PyTorch refuses to mix them with other floats
             self.report(
                 entry,
@@ -254,6 +232,22 @@ class Inference:
         for message, arg in a.warnings:
             self.report(entry, message, arg, severity="warning")
         return out, kwargs, params, out_dtype
+
+    def check_input_dtype(self, entry: LayerEntry, dtype: str, origin: str) -> None:
+        """Token ids into a layer that takes floats, or floats into an Embedding."""
+        lt = entry.type
+        port = lt.inputs[0]
+        if port.dtype == "int" and dtype not in INT_DTYPES:
+            if self.dtype_from_input:
+                shape = ", ".join(map(str, self.network.input_shape))
+                self.report(entry, f"takes integer indices (token ids), but the network input "
+                            f"is {dtype}; declare input: {{shape: [{shape}], dtype: int64}}")
+            else:
+                self.report(entry, f"takes integer indices (token ids), but gets {dtype} "
+                            f"({origin}); put the {lt.name} first, on the token ids")
+        elif port.dtype == "float" and dtype in INT_DTYPES:
+            self.report(entry, f"needs a floating-point input, but gets {dtype} (integer token "
+                        "ids go through an Embedding first)")
 
 
 def infer(

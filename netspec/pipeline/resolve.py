@@ -241,6 +241,13 @@ def failed(index: int, name: str, raw: Any, qualname: str, inputs: list[Flow]) -
                  qualname=qualname), Flow(None, inputs[0].dtype, "", name))
 
 
+def unchecked(index: int, name: str, raw: Any, qualname: str, previous: Flow
+              ) -> tuple[Node, Flow]:
+    """The node of an entry not checked: its input is unknown, or the entry is broken."""
+    return (Node(index, name, entry_type(raw) or "?", None, None, None, qualname=qualname),
+            Flow(None, previous.dtype, "", name))
+
+
 class Expander:
     def __init__(self, doc: Document, broken: set[tuple], report: Diagnostics,
                  infer_layer: InferLayer):
@@ -294,15 +301,11 @@ class Expander:
             broken = path in self.broken or not ok
             if not broken and any(f.shape is None for f in inputs):
                 skipped.append((path, qualname))
-                result = Node(index, name, entry_type(raw) or "?", None, None, None,
-                                     qualname=qualname)
-                out = Flow(None, previous.dtype, "", name)
+                result, out = unchecked(index, name, raw, qualname, previous)
             elif broken:
                 if not skipped:  # the note names the last error before the unchecked run
                     failed_at = (index, qualname)
-                result = Node(index, name, entry_type(raw) or "?", None, None, None,
-                                     qualname=qualname)
-                out = Flow(None, previous.dtype, "", name)
+                result, out = unchecked(index, name, raw, qualname, previous)
             else:
                 result, out = self.entry(scope, raw, path, index, name, qualname, inputs)
                 if out.shape is None and not skipped:
@@ -315,17 +318,23 @@ class Expander:
             env[name] = Flow(out.shape, out.dtype, out.origin, name)
             previous = env[name]
         if skipped and failed_at is not None:
-            first, last = skipped[0], skipped[-1]
-            if scope.path == ("layers",):
-                span = (f"layer {first[0][-1]}" if first is last
-                        else f"layers {first[0][-1]}–{last[0][-1]}")
-                after = f"layer {failed_at[0]}"
-            else:
-                span = first[1] if first is last else f"{first[1]} to {last[1]}"
-                after = failed_at[1]
-            self.error_at(first[0], f"{span} not shape-checked: the shape coming out of "
-                          f"{after} is unknown after its error", scope, severity="note")
+            self.note_unchecked(scope, skipped, failed_at)
         return results, previous
+
+    def note_unchecked(self, scope: Scope, skipped: list[tuple[tuple, str]],
+                       failed_at: tuple[int, str]) -> None:
+        """'layers 5–6 not shape-checked': a note at the first entry after an error whose
+        input shape is unknown."""
+        first, last = skipped[0], skipped[-1]
+        if scope.path == ("layers",):
+            span = (f"layer {first[0][-1]}" if first is last
+                    else f"layers {first[0][-1]}–{last[0][-1]}")
+            after = f"layer {failed_at[0]}"
+        else:
+            span = first[1] if first is last else f"{first[1]} to {last[1]}"
+            after = failed_at[1]
+        self.error_at(first[0], f"{span} not shape-checked: the shape coming out of "
+                      f"{after} is unknown after its error", scope, severity="note")
 
     def condition(self, scope: Scope, raw: Any, path: tuple, flow: Flow) -> bool:
         if not isinstance(raw, dict) or "if" not in raw:
@@ -466,6 +475,22 @@ class Expander:
             self.error_at(args_path, f"{label}: block {block_name} takes its parameters as a "
                           f"mapping, e.g. {block_name}: {{{', '.join(declared) or '...'}}}", scope)
             return failed(index, name, {block_name: args}, qualname, inputs)
+        params = self.bind(scope, block_name, declared, args, path, label)
+        if params is None:
+            return failed(index, name, {block_name: args}, qualname, inputs)
+        if flow.shape:
+            params.setdefault("in_channels", flow.shape[0])
+        body = Scope(("blocks", block_name, "layers"), qualname + ".", params, block_name,
+                     scope.depth + 1)
+        children, out = self.scope(body, definition["layers"], flow)
+        return self.container(index, name, block_name, "block", qualname, inputs, children,
+                              out), out
+
+    def bind(self, scope: Scope, block_name: str, declared: dict, args: dict, path: tuple,
+             label: str) -> dict[str, Any] | None:
+        """A block's parameters from the arguments of one use and the declared defaults;
+        None after reporting unknown or missing ones."""
+        args_path = path + (block_name,)
         ok = True
         missing = [k for k, d in declared.items() if k not in args and d == "required"]
         unknown = [k for k in args if k not in declared]
@@ -493,15 +518,7 @@ class Expander:
                               f"parameter '{key}'", scope)
             else:
                 params[key] = default
-        if not ok:
-            return failed(index, name, {block_name: args}, qualname, inputs)
-        if flow.shape:
-            params.setdefault("in_channels", flow.shape[0])
-        body = Scope(("blocks", block_name, "layers"), qualname + ".", params, block_name,
-                     scope.depth + 1)
-        children, out = self.scope(body, definition["layers"], flow)
-        return self.container(index, name, block_name, "block", qualname, inputs, children,
-                              out), out
+        return params if ok else None
 
     def repeat(self, scope, raw, path, index, name, qualname, inputs):
         """N copies as an nn.Sequential named 0..N-1 (or by repeat.name)."""
