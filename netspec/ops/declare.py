@@ -132,6 +132,9 @@ class Arg:
     infer: Callable[[Shape], Any] | None = None
     noun: str = ""
     keyword_only: bool = False  # after PyTorch's '*': may not be given positionally
+    # PyTorch's *dims: a list written for the layer is this one argument's value
+    # (Permute: [0, 2, 1] as x.permute(0, 2, 1)), not a list of positional arguments
+    varargs: bool = False
     # When PyTorch only warns about a written value that disagrees with the input
     # (InstanceNorm without affine ignores num_features), say so: a warning, not an error.
     lenient_if: Callable[[Args], bool] | None = None
@@ -284,6 +287,8 @@ class LayerType:
             raise ValueError(f"{self.name}: optional ports come last")
         if any(p.variadic for p in self.inputs[:-1]):
             raise ValueError(f"{self.name}: only the last input port may be variadic")
+        if any(a.varargs for a in self.positional[1:]):
+            raise ValueError(f"{self.name}: only the first positional argument may be varargs")
         if not set(self.torch.call_args) <= set(self.arg_by_name):
             raise ValueError(f"{self.name}: call_args names no argument")
         if self.torch.inputs not in ("args", "list", "fold"):
@@ -292,6 +297,12 @@ class LayerType:
     @property
     def positional(self) -> list[Arg]:
         return [a for a in self.args if not a.keyword_only]
+
+    @property
+    def list_arg(self) -> Arg | None:
+        """The argument a list written for the layer is (PyTorch's *dims), if any."""
+        positional = self.positional
+        return positional[0] if positional and positional[0].varargs else None
 
     @property
     def takes_several(self) -> bool:

@@ -39,7 +39,7 @@ def permute_dims(sizes: list, kwargs: dict, is_batch_size) -> dict | str:
     return {"dims": list(sizes)}
 
 
-@layer("Permute", Arg("dims", DIMS), family="shape",
+@layer("Permute", Arg("dims", DIMS, varargs=True), family="shape",
        inputs=(Port(dtype="any", min_rank=0),),
        torch=Torch("torch.permute", module=False, call_args=("dims",)),
        code=Code(call="torch.permute"),

@@ -95,6 +95,8 @@ def keyword_form(lt: Any, args: Any, args_path: tuple = ()) -> tuple[str, dict, 
     YAML path of its value})."""
     if isinstance(args, dict):
         return "keywords", dict(args), {k: args_path + (k,) for k in args}
+    if isinstance(args, list) and lt.list_arg is not None:  # PyTorch's *dims
+        return "list", {lt.list_arg.name: list(args)}, {lt.list_arg.name: args_path}
     if isinstance(args, list):
         names = [lt.positional[i].name for i in range(len(args))]
         return ("positional", dict(zip(names, args, strict=True)),

@@ -76,6 +76,8 @@ def layer_schema(lt: LayerType) -> dict[str, Any]:
         "items": False,
         "minItems": needed,
     }
+    if lt.list_arg is not None:  # Permute: [0, 2, 1] is dims
+        array = lt.list_arg.type.schema
     scalar = positional[0].type.schema if positional else False
     return {
         "description": lt.doc or f"torch.nn.{lt.name}",

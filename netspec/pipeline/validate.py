@@ -258,13 +258,18 @@ class _Translator:
         rel = path[at + 1 :]
         if len(rel) >= 2 and rel[0] == type_name and known:
             key = rel[1]
-            if isinstance(key, int):
+            if isinstance(key, int) and REGISTRY[known].list_arg is not None:
+                arg = REGISTRY[known].list_arg.name  # an item of Permute: [0, 2, 1]
+            elif isinstance(key, int):
                 positional = REGISTRY[known].positional
                 arg = positional[key].name if key < len(positional) else None
             else:
                 arg = key
         elif len(rel) >= 2 and rel[0] == "first" and known and isinstance(rel[1], str):
             arg = rel[1]  # first: {stride: 2} overrides the repeated layer's stride
+        elif len(rel) == 1 and rel[0] == type_name and known and \
+                REGISTRY[known].list_arg is not None and isinstance(entry[type_name], list):
+            arg = REGISTRY[known].list_arg.name  # Permute: [] is dims
         elif (
             len(rel) == 1
             and rel[0] == type_name
@@ -491,7 +496,8 @@ class _Translator:
 
     def items_count(self, error, here, what, type_name, path, inst) -> list[Diagnostic]:
         at = entry_index(path)
-        if type_name and at is not None and path[at + 1 :] == (type_name,):  # positional list
+        if type_name and at is not None and path[at + 1 :] == (type_name,) and \
+                REGISTRY[type_name].list_arg is None:  # a list of positional arguments
             names = [a.name for a in REGISTRY[type_name].positional]
             if len(inst) > len(names):
                 hint = ""

@@ -184,3 +184,33 @@ def test_onnx_export_verified_in_onnxruntime(tmp_path, capsys):
     spec.write_text(SPEC)
     assert main(["export", str(spec), "-o", str(tmp_path / "permnet.onnx")]) == 0
     assert "onnxruntime vs PyTorch" in capsys.readouterr().out
+
+
+def test_list_form_is_dims_as_in_x_permute():
+    """`Permute: [0, 2, 1]` reads as `x.permute(0, 2, 1)`: the list is dims (PyTorch's
+    *dims), not three positional arguments; check, build and codegen agree with the
+    mapping form, and mistakes point at the item."""
+    listed = SPEC.replace("{dims: [0, 2, 1]}", "[0, 2, 1]")
+    assert listed != SPEC
+    a, b = netspec.check(SPEC), netspec.check(listed)
+    assert a.ok and b.ok, b.errors
+    assert [r.output_shape for r in a.layers] == [r.output_shape for r in b.layers]
+    assert [r.kwargs for r in a.layers] == [r.kwargs for r in b.layers]
+    assert generate(listed) == generate(SPEC)
+    x = torch.randn(2, 5, 8)
+    torch.manual_seed(0)
+    one = netspec.build(SPEC).eval()
+    torch.manual_seed(0)
+    two = netspec.build(listed).eval()
+    with torch.no_grad():
+        assert torch.equal(one(x), two(x))
+    bad = netspec.check(listed.replace("[0, 2, 1]", "[0, 2, 9]"))
+    assert [d.message.split(": ", 1)[1] for d in bad.errors] == [
+        "dims [0, 2, 9]: 9 is out of range for a 3-d input (batch included); expected values "
+        "in [-3, 2]"]
+    empty = netspec.check(listed.replace("[0, 2, 1]", "[]"))
+    assert [d.message.split(": ", 1)[1] for d in empty.errors] == [
+        "dims must have at least 1 entry, got 0"]
+    word = netspec.check(listed.replace("[0, 2, 1]", "[0, x, 1]"))
+    assert len(word.errors) == 1 and "dims must be a list of dimension indices" in \
+        word.errors[0].message
