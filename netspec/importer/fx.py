@@ -7,9 +7,10 @@ becomes a group whose entries are its forward graph: children in the order they 
 (``+``, ``*``, ``torch.cat``, ``torch.flatten``, ``F.relu``, ...) as merges or parameterless
 layers.  So module paths, and with them ``state_dict`` keys, are the original's.  Leaf
 modules become layer entries whose arguments are read off the module's attributes, in the
-layer type's declared argument list; each is checked by rebuilding it and comparing its
-repr and state.  Whatever cannot be expressed raises ``ImportProblem`` naming the module
-and the operation.
+layer type's declared argument list (or by the op's ``read_module``); each is checked by
+rebuilding it and comparing its repr and state.  A leaf taking several tensors
+(``attn(q, k, v)[0]``) is an entry with ``from:`` naming them.  Whatever cannot be
+expressed raises ``ImportProblem`` naming the module and the operation.
 
 This module imports torch; only ``netspec import`` and specs with ``base:`` use it.
 """
@@ -208,19 +209,14 @@ def same_value(a: Any, b: Any) -> bool:
         isinstance(a, (int, float)) and isinstance(b, (int, float)) and a == b)
 
 
-def _transformer_args(m: nn.Module) -> dict[str, Any]:
-    activation = getattr(m, "activation", None)
-    name = {torch.nn.functional.relu: "relu", torch.nn.functional.gelu: "gelu"}.get(activation)
-    if name is None:
-        raise ImportProblem("its activation is not 'relu' or 'gelu'")
-    return {"d_model": m.self_attn.embed_dim, "nhead": m.self_attn.num_heads,
-            "dim_feedforward": m.linear1.out_features, "dropout": m.dropout.p,
-            "activation": name, "layer_norm_eps": m.norm1.eps,
-            "batch_first": m.self_attn.batch_first, "norm_first": m.norm_first,
-            "bias": m.linear1.bias is not None}
+# module ops by the name of the torch class they build
+_MODULE_OPS = {lt.torch.target.rpartition(".")[2]: lt for lt in REGISTRY.values()
+               if lt.torch.module}
 
 
-SPECIAL_ARGS = {"TransformerEncoderLayer": _transformer_args}
+def op_of_class(cls: type) -> LayerType | None:
+    """The module op whose torch module is a ``cls`` (None: netspec has none)."""
+    return _MODULE_OPS.get(cls.__name__)
 
 
 def layer_type_of(m: nn.Module) -> LayerType | None:
@@ -228,39 +224,12 @@ def layer_type_of(m: nn.Module) -> LayerType | None:
     cls = type(m)
     if not cls.__module__.startswith("torch.nn") or isinstance(m, CONTAINERS):
         return None
-    lt = _MODULE_OPS.get(cls.__name__)
-    return lt if lt is not None and not lt.takes_several else None
-
-
-# module ops by the name of the torch class they build
-_MODULE_OPS = {lt.torch.target.rpartition(".")[2]: lt for lt in REGISTRY.values()
-               if lt.torch.module}
+    return op_of_class(cls)
 
 
 def leaf_args(m: nn.Module, lt: LayerType, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(arguments to write: non-default, not inferable; inferable values to expect)."""
-    if lt.name in SPECIAL_ARGS:
-        try:
-            values = SPECIAL_ARGS[lt.name](m)
-        except ImportProblem as exc:
-            raise ImportProblem(f"{where}: {exc}") from None
-    else:
-        values = {}
-        for arg in lt.args:
-            if not hasattr(m, arg.name):
-                if arg.default is REQUIRED:
-                    raise ImportProblem(f"{where}: cannot read argument '{arg.name}' of "
-                                        f"{lt.name} from the module")
-                continue  # not kept by the module (PReLU's init): the default
-            v = getattr(m, arg.name)
-            if isinstance(v, torch.Tensor) or (v is None and arg.name == "bias"):
-                if arg.type.schema.get("type") != "boolean":
-                    raise ImportProblem(f"{where}: argument '{arg.name}' of {lt.name} is a tensor")
-                if v is None and any(getattr(m, k, True) is False
-                                     for k in ("affine", "elementwise_affine")):
-                    continue  # no affine parameters at all: bias says nothing
-                v = v is not None
-            values[arg.name] = plain_value(v)
+    values = _module_values(m, lt, where)
     write, expect = {}, {}
     for arg in lt.args:
         if arg.name not in values:
@@ -268,15 +237,46 @@ def leaf_args(m: nn.Module, lt: LayerType, where: str) -> tuple[dict[str, Any], 
         v = collapse_arg(arg, values[arg.name])
         if arg.infer is not None:
             expect[arg.name] = v
-            continue
-        if arg.default is not REQUIRED and same_value(v, arg.default):
-            continue
-        write[arg.name] = v
+        elif arg.default is REQUIRED or not same_value(v, arg.default):
+            write[arg.name] = v
     _drop_kernel_stride(lt, write)
     # rebuilt with the values as the module keeps them ((1, 1), not 1: the same layer, but
     # another repr), leaving out what the spec leaves out
     _verify_leaf(m, lt, {k: values[k] for k in [*expect, *write]}, where)
     return write, expect
+
+
+def _module_values(m: nn.Module, lt: LayerType, where: str) -> dict[str, Any]:
+    """The op's arguments as the module keeps them: by the op's own reader where it declares
+    one, else attribute by attribute."""
+    if lt.read_module is None:
+        return _attribute_values(m, lt, where)
+    values = lt.read_module(m)
+    if isinstance(values, str):
+        raise ImportProblem(f"{where}: {values}")
+    return values
+
+
+def _attribute_values(m: nn.Module, lt: LayerType, where: str) -> dict[str, Any]:
+    """Each argument read off the module's attribute of the same name (a tensor standing for
+    a boolean argument such as bias: whether it is there)."""
+    values = {}
+    for arg in lt.args:
+        if not hasattr(m, arg.name):
+            if arg.default is REQUIRED:
+                raise ImportProblem(f"{where}: cannot read argument '{arg.name}' of "
+                                    f"{lt.name} from the module")
+            continue  # not kept by the module (PReLU's init): the default
+        v = getattr(m, arg.name)
+        if isinstance(v, torch.Tensor) or (v is None and arg.name == "bias"):
+            if arg.type.schema.get("type") != "boolean":
+                raise ImportProblem(f"{where}: argument '{arg.name}' of {lt.name} is a tensor")
+            if v is None and any(getattr(m, k, True) is False
+                                 for k in ("affine", "elementwise_affine")):
+                continue  # no affine parameters at all: bias says nothing
+            v = v is not None
+        values[arg.name] = plain_value(v)
+    return values
 
 
 def _drop_kernel_stride(lt: LayerType, write: dict[str, Any]) -> None:
@@ -322,6 +322,8 @@ def _spelling(name: str | None) -> tuple[LayerType, FxCall] | None:
         return None
     op = REGISTRY[SPELLINGS[name]]
     return op, next(c for c in op.fx if c.name == name)
+
+
 ALIASES = ("contiguous", "clone")
 # operator.* functions fx records for `a + b`, `a - b`, `x[i]`: only those an op declares
 # as its torch target (operator.concat is list concatenation, not torch.cat)
@@ -346,6 +348,38 @@ def _op_name(node: fx.Node) -> tuple[str | None, str]:
     return name, shown
 
 
+def _call_values(call: FxCall, args: list, kwargs: dict) -> dict[str, Any]:
+    """The parameters after the tensor list of f([a, b], dim), torch's defaults filled in."""
+    return {k: args[i + 1] if len(args) > i + 1 else kwargs.get(k, default)
+            for i, (k, default) in enumerate(call.params)}
+
+
+def _non_default(op: LayerType, values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if not same_value(v, op.arg_by_name[k].default)}
+
+
+def _list_join(node: fx.Node) -> dict[str, Any] | None:
+    """The entry of an op that joins a list of tensors as ``node`` does (torch.cat(xs, 1):
+    a Concat), or None when ``node`` is no such call."""
+    spelling = _spelling(_op_name(node)[0]) if node.op == "call_function" else None
+    if spelling is None or spelling[0].torch.inputs != "list":
+        return None
+    op, call = spelling
+    return {op.name: _non_default(op, _call_values(call, list(node.args), node.kwargs)) or None}
+
+
+def _refuse_unlike_two_tensors(call: FxCall, op: LayerType, args: list, kwargs: dict,
+                               what: str, where: str) -> None:
+    """f(a, b) with two tensors and the other parameters at torch's defaults, or refused."""
+    defaults = dict(call.params)
+    if len(args) != 2 or any(k not in defaults or v != defaults[k] for k, v in kwargs.items()):
+        raise ImportProblem(f"{where}: {what} with arguments other than two tensors")
+    if not all(isinstance(a, fx.Node) for a in args):
+        constant = next(a for a in args if not isinstance(a, fx.Node))
+        raise ImportProblem(f"{where}: {what} with the constant {constant!r}; netspec "
+                            f"{op.verb} tensors only")
+
+
 # ----------------------------------------------------------------------------- scopes
 
 
@@ -364,13 +398,18 @@ class Item:
 @dataclass
 class Converted:
     entries: list[dict[str, Any]]
-    input_cat_dim: int | None = None  # the input is a list of tensors concatenated on this dim
+    # the module takes a list of tensors and joins them first (forward(self, features) with
+    # torch.cat(features, 1)): the entry that joins them, for its caller to write
+    input_join: dict[str, Any] | None = None
 
 
 @dataclass
 class Importer:
     expected: dict[str, dict[str, Any]] = field(default_factory=dict)  # inferable, by qualname
     notes: list[str] = field(default_factory=list)
+    # groups whose forward returns a module's tuple (return self.lstm(x)), by qualname: the
+    # op of that module, so the caller takes the element that flows on
+    returned_tuples: dict[str, LayerType] = field(default_factory=dict)
 
     def where(self, qual: str, m: nn.Module) -> str:
         kind = type(m).__name__
@@ -392,211 +431,11 @@ class Importer:
 
     def convert(self, m: nn.Module, qual: str) -> Converted:
         """A non-leaf module -> the entries of its group (or of the whole spec)."""
-        where = self.where(qual, m)
-        graph = self.trace(m, qual)
-        children = dict(m.named_children())
-        state = {name: _has_state(c) for name, c in children.items()}
-        used_names = set(children)
-        items: list[Item] = []
-        refs: dict[fx.Node, str] = {}  # node -> the entry (or 'input') that holds its value
-        helpers: set[fx.Node] = set()  # x.size(0), x.shape: only to spell a flatten
-        calls: dict[str, int] = {}
-        live = _live(graph)
-        input_cat_dim = None
-        placeholders = [n for n in graph.nodes if n.op == "placeholder"]
-        output = None
+        return _Scope(self, m, qual).convert()
 
-        def fresh(base: str) -> str:
-            name = _safe_name(base)
-            k = 0
-            candidate = name
-            while candidate in used_names:
-                k += 1
-                candidate = f"{name}_{k}"
-            used_names.add(candidate)
-            return candidate
-
-        def ref(value: Any, node: fx.Node, what: str) -> str:
-            if not isinstance(value, fx.Node):
-                raise ImportProblem(f"{where}: {what} (fx node '{node.name}') takes "
-                                    f"{value!r} where netspec needs a tensor")
-            if value in helpers or value not in refs:
-                raise ImportProblem(f"{where}: {what} (fx node '{node.name}') uses "
-                                    f"'{value.name}', which is not a tensor netspec follows")
-            return refs[value]
-
-        def add(data: dict, name: str | None, sources: list[str], node, stateful=False) -> str:
-            digit = str(len(items))
-            item = Item(data, name or digit, name is not None, sources, node, stateful)
-            items.append(item)
-            return item.ref
-
-        consumed: set[fx.Node] = set()  # calls taken into a ModuleList's group
-        for node in graph.nodes:
-            if node in consumed:
-                continue
-            if node.op == "placeholder":
-                if node is placeholders[0]:
-                    refs[node] = "input"
-                    users = list(node.users)
-                    if len(users) == 1 and _is_cat(users[0]) and users[0].args[0] is node:
-                        input_cat_dim = _cat_dim(users[0])  # forward(features: list) -> cat
-                        refs[users[0]] = "input"
-                elif node.users:
-                    raise ImportProblem(f"{where}: its forward takes more than one input "
-                                        f"('{node.target}'); netspec modules take one tensor")
-                continue
-            if node.op == "output":
-                output = node.args[0]
-                if not isinstance(output, fx.Node):
-                    raise ImportProblem(f"{where}: its forward returns {type(output).__name__} "
-                                        "of several values; netspec modules return one tensor "
-                                        "(for GoogLeNet, pass aux_logits=False)")
-                continue
-            if node in refs:  # absorbed already (the cat of a list input)
-                continue
-            if node.op == "get_attr":
-                if node.users:
-                    raise ImportProblem(f"{where}: its forward uses the tensor "
-                                        f"'{qual + '.' if qual else ''}{node.target}' directly "
-                                        f"(fx node '{node.name}'); netspec layers own their "
-                                        "parameters")
-                continue
-            if node.op == "call_module":
-                target = str(node.target)
-                if "." in target:
-                    head = target.split(".", 1)[0]
-                    if head in calls:
-                        raise ImportProblem(f"{where}: its forward calls the modules of "
-                                            f"'{head}' in more than one run")
-                    calls[head] = 1
-                    run = self.container_run(node, head, children.get(head), qual, where)
-                    consumed.update(run[1:])
-                    data = {"layers": self.run_entries(run, children[head], head, qual, where)}
-                    refs[run[-1]] = add(data, head, [ref(node.args[0], node, f"'{target}'")],
-                                        node, True)
-                    continue
-                child = children[target]
-                child_qual = f"{qual}.{target}" if qual else target
-                calls[target] = calls.get(target, 0) + 1
-                if calls[target] > 1:
-                    if state[target]:
-                        raise ImportProblem(f"{self.where(child_qual, child)} is called "
-                                            f"{calls[target]} times in the forward of "
-                                            f"{where.replace('module ', '')}: shared weights, "
-                                            "which a spec cannot express")
-                    name = fresh(f"{target}_{calls[target] - 1}")
-                else:
-                    name = target
-                data, cat_dim = self.child_entry(child, child_qual)
-                if len(node.args) != 1 or node.kwargs:
-                    raise ImportProblem(f"{self.where(child_qual, child)} is called with "
-                                        f"{len(node.args) + len(node.kwargs)} arguments; "
-                                        "netspec modules take one tensor")
-                arg = node.args[0]
-                if isinstance(arg, (list, tuple)):
-                    if cat_dim is None:
-                        raise ImportProblem(f"{self.where(child_qual, child)} takes a list of "
-                                            "tensors; netspec modules take one tensor")
-                    sources = [ref(a, node, f"the call of '{target}'") for a in arg]
-                    if len(sources) > 1:
-                        cat = add({"Concat": {"dim": cat_dim} if cat_dim != 1 else None},
-                                  fresh(f"cat_{target}"), sources, None)
-                        sources = [cat]
-                else:
-                    if cat_dim is not None:
-                        raise ImportProblem(f"{self.where(child_qual, child)} concatenates its "
-                                            "input as a list of tensors, but is given one tensor")
-                    sources = [ref(arg, node, f"the call of '{target}'")]
-                if not name.isdigit() and _safe_name(name) != name:
-                    raise ImportProblem(f"{self.where(child_qual, child)}: its name '{name}' "
-                                        "cannot name a spec entry (a Python identifier that "
-                                        "is not an nn.Module attribute or keyword, not "
-                                        "starting with '_')")
-                refs[node] = add(data, None if name.isdigit() else name, sources, node,
-                                 state[target])
-                if name.isdigit() and refs[node] != name:
-                    raise ImportProblem(f"{self.where(child_qual, child)}: in a spec, an entry "
-                                        f"without a name is named by its position, but '{name}' "
-                                        f"would be entry {refs[node]} of {where}")
-                continue
-            # call_function / call_method
-            if node not in live:
-                continue  # a value computed and never used (x.size() for a print, ...)
-            self.function(node, where, refs, helpers, add, fresh, ref)
-
-        if output is None or output not in refs:
-            raise ImportProblem(f"{where}: its forward returns nothing netspec follows")
-        out = refs[output]
-        # entries after the output that nothing uses and that hold no state can go
-        while items and items[-1].ref != out and not items[-1].stateful and \
-                items[-1].node is not None and items[-1].node not in live:
-            items.pop()
-        if out == "input":
-            add({"Identity": None}, fresh("identity"), ["input"], None)
-        elif not items or items[-1].ref != out:
-            raise ImportProblem(f"{where}: its output ('{out}') is not the last thing its "
-                                "forward computes; a netspec list returns its last entry")
-        uncalled = [n for n, c in children.items() if n not in calls and state[n]]
-        if uncalled:
-            names = ", ".join(f"'{qual + '.' if qual else ''}{n}' ({type(children[n]).__name__})"
-                              for n in uncalled)
-            raise ImportProblem(f"{where}: {names} ha{'s' if len(uncalled) == 1 else 've'} "
-                                "parameters but the forward (in eval mode) does not use "
-                                f"{'it' if len(uncalled) == 1 else 'them'}; a spec has only "
-                                "modules that data flows through (for GoogLeNet, pass "
-                                "aux_logits=False)")
-        unused = [n for n, c in children.items() if n not in calls and not state[n]]
-        if unused:
-            self.notes.append(f"{where}: unused parameterless module(s) left out: "
-                              + ", ".join(unused))
-        return Converted(self.entries(items, where), input_cat_dim)
-
-    def container_run(self, node, head, container, qual, where) -> list[fx.Node]:
-        """``for layer in self.layers: x = layer(x)`` over a ModuleList or ModuleDict: the
-        chain of calls, which becomes a group named after the container."""
-        target = str(node.target)
-        if not isinstance(container, (nn.ModuleList, nn.ModuleDict, nn.Sequential)) or \
-                target.count(".") != 1:
-            raise ImportProblem(f"{where}: its forward calls '{target}', a module inside a "
-                                "child, directly; netspec expresses calls of direct children "
-                                "and chains over a ModuleList or ModuleDict")
-        run, current = [node], node
-        while len(current.users) == 1:
-            user = next(iter(current.users))
-            if user.op != "call_module" or not str(user.target).startswith(head + ".") or \
-                    user.args != (current,) or user.kwargs:
-                break
-            run.append(user)
-            current = user
-        return run
-
-    def run_entries(self, run, container, head, qual, where) -> list[dict[str, Any]]:
-        group_qual = f"{qual}.{head}" if qual else head
-        names = [str(n.target).split(".", 1)[1] for n in run]
-        missing = [n for n, c in container.named_children() if n not in names and _has_state(c)]
-        if missing or len(set(names)) != len(names):
-            raise ImportProblem(f"{where}: its forward calls the modules of '{head}' as "
-                                f"{' -> '.join(names)}; a spec group calls each of its "
-                                "modules once, in a chain")
-        entries = []
-        for i, (n, call) in enumerate(zip(names, run, strict=True)):
-            if len(call.args) != 1 or not isinstance(call.args[0], fx.Node):
-                raise ImportProblem(f"{where}: '{call.target}' is not called with one tensor")
-            if n.isdigit() and int(n) != i:
-                raise ImportProblem(f"{where}: calls '{head}.{n}' as the {i}th module of "
-                                    f"'{head}'; an entry without a name is named by its "
-                                    "position")
-            if not n.isdigit() and _safe_name(n) != n:
-                raise ImportProblem(f"{where}: the name '{group_qual}.{n}' cannot name a spec "
-                                    "entry (a Python identifier, not an nn.Module attribute)")
-            data, cat_dim = self.child_entry(container.get_submodule(n), f"{group_qual}.{n}")
-            if cat_dim is not None:
-                raise ImportProblem(f"{where}: '{call.target}' takes a list of tensors")
-            entries.append(_order({**data, **({} if n.isdigit() else {"name": n})}))
-        return entries
-
-    def child_entry(self, child: nn.Module, qual: str) -> tuple[dict[str, Any], int | None]:
+    def child_entry(self, child: nn.Module, qual: str) -> tuple[dict[str, Any], dict | None]:
+        """A child's entry (a layer, or a group of its own forward's entries), and the entry
+        that joins its input when it takes a list of tensors."""
         lt = layer_type_of(child)
         if lt is not None:
             write, expect = leaf_args(child, lt, self.where(qual, child))
@@ -607,118 +446,470 @@ class Importer:
             raise ImportProblem(f"{self.where(qual, child)}: torch.nn.{type(child).__name__} "
                                 "is not a netspec layer type (see `netspec layers`)")
         converted = self.convert(child, qual)
-        return {"layers": converted.entries}, converted.input_cat_dim
+        return {"layers": converted.entries}, converted.input_join
 
-    def entries(self, items: list[Item], where: str) -> list[dict[str, Any]]:
-        out = []
-        previous = "input"
-        for item in items:
-            entry = dict(item.data)
-            if item.named:
-                entry["name"] = item.ref
-            op = REGISTRY.get(next(iter(item.data)))
-            merge = op is not None and op.takes_several
-            if merge or item.sources != [previous]:
-                for s in item.sources:
-                    if s.isdigit():
-                        raise ImportProblem(f"{where}: entry {s} (a child named '{s}') is used "
-                                            "out of order, and from: can only name entries "
-                                            "with identifier names")
-                entry["from"] = item.sources[0] if len(item.sources) == 1 else list(item.sources)
-            out.append(_order(entry))
-            previous = item.ref
-        return out
 
-    def function(self, node, where, refs, helpers, add, fresh, ref) -> None:
+class _Scope:
+    """One module's forward, node by node, becoming the entries of its group: which entry
+    (or 'input') holds each node's value, and the entries so far."""
+
+    def __init__(self, importer: Importer, m: nn.Module, qual: str):
+        self.importer, self.module, self.qual = importer, m, qual
+        self.where = importer.where(qual, m)
+        self.graph = importer.trace(m, qual)
+        self.children = dict(m.named_children())
+        self.state = {name: _has_state(c) for name, c in self.children.items()}
+        self.used_names = set(self.children)
+        self.items: list[Item] = []
+        self.refs: dict[fx.Node, str] = {}  # node -> the entry (or 'input') that holds its value
+        self.helpers: set[fx.Node] = set()  # x.size(0), x.shape: only to spell a flatten
+        self.calls: dict[str, int] = {}  # how many times the forward calls each child
+        self.live = _live(self.graph)
+        self.consumed: set[fx.Node] = set()  # calls taken into a ModuleList's group
+        self.input_join: dict[str, Any] | None = None
+        self.output: Any = None
+
+    def convert(self) -> Converted:
+        first_input = next((n for n in self.graph.nodes if n.op == "placeholder"), None)
+        for node in self.graph.nodes:
+            if node in self.consumed:
+                continue
+            if node.op == "placeholder":
+                self.placeholder(node, node is first_input)
+            elif node.op == "output":
+                self.output = self.returned(node)
+            elif node in self.refs:  # absorbed already (the join of a list input)
+                continue
+            elif node.op == "get_attr":
+                self.refuse_used_tensor(node)
+            elif node.op == "call_module":
+                self.call_module(node)
+            elif node in self.live:  # else computed and never used (x.size() for a print)
+                self.function(node)
+        return self.finish()
+
+    # -------------------------------------------------------------- entries and references
+
+    def fresh(self, base: str) -> str:
+        """A new entry name from ``base``, taken by no child and no entry."""
+        name = _safe_name(base)
+        k = 0
+        candidate = name
+        while candidate in self.used_names:
+            k += 1
+            candidate = f"{name}_{k}"
+        self.used_names.add(candidate)
+        return candidate
+
+    def ref(self, value: Any, node: fx.Node, what: str) -> str:
+        """The entry holding ``value``, a tensor that ``node`` (described as ``what``) takes."""
+        if not isinstance(value, fx.Node):
+            raise ImportProblem(f"{self.where}: {what} (fx node '{node.name}') takes "
+                                f"{value!r} where netspec needs a tensor")
+        if value in self.helpers or value not in self.refs:
+            raise ImportProblem(f"{self.where}: {what} (fx node '{node.name}') uses "
+                                f"'{value.name}', which is not a tensor netspec follows")
+        return self.refs[value]
+
+    def add(self, data: dict, name: str | None, sources: list[str], node: fx.Node | None,
+            stateful: bool = False) -> str:
+        """A new entry (named ``name``, or by its index), taking ``sources``: its reference."""
+        item = Item(data, name or str(len(self.items)), name is not None, sources, node,
+                    stateful)
+        self.items.append(item)
+        return item.ref
+
+    # -------------------------------------------------------------- inputs, output, tensors
+
+    def placeholder(self, node: fx.Node, first: bool) -> None:
+        """The forward's tensor (or the list of tensors it joins first); no other inputs."""
+        if first:
+            self.refs[node] = "input"
+            users = list(node.users)
+            join = _list_join(users[0]) if len(users) == 1 else None
+            if join is not None and users[0].args[0] is node:
+                self.input_join = join  # forward(features: list) -> torch.cat(features, 1)
+                self.refs[users[0]] = "input"
+        elif node.users:
+            raise ImportProblem(f"{self.where}: its forward takes more than one input "
+                                f"('{node.target}'); netspec modules take one tensor")
+
+    def returned(self, node: fx.Node) -> fx.Node:
+        output = node.args[0]
+        if not isinstance(output, fx.Node):
+            raise ImportProblem(f"{self.where}: its forward returns {type(output).__name__} "
+                                "of several values; netspec modules return one tensor "
+                                "(for GoogLeNet, pass aux_logits=False)")
+        return output
+
+    def refuse_used_tensor(self, node: fx.Node) -> None:
+        """A get_attr: a parameter or buffer used by the forward itself, not by a layer."""
+        if node.users:
+            raise ImportProblem(f"{self.where}: its forward uses the tensor "
+                                f"'{self.qual + '.' if self.qual else ''}{node.target}' "
+                                f"directly (fx node '{node.name}'); netspec layers own their "
+                                "parameters")
+
+    # -------------------------------------------------------------- calls of children
+
+    def call_module(self, node: fx.Node) -> None:
+        target = str(node.target)
+        if "." in target:
+            self.container_call(node, target)
+        else:
+            self.child_call(node, target)
+
+    def container_call(self, node: fx.Node, target: str) -> None:
+        """A call of a module inside a child (a ModuleList's): the chain of them, a group."""
+        head = target.split(".", 1)[0]
+        if head in self.calls:
+            raise ImportProblem(f"{self.where}: its forward calls the modules of "
+                                f"'{head}' in more than one run")
+        self.calls[head] = 1
+        run = self.container_run(node, head, self.children.get(head))
+        self.consumed.update(run[1:])
+        data = {"layers": self.run_entries(run, self.children[head], head)}
+        self.refs[run[-1]] = self.add(data, head, [self.ref(node.args[0], node, f"'{target}'")],
+                                      node, True)
+
+    def child_call(self, node: fx.Node, target: str) -> None:
+        """A call of a direct child: its entry, named after it (or after the call)."""
+        child = self.children[target]
+        child_qual = self.child_qual(target)
+        child_where = self.importer.where(child_qual, child)
+        name = self.call_name(target, child_where)
+        data, join = self.importer.child_entry(child, child_qual)
+        op = layer_type_of(child)
+        if op is not None and op.takes_several:
+            sources = self.module_inputs(node, op, target, child_where)
+        else:
+            sources = self.one_input(node, target, child_where, join)
+        if not name.isdigit() and _safe_name(name) != name:
+            raise ImportProblem(f"{child_where}: its name '{name}' cannot name a spec entry (a "
+                                "Python identifier that is not an nn.Module attribute or "
+                                "keyword, not starting with '_')")
+        self.refs[node] = self.add(data, None if name.isdigit() else name, sources, node,
+                                   self.state[target])
+        if name.isdigit() and self.refs[node] != name:
+            raise ImportProblem(f"{child_where}: in a spec, an entry without a name is named "
+                                f"by its position, but '{name}' would be entry "
+                                f"{self.refs[node]} of {self.where}")
+
+    def call_name(self, target: str, child_where: str) -> str:
+        """The entry name of this call of child ``target``: its own for the first call; a
+        parameterless child called again (a shared ReLU) is another entry, act_1."""
+        self.calls[target] = self.calls.get(target, 0) + 1
+        if self.calls[target] == 1:
+            return target
+        if self.state[target]:
+            raise ImportProblem(f"{child_where} is called {self.calls[target]} times in the "
+                                f"forward of {self.where.replace('module ', '')}: shared "
+                                "weights, which a spec cannot express")
+        return self.fresh(f"{target}_{self.calls[target] - 1}")
+
+    def one_input(self, node: fx.Node, target: str, child_where: str,
+                  join: dict | None) -> list[str]:
+        """The entries a child taking one tensor is given (a list it joins: the entry that
+        joins them, written before it)."""
+        if len(node.args) != 1 or node.kwargs:
+            raise ImportProblem(f"{child_where} is called with "
+                                f"{len(node.args) + len(node.kwargs)} arguments; "
+                                "netspec modules take one tensor")
+        arg, what = node.args[0], f"the call of '{target}'"
+        if not isinstance(arg, (list, tuple)):
+            if join is not None:
+                raise ImportProblem(f"{child_where} concatenates its input as a list of "
+                                    "tensors, but is given one tensor")
+            return [self.ref(arg, node, what)]
+        if join is None:
+            raise ImportProblem(f"{child_where} takes a list of tensors; netspec modules "
+                                "take one tensor")
+        sources = [self.ref(a, node, what) for a in arg]
+        if len(sources) > 1:
+            return [self.add(join, self.fresh(f"cat_{target}"), sources, None)]
+        return sources
+
+    def module_inputs(self, node: fx.Node, op: LayerType, target: str,
+                      child_where: str) -> list[str]:
+        """The entries a child taking several tensors (attention(q, k, v)) is given, port by
+        port, without the trailing ones its ports default to in a spec; its other arguments
+        must be what the spec means."""
+        bound = _bind_module_call(node, op, child_where)
+        missing = [p.doc or p.name for p in op.inputs if p.name not in bound]
+        if missing:  # a spec's port defaults are its own: torch's forward takes every port
+            raise ImportProblem(f"{child_where} is called without its {' and '.join(missing)}"
+                                f" (its forward takes {', '.join(p.name for p in op.inputs)})")
+        sources = [self.ref(bound[p.name], node, f"the call of '{target}'") for p in op.inputs]
+        return op.given_inputs(sources)
+
+    # -------------------------------------------------------------- ModuleList chains
+
+    def container_run(self, node, head, container) -> list[fx.Node]:
+        """``for layer in self.layers: x = layer(x)`` over a ModuleList or ModuleDict: the
+        chain of calls, which becomes a group named after the container."""
+        target = str(node.target)
+        if not isinstance(container, (nn.ModuleList, nn.ModuleDict, nn.Sequential)) or \
+                target.count(".") != 1:
+            raise ImportProblem(f"{self.where}: its forward calls '{target}', a module inside "
+                                "a child, directly; netspec expresses calls of direct "
+                                "children and chains over a ModuleList or ModuleDict")
+        run, current = [node], node
+        while len(current.users) == 1:
+            user = next(iter(current.users))
+            if user.op != "call_module" or not str(user.target).startswith(head + ".") or \
+                    user.args != (current,) or user.kwargs:
+                break
+            run.append(user)
+            current = user
+        return run
+
+    def run_entries(self, run, container, head) -> list[dict[str, Any]]:
+        """The group's entries: each module of the container once, in order."""
+        group_qual = self.child_qual(head)
+        names = [str(n.target).split(".", 1)[1] for n in run]
+        missing = [n for n, c in container.named_children() if n not in names and _has_state(c)]
+        if missing or len(set(names)) != len(names):
+            raise ImportProblem(f"{self.where}: its forward calls the modules of '{head}' as "
+                                f"{' -> '.join(names)}; a spec group calls each of its "
+                                "modules once, in a chain")
+        entries = []
+        for i, (n, call) in enumerate(zip(names, run, strict=True)):
+            self.check_run_call(call, i, n, head, group_qual)
+            data, join = self.importer.child_entry(container.get_submodule(n),
+                                                   f"{group_qual}.{n}")
+            if join is not None:
+                raise ImportProblem(f"{self.where}: '{call.target}' takes a list of tensors")
+            entries.append(_order({**data, **({} if n.isdigit() else {"name": n})}))
+        return entries
+
+    def check_run_call(self, call: fx.Node, i: int, n: str, head: str, group_qual: str):
+        """The i-th call of a chain, of the container's module ``n``, can be its entry i."""
+        if len(call.args) != 1 or not isinstance(call.args[0], fx.Node):
+            raise ImportProblem(f"{self.where}: '{call.target}' is not called with one tensor")
+        if n.isdigit() and int(n) != i:
+            raise ImportProblem(f"{self.where}: calls '{head}.{n}' as the {i}th module of "
+                                f"'{head}'; an entry without a name is named by its "
+                                "position")
+        if not n.isdigit() and _safe_name(n) != n:
+            raise ImportProblem(f"{self.where}: the name '{group_qual}.{n}' cannot name a spec "
+                                "entry (a Python identifier, not an nn.Module attribute)")
+
+    # -------------------------------------------------------------- functions and methods
+
+    def function(self, node: fx.Node) -> None:
+        """A call_function or call_method: an op netspec declares a spelling of, or a value
+        that only helps spell one (x.size(0)), or an alias of its input (x.contiguous())."""
         name, shown = _op_name(node)
         what = f"operation {shown} (fx node '{node.name}')"
         args, kwargs = list(node.args), dict(node.kwargs)
         if (node.op == "call_method" and name == "size") or (
                 name == "getattr" and len(args) == 2 and args[1] == "shape"):
-            helpers.add(node)
-            return
-        if name == "getitem":
-            source = args[0]
-            if source in helpers:
-                helpers.add(node)
-                return
-            if isinstance(source, fx.Node) and source.op == "call_module" and \
-                    source in refs and args[1] == _flow_index(source):
-                refs[node] = refs[source]  # (output, state)[0] of an LSTM: its output flows on
-                return
-            raise ImportProblem(f"{where}: {what}: indexing is not expressible in a spec")
-        if name in ALIASES and node.op == "call_method" and len(args) == 1 and not kwargs:
-            refs[node] = ref(args[0], node, what)
-            return
-        spelling = _spelling(name)
-        if spelling is None:
-            pass
-        elif spelling[0].takes_several:
-            self.merge(node, spelling[0], args, kwargs, where, what, refs, add, fresh, ref)
-            return
-        elif spelling[1].match is not None:
-            written = spelling[1].match(args[1:], kwargs, lambda v: v in helpers)
-            if isinstance(written, str):
-                raise ImportProblem(f"{where}: {what} {written}")
-            refs[node] = add({spelling[0].name: written or None}, fresh(node.name),
-                             [ref(args[0], node, what)], node)
-            return
-        elif spelling[1].sets:
-            if len(args) == 1 and not kwargs:
-                refs[node] = add({spelling[0].name: dict(spelling[1].sets)}, fresh(node.name),
-                                 [ref(args[0], node, what)], node)
-                return
-        else:
-            lt, params = spelling[0], list(spelling[1].params)
-            values = _bind(params, args[1:], kwargs, what, where)
-            write = {}
-            for pname, default in params:
-                v = plain_value(values[pname])
-                if pname in lt.arg_by_name:
-                    arg = lt.arg_by_name[pname]
-                    v = collapse_arg(arg, v)
-                    if arg.default is REQUIRED or not same_value(v, arg.default):
-                        write[pname] = v
-                elif pname not in IGNORED and not same_value(v, default):
-                    raise ImportProblem(f"{where}: {what} has {pname}={v!r}, which "
-                                        f"{lt.name} cannot express")
-            _drop_kernel_stride(lt, write)
-            refs[node] = add({lt.name: write or None}, fresh(node.name),
-                             [ref(args[0], node, what)], node)
-            return
-        raise ImportProblem(f"{where}: {what} has no netspec equivalent (netspec expresses "
-                            "torch.nn layers, +, *, torch.cat, flatten/view and the "
-                            "torch.nn.functional forms of its layers)")
+            self.helpers.add(node)
+        elif name == "getitem":
+            self.getitem(node, args, what)
+        elif name in ALIASES and node.op == "call_method" and len(args) == 1 and not kwargs:
+            self.refs[node] = self.ref(args[0], node, what)
+        elif not self.spelled_op(node, _spelling(name), args, kwargs, what):
+            raise ImportProblem(f"{self.where}: {what} has no netspec equivalent (netspec "
+                                "expresses torch.nn layers, +, *, torch.cat, flatten/view and "
+                                "the torch.nn.functional forms of its layers)")
 
-    def merge(self, node, op, args, kwargs, where, what, refs, add, fresh, ref) -> None:
-        if op.torch.inputs == "list":  # f([a, b], dim): one tensor list, then call_args
-            call = next(c for c in op.fx if c.name == _op_name(node)[0])
+    def getitem(self, node: fx.Node, args: list, what: str) -> None:
+        """x[i]: of a helper (x.size()[0]), or the element of a module's tuple that flows on
+        (an LSTM's (output, state)[0]); nothing else."""
+        source = args[0]
+        if source in self.helpers:
+            self.helpers.add(node)
+            return
+        if isinstance(source, fx.Node) and source.op == "call_module" and source in self.refs:
+            flows = self.flow_index(source)
+            if args[1] == flows:
+                self.refs[node] = self.refs[source]  # its output flows on
+                return
+            if flows is not None and isinstance(args[1], int):
+                raise ImportProblem(self.other_element(node, source, args[1]))
+        raise ImportProblem(f"{self.where}: {what}: indexing is not expressible in a spec")
+
+    def tuple_op(self, call: fx.Node) -> LayerType | None:
+        """The op whose tuple a module call returns (an LSTM's (output, state)): the leaf's
+        own, or the one a group's forward returns; None for a single tensor."""
+        target = str(call.target)
+        op = layer_type_of(self.module.get_submodule(target))
+        if op is None:
+            return self.importer.returned_tuples.get(self.child_qual(target))
+        return op if op.torch.returns is not None else None
+
+    def flow_index(self, call: fx.Node) -> int | None:
+        """The tuple element of a module call that flows on (an LSTM's output: 0), or None
+        when the module returns one tensor."""
+        op = self.tuple_op(call)
+        return op.flow_index if op is not None else None
+
+    def other_element(self, node: fx.Node, call: fx.Node, index: int) -> str:
+        """Why the forward may not use an element of a module's tuple that does not flow on
+        (attention's attn_weights, an LSTM's state)."""
+        target = str(call.target)
+        op = self.tuple_op(call)
+        returns = op.torch.returns
+        named = 0 <= index < len(returns) and returns[index] is not None
+        element = returns[index] if named else f"element {index}"
+        child = self.module.get_submodule(target)
+        return (f"{self.importer.where(self.child_qual(target), child)} returns a tuple, and "
+                f"the forward of {self.where.replace('module ', '')} uses its {element} (fx "
+                f"node '{node.name}'); a spec carries on only its {op.flows}")
+
+    def child_qual(self, target: str) -> str:
+        return f"{self.qual}.{target}" if self.qual else target
+
+    def spelled_op(self, node: fx.Node, spelling: tuple[LayerType, FxCall] | None, args: list,
+                   kwargs: dict, what: str) -> bool:
+        """The entry of a call spelling an op, if this call of it is one (else False)."""
+        if spelling is None:
+            return False
+        op, call = spelling
+        if op.takes_several:
+            self.merge(node, op, args, kwargs, what)
+            return True
+        if call.match is not None:
+            written = call.match(args[1:], kwargs, lambda v: v in self.helpers)
+            if isinstance(written, str):
+                raise ImportProblem(f"{self.where}: {what} {written}")
+        elif call.sets:
+            if len(args) != 1 or kwargs:
+                return False
+            written = dict(call.sets)
+        else:
+            written = self.written_params(op, call, args[1:], kwargs, what)
+        self.refs[node] = self.add({op.name: written or None}, self.fresh(node.name),
+                                   [self.ref(args[0], node, what)], node)
+        return True
+
+    def written_params(self, op: LayerType, call: FxCall, args: list, kwargs: dict,
+                       what: str) -> dict[str, Any]:
+        """The op arguments a call passes (non-default); its other parameters must keep
+        torch's defaults."""
+        values = _bind(call.params, args, kwargs, what, self.where)
+        write = {}
+        for pname, default in call.params:
+            v = plain_value(values[pname])
+            if pname in op.arg_by_name:
+                arg = op.arg_by_name[pname]
+                v = collapse_arg(arg, v)
+                if arg.default is REQUIRED or not same_value(v, arg.default):
+                    write[pname] = v
+            elif pname not in IGNORED and not same_value(v, default):
+                raise ImportProblem(f"{self.where}: {what} has {pname}={v!r}, which "
+                                    f"{op.name} cannot express")
+        _drop_kernel_stride(op, write)
+        return write
+
+    def merge(self, node: fx.Node, op: LayerType, args: list, kwargs: dict, what: str) -> None:
+        """A function op taking several tensors: f([a, b], dim) or f(a, b)."""
+        call = next(c for c in op.fx if c.name == _op_name(node)[0])
+        if op.torch.inputs == "list":
             tensors = args[0] if args else kwargs.get("tensors")
-            values = {k: args[i + 1] if len(args) > i + 1 else kwargs.get(k, default)
-                      for i, (k, default) in enumerate(call.params)}
+            values = _call_values(call, args, kwargs)
             if not isinstance(tensors, (list, tuple)) or \
                     not all(isinstance(v, int) for v in values.values()):
-                raise ImportProblem(f"{where}: {what}: netspec concatenates a list of tensors "
-                                    "along a fixed dim")
-            sources = [ref(t, node, what) for t in tensors]
+                raise ImportProblem(f"{self.where}: {what}: netspec concatenates a list of "
+                                    "tensors along a fixed dim")
+            sources = [self.ref(t, node, what) for t in tensors]
             if len(sources) == 1:
-                refs[node] = sources[0]
+                self.refs[node] = sources[0]
                 return
-            write = {k: v for k, v in values.items()
-                     if not same_value(v, op.arg_by_name[k].default)}
-            refs[node] = add({op.name: write or None}, fresh(node.name), sources, node)
-            return
-        call = next(c for c in op.fx if c.name == _op_name(node)[0])
-        defaults = dict(call.params)
-        if len(args) != 2 or any(k not in defaults or v != defaults[k]
-                                 for k, v in kwargs.items()):
-            raise ImportProblem(f"{where}: {what} with arguments other than two tensors")
-        if not all(isinstance(a, fx.Node) for a in args):
-            constant = next(a for a in args if not isinstance(a, fx.Node))
-            raise ImportProblem(f"{where}: {what} with the constant {constant!r}; netspec "
-                                f"{op.verb} tensors only")
-        sources = [ref(a, node, what) for a in args]
-        refs[node] = add({op.name: None}, fresh(node.name), sources, node)
+            written = _non_default(op, values)
+        else:
+            _refuse_unlike_two_tensors(call, op, args, kwargs, what, self.where)
+            sources, written = [self.ref(a, node, what) for a in args], {}
+        self.refs[node] = self.add({op.name: written or None}, self.fresh(node.name), sources,
+                                   node)
+
+    # -------------------------------------------------------------- the end of the forward
+
+    def finish(self) -> Converted:
+        """The entries, once the forward returned the last one; every child with parameters
+        called."""
+        if self.output is None or self.output not in self.refs:
+            raise ImportProblem(f"{self.where}: its forward returns nothing netspec follows")
+        out = self.refs[self.output]
+        items = self.items
+        # entries after the output that nothing uses and that hold no state can go
+        while items and items[-1].ref != out and not items[-1].stateful and \
+                items[-1].node is not None and items[-1].node not in self.live:
+            items.pop()
+        if out == "input":
+            self.add({op_of_class(nn.Identity).name: None}, self.fresh("identity"), ["input"],
+                     None)
+        elif not items or items[-1].ref != out:
+            raise ImportProblem(f"{self.where}: its output ('{out}') is not the last thing its "
+                                "forward computes; a netspec list returns its last entry")
+        if self.output.op == "call_module" and self.tuple_op(self.output) is not None:
+            self.importer.returned_tuples[self.qual] = self.tuple_op(self.output)
+        self.check_children_called()
+        return Converted(self.entries(), self.input_join)
+
+    def check_children_called(self) -> None:
+        """Children with parameters the forward does not call are an error; others a note."""
+        uncalled = [n for n in self.children if n not in self.calls and self.state[n]]
+        if uncalled:
+            prefix = self.qual + "." if self.qual else ""
+            names = ", ".join(f"'{prefix}{n}' ({type(self.children[n]).__name__})"
+                              for n in uncalled)
+            one = len(uncalled) == 1
+            raise ImportProblem(f"{self.where}: {names} ha{'s' if one else 've'} "
+                                "parameters but the forward (in eval mode) does not use "
+                                f"{'it' if one else 'them'}; a spec has only "
+                                "modules that data flows through (for GoogLeNet, pass "
+                                "aux_logits=False)")
+        unused = [n for n in self.children if n not in self.calls and not self.state[n]]
+        if unused:
+            self.importer.notes.append(f"{self.where}: unused parameterless module(s) left "
+                                       "out: " + ", ".join(unused))
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The items as entries: name: where not the index, from: where the data does not
+        come from the entry before."""
+        out = []
+        previous = "input"
+        for item in self.items:
+            entry = dict(item.data)
+            if item.named:
+                entry["name"] = item.ref
+            if item.sources != [previous]:
+                for s in item.sources:
+                    if s.isdigit():
+                        raise ImportProblem(f"{self.where}: entry {s} (a child named '{s}') "
+                                            "is used out of order, and from: can only name "
+                                            "entries with identifier names")
+                entry["from"] = item.sources[0] if len(item.sources) == 1 else list(item.sources)
+            out.append(_order(entry))
+            previous = item.ref
+        return out
+
+
+def _bind_module_call(node: fx.Node, op: LayerType, where: str) -> dict[str, Any]:
+    """A call of a module taking several tensors, bound to its ports and forward parameters;
+    the parameters set to anything a spec does not mean are refused."""
+    spec = op.torch
+    names = [p.name for p in op.inputs] + [k for k, _ in spec.forward_params]
+    if len(node.args) > len(names):
+        raise ImportProblem(f"{where} is called with {len(node.args)} positional arguments; "
+                            f"its forward takes {', '.join(names)}")
+    bound = dict(zip(names, node.args, strict=False))
+    for key, value in node.kwargs.items():
+        if key not in names:
+            raise ImportProblem(f"{where} is called with the argument '{key}', which netspec "
+                                "cannot express")
+        bound[key] = value
+    for key, default in spec.forward_params:
+        value = bound.get(key, default)
+        if isinstance(value, fx.Node) or (key not in spec.free_params and
+                                          not same_value(value, default)):
+            shown = f"a tensor (fx node '{value.name}')" if isinstance(value, fx.Node) else \
+                repr(value)
+            raise ImportProblem(f"{where} is called with {key}={shown}, which a spec cannot "
+                                f"express (a spec calls it with {key}={default!r})")
+    return bound
 
 
 def _bind(params, args, kwargs, what, where) -> dict[str, Any]:
@@ -775,29 +966,6 @@ def _live(graph: fx.Graph) -> set[fx.Node]:
     return live
 
 
-def _is_cat(node: fx.Node) -> bool:
-    return node.op == "call_function" and getattr(node.target, "__name__", "") in (
-        "cat", "concat", "concatenate")
-
-
-def _cat_dim(node: fx.Node) -> int:
-    return node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
-
-
-def _flow_index(node: fx.Node) -> int | None:
-    """The tuple element of a module call that flows on (an LSTM's output: 0), or None when
-    the module returns one tensor."""
-    module = node.graph.owning_module
-    try:
-        child = module.get_submodule(str(node.target)) if module is not None else None
-    except AttributeError:
-        child = None
-    if child is None:
-        return 0
-    lt = layer_type_of(child)
-    return lt.flow_index if lt is not None and lt.torch.returns is not None else None
-
-
 # ----------------------------------------------------------------------------- the spec
 
 
@@ -815,11 +983,9 @@ def model_to_spec(model: nn.Module, input_shape=DEFAULT_INPUT, name: str | None 
     model.eval()  # torchvision's aux heads and training-only branches stay out
     importer = Importer()
     try:
-        if layer_type_of(model) is not None:
-            raise ImportProblem(f"the model is a single {type(model).__name__} layer; wrap it "
-                                "in nn.Sequential to import it")
+        _refuse_single_layer(model)
         converted = importer.convert(model, "")
-        if converted.input_cat_dim is not None:
+        if converted.input_join is not None:
             raise ImportProblem("the model takes a list of tensors; netspec models take one")
         entries = converted.entries
     finally:
@@ -829,6 +995,14 @@ def model_to_spec(model: nn.Module, input_shape=DEFAULT_INPUT, name: str | None 
         spec_name = _safe_name(spec_name)
     data = {"netspec": 1, "name": spec_name, "input": list(input_shape), "layers": entries}
     return Imported(data, importer.expected, importer.notes, model)
+
+
+def _refuse_single_layer(model: nn.Module) -> None:
+    op = layer_type_of(model)
+    if op is not None:
+        wrapper = "a module whose forward calls it" if op.takes_several else "nn.Sequential"
+        raise ImportProblem(f"the model is a single {type(model).__name__} layer; wrap it in "
+                            f"{wrapper} to import it")
 
 
 # ----------------------------------------------------------------------------- YAML

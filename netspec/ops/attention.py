@@ -47,6 +47,22 @@ def _mha_macs(a: Args, shapes: list[Shape], y: Shape) -> int:
             + 2 * length * attended * e)
 
 
+def _read_attention(m) -> dict:
+    """The arguments an nn.MultiheadAttention was made with: it keeps bias and add_bias_kv
+    as parameters, and kdim/vdim as embed_dim when they were not given."""
+    e = m.embed_dim
+    return {"embed_dim": e, "num_heads": m.num_heads, "dropout": m.dropout,
+            "bias": m.in_proj_bias is not None, "add_bias_kv": m.bias_k is not None,
+            "add_zero_attn": m.add_zero_attn, "kdim": None if m.kdim == e else m.kdim,
+            "vdim": None if m.vdim == e else m.vdim, "batch_first": m.batch_first}
+
+
+# forward(query, key, value, ...): the masks must stay None; need_weights and
+# average_attn_weights change only attn_weights, which a spec does not carry on
+_FORWARD_PARAMS = (("key_padding_mask", None), ("need_weights", True), ("attn_mask", None),
+                   ("average_attn_weights", True), ("is_causal", False))
+
+
 def _key_args(kw: dict) -> str:
     return f"d {kw.get('embed_dim', '?')}, {kw.get('num_heads', '?')} heads"
 
@@ -61,8 +77,11 @@ def _key_args(kw: dict) -> str:
                Port("key", ranks=SEQUENCE, doc="key", default="query"),
                Port("value", ranks=SEQUENCE, doc="value", default="key")),
        outputs=(Output("attn_output"), Output("attn_weights")), flows="attn_output",
-       torch=Torch("torch.nn.MultiheadAttention", returns=("attn_output", "attn_weights")),
-       params=_mha_params, macs=_mha_macs, draw=Draw(key_args=_key_args))
+       torch=Torch("torch.nn.MultiheadAttention", returns=("attn_output", "attn_weights"),
+                   forward_params=_FORWARD_PARAMS,
+                   free_params=("need_weights", "average_attn_weights")),
+       params=_mha_params, macs=_mha_macs, draw=Draw(key_args=_key_args),
+       read_module=_read_attention)
 def multihead_attention(a: Args, shapes: list[Shape]) -> Shape:
     """torch.nn.MultiheadAttention(query, key, value)[0]: attention of the query over the
     key/value sequence; the output has the query's length and embed_dim features."""

@@ -185,6 +185,12 @@ class Torch:
     owns_output: bool = False
     # The module returns a tuple: element i is output returns[i] (None: dropped).
     returns: tuple[str | None, ...] | None = None
+    # A module taking several inputs: the parameters of its forward after the input ports,
+    # with torch's defaults.  The importer takes a call only with these defaults, except
+    # for those in ``free_params``, which change only outputs that do not flow on
+    # (MultiheadAttention's need_weights: whether attn_weights is computed).
+    forward_params: tuple[tuple[str, Any], ...] = ()
+    free_params: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -257,6 +263,10 @@ class LayerType:
     draw: Draw = Draw()
     fx: tuple[FxCall, ...] = ()  # call_module of the torch class is implied for module ops
     origin: str | None = None  # how messages describe an output that differs: "flattened"
+    # For a module op whose torch module does not keep its arguments as attributes of the
+    # same names: read_module(module) -> the arguments it was made with, or why they cannot
+    # be written (the importer reads the others attribute by attribute)
+    read_module: Callable[[Any], dict[str, Any] | str] | None = None
     verb: str | None = None  # what the op does, in messages: "adds"
     doc: str = ""
     arg_by_name: dict[str, Arg] = field(init=False)
@@ -289,6 +299,8 @@ class LayerType:
             raise ValueError(f"{self.name}: only the last input port may be variadic")
         if any(a.varargs for a in self.positional[1:]):
             raise ValueError(f"{self.name}: only the first positional argument may be varargs")
+        if not set(self.torch.free_params) <= {k for k, _ in self.torch.forward_params}:
+            raise ValueError(f"{self.name}: free_params names no forward parameter")
         if not set(self.torch.call_args) <= set(self.arg_by_name):
             raise ValueError(f"{self.name}: call_args names no argument")
         if self.torch.inputs not in ("args", "list", "fold"):
@@ -324,6 +336,19 @@ class LayerType:
             if port.default is None:
                 break
             items.append(items[names.index(port.default)])
+        return items
+
+    def given_inputs(self, items: list) -> list:
+        """The inputs to write: ``items`` (one for every port) without the trailing
+        ones that ``fill_inputs`` would fill in the same (attention's value when it is the key,
+        its key when it is the query)."""
+        items = list(items)
+        names = [p.name for p in self.inputs]
+        while len(items) > 1 and len(items) <= len(self.inputs):
+            default = self.inputs[len(items) - 1].default
+            if default is None or items[-1] != items[names.index(default)]:
+                break
+            items.pop()
         return items
 
     @property

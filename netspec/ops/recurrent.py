@@ -7,6 +7,8 @@ as one unbatched sequence, mixing samples: that is never what a per-sample spec 
 
 from __future__ import annotations
 
+import sys
+
 from netspec.ops.declare import (
     Arg,
     Args,
@@ -128,12 +130,28 @@ def _encoder_macs(a: Args, x: Shape, y: Shape) -> int:
     return projections + attention
 
 
+def _read_encoder(m) -> dict | str:
+    """The arguments an nn.TransformerEncoderLayer was made with, read off its children (it
+    keeps none of them under its own name)."""
+    # torch is loaded (m is a torch module); the check path never gets here, nor imports it
+    functional = sys.modules["torch.nn.functional"]
+    activation = getattr(m, "activation", None)
+    name = {functional.relu: "relu", functional.gelu: "gelu"}.get(activation)
+    if name is None:
+        return "its activation is not 'relu' or 'gelu'"
+    return {"d_model": m.self_attn.embed_dim, "nhead": m.self_attn.num_heads,
+            "dim_feedforward": m.linear1.out_features, "dropout": m.dropout.p,
+            "activation": name, "layer_norm_eps": m.norm1.eps,
+            "batch_first": m.self_attn.batch_first, "norm_first": m.norm_first,
+            "bias": m.linear1.bias is not None}
+
+
 @layer("TransformerEncoderLayer", Arg("d_model", Int(), infer=_features, noun="features"),
        Arg("nhead", Int()), Arg("dim_feedforward", Int(), 2048), Arg("dropout", Probability, 0.1),
        Arg("activation", Enum("relu", "gelu"), "relu"), Arg("layer_norm_eps", Float(), 1e-5),
        Arg("batch_first", Bool, False), Arg("norm_first", Bool, False), Arg("bias", Bool, True),
        family="recurrent", ranks=SEQUENCE, params=_encoder_params, macs=_encoder_macs,
-       draw=Draw(key_args=encoder_key_args))
+       draw=Draw(key_args=encoder_key_args), read_module=_read_encoder)
 def transformer_encoder_layer(a: Args, x: Shape) -> Shape:
     if a.d_model % a.nhead:
         raise ShapeError(f"d_model {a.d_model} is not divisible by nhead {a.nhead}", "nhead")

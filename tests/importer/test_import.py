@@ -219,13 +219,13 @@ class Branchy(nn.Module):
         return -x
 
 
-class Attention(nn.Module):
+class Unfolds(nn.Module):
     def __init__(self):
         super().__init__()
-        self.attn = nn.MultiheadAttention(4, 2)
+        self.unfold = nn.Unfold(2)
 
     def forward(self, x):
-        return self.attn(x, x, x)[0]
+        return self.unfold(x)
 
 
 @pytest.mark.parametrize("model, fragments", [
@@ -235,7 +235,7 @@ class Attention(nn.Module):
     (RawParameter(), ["'scale' directly"]),
     (TwoOutputs(), ["returns tuple"]),
     (Branchy(), ["torch.fx cannot trace", "the model (Branchy)"]),
-    (Attention(), ["module 'attn' (MultiheadAttention)", "not a netspec layer type"]),
+    (Unfolds(), ["module 'unfold' (Unfold)", "torch.nn.Unfold is not a netspec layer type"]),
 ])
 def test_what_cannot_be_expressed_is_named(model, fragments):
     with pytest.raises(ImportProblem) as info:
