@@ -85,6 +85,58 @@ def test_text_lstm_is_scripted_around_a_traced_lstm(tmp_path):
     assert report.method == "torch.jit.script (lstm traced: RNN output-only wrapper)"
 
 
+ATTENTION = {
+    "self": """\
+netspec: 1
+name: SelfAttention
+input: [7, 16]
+layers:
+  - MultiheadAttention: {num_heads: 4, batch_first: true}
+    name: attn
+  - Linear: {out_features: 8}
+""",
+    "cross": """\
+netspec: 1
+name: CrossAttention
+input: [7, 16]
+layers:
+  - Linear: {out_features: 12}
+    name: k
+  - Linear: {out_features: 20}
+    name: v
+    from: input
+  - MultiheadAttention: {num_heads: 4, kdim: 12, vdim: 20, add_bias_kv: true, batch_first: true}
+    from: [input, k, v]
+    name: attn
+""",
+}
+
+
+@pytest.mark.parametrize("name", list(ATTENTION))
+def test_attention_to_onnx(name, tmp_path):
+    """MultiheadAttention (three inputs, a tuple of which attn_output flows on) exports to
+    ONNX that passes the checker and that onnxruntime runs as PyTorch does, at two batch
+    sizes (the batch dynamic)."""
+    torch.manual_seed(0)
+    spec = ATTENTION[name]
+    result = netspec.check(spec)
+    assert result.ok, [d.format() for d in result.errors]
+    model = netspec.build(result).eval()
+    path = tmp_path / f"{name}.onnx"
+    report = ex.export(spec, "onnx", path, model=model, verify=False)
+    assert path.is_file() and report.bytes > 0
+    onnx.checker.check_model(str(path), full_check=True)
+    run = ex.load_exported(path, "onnx")
+    for seed, batch in enumerate((2, 5)):
+        x = ex.example_input(result, batch, seed=seed)
+        with torch.no_grad():
+            expected = model(x)
+        got = run(x)
+        assert tuple(got.shape) == (batch, *result.output_shape) == tuple(expected.shape)
+        assert (got.double() - expected.double()).abs().max().item() <= 1e-5
+        assert expected.abs().max().item() > 1e-2  # far above the tolerance
+
+
 # ------------------------------------------------------------------ the command line
 
 
