@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# An entry's name is its module's name in state_dict keys: an identifier, or identifiers
+# joined by '-' as torchvision's RegNet names its blocks (trunk_output.block1.block1-0).
+# Code reaches such a child with getattr(self, "block1-0"), as torch.fx does.
+MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
 
 # Attributes every nn.Module has: a child with one of these names cannot be added
 # (PyTorch raises KeyError "attribute ... already exists").  tests/pipeline/test_errors.py

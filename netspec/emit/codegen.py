@@ -49,7 +49,7 @@ from netspec.core.diagnostics import Diagnostic, SpecError
 from netspec.core.expr import ExprError, evaluate, is_expression
 from netspec.core.expr import parse as parse_expr
 from netspec.core.graph import Node
-from netspec.core.names import MODULE_ATTRIBUTES
+from netspec.core.names import MODULE_ATTRIBUTES, MODULE_NAME
 from netspec.emit.build import calls_function, constructor_kwargs, is_chain
 from netspec.ops import REGISTRY, Args, fmt
 from netspec.ops.declare import REQUIRED
@@ -61,6 +61,7 @@ LINE_LENGTH = 100
 INDENT = "    "
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+_MODULE_NAME = re.compile(MODULE_NAME.pattern, re.ASCII)  # block1-0, via getattr
 _INDEX = re.compile(r"(0|[1-9][0-9]*)", re.ASCII)
 # Module-level names the generated file defines or uses: a class may not take them.
 # Functions the generated file defines once for function ops (Code.helper): crop_to
@@ -358,11 +359,12 @@ def _check_names(tree: _Tree, nodes: list[CodeNode], class_name: str) -> None:
         name = n.name
         if _INDEX.fullmatch(name):
             continue
-        if not _IDENTIFIER.fullmatch(name) or keyword.iskeyword(name) or \
+        if not _MODULE_NAME.fullmatch(name) or keyword.iskeyword(name) or \
                 name.startswith("_") or name in MODULE_ATTRIBUTES:
             problems.append(tree.diagnostic(n.path, f"entry name {name!r} ({n.r.qualname!r}) "
                                             "cannot be written as code: a child name must be "
-                                            "an ASCII Python identifier that is not a keyword, "
+                                            "an ASCII Python identifier (or such identifiers "
+                                            "joined by '-') that is not a keyword, "
                                             "does not start with '_' and is not an nn.Module "
                                             "attribute"))
     if problems:
@@ -947,7 +949,8 @@ class _ClassWriter:
 
     def local(self, name: str) -> str:
         """A new local variable of __init__ for the container named ``name``."""
-        var = name if _IDENTIFIER.fullmatch(name) else f"n{name}"
+        var = name.replace("-", "_")  # block1-0: a local block1_0
+        var = var if _IDENTIFIER.fullmatch(var) else f"n{var}"
         var = var if _IDENTIFIER.fullmatch(var) else "part"
         while var in self.locals or keyword.iskeyword(var) or keyword.issoftkeyword(var):
             var += "_"
@@ -974,7 +977,7 @@ class _ClassWriter:
         for i, c in enumerate(children):
             keep = any(explicit and (j != i + 1 or k > 0) for j, k, explicit in readers[c.name])
             if keep:
-                var = c.name
+                var = c.name.replace("-", "_")  # stem-conv: a local stem_conv
                 while var in taken or keyword.issoftkeyword(var):
                     var += "_"
                 taken.add(var)
@@ -1078,7 +1081,8 @@ class _SequentialWriter:
         return lines
 
     def local(self, qualname: str) -> str:
-        parts = [p if not _INDEX.fullmatch(p) else f"n{p}" for p in qualname.split(".")]
+        parts = [p.replace("-", "_") if not _INDEX.fullmatch(p) else f"n{p}"
+                 for p in qualname.split(".")]
         name = "_".join(parts)
         if len(name) > 40:  # deep nesting: the last part, so that lines stay short
             name = parts[-1]

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from netspec.core.names import IDENTIFIER, MODULE_ATTRIBUTES
+from netspec.core.names import IDENTIFIER, MODULE_ATTRIBUTES, MODULE_NAME
 from netspec.ops import REGISTRY, LayerType
 from netspec.ops.declare import REQUIRED, SPELLINGS, FxCall
 
@@ -584,7 +584,7 @@ class _Scope:
             sources = self.module_inputs(node, op, target, child_where)
         else:
             sources = self.one_input(node, target, child_where, join)
-        if not name.isdigit() and _safe_name(name) != name:
+        if not name.isdigit() and not _nameable(name):
             raise ImportProblem(f"{child_where}: its name '{name}' cannot name a spec entry (a "
                                 "Python identifier that is not an nn.Module attribute or "
                                 "keyword, not starting with '_')")
@@ -690,7 +690,7 @@ class _Scope:
             raise ImportProblem(f"{self.where}: calls '{head}.{n}' as the {i}th module of "
                                 f"'{head}'; an entry without a name is named by its "
                                 "position")
-        if not n.isdigit() and _safe_name(n) != n:
+        if not n.isdigit() and not _nameable(n):
             raise ImportProblem(f"{self.where}: the name '{group_qual}.{n}' cannot name a spec "
                                 "entry (a Python identifier, not an nn.Module attribute)")
 
@@ -938,6 +938,12 @@ def _order(entry: dict[str, Any]) -> dict[str, Any]:
     if "layers" in entry:
         keys = [k for k in ("name", "from", "layers") if k in entry]
     return {k: entry[k] for k in keys}
+
+
+def _nameable(name: str) -> bool:
+    """Whether a child's name can be an entry's (block1-0 can: core.names.MODULE_NAME)."""
+    plain = name.replace("-", "_")
+    return bool(MODULE_NAME.fullmatch(name)) and _safe_name(plain) == plain
 
 
 def _safe_name(name: str) -> str:

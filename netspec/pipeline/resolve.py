@@ -16,10 +16,10 @@ from netspec.core.diagnostics import Diagnostic, closest, did_you_mean
 from netspec.core.document import Document
 from netspec.core.expr import ExprError, evaluate, is_expression
 from netspec.core.graph import Node
+from netspec.core.names import MODULE_NAME
 from netspec.ops import REGISTRY, LayerType
 from netspec.pipeline.schema import ENTRY_KEYS, MAX_REPEAT
 from netspec.pipeline.validate import (
-    IDENTIFIER,
     entry_label,
     entry_type,
     identifier_problem,
@@ -371,7 +371,7 @@ class Expander:
                 flows.append(env[name])
                 continue
             ok = False
-            if not (isinstance(name, str) and IDENTIFIER.fullmatch(name)):
+            if not (isinstance(name, str) and MODULE_NAME.fullmatch(name)):
                 continue  # validation has said it is not a name
             if name == raw.get("name"):
                 why = "an entry cannot take its own output"
@@ -594,7 +594,7 @@ class Expander:
         for child in names:
             if child.isdigit() and child.isascii():  # as the copies are named by default
                 continue
-            if not IDENTIFIER.fullmatch(child):
+            if not MODULE_NAME.fullmatch(child):
                 why = identifier_problem(child)
             else:
                 why = name_problem(child)

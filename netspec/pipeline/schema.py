@@ -31,6 +31,14 @@ SHAPE = {
     "description": "one sample's shape, batch dimension excluded",
 }
 IDENT_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
+# an entry's name (netspec.core.names.MODULE_NAME): identifiers, '-' between them (block1-0)
+NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*$"
+ENTRY_NAME = {
+    "type": "string",
+    "pattern": NAME_PATTERN,
+    "description": "a module name: a Python identifier, or identifiers joined by '-' "
+                   "(block1-0)",
+}
 TYPE_PATTERN = "^[A-Z][A-Za-z0-9_]*$"  # layer types and block names are CamelCase
 # lowercase keys an entry may carry besides its layer type
 ENTRY_KEYS = ("name", "from", "repeat", "first", "if", "layers")
@@ -92,11 +100,11 @@ def layer_schema(lt: LayerType) -> dict[str, Any]:
 def entry_schema(layer_names: list[str]) -> dict[str, Any]:
     """One entry of a layers list: a layer, a block call, or a group of layers."""
     properties: dict[str, Any] = {
-        "name": IDENTIFIER,
+        "name": ENTRY_NAME,
         "from": {
             "type": ["string", "array"],
-            "pattern": IDENT_PATTERN,
-            "items": IDENTIFIER,
+            "pattern": NAME_PATTERN,
+            "items": ENTRY_NAME,
             "minItems": 1,
             "description": "input(s): earlier entries of this list by name, or 'input'",
         },

@@ -12,7 +12,12 @@ from typing import Any
 
 from netspec.core.diagnostics import Diagnostic, closest, did_you_mean
 from netspec.core.document import Document
-from netspec.core.names import GRAPH_MODULE_ATTRIBUTES, IDENTIFIER, MODULE_ATTRIBUTES
+from netspec.core.names import (
+    GRAPH_MODULE_ATTRIBUTES,
+    IDENTIFIER,
+    MODULE_ATTRIBUTES,
+    MODULE_NAME,
+)
 from netspec.core.schema_check import compile_schema, ecma_pattern
 from netspec.ops import REGISTRY
 from netspec.pipeline import schema as schema_module
@@ -130,7 +135,7 @@ def _jsonable(value: Any) -> bool:
 def layer_label(index: int, name: str | None, type_name: str | None) -> str:
     """'layer 6 'fc1' (Linear)' or 'layer 6 (Linear)'."""
     label = f"layer {index}"
-    if isinstance(name, str) and name != str(index) and IDENTIFIER.fullmatch(name):
+    if isinstance(name, str) and name != str(index) and MODULE_NAME.fullmatch(name):
         label += f" '{name}'"
     if type_name:
         label += f" ({type_name})"
@@ -160,6 +165,14 @@ def identifier_problem(name: str) -> str:
     fixed = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]+", "_", name)).strip("_")
     hint = f"; try '{fixed}'" if fixed and IDENTIFIER.fullmatch(fixed) else ""
     return f"it contains {json.dumps(bad)}{hint}"
+
+
+def module_name_problem(name: str) -> str:
+    """Why ``name`` cannot name an entry's module (core.names.MODULE_NAME), and one that
+    would do."""
+    if name.startswith("-") or name.endswith("-") or "--" in name:
+        return "a '-' may only join two parts, as in block1-0"
+    return identifier_problem(name.replace("-", "_"))
 
 
 def entry_type(entry: Any) -> str | None:
@@ -221,7 +234,8 @@ def entry_label(
     for i in range(start, len(path), 2):
         node = lookup(data, path[: i + 1], overrides)
         name = node.get("name") if isinstance(node, dict) else None
-        parts.append(name if isinstance(name, str) and IDENTIFIER.fullmatch(name) else str(path[i]))
+        parts.append(name if isinstance(name, str) and MODULE_NAME.fullmatch(name)
+                     else str(path[i]))
     details = ", ".join(filter(None, [known, f"in block {block}" if block else None]))
     return f"layer {'.'.join(parts)}" + (f" ({details})" if details else "")
 
@@ -429,6 +443,10 @@ class _Translator:
                          f"{identifier_problem(inst)}")]
         if path[-1:] == ("from",) or path[-2:-1] == ("from",):
             return self.not_a_source_name(f)
+        if f.what.endswith("name") and len(path) > 1 and path[-1] == "name":
+            return [here(f"{f.what} {json.dumps(inst, ensure_ascii=False)} is not a module name "
+                         "(ASCII letters, digits and _, not starting with a digit; '-' may join "
+                         f"such parts, as in block1-0): {module_name_problem(inst)}")]
         if f.what.endswith("name"):
             return [
                 here(
@@ -748,7 +766,7 @@ def _check_scope(
             index, name if isinstance(name, str) else None, types[0] if len(types) == 1 else None
         )
         out.extend(_check_entry_types(doc, path, entry, types, label, info, broken, blocks))
-        if isinstance(name, str) and IDENTIFIER.fullmatch(name):
+        if isinstance(name, str) and MODULE_NAME.fullmatch(name):
             out.extend(_check_name(doc, path, name, label, info, seen, list_path, branching))
         if "layers" in entry and isinstance(entry["layers"], list):
             out.extend(_check_scope(doc, path + ("layers",), entry["layers"], broken, blocks))

@@ -184,7 +184,7 @@ def test_errors_marked_red_with_their_message():
     assert len(red) == 4
     words = " ".join(text(v) for v in red.values())
     assert "in_channels 32 does not match the 16 channels coming in" in words
-    assert "is not a Python identifier" in words
+    assert "is not a module name" in words
     assert "missing required argument &#x27;out_features&#x27;" in words
     assert "5 errors" in dot
 
