@@ -32,6 +32,11 @@ def calls_function(result: Node) -> bool:
     return result.kind in ("layer", "merge") and not REGISTRY[result.type].torch.module
 
 
+def is_parameter(result: Node) -> bool:
+    """The entry is a learnable tensor (a Parameter), not a module or a call."""
+    return result.kind == "layer" and REGISTRY[result.type].torch.parameter
+
+
 def is_chain(children: list[Node]) -> bool:
     """Each entry is a module taking the previous one's output: an nn.Sequential expresses
     it (a function op, Torch(module=False), needs a forward that calls it)."""
@@ -82,7 +87,12 @@ def scope_module(children: list[Node], class_name: str, output: str | None) -> A
     previous = nodes["input"]
     for child in children:
         inputs = [nodes[s] for s in child.sources] if child.sources else [previous]
-        if calls_function(child):
+        if is_parameter(child):  # registered here under its name, read as self.<name>
+            from netspec.ops.torch_side import make_parameter
+
+            root.register_parameter(child.name, make_parameter(child.kwargs))
+            node = graph.get_attr(child.name)
+        elif calls_function(child):
             node = _call_function(graph, REGISTRY[child.type], child, inputs, by_name, uses)
         else:
             root.add_module(child.name, module_for(child))

@@ -50,7 +50,7 @@ from netspec.core.expr import ExprError, evaluate, is_expression
 from netspec.core.expr import parse as parse_expr
 from netspec.core.graph import Node
 from netspec.core.names import MODULE_ATTRIBUTES, MODULE_NAME
-from netspec.emit.build import calls_function, constructor_kwargs, is_chain
+from netspec.emit.build import calls_function, constructor_kwargs, is_chain, is_parameter
 from netspec.ops import REGISTRY, Args, fmt
 from netspec.ops.declare import REQUIRED
 from netspec.pipeline.check import CheckResult, Spec, check
@@ -904,6 +904,9 @@ class _ClassWriter:
         lines.append(f"{INDENT}def __init__({sig}) -> None:")
         lines.append(f"{INDENT * 2}super().__init__()")
         for c in children:
+            if is_parameter(c.r):  # a learnable tensor: self.<name> = nn.Parameter(...)
+                lines += self.parameter_lines(c)
+                continue
             if calls_function(c.r):  # called in forward, not a module
                 continue
             if _IDENTIFIER.fullmatch(c.name) and self.nested_named(c):
@@ -924,6 +927,20 @@ class _ClassWriter:
         lines.append(f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:")
         lines += self.forward(children, output, unit)
         return lines
+
+    def parameter_lines(self, c: CodeNode) -> list[str]:
+        op = REGISTRY[c.r.type]
+        values = Args.filled(op, c.r.kwargs).values
+        args = [atom(op.code.tensor(values))]
+        if not values.get("requires_grad", True):
+            args.append("requires_grad=False")
+        expr = call("nn.Parameter", args)
+        self.uses_torch = True
+        if _IDENTIFIER.fullmatch(c.name):
+            return statement(expr, 8, self.local, prefix=f"self.{c.name} = ",
+                             comment=shape_comment(c.r))
+        return statement(call("self.register_parameter", [literal(c.name), expr]), 8,
+                         self.local, comment=shape_comment(c.r))
 
     @staticmethod
     def named_container(n: CodeNode) -> bool:
@@ -989,6 +1006,11 @@ class _ClassWriter:
         lines = []
         previous = "input"
         for i, c in enumerate(children):
+            if is_parameter(c.r):  # read where it is used: self.pos_embedding
+                where[c.name] = f"self.{c.name}" if _IDENTIFIER.fullmatch(c.name) else \
+                    f"getattr(self, {literal(c.name)})"
+                previous = c.name
+                continue
             sources = c.r.sources or [previous]
             args = [where[s] for s in sources]
             first = sources[0]

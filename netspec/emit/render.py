@@ -185,6 +185,11 @@ def _draw(type_name: str) -> Draw:
     return lt.draw if lt is not None else Draw()
 
 
+def _takes_none(type_name: str) -> bool:
+    lt = REGISTRY.get(type_name)
+    return lt is not None and lt.takes_none
+
+
 def _fuse(type_name: str) -> str | None:
     """"weighted" (a fused box's main layer), "follower" (fuses after one) or None."""
     lt = REGISTRY.get(type_name)
@@ -404,6 +409,8 @@ class _Drawing:
                 sources = [Port(p.node, p.shape,
                                 chain=p.node == previous.node and len(sources) <= 2)
                            for p in sources]
+            elif _takes_none(head.type):  # a Parameter: no edge into it
+                sources = []
             else:
                 sources = [Port(previous.node, previous.shape, chain=True)]
             if len(item) > 1:

@@ -45,10 +45,12 @@ class Row:
     macs: int  # per sample
     dtype: str  # of the output
     buffer_bytes: int = 0
+    frozen: int = 0  # parameters that do not require grad (a Parameter's requires_grad)
+    activation: bool = True  # False: the output is a Parameter's tensor, not computed
 
     @property
     def trainable_params(self) -> int:
-        return self.params  # netspec freezes nothing: every parameter requires grad
+        return self.params - self.frozen
 
     @property
     def output_bytes(self) -> int:
@@ -114,13 +116,14 @@ class Summary:
     def activation_bytes(self) -> int:
         """The outputs of every layer and merge at the batch size: what one forward pass
         writes if nothing is in place or a view."""
-        return self.batch * sum(r.output_bytes for r in self.rows if r.leaf)
+        return self.batch * sum(r.output_bytes for r in self.rows if r.leaf and r.activation)
 
     @property
     def forward_backward_bytes(self) -> int:
         """torchinfo's "forward/backward pass size": the outputs of the layers that have
         parameters, and their gradients, at the batch size."""
-        return 2 * self.batch * sum(r.output_bytes for r in self.rows if r.leaf and r.params)
+        return 2 * self.batch * sum(r.output_bytes for r in self.rows
+                                    if r.leaf and r.params and r.activation)
 
     @property
     def param_bytes(self) -> int:
@@ -251,6 +254,9 @@ def _scope(results: list[Node], depth: int, rows: list[Row]) -> None:
             lt = REGISTRY[r.type]
             a = _args(r)
             row.params = r.params or 0
+            row.activation = not lt.takes_none
+            if lt.takes_none and not a.values.get("requires_grad", True):
+                row.frozen = row.params
             # an op taking several inputs gets the shape at each port
             x = r.input_shapes if lt.takes_several and r.input_shapes else r.input_shape
             row.macs = lt.macs(a, x, r.output_shape)
@@ -262,6 +268,7 @@ def _scope(results: list[Node], depth: int, rows: list[Row]) -> None:
             _scope(r.children, depth + 1, rows)
             inner = [c for c in rows[start:] if c.depth == depth + 1]
             row.params = sum(c.params for c in inner)
+            row.frozen = sum(c.frozen for c in inner)
             row.buffers = sum(c.buffers for c in inner)
             row.buffer_bytes = sum(c.buffer_bytes for c in inner)
             row.macs = sum(c.macs for c in inner)

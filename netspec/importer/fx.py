@@ -481,7 +481,7 @@ class _Scope:
             elif node in self.refs:  # absorbed already (the join of a list input)
                 continue
             elif node.op == "get_attr":
-                self.refuse_used_tensor(node)
+                self.tensor_attribute(node)
             elif node.op == "call_module":
                 self.call_module(node)
             elif node in self.live:  # else computed and never used (x.size() for a print)
@@ -542,8 +542,26 @@ class _Scope:
                                 "(for GoogLeNet, pass aux_logits=False)")
         return output
 
-    def refuse_used_tensor(self, node: fx.Node) -> None:
-        """A get_attr: a parameter or buffer used by the forward itself, not by a layer."""
+    def tensor_attribute(self, node: fx.Node) -> None:
+        """A get_attr: a parameter of this module used by its forward (a class token, a
+        position embedding, a layer scale) becomes a Parameter entry of the same name, so
+        its state_dict key stays; buffers and other modules' tensors are refused."""
+        if not node.users:
+            return
+        target = str(node.target)
+        tensor = self.module._parameters.get(target) if "." not in target else None
+        op = next((lt for lt in REGISTRY.values() if lt.torch.parameter), None)
+        if tensor is not None and op is not None and _nameable(target) and \
+                target not in self.children:
+            args: dict[str, Any] = {"shape": list(tensor.shape)}
+            if not tensor.requires_grad:
+                args["requires_grad"] = False
+            if tensor.dtype != torch.float32:
+                raise ImportProblem(f"{self.where}: its parameter '{target}' is "
+                                    f"{tensor.dtype}; netspec makes float32 parameters")
+            self.used_names.add(target)
+            self.refs[node] = self.add({op.name: args}, target, [], node, True)
+            return
         if node.users:
             raise ImportProblem(f"{self.where}: its forward uses the tensor "
                                 f"'{self.qual + '.' if self.qual else ''}{node.target}' "
@@ -875,7 +893,7 @@ class _Scope:
             entry = dict(item.data)
             if item.named:
                 entry["name"] = item.ref
-            if item.sources != [previous]:
+            if item.sources and item.sources != [previous]:
                 for s in item.sources:
                     if s.isdigit():
                         raise ImportProblem(f"{self.where}: entry {s} (a child named '{s}') "

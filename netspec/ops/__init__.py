@@ -11,6 +11,7 @@ from netspec.ops import (  # noqa: F401  (importing a family file registers its 
     merge,
     norm,
     padding,
+    parameter,
     pool,
     recurrent,
     reshape,

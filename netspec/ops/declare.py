@@ -169,6 +169,8 @@ class Output:
 
     name: str = "output"
     dtype: str | None = None  # None: the input's (int input -> float32 unless the port is "any")
+    # False: the tensor has no batch dimension (a Parameter's); its shape is the whole shape
+    batched: bool = True
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,9 @@ class Torch:
     # (MultiheadAttention's need_weights: whether attn_weights is computed).
     forward_params: tuple[tuple[str, Any], ...] = ()
     free_params: tuple[str, ...] = ()
+    # A learnable tensor (nn.Parameter) registered on the module that holds the entry and
+    # read in forward as self.<name>; made by torch_side.make_parameter from the arguments.
+    parameter: bool = False
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,9 @@ class Code:
     call: str | None = None  # the function's name in the generated file
     infix: str | None = None  # fold ops written "a + b"
     helper: str | None = None  # source of a function the generated file defines once
+    # a Parameter: its arguments -> the expression that makes the tensor
+    # ("torch.zeros((1, 1, 768))"), which generated code wraps in nn.Parameter
+    tensor: Callable[[dict[str, Any]], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -276,6 +284,8 @@ class LayerType:
         if self.inputs is None:
             self.inputs = (Port(dtype=self.input_dtype, ranks=self.ranks,
                                 min_rank=self.min_rank),)
+        elif not self.inputs:  # takes no input (a Parameter)
+            pass
         else:  # the shorthand mirrors port 0, which single-input checks read
             first = self.inputs[0]
             self.input_dtype, self.ranks, self.min_rank = first.dtype, first.ranks, first.min_rank
@@ -319,10 +329,23 @@ class LayerType:
     @property
     def takes_several(self) -> bool:
         """The op takes more than one tensor: written with from: [a, b]."""
-        return len(self.inputs) > 1 or self.inputs[0].variadic > 0
+        return len(self.inputs) > 1 or (bool(self.inputs) and self.inputs[0].variadic > 0)
+
+    @property
+    def broadcasts(self) -> bool:
+        """Elementwise over broadcast shapes (the fold ops: Add, Mul, Sub): a tensor without
+        a batch dimension (a Parameter) may meet a batch here, as torch broadcasts it."""
+        return self.torch.inputs == "fold"
+
+    @property
+    def takes_none(self) -> bool:
+        """The op takes no tensor: a Parameter."""
+        return not self.inputs
 
     @property
     def min_inputs(self) -> int:
+        if not self.inputs:
+            return 0
         last = self.inputs[-1]
         required = sum(p.default is None for p in self.inputs[:-1])
         return required + (0 if last.default is not None else max(last.variadic, 1))
@@ -353,7 +376,7 @@ class LayerType:
 
     @property
     def max_inputs(self) -> int | None:
-        return None if self.inputs[-1].variadic else len(self.inputs)
+        return None if self.inputs and self.inputs[-1].variadic else len(self.inputs)
 
     @property
     def flow_index(self) -> int:

@@ -65,3 +65,24 @@ def function(op: LayerType) -> Any:
 def inplace_function(op: LayerType) -> Any:
     """The in-place variant of a fold op (``out += x``)."""
     return _resolve(op.torch.inplace)
+
+
+def make_parameter(kwargs: dict[str, Any]) -> torch.nn.Parameter:
+    """A Parameter entry's tensor, initialised as its arguments say (torch.nn.init)."""
+    data = torch.empty(tuple(kwargs["shape"]))
+    init = kwargs.get("init", "zeros")
+    with torch.no_grad():
+        if init in ("zeros", "ones"):
+            data.fill_(0.0 if init == "zeros" else 1.0)
+        elif init == "constant":
+            data.fill_(kwargs.get("value", 0.0))
+        elif init == "normal":
+            data.normal_(kwargs.get("mean", 0.0), kwargs.get("std", 1.0))
+        elif init == "uniform":
+            low, high = kwargs.get("a"), kwargs.get("b")
+            data.uniform_(0.0 if low is None else low, 1.0 if high is None else high)
+        else:  # trunc_normal
+            low, high = kwargs.get("a"), kwargs.get("b")
+            torch.nn.init.trunc_normal_(data, kwargs.get("mean", 0.0), kwargs.get("std", 1.0),
+                                        -2.0 if low is None else low, 2.0 if high is None else high)
+    return torch.nn.Parameter(data, requires_grad=kwargs.get("requires_grad", True))

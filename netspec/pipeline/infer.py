@@ -5,6 +5,7 @@ here imports torch."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from netspec.core.diagnostics import Diagnostic, number_text
 from netspec.core.document import Document
@@ -92,6 +93,12 @@ class Inference:
     def node(self, entry: LayerEntry, has_from: bool, inputs: list[Flow]) -> tuple[Node, Flow]:
         """A resolved layer entry and the flows into it -> its node and the flow out."""
         lt = entry.type
+        if lt.takes_none:
+            return self.tensor(entry, has_from, inputs)
+        if any(not f.batched for f in inputs):
+            inputs = self.batched(entry, inputs)
+            if inputs is None:
+                return self.unknown(entry, [Flow(None, "float32", "", entry.name)])
         if lt.takes_several:
             variadic = lt.inputs[-1].variadic
             if (variadic and len(inputs) < lt.min_inputs) or (lt.min_inputs > 1 and not has_from):
@@ -115,7 +122,7 @@ class Inference:
             self.report(entry, problem)
             out, params = None, None
         result = Node(entry.index, entry.name, lt.name, inputs[0].shape, out, params, kwargs,
-                             kind="merge" if lt.takes_several else "layer", qualname=entry.qualname)
+                      kind="merge" if lt.takes_several else "layer", qualname=entry.qualname)
         if lt.takes_several:
             result.input_shapes = lt.fill_inputs([f.shape for f in inputs])
         if out is None:
@@ -126,6 +133,59 @@ class Inference:
         else:
             origin = f"output of {entry.label}, {fmt(out)}"
         return result, Flow(out, dtype, origin, entry.name)
+
+    def tensor(self, entry: LayerEntry, has_from: bool, inputs: list[Flow]
+               ) -> tuple[Node, Flow]:
+        """An op that takes no input (a Parameter): its tensor, with no batch dimension."""
+        lt = entry.type
+        if has_from:
+            self.report(entry, f"{lt.name} takes no input, so from: has nothing to give it")
+            return self.unknown(entry, inputs)
+        a = Args.filled(lt, entry.given)
+        output = lt.outputs[lt.flow_index]
+        dtype = output.dtype or PARAM_DTYPE
+        try:
+            out, params = tuple(lt.rule(a, [])), lt.params(a, [])
+            problem = impossible_size(f"its tensor, {fmt(out)}, has", math.prod(out), dtype)
+            if problem:
+                raise ShapeError(problem)
+        except ShapeError as exc:
+            self.report(entry, exc.message, exc.arg)
+            return self.unknown(entry, inputs)
+        node = Node(entry.index, entry.name, lt.name, None, out, params, dict(entry.given),
+                    qualname=entry.qualname)
+        return node, Flow(out, dtype, f"{entry.label}, {fmt(out)}", entry.name,
+                          batched=output.batched)
+
+    def batched(self, entry: LayerEntry, inputs: list[Flow]) -> list[Flow] | None:
+        """Inputs without a batch dimension (Parameters) as the per-sample shapes torch
+        broadcasts them to against the batch; None after saying why they cannot meet it."""
+        lt = entry.type
+        tensors = [f for f in inputs if f.batched and f.shape is not None]
+        plain = next(f for f in inputs if not f.batched)
+        if not lt.broadcasts or not tensors:
+            self.report(entry, f"{lt.name} takes a batch of samples, but '{plain.node}' has no "
+                        f"batch dimension (a Parameter, {fmt(plain.shape)}); combine it with "
+                        "the batch first, as x + parameter or x * parameter do")
+            return None
+        rank = max(len(f.shape) for f in tensors) + 1  # the batch included
+        out = []
+        for f in inputs:
+            if f.batched or f.shape is None:
+                out.append(f)
+                continue
+            if len(f.shape) > rank:
+                self.report(entry, f"'{f.node}' ({fmt(f.shape)}) has more dimensions than "
+                            f"the batch it meets (N×{fmt(tensors[0].shape)})")
+                return None
+            full = (1,) * (rank - len(f.shape)) + tuple(f.shape)
+            if full[0] != 1:
+                self.report(entry, f"'{f.node}' ({fmt(f.shape)}) meets the batch dimension "
+                            f"with size {full[0]}, which torch broadcasts only for a batch of "
+                            f"exactly {full[0]}; give it a leading 1: {fmt((1, *full[1:]))}")
+                return None
+            out.append(replace(f, shape=full[1:], batched=True))
+        return out
 
     def merge(self, entry: LayerEntry, inputs: list[Flow]):
         lt = entry.type

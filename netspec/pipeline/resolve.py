@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from netspec.core.diagnostics import Diagnostic, closest, did_you_mean
@@ -191,6 +191,7 @@ class Flow:
     dtype: str
     origin: str
     node: str  # the entry (in its scope) that produced it, or "input"
+    batched: bool = True  # False: a Parameter's tensor, its shape the whole shape
 
 
 MAX_DEPTH = 32  # blocks using blocks: deeper than this is a runaway recursion
@@ -277,7 +278,7 @@ class Expander:
 
     def scope(self, scope: Scope, entries: list, flow: Flow) -> tuple[list[Node], Flow]:
         """Walk one layers list; returns its results and the flow out of its last entry."""
-        flow = Flow(flow.shape, flow.dtype, flow.origin, "input")  # named as seen inside
+        flow = replace(flow, node="input")  # named as seen inside
         env: dict[str, Flow] = {"input": flow}
         later = {e["name"]: i for i, e in enumerate(entries)
                  if isinstance(e, dict) and isinstance(e.get("name"), str)}
@@ -317,7 +318,7 @@ class Expander:
             result.path, result.written, result.block = path, raw, scope.block
             result.output_dtype = out.dtype
             results.append(result)
-            env[name] = Flow(out.shape, out.dtype, out.origin, name)
+            env[name] = replace(out, node=name)
             previous = env[name]
         if skipped and failed_at is not None:
             self.note_unchecked(scope, skipped, failed_at)
@@ -572,7 +573,7 @@ class Expander:
                 break
         repeated = f"{type_name or 'group'}×{count}"
         return self.container(index, name, repeated, "repeat", qualname, inputs, children,
-                              flow), Flow(flow.shape, flow.dtype, flow.origin, name)
+                              flow), replace(flow, node=name)
 
     def child_names(self, scope, path, label, pattern, count) -> list[str] | None:
         """The names of a repeat's copies (0..N-1, or repeat.name with {n} and {i} filled

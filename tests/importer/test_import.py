@@ -194,9 +194,12 @@ class Shared(nn.Module):
 
 
 class RawParameter(nn.Module):
+    """A buffer used by forward itself (a parameter would be a Parameter entry:
+    tests/ops/test_op_parameter.py)."""
+
     def __init__(self):
         super().__init__()
-        self.scale = nn.Parameter(torch.ones(4))
+        self.register_buffer("scale", torch.ones(4))
 
     def forward(self, x):
         return x * self.scale
