@@ -241,8 +241,13 @@ def leaf_args(m: nn.Module, lt: LayerType, where: str) -> tuple[dict[str, Any], 
             write[arg.name] = v
     _drop_kernel_stride(lt, write)
     # rebuilt with the values as the module keeps them ((1, 1), not 1: the same layer, but
-    # another repr), leaving out what the spec leaves out
-    _verify_leaf(m, lt, {k: values[k] for k in [*expect, *write]}, where)
+    # another repr), leaving out what the spec leaves out; where only the spelling of a
+    # left-out default differs (s3d's MaxPool3d keeps padding=(0, 0, 0), torch's default is
+    # 0), the module rebuilt from every value it keeps must be it
+    try:
+        _verify_leaf(m, lt, {k: values[k] for k in [*expect, *write]}, where)
+    except ImportProblem:
+        _verify_leaf(m, lt, values, where)
     return write, expect
 
 
@@ -538,8 +543,8 @@ class _Scope:
         output = node.args[0]
         if not isinstance(output, fx.Node):
             raise ImportProblem(f"{self.where}: its forward returns {type(output).__name__} "
-                                "of several values; netspec modules return one tensor "
-                                "(for GoogLeNet, pass aux_logits=False)")
+                                "of several values; netspec modules return one tensor"
+                                f"{_aux_hint(self.module)}")
         return output
 
     def tensor_attribute(self, node: fx.Node) -> None:
@@ -877,8 +882,7 @@ class _Scope:
             raise ImportProblem(f"{self.where}: {names} ha{'s' if one else 've'} "
                                 "parameters but the forward (in eval mode) does not use "
                                 f"{'it' if one else 'them'}; a spec has only "
-                                "modules that data flows through (for GoogLeNet, pass "
-                                "aux_logits=False)")
+                                f"modules that data flows through{_aux_hint(self.module)}")
         unused = [n for n in self.children if n not in self.calls and not self.state[n]]
         if unused:
             self.importer.notes.append(f"{self.where}: unused parameterless module(s) left "
@@ -956,6 +960,14 @@ def _order(entry: dict[str, Any]) -> dict[str, Any]:
     if "layers" in entry:
         keys = [k for k in ("name", "from", "layers") if k in entry]
     return {k: entry[k] for k in keys}
+
+
+def _aux_hint(m: nn.Module) -> str:
+    """Said only of a model with auxiliary heads switched on (GoogLeNet, Inception v3)."""
+    if getattr(m, "aux_logits", False) is True:
+        return (f" ({type(m).__name__} has aux_logits=True: its auxiliary heads; pass "
+                "aux_logits=False)")
+    return ""
 
 
 def _nameable(name: str) -> bool:

@@ -1,0 +1,39 @@
+"""What the importer survey found: a left-out default spelled another way by the module
+(s3d's MaxPool3d keeps padding=(0, 0, 0)), and the GoogLeNet hint only where it applies."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import netspec
+from netspec.importer.fx import ImportProblem, dumps, model_to_spec
+
+
+def test_a_default_kept_in_another_spelling_imports():
+    reference = nn.Sequential(nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2),
+                                           padding=(0, 0, 0))).eval()
+    text = dumps(model_to_spec(reference, (3, 4, 8, 8)).data)
+    assert "padding" not in text  # the default, left out
+    x = torch.randn(2, 3, 4, 8, 8)
+    assert torch.equal(netspec.build(text)(x), reference(x))
+
+
+class TwoOutputs(nn.Module):
+    def __init__(self, aux_logits: bool | None = None):
+        super().__init__()
+        if aux_logits is not None:
+            self.aux_logits = aux_logits
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x), x
+
+
+@pytest.mark.parametrize("aux, hinted", [(None, False), (False, False), (True, True)])
+def test_aux_logits_hint_only_for_a_model_with_aux_heads_on(aux, hinted):
+    with pytest.raises(ImportProblem) as info:
+        model_to_spec(TwoOutputs(aux), (4,))
+    assert ("pass aux_logits=False" in str(info.value)) == hinted
+    assert "GoogLeNet" not in str(info.value)
