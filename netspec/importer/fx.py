@@ -220,11 +220,26 @@ def op_of_class(cls: type) -> LayerType | None:
 
 
 def layer_type_of(m: nn.Module) -> LayerType | None:
-    """The netspec layer type a torch.nn module is (None: not a torch.nn layer netspec has)."""
+    """The netspec layer type a module is (None: not a torch.nn layer netspec has, nor the
+    class of a module op from outside torch, such as torchvision's StochasticDepth)."""
     cls = type(m)
-    if not cls.__module__.startswith("torch.nn") or isinstance(m, CONTAINERS):
+    if isinstance(m, CONTAINERS):
         return None
-    return op_of_class(cls)
+    lt = op_of_class(cls)
+    if lt is None:
+        return None
+    if cls.__module__.startswith("torch.nn") or cls is _foreign_class(lt):
+        return lt
+    return None
+
+
+def _foreign_class(lt: LayerType) -> type | None:
+    """The class of a module op from outside torch.nn (torchvision.ops.StochasticDepth)."""
+    if lt.torch.target.startswith("torch.nn."):
+        return None
+    from netspec.ops.torch_side import torch_class
+
+    return torch_class(lt.name)
 
 
 def leaf_args(m: nn.Module, lt: LayerType, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -321,6 +336,17 @@ TORCH_MODULES = ("torch", "torch.nn.functional", "torch._C._nn", "torch._C._Vari
                  "_operator", "operator", "builtins", "torch.functional")
 
 
+# functions outside torch that ops are spelled as (torchvision.ops.stochastic_depth): the
+# modules that define them are read as torch's are, and tracing records their calls
+FOREIGN_SPELLINGS = {(c.module, c.name) for op in REGISTRY.values() for c in op.fx if c.module}
+
+
+def _foreign_functions() -> tuple[Any, ...]:
+    """The functions of FOREIGN_SPELLINGS, for fx.Tracer(autowrap_functions=...)."""
+    return tuple(getattr(importlib.import_module(module), name)
+                 for module, name in sorted(FOREIGN_SPELLINGS))
+
+
 def _spelling(name: str | None) -> tuple[LayerType, FxCall] | None:
     """The op a call_function/call_method name is, and how (None: no op is spelled so)."""
     if name not in SPELLINGS:
@@ -346,7 +372,7 @@ def _op_name(node: fx.Node) -> tuple[str | None, str]:
     name = getattr(target, "__name__", None) or str(target)
     module = getattr(target, "__module__", None) or ""
     shown = f"{'operator' if module == '_operator' else module}.{name}".lstrip(".")
-    if module not in TORCH_MODULES:
+    if module not in TORCH_MODULES and (module, name) not in FOREIGN_SPELLINGS:
         return None, shown
     if module in ("_operator", "operator") and name not in OPERATOR_NAMES:
         return None, shown
@@ -425,8 +451,8 @@ class Importer:
             def is_leaf_module(self, module: nn.Module, name: str) -> bool:
                 return module is not m
 
-        try:
-            return Children().trace(m)
+        try:  # calls of functions ops are spelled as are recorded, not traced through
+            return Children(autowrap_functions=_foreign_functions()).trace(m)
         except Exception as exc:
             why = str(exc).splitlines()[0] if str(exc) else ""
             raise ImportProblem(f"{self.where(qual, m)}: torch.fx cannot trace its forward "

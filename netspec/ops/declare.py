@@ -235,6 +235,9 @@ class FxCall:
     # a spelling only some calls of which are the op (x.view(x.size(0), -1) is a Flatten):
     # match(args after the tensor, kwargs, is_batch_size) -> the op's arguments, or why not
     match: Callable[[list, dict, Callable[[Any], bool]], dict | str] | None = None
+    # a function outside torch (torchvision.ops.stochastic_depth): the module that defines
+    # it; the importer records calls of it instead of tracing through them
+    module: str | None = None
 
 
 @dataclass

@@ -1,21 +1,25 @@
-"""Dropout of every kind.  Shape is kept; PyTorch checks p at construction."""
+"""Dropout of every kind, and stochastic depth.  Shape is kept; PyTorch checks p at
+construction (torchvision's StochasticDepth checks p and mode when called)."""
 
 from __future__ import annotations
 
 from netspec.ops.declare import (
+    REQUIRED,
     Arg,
     Args,
     Bool,
     Draw,
+    Enum,
     FxCall,
     Probability,
     Shape,
+    Torch,
     fmt,
     layer,
     spatial_name,
     spelled,
 )
-from netspec.ops.text import dropout_key_args
+from netspec.ops.text import dropout_key_args, stochastic_depth_key_args
 
 DRAW = Draw(key_args=dropout_key_args)
 
@@ -66,3 +70,16 @@ layer("Dropout3d", P, INPLACE, family="dropout", min_rank=0, draw=DRAW)(_channel
 # 'training' is ignored on import: in a spec, Dropout follows the model's train/eval mode
 _DROPOUT_PARAMS = (("p", 0.5), ("training", True), ("inplace", False))
 spelled({f"Dropout{d}": (FxCall(f"dropout{d}", _DROPOUT_PARAMS),) for d in ("", "1d", "2d", "3d")})
+
+
+@layer("StochasticDepth", Arg("p", Probability), Arg("mode", Enum("batch", "row")),
+       family="dropout", min_rank=0, torch=Torch("torchvision.ops.StochasticDepth"),
+       draw=Draw(key_args=stochastic_depth_key_args),
+       fx=(FxCall("stochastic_depth", (("p", REQUIRED), ("mode", REQUIRED), ("training", True)),
+                  module="torchvision.ops.stochastic_depth"),))
+def stochastic_depth(a: Args, x: Shape) -> Shape:
+    """torchvision.ops.StochasticDepth(p, mode): in training, zeroes each sample ("row") or
+    the whole batch ("batch") with probability p and scales what is kept by 1/(1-p); the
+    identity in eval.  Built as torchvision's module, as its ConvNeXt, EfficientNet and Swin
+    use it; torchvision.ops.stochastic_depth(x, p, mode, training) is the functional form."""
+    return x

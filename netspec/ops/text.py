@@ -93,3 +93,7 @@ def rnn_key_args(kw: dict[str, Any]) -> str:
 
 def encoder_key_args(kw: dict[str, Any]) -> str:
     return f"d {kw.get('d_model', '?')}, {kw.get('nhead', '?')} heads"
+
+
+def stochastic_depth_key_args(kw: dict[str, Any]) -> str:
+    return f"p {kw.get('p', '?')}, {kw.get('mode', '?')}"

@@ -22,7 +22,6 @@ import re
 from typing import Any
 
 import pytest
-import torch
 from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,6 +30,7 @@ from oracle import assert_agree, netspec_verdict, spec_text, torch_verdict
 import netspec
 from netspec.ops import REGISTRY, fmt
 from netspec.ops.declare import REQUIRED
+from netspec.ops.torch_side import torch_class
 
 MODULES = {f"netspec.ops.{m}" for m in
            ("norm", "activation", "dropout", "linear", "reshape", "recurrent")}
@@ -571,7 +571,8 @@ def test_every_layer_type_of_these_families_is_fuzzed():
         "Softshrink", "Hardshrink", "PReLU", "Softmax", "LogSoftmax", "Softmin", "Softmax2d",
         "GLU", "Linear", "Identity", "Embedding", "Flatten", "Unflatten", "Upsample",
         "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle",
-        "ChannelShuffle", "RNN", "LSTM", "GRU", "TransformerEncoderLayer"})
+        "ChannelShuffle", "RNN", "LSTM", "GRU", "TransformerEncoderLayer"}
+        | {"StochasticDepth"})  # tests/ops/test_op_stochastic_depth.py
     mine = {name for name, lt in REGISTRY.items() if lt.rule.__module__ in MODULES}
     assert mine <= fuzzed, f"layer types without a differential test: {sorted(mine - fuzzed)}"
 
@@ -687,7 +688,7 @@ def _same_default(ours: Any, theirs: Any) -> bool:
                          sorted(n for n, lt in REGISTRY.items() if lt.torch.module))
 def test_arguments_match_torch_signature(type_name):
     lt = REGISTRY[type_name]
-    cls = getattr(torch.nn, lt.torch.target.rpartition(".")[2])
+    cls = torch_class(type_name)  # torch.nn's, or torchvision's StochasticDepth
     if type_name in ("RNN", "LSTM", "GRU"):
         # torch takes *args: check the documented order by constructing positionally, each
         # argument in turn set to a value different from its default and from its neighbours'
