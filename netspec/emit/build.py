@@ -99,8 +99,8 @@ def scope_module(children: list[Node], class_name: str, output: str | None) -> A
             op = REGISTRY.get(child.type) if child.kind == "merge" else None
             if op is None:
                 node = graph.call_module(child.name, tuple(inputs))
-            else:  # a module taking several tensors: optional ports filled in
-                node = graph.call_module(child.name, tuple(op.fill_inputs(inputs)))
+            else:  # a module taking several tensors: optional ports filled in, (h, c) as one
+                node = graph.call_module(child.name, tuple(op.call_inputs(inputs)))
                 if op.torch.returns is not None:  # a tuple: the output that flows on
                     node = graph.call_function(operator.getitem, (node, op.flow_index))
         nodes[child.name] = node

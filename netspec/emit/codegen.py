@@ -380,7 +380,8 @@ def _check_names(tree: _Tree, nodes: list[CodeNode], class_name: str) -> None:
 def _branching(nodes: list[CodeNode], output: str | None) -> CodeNode | None:
     """The first entry that makes a scope not a plain chain, or None."""
     if not _scope_is_chain(nodes, output):  # a merge, a from:, or another output
-        return next((n for n in nodes if calls_function(n.r) or n.r.sources), nodes[-1])
+        return next((n for n in nodes if calls_function(n.r) or n.r.sources
+                     or n.kind == "merge"), nodes[-1])
     for n in nodes:
         if n.children:
             inner = _branching(n.children, n.r.output if n.kind != "repeat" else None)
@@ -1048,7 +1049,9 @@ class _ClassWriter:
         target = f"self.{c.name}" if _IDENTIFIER.fullmatch(c.name) else \
             f"getattr(self, {literal(c.name)})"
         if op is not None and op.takes_several:
-            args = op.fill_inputs(args)  # optional ports (attention's key, value) filled in
+            # optional ports filled in (attention's key, value), a tuple for (h, c)
+            args = [a if isinstance(a, str) else f"({', '.join(a)}{',' * (len(a) == 1)})"
+                    for a in op.call_inputs(args)]
         text = f"{target}({', '.join(args)})"
         if op is not None and op.torch.returns is not None:
             text += f"[{op.flow_index}]"  # a tuple (RNN: output, state): one output flows on
@@ -1255,15 +1258,22 @@ def _class_style(tree: _Tree, nodes: list[CodeNode], name: str, result: CheckRes
                      _imports(result.layers))
 
 
+def _ports_text(type_name: str) -> str:
+    return ", ".join(p.doc or p.name for p in REGISTRY[type_name].inputs)
+
+
 def _sequential_style(tree: _Tree, nodes: list[CodeNode], name: str, result: CheckResult,
                       style: str) -> str:
     where = _branching(nodes, None)  # the network's output is its last entry's
     if where is not None:
         at = f" (in {where.r.qualname.rsplit('.', 1)[0]})" if "." in where.r.qualname else ""
         what = (f"the network branches{at}: its {where.r.type} '{where.name}' merges "
-                f"{', '.join(repr(s) for s in where.r.sources)}" if where.kind == "merge"
+                f"{', '.join(repr(s) for s in where.r.sources)}"
+                if where.kind == "merge" and where.r.sources
                 else f"the network branches{at}: '{where.name}' takes from: "
                 f"{', '.join(where.r.sources)}" if where.r.sources
+                else f"its {where.r.type} '{where.name}'{at} takes several inputs "
+                f"({_ports_text(where.r.type)}), called in forward" if where.kind == "merge"
                 else f"its {where.r.type} '{where.name}'{at} is a function called in forward "
                 f"({REGISTRY[where.r.type].torch.target}), not a module"
                 if calls_function(where.r)

@@ -684,11 +684,17 @@ class _Scope:
         port, without the trailing ones its ports default to in a spec; its other arguments
         must be what the spec means."""
         bound = _bind_module_call(node, op, child_where)
-        missing = [p.doc or p.name for p in op.inputs if p.name not in bound]
-        if missing:  # a spec's port defaults are its own: torch's forward takes every port
+        # a spec's port defaults are its own: torch's forward takes every port but those it
+        # may go without (a cell's state)
+        missing = [p.doc or p.name for p in op.inputs if p.name not in bound and not p.optional]
+        if missing:
             raise ImportProblem(f"{child_where} is called without its {' and '.join(missing)}"
-                                f" (its forward takes {', '.join(p.name for p in op.inputs)})")
-        sources = [self.ref(bound[p.name], node, f"the call of '{target}'") for p in op.inputs]
+                                f" (its forward takes {', '.join(_forward_names(op))})")
+        given = [p for p in op.inputs if p.name in bound]
+        if given != list(op.inputs[:len(given)]):
+            raise ImportProblem(f"{child_where} is given its {given[-1].doc or given[-1].name} "
+                                "but not the inputs before it, which a spec cannot say")
+        sources = [self.ref(bound[p.name], node, f"the call of '{target}'") for p in given]
         return op.given_inputs(sources)
 
     # -------------------------------------------------------------- ModuleList chains
@@ -935,11 +941,40 @@ class _Scope:
         return out
 
 
+def _forward_names(op: LayerType) -> list[str]:
+    """The parameters of the forward of a module taking several tensors: one per port, or
+    per group of ports passed as one (LSTMCell's hx), then Torch.forward_params."""
+    ports = [op.inputs[k] for k, _ in op.grouped(list(op.inputs))]
+    return [p.param or p.name for p in ports] + [k for k, _ in op.torch.forward_params]
+
+
+def _port_values(op: LayerType, bound: dict[str, Any], where: str) -> dict[str, Any]:
+    """The tensors a bound call gives its ports: a parameter passing several ports unpacked
+    (hx = (h, c)), an optional one left out when it is None or not given."""
+    values = {}
+    for k, _ in op.grouped(list(op.inputs)):
+        ports = op.members(op.inputs[k])
+        name = ports[0].param or ports[0].name
+        value = bound.get(name)
+        if name not in bound or (value is None and ports[0].optional):
+            continue
+        if len(ports) == 1:
+            values[ports[0].name] = value
+        elif isinstance(value, (tuple, list)) and len(value) == len(ports):
+            values.update(zip([p.name for p in ports], value, strict=True))
+        else:
+            raise ImportProblem(f"{where} is given {name}={value!r}; a spec passes {name} as "
+                                f"a tuple of {len(ports)} tensors "
+                                f"({', '.join(p.name for p in ports)})")
+    return values
+
+
 def _bind_module_call(node: fx.Node, op: LayerType, where: str) -> dict[str, Any]:
-    """A call of a module taking several tensors, bound to its ports and forward parameters;
-    the parameters set to anything a spec does not mean are refused."""
+    """A call of a module taking several tensors, bound to its forward's parameters: the
+    tensors of its ports, by port name; the other parameters set to anything a spec does not
+    mean are refused."""
     spec = op.torch
-    names = [p.name for p in op.inputs] + [k for k, _ in spec.forward_params]
+    names = _forward_names(op)
     if len(node.args) > len(names):
         raise ImportProblem(f"{where} is called with {len(node.args)} positional arguments; "
                             f"its forward takes {', '.join(names)}")
@@ -957,7 +992,7 @@ def _bind_module_call(node: fx.Node, op: LayerType, where: str) -> dict[str, Any
                 repr(value)
             raise ImportProblem(f"{where} is called with {key}={shown}, which a spec cannot "
                                 f"express (a spec calls it with {key}={default!r})")
-    return bound
+    return _port_values(op, bound, where)
 
 
 def _bind(params, args, kwargs, what, where) -> dict[str, Any]:

@@ -161,6 +161,17 @@ class Port:
     # an optional port: when not given it takes the input of this earlier port
     # (MultiheadAttention's key defaults to the query, its value to the key)
     default: str | None = None
+    # an optional port that torch's call goes without when it is not given (a cell's
+    # state, which torch then starts at zeros)
+    optional: bool = False
+    # the parameter of torch's forward the port is passed as, where it is not the port's
+    # name (RNNCell's h is hx); ports sharing one are passed together as a tuple, in order,
+    # and given whole or not at all (LSTMCell's hx = (h, c))
+    param: str | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is None and not self.optional
 
 
 @dataclass(frozen=True)
@@ -301,15 +312,7 @@ class LayerType:
             raise ValueError(f"{self.name}: flows names no output: {self.flows!r}")
         if self.torch.returns is not None and not set(self.torch.returns) - {None} <= set(names):
             raise ValueError(f"{self.name}: returns names an output it does not declare")
-        ports = [p.name for p in self.inputs]
-        if any(p.default is not None and p.default not in ports[:i]
-               for i, p in enumerate(self.inputs)):
-            raise ValueError(f"{self.name}: a port defaults to no earlier port")
-        if any(p.default is not None and q.default is None
-               for p, q in zip(self.inputs, self.inputs[1:], strict=False)):
-            raise ValueError(f"{self.name}: optional ports come last")
-        if any(p.variadic for p in self.inputs[:-1]):
-            raise ValueError(f"{self.name}: only the last input port may be variadic")
+        self._check_ports()
         if any(a.varargs for a in self.positional[1:]):
             raise ValueError(f"{self.name}: only the first positional argument may be varargs")
         if not set(self.torch.free_params) <= {k for k, _ in self.torch.forward_params}:
@@ -318,6 +321,23 @@ class LayerType:
             raise ValueError(f"{self.name}: call_args names no argument")
         if self.torch.inputs not in ("args", "list", "fold"):
             raise ValueError(f"{self.name}: torch inputs {self.torch.inputs!r}")
+
+    def _check_ports(self) -> None:
+        ports = [p.name for p in self.inputs]
+        if any(p.default is not None and p.default not in ports[:i]
+               for i, p in enumerate(self.inputs)):
+            raise ValueError(f"{self.name}: a port defaults to no earlier port")
+        if any(not p.required and q.required
+               for p, q in zip(self.inputs, self.inputs[1:], strict=False)):
+            raise ValueError(f"{self.name}: optional ports come last")
+        if any(p.variadic for p in self.inputs[:-1]):
+            raise ValueError(f"{self.name}: only the last input port may be variadic")
+        params = [p.param for p in self.inputs if p.param is not None]
+        runs = [k for i, k in enumerate(params) if i == 0 or params[i - 1] != k]
+        if len(runs) != len(set(runs)) or any(
+                len({p.required for p in self.inputs if p.param == k}) > 1 for k in runs):
+            raise ValueError(f"{self.name}: the ports passed as one parameter are adjacent, "
+                             "all required or all optional")
 
     @property
     def positional(self) -> list[Arg]:
@@ -350,8 +370,8 @@ class LayerType:
         if not self.inputs:
             return 0
         last = self.inputs[-1]
-        required = sum(p.default is None for p in self.inputs[:-1])
-        return required + (0 if last.default is not None else max(last.variadic, 1))
+        required = sum(p.required for p in self.inputs[:-1])
+        return required + (max(last.variadic, 1) if last.required else 0)
 
     def fill_inputs(self, given: list) -> list:
         """The inputs of every port: ``given`` for the first ports, then for each optional
@@ -376,6 +396,40 @@ class LayerType:
                 break
             items.pop()
         return items
+
+    def call_inputs(self, given: list) -> list:
+        """The positional arguments of torch's call of the op on ``given``: ports that
+        default to another filled in, ports passed as one parameter as a tuple (LSTMCell's
+        (h, c))."""
+        items = self.fill_inputs(given)
+        if self.inputs[-1].variadic:
+            return items
+        return [group[0] if len(self.members(self.inputs[k])) == 1 else tuple(group)
+                for k, group in self.grouped(items)]
+
+    def grouped(self, items: list) -> list[tuple[int, list]]:
+        """``items`` (one per port, in order) grouped as torch's forward takes them: (the
+        index of the group's first port, its items)."""
+        groups: list[tuple[int, list]] = []
+        for i, item in enumerate(items):
+            param = self.inputs[i].param
+            if param is not None and i > 0 and self.inputs[i - 1].param == param:
+                groups[-1][1].append(item)
+            else:
+                groups.append((i, [item]))
+        return groups
+
+    def members(self, port: Port) -> list[Port]:
+        """The ports passed with ``port`` as one parameter (itself alone if none)."""
+        if port.param is None:
+            return [port]
+        return [p for p in self.inputs if p.param == port.param]
+
+    def split_param(self, count: int) -> str | None:
+        """The parameter that ``count`` inputs would give only part of, or None."""
+        inside = 0 < count < len(self.inputs)
+        param = self.inputs[count - 1].param if inside else None
+        return param if param is not None and self.inputs[count].param == param else None
 
     @property
     def max_inputs(self) -> int | None:

@@ -1,9 +1,15 @@
-"""Sequence layers: RNN, LSTM, GRU and TransformerEncoderLayer.
+"""Sequence layers: RNN, LSTM, GRU and TransformerEncoderLayer; the cells RNNCell,
+LSTMCell and GRUCell.
 
 Samples are (L, features) with the batch first.  RNNs return (output, state); netspec keeps
 the output tensor (built as a subclass that drops the state, so state_dict keys are
 unchanged).  A 1-d sample is refused although PyTorch would take the batched 2-d tensor
-as one unbatched sequence, mixing samples: that is never what a per-sample spec means."""
+as one unbatched sequence, mixing samples: that is never what a per-sample spec means.
+
+A cell takes one step: a (features,) input and optionally its state, (hidden_size,) h (and
+c for LSTMCell, torch's hx = (h, c)); torch starts a state not given at zeros.  It gives
+the new h (LSTMCell: (h, c), of which h flows on).  As for the RNNs, a 0-d sample, which
+torch would read as one unbatched input made of the whole batch, is refused."""
 
 from __future__ import annotations
 
@@ -17,6 +23,8 @@ from netspec.ops.declare import (
     Enum,
     Float,
     Int,
+    Output,
+    Port,
     Probability,
     Shape,
     ShapeError,
@@ -157,3 +165,63 @@ def transformer_encoder_layer(a: Args, x: Shape) -> Shape:
         raise ShapeError(f"d_model {a.d_model} is not divisible by nhead {a.nhead}", "nhead")
     _batch_first(a)
     return x
+
+
+CELL_GATES = {"RNNCell": 1, "GRUCell": 3, "LSTMCell": 4}
+FEATURES = {1: "1-d (features)"}
+HIDDEN = {1: "1-d (hidden_size)"}
+
+
+def _cell_params(kind: str):
+    def count(a: Args, shapes: list[Shape]) -> int:
+        gates, hidden = CELL_GATES[kind], a.hidden_size
+        return gates * hidden * (a.input_size + hidden) + (2 * gates * hidden if a.bias else 0)
+
+    return count
+
+
+def _cell_macs(kind: str):
+    def count(a: Args, shapes: list[Shape], y: Shape) -> int:
+        # the gates' input and hidden matmuls (the latter on zeros when no state is given)
+        return CELL_GATES[kind] * a.hidden_size * (a.input_size + a.hidden_size)
+
+    return count
+
+
+def _cell_rule(kind: str):
+    def rule(a: Args, shapes: list[Shape]) -> Shape:
+        for i, shape in enumerate(shapes[1:], start=1):
+            if shape[0] != a.hidden_size:
+                raise ShapeError(f"the state {'hc'[i - 1]} ({a.describe(i)}) has {shape[0]} "
+                                 f"features, but hidden_size is {a.hidden_size}", "hidden_size")
+        return (a.hidden_size,)
+
+    state = "(h, c)" if kind == "LSTMCell" else "h"
+    rule.__doc__ = (f"torch.nn.{kind}(input, {'hx' if kind != 'LSTMCell' else '(h, c)'}): one "
+                    f"step; the new {state} (zeros when not given), of which h flows on.")
+    return rule
+
+
+def _register_cell(kind: str) -> None:
+    args = [Arg("input_size", Int(), infer=_features, noun="features"),
+            Arg("hidden_size", Int()), Arg("bias", Bool, True)]
+    inputs = [Port("input", ranks=FEATURES, doc="the input")]
+    outputs = [Output("h")]
+    if kind == "RNNCell":
+        args.append(Arg("nonlinearity", Enum("tanh", "relu"), "tanh"))
+    if kind == "LSTMCell":
+        inputs += [Port("h", ranks=HIDDEN, doc="the hidden state h", optional=True, param="hx"),
+                   Port("c", ranks=HIDDEN, doc="the cell state c", optional=True, param="hx")]
+        outputs.append(Output("c"))
+    else:
+        inputs.append(Port("h", ranks=HIDDEN, doc="the hidden state h", optional=True,
+                           param="hx"))
+    returns = ("h", "c") if kind == "LSTMCell" else None
+    layer(kind, *args, family="recurrent", inputs=tuple(inputs), outputs=tuple(outputs),
+          flows="h", torch=Torch(f"torch.nn.{kind}", returns=returns),
+          draw=Draw(key_args=rnn_key_args), params=_cell_params(kind),
+          macs=_cell_macs(kind))(_cell_rule(kind))
+
+
+for _kind in CELL_GATES:
+    _register_cell(_kind)

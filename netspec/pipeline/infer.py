@@ -34,7 +34,14 @@ def _takes(lt) -> str:
 def _arity_error(lt, count: int) -> str | None:
     """An op with several ports given the wrong number of inputs (variadic ports are checked
     before, where from: is)."""
-    if lt.max_inputs is None or lt.min_inputs <= count <= len(lt.inputs):
+    if lt.max_inputs is None:
+        return None
+    param = lt.split_param(count)
+    if param is not None:  # LSTMCell given h without c
+        docs = [p.doc or p.name for p in lt.inputs if p.param == param]
+        return (f"{_takes(lt)}, got {count}: {' and '.join(docs)} go together (torch takes "
+                f"them as one tuple, {param})")
+    if lt.min_inputs <= count <= len(lt.inputs):
         return None
     return f"{_takes(lt)}, got {count}"
 
@@ -214,6 +221,8 @@ class Inference:
             self.report(entry, f"inputs have different dtypes: {', '.join(sorted(dtypes))}")
         elif lt.inputs[0].dtype == "float" and inputs[0].dtype in INT_DTYPES:
             self.report(entry, f"needs floating-point inputs, but gets {inputs[0].dtype}")
+        else:
+            self.check_parameter_dtype(entry, a, params, inputs[0].dtype)
         for message, arg in a.warnings:
             self.report(entry, message, arg, severity="warning")
         return out, kwargs, params, inputs[0].dtype
@@ -251,6 +260,20 @@ class Inference:
                 )
                 values[arg.name] = kwargs[arg.name] = actual  # go on with what flows in
 
+    def check_parameter_dtype(self, entry: LayerEntry, a: Args, params: int | None,
+                              dtype: str) -> None:
+        """netspec builds float32 parameters; PyTorch refuses to mix them with other floats
+        (except in the ops that declare mixed_dtypes)."""
+        # running statistics are float32 state too, like parameters
+        if (params or a.values.get("track_running_stats")) and dtype not in INT_DTYPES \
+                and dtype != "float32" and dtype not in entry.type.mixed_dtypes:
+            self.report(
+                entry,
+                f"has float32 parameters but gets {dtype} input; netspec builds "
+                f"float32 models (use float32 input, or convert the built model "
+                f"with .to(torch.{dtype}) yourself)",
+            )
+
     def layer(self, entry: LayerEntry, x: tuple[int, ...], dtype: str, origin: str):
         """A one-input layer on a ``dtype`` sample of shape ``x``: (output shape, torch
         arguments, parameters, output dtype)."""
@@ -279,16 +302,7 @@ class Inference:
         except ShapeError as exc:
             self.report(entry, exc.message, exc.arg)
             out, params = None, None
-        # running statistics are float32 state too, like parameters
-        if (params or a.values.get("track_running_stats")) and dtype not in INT_DTYPES \
-                and dtype != "float32" and dtype not in lt.mixed_dtypes:
-            # netspec builds float32 parameters; PyTorch refuses to mix them with other floats
-            self.report(
-                entry,
-                f"has float32 parameters but gets {dtype} input; netspec builds "
-                f"float32 models (use float32 input, or convert the built model "
-                f"with .to(torch.{dtype}) yourself)",
-            )
+        self.check_parameter_dtype(entry, a, params, dtype)
         for message, arg in a.warnings:
             self.report(entry, message, arg, severity="warning")
         return out, kwargs, params, out_dtype
