@@ -1,5 +1,5 @@
-"""Sequence layers: RNN, LSTM, GRU and TransformerEncoderLayer; the cells RNNCell,
-LSTMCell and GRUCell.
+"""Sequence layers: RNN, LSTM, GRU, TransformerEncoderLayer and TransformerDecoderLayer
+(two inputs: tgt and memory); the cells RNNCell, LSTMCell and GRUCell.
 
 Samples are (L, features) with the batch first.  RNNs return (output, state); netspec keeps
 the output tensor (built as a subclass that drops the state, so state_dict keys are
@@ -139,8 +139,8 @@ def _encoder_macs(a: Args, x: Shape, y: Shape) -> int:
 
 
 def _read_encoder(m) -> dict | str:
-    """The arguments an nn.TransformerEncoderLayer was made with, read off its children (it
-    keeps none of them under its own name)."""
+    """The arguments an nn.TransformerEncoderLayer (or TransformerDecoderLayer) was made
+    with, read off its children (it keeps none of them under its own name)."""
     # torch is loaded (m is a torch module); the check path never gets here, nor imports it
     functional = sys.modules["torch.nn.functional"]
     activation = getattr(m, "activation", None)
@@ -154,10 +154,15 @@ def _read_encoder(m) -> dict | str:
             "bias": m.linear1.bias is not None}
 
 
-@layer("TransformerEncoderLayer", Arg("d_model", Int(), infer=_features, noun="features"),
-       Arg("nhead", Int()), Arg("dim_feedforward", Int(), 2048), Arg("dropout", Probability, 0.1),
-       Arg("activation", Enum("relu", "gelu"), "relu"), Arg("layer_norm_eps", Float(), 1e-5),
-       Arg("batch_first", Bool, False), Arg("norm_first", Bool, False), Arg("bias", Bool, True),
+# torch.nn.TransformerEncoderLayer's and TransformerDecoderLayer's arguments
+TRANSFORMER_ARGS = (
+    Arg("d_model", Int(), infer=_features, noun="features"), Arg("nhead", Int()),
+    Arg("dim_feedforward", Int(), 2048), Arg("dropout", Probability, 0.1),
+    Arg("activation", Enum("relu", "gelu"), "relu"), Arg("layer_norm_eps", Float(), 1e-5),
+    Arg("batch_first", Bool, False), Arg("norm_first", Bool, False), Arg("bias", Bool, True))
+
+
+@layer("TransformerEncoderLayer", *TRANSFORMER_ARGS,
        family="recurrent", ranks=SEQUENCE, params=_encoder_params, macs=_encoder_macs,
        draw=Draw(key_args=encoder_key_args), read_module=_read_encoder)
 def transformer_encoder_layer(a: Args, x: Shape) -> Shape:
@@ -165,6 +170,54 @@ def transformer_encoder_layer(a: Args, x: Shape) -> Shape:
         raise ShapeError(f"d_model {a.d_model} is not divisible by nhead {a.nhead}", "nhead")
     _batch_first(a)
     return x
+
+
+def _decoder_params(a: Args, shapes: list[Shape]) -> int:
+    e, f = a.d_model, a.dim_feedforward
+    b = 1 if a.bias else 0
+    attention = 4 * e * e + b * 4 * e  # in_proj (3E×E) and out_proj (E×E), with biases
+    feed_forward = 2 * e * f + b * (f + e)
+    norms = 3 * (e + b * e)
+    return 2 * attention + feed_forward + norms  # self- and cross-attention
+
+
+def _decoder_macs(a: Args, shapes: list[Shape], y: Shape) -> int:
+    if not isinstance(shapes, list) or len(shapes) < 2:
+        return 0
+    t, s, e, f = shapes[0][0], shapes[1][0], a.d_model, a.dim_feedforward
+    self_attention = 4 * t * e * e + 2 * t * t * e  # projections, Q·Kᵀ and weights·V
+    # the query and output projections of tgt, key and value projections of memory
+    cross_attention = 2 * t * e * e + 2 * s * e * e + 2 * t * s * e
+    return self_attention + cross_attention + 2 * t * e * f
+
+
+# forward(tgt, memory, ...): no masks, so no causal flags (torch's need a mask)
+_DECODER_FORWARD = (("tgt_mask", None), ("memory_mask", None), ("tgt_key_padding_mask", None),
+                    ("memory_key_padding_mask", None), ("tgt_is_causal", False),
+                    ("memory_is_causal", False))
+
+
+@layer("TransformerDecoderLayer", *TRANSFORMER_ARGS, family="recurrent",
+       inputs=(Port("tgt", ranks=SEQUENCE, doc="the target sequence tgt"),
+               Port("memory", ranks=SEQUENCE, doc="the encoder's output memory")),
+       torch=Torch("torch.nn.TransformerDecoderLayer", forward_params=_DECODER_FORWARD),
+       params=_decoder_params, macs=_decoder_macs, draw=Draw(key_args=encoder_key_args),
+       read_module=_read_encoder)
+def transformer_decoder_layer(a: Args, shapes: list[Shape]) -> Shape:
+    """torch.nn.TransformerDecoderLayer(tgt, memory): self-attention over tgt, attention of
+    it over memory, a feed-forward; the output has tgt's shape.  No masks are passed."""
+    tgt, memory = shapes
+    if a.d_model % a.nhead:
+        raise ShapeError(f"d_model {a.d_model} is not divisible by nhead {a.nhead}", "nhead")
+    if memory[1] != a.d_model:
+        raise ShapeError(f"the memory ({a.describe(1)}) has {memory[1]} features, but d_model "
+                         f"is {a.d_model}", "d_model" if "d_model" in a.given else None)
+    if not a.batch_first and tgt[0] != memory[0]:
+        raise ShapeError(f"with batch_first false torch reads the sequence dimension as the "
+                         f"batch, and tgt's length {tgt[0]} differs from memory's "
+                         f"{memory[0]}; write batch_first: true", "batch_first")
+    _batch_first(a)
+    return tgt
 
 
 CELL_GATES = {"RNNCell": 1, "GRUCell": 3, "LSTMCell": 4}
