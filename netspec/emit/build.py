@@ -117,13 +117,19 @@ def _call_function(graph: Any, op: Any, child: Node, inputs: list, by_name: dict
     spec = op.torch
     values = Args.filled(op, child.kwargs).values
     kwargs = {k: op.arg_by_name[k].type.to_torch(values[k]) for k in spec.call_args}
+    kwargs.update(op.keyword_values(values))
+    scalar = op.scalar_given(values)
+    if scalar:  # a number in place of the last tensor (x * 2)
+        inputs = [*inputs, values[scalar]]
     if spec.inputs == "list":
         return graph.call_function(torch_side.function(op), (inputs,), kwargs)
     if spec.inputs == "args":
         return graph.call_function(torch_side.function(op), tuple(inputs), kwargs)
     first = by_name.get(child.sources[0]) if child.sources else None
+    # in place only where the result is what the first input holds: its shape and dtype
     in_place = (spec.inplace is not None and first is not None and uses[first.name] == 1
-                and owns_output(first) and child.input_shape == child.output_shape)
+                and owns_output(first) and child.input_shape == child.output_shape
+                and first.output_dtype == child.output_dtype)
     fn = torch_side.inplace_function(op) if in_place else torch_side.function(op)
     node = inputs[0]
     for other in inputs[1:]:

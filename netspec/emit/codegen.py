@@ -1058,18 +1058,24 @@ class _ClassWriter:
         return atom(text)
 
     def function_call(self, op: Any, c: CodeNode, args: list[str]) -> Expr:
-        """A function op: ``a + b``, ``torch.cat([a, b], 1)``, ``crop_to(a, b)``."""
-        if op.code.infix:
+        """A function op: ``a + b``, ``x * 0.5``, ``torch.cat([a, b], 1)``, ``crop_to(a, b)``,
+        ``torch.div(a, b, rounding_mode="floor")``."""
+        values = Args.filled(op, c.r.kwargs).values
+        scalar = op.scalar_given(values)
+        if scalar:  # a number in place of the last tensor
+            args = [*args, literal(values[scalar])]
+        keywords = {k: literal(v) for k, v in op.keyword_values(values).items()}
+        if op.code.infix and not keywords:
             return atom(op.code.infix.join(args))
         if op.code.helper:
             self.helper_ops.add(op.name)
         name = op.code.call or op.torch.target
         self.uses_torch |= name.startswith("torch.")
-        values = Args.filled(op, c.r.kwargs).values
         inputs = [Expr("", [Item(atom(a)) for a in args], "[", "]")] \
             if op.torch.inputs == "list" else list(args)
         return call(name, [*inputs, *(literal(op.arg_by_name[k].type.to_torch(values[k]))
-                                      for k in op.torch.call_args)])
+                                      for k in op.torch.call_args),
+                           *(f"{k}={v}" for k, v in keywords.items())])
 
 
 # ---------------------------------------------------------------- sequential styles

@@ -190,6 +190,19 @@ def _takes_none(type_name: str) -> bool:
     return lt is not None and lt.takes_none
 
 
+def _symbol(r: Node) -> str | None:
+    """The op's symbol, with the number it takes in place of a tensor (× 0.125); None where
+    it has none or a written keyword (rounding_mode) needs a box to show."""
+    lt = REGISTRY.get(r.type)
+    if lt is None or lt.draw.symbol is None:
+        return None
+    values = {**{a.name: a.default for a in lt.args}, **r.kwargs}
+    if lt.keyword_values(values):
+        return None
+    scalar = lt.scalar_given(r.kwargs)
+    return lt.draw.symbol + (f" {r.kwargs[scalar]!r}" if scalar else "")
+
+
 def _fuse(type_name: str) -> str | None:
     """"weighted" (a fused box's main layer), "follower" (fuses after one) or None."""
     lt = REGISTRY.get(type_name)
@@ -480,11 +493,13 @@ class _Drawing:
             errors = self.errors_inside(r, 2)
         warnings = self.problems.warnings.get(id(r), [])
         known = r.output_shape is not None
-        symbol = _draw(r.type).symbol if not collapsed else None
+        symbol = _symbol(r) if not collapsed else None
         if symbol and not errors and known:
+            single = len(symbol) == 1  # a number beside it (× 0.125) widens the circle
             return {
-                "label": symbol, "shape": "circle", "width": "0.3",
-                "height": "0.3", "fixedsize": "true", "fontsize": "14",
+                "label": symbol, "shape": "circle" if single else "ellipse", "width": "0.3",
+                "height": "0.3", "fixedsize": "true" if single else "false",
+                "fontsize": "14" if single else "11",
                 "fillcolor": FAMILY_COLOURS["merge"][0], "color": FAMILY_COLOURS["merge"][1],
                 "tooltip": _tip(f"{r.qualname}: {r.type} → {fmt(r.output_shape)}"),
             }

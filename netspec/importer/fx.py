@@ -359,8 +359,8 @@ ALIASES = ("contiguous", "clone")
 # operator.* functions fx records for `a + b`, `a - b`, `x[i]`: only those an op declares
 # as its torch target (operator.concat is list concatenation, not torch.cat)
 OPERATOR_NAMES = frozenset(
-    {c.name for op in REGISTRY.values() if op.torch and op.torch.target.startswith("operator.")
-     for c in op.fx} | {"getitem"}
+    {c.name for op in REGISTRY.values()
+     if op.torch.target.startswith("operator.") or op.code.infix for c in op.fx} | {"getitem"}
 )
 
 
@@ -399,16 +399,22 @@ def _list_join(node: fx.Node) -> dict[str, Any] | None:
     return {op.name: _non_default(op, _call_values(call, list(node.args), node.kwargs)) or None}
 
 
-def _refuse_unlike_two_tensors(call: FxCall, op: LayerType, args: list, kwargs: dict,
-                               what: str, where: str) -> None:
-    """f(a, b) with two tensors and the other parameters at torch's defaults, or refused."""
-    defaults = dict(call.params)
-    if len(args) != 2 or any(k not in defaults or v != defaults[k] for k, v in kwargs.items()):
-        raise ImportProblem(f"{where}: {what} with arguments other than two tensors")
-    if not all(isinstance(a, fx.Node) for a in args):
-        constant = next(a for a in args if not isinstance(a, fx.Node))
-        raise ImportProblem(f"{where}: {what} with the constant {constant!r}; netspec "
-                            f"{op.verb} tensors only")
+def _tensor_arguments(op: LayerType, args: list, kwargs: dict) -> tuple[list, list, dict]:
+    """(the tensors, one per port, given positionally or by the port's name; the arguments
+    after them; the other keywords).  A trailing optional port given None is left out."""
+    ports = [p.name for p in op.inputs] if not op.inputs[-1].variadic else ["input", "other"]
+    tensors, rest, kwargs = list(args[:len(ports)]), list(args[len(ports):]), dict(kwargs)
+    for name in ports[len(tensors):]:
+        if name not in kwargs:
+            break
+        tensors.append(kwargs.pop(name))
+    while len(tensors) > op.min_inputs and tensors[-1] is None:
+        tensors.pop()
+    return tensors, rest, kwargs
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 # ----------------------------------------------------------------------------- scopes
@@ -859,7 +865,8 @@ class _Scope:
         return write
 
     def merge(self, node: fx.Node, op: LayerType, args: list, kwargs: dict, what: str) -> None:
-        """A function op taking several tensors: f([a, b], dim) or f(a, b)."""
+        """A function op taking several tensors: f([a, b], dim), f(a, b) or f(x, 0.5) (a number
+        in place of the second tensor)."""
         call = next(c for c in op.fx if c.name == _op_name(node)[0])
         if op.torch.inputs == "list":
             tensors = args[0] if args else kwargs.get("tensors")
@@ -874,10 +881,33 @@ class _Scope:
                 return
             written = _non_default(op, values)
         else:
-            _refuse_unlike_two_tensors(call, op, args, kwargs, what, self.where)
-            sources, written = [self.ref(a, node, what) for a in args], {}
+            sources, written = self.operands(node, op, call, args, kwargs, what)
         self.refs[node] = self.add({op.name: written or None}, self.fresh(node.name), sources,
                                    node)
+
+    def operands(self, node: fx.Node, op: LayerType, call: FxCall, args: list, kwargs: dict,
+                 what: str) -> tuple[list[str], dict[str, Any]]:
+        """The tensors of f(a, b, ...) as sources, a number in place of the last one as the
+        port's argument (x * 0.5: other), and the arguments written."""
+        tensors, rest, kwargs = _tensor_arguments(op, args, kwargs)
+        if len(tensors) < 2:
+            raise ImportProblem(f"{self.where}: {what} with arguments other than two tensors")
+        written = {**self.written_params(op, call, rest, kwargs, what), **dict(call.sets)}
+        if not isinstance(tensors[0], fx.Node) and op.torch.commutative:
+            tensors.reverse()  # 2 * x is x * 2
+        scalar = op.inputs[-1].scalar
+        if isinstance(tensors[0], fx.Node) and _is_number(tensors[1]) and scalar:
+            written[scalar] = tensors[1]
+            tensors = tensors[:1]
+        constant = next((a for a in tensors if not isinstance(a, fx.Node)), None)
+        if constant is not None and scalar:
+            raise ImportProblem(f"{self.where}: {what} with the constant {constant!r} first; "
+                                f"{op.name} takes a number only in place of its second "
+                                f"operand ({scalar}:)")
+        if constant is not None:
+            raise ImportProblem(f"{self.where}: {what} with the constant {constant!r}; netspec "
+                                f"{op.verb} tensors only")
+        return [self.ref(a, node, what) for a in tensors], written
 
     # -------------------------------------------------------------- the end of the forward
 

@@ -48,8 +48,9 @@ class ArgType:
 
     def nullable(self) -> ArgType:
         schema = dict(self.schema)
-        types = schema.get("type", [])
-        schema["type"] = ([types] if isinstance(types, str) else list(types)) + ["null"]
+        if "type" in schema:  # an enum alone has none: null joins its values
+            types = schema["type"]
+            schema["type"] = ([types] if isinstance(types, str) else list(types)) + ["null"]
         if "enum" in schema:
             schema["enum"] = list(schema["enum"]) + [None]
         return ArgType(schema, self.describe + " or null", self.tuple_for_torch)
@@ -104,6 +105,9 @@ def Enum(*values: Any) -> ArgType:
 
 
 Bool = ArgType({"type": "boolean"}, "true or false")
+# a constant operand (torch's Number): YAML 2 stays an int and 2.0 a float, as torch's type
+# promotion tells them apart
+Number = ArgType({"type": "number"}, "a number")
 Dim = ArgType({"type": "integer", "minimum": -64, "maximum": 64}, "a dimension index")
 Probability = ArgType({"type": "number", "minimum": 0, "maximum": 1}, "a probability in [0, 1]")
 
@@ -172,6 +176,9 @@ class Port:
     @property
     def required(self) -> bool:
         return self.default is None and not self.optional
+    # the argument that may hold a number in place of this port's tensor, as torch's
+    # `other: Tensor | Number` (Mul with other: 2 takes one tensor: x * 2)
+    scalar: str | None = None
 
 
 @dataclass(frozen=True)
@@ -192,10 +199,18 @@ class Torch:
     module: bool = True  # construct target(**args) once and call it; else call target
     inputs: str = "args"  # function ops: "args" f(a, b), "list" f([a, b]), "fold" f(f(a, b), c)
     call_args: tuple[str, ...] = ()  # op arguments passed after the inputs, as keywords
+    # op arguments passed by name only where they differ from their default, in build as in
+    # generated code (torch.div(a, b, rounding_mode="floor"); a / b without it)
+    keywords: tuple[str, ...] = ()
     inplace: str | None = None  # fold: into input 0 when nothing else holds it (out += x)
     # The output is a fresh tensor autograd does not save for backward: an in-place fold
     # that is its only user may accumulate into it (torchvision's `out += identity`).
     owns_output: bool = False
+    # a op b equals b op a: the importer reads 2 * x as x * 2
+    commutative: bool = False
+    # elementwise over broadcast shapes though not a fold (torch.div, torch.pow): a tensor
+    # without a batch dimension (a Parameter) may meet a batch, as in the fold ops
+    broadcasts: bool = False
     # The module returns a tuple: element i is output returns[i] (None: dropped).
     returns: tuple[str | None, ...] | None = None
     # A module taking several inputs: the parameters of its forward after the input ports,
@@ -214,7 +229,7 @@ class Code:
     """How generated code writes a function op."""
 
     call: str | None = None  # the function's name in the generated file
-    infix: str | None = None  # fold ops written "a + b"
+    infix: str | None = None  # written "a + b" (where no Torch.keywords argument is written)
     helper: str | None = None  # source of a function the generated file defines once
     # a Parameter: its arguments -> the expression that makes the tensor
     # ("torch.zeros((1, 1, 768))"), which generated code wraps in nn.Parameter
@@ -280,6 +295,10 @@ class LayerType:
     # Float dtypes other than float32 that the layer takes although its parameters are
     # float32 (PyTorch's CPU norms accept half precision; RMSNorm promotes any float).
     mixed_dtypes: tuple[str, ...] = ()
+    # an op taking several inputs: its output dtype from the input dtypes (a scalar operand
+    # in Args), raising ShapeError where torch refuses the mix; None: the inputs share one
+    # dtype, which flows on
+    dtype: Callable[[Args, list[str]], str] | None = None
     torch: Torch | None = None  # None: the module torch.nn.<name>
     code: Code = Code()
     draw: Draw = Draw()
@@ -317,8 +336,10 @@ class LayerType:
             raise ValueError(f"{self.name}: only the first positional argument may be varargs")
         if not set(self.torch.free_params) <= {k for k, _ in self.torch.forward_params}:
             raise ValueError(f"{self.name}: free_params names no forward parameter")
-        if not set(self.torch.call_args) <= set(self.arg_by_name):
-            raise ValueError(f"{self.name}: call_args names no argument")
+        named = {*self.torch.call_args, *self.torch.keywords,
+                 *(p.scalar for p in self.inputs if p.scalar)}
+        if not named <= set(self.arg_by_name):
+            raise ValueError(f"{self.name}: call_args, keywords or a port names no argument")
         if self.torch.inputs not in ("args", "list", "fold"):
             raise ValueError(f"{self.name}: torch inputs {self.torch.inputs!r}")
 
@@ -330,8 +351,9 @@ class LayerType:
         if any(not p.required and q.required
                for p, q in zip(self.inputs, self.inputs[1:], strict=False)):
             raise ValueError(f"{self.name}: optional ports come last")
-        if any(p.variadic for p in self.inputs[:-1]):
-            raise ValueError(f"{self.name}: only the last input port may be variadic")
+        if any(p.variadic or p.scalar for p in self.inputs[:-1]):
+            raise ValueError(f"{self.name}: only the last input port may be variadic or a "
+                             "number")
         params = [p.param for p in self.inputs if p.param is not None]
         runs = [k for i, k in enumerate(params) if i == 0 or params[i - 1] != k]
         if len(runs) != len(set(runs)) or any(
@@ -356,9 +378,10 @@ class LayerType:
 
     @property
     def broadcasts(self) -> bool:
-        """Elementwise over broadcast shapes (the fold ops: Add, Mul, Sub): a tensor without
-        a batch dimension (a Parameter) may meet a batch here, as torch broadcasts it."""
-        return self.torch.inputs == "fold"
+        """Elementwise over broadcast shapes (the fold ops: Add, Mul, Sub; Div, Pow): a
+        tensor without a batch dimension (a Parameter) may meet a batch here, as torch
+        broadcasts it."""
+        return self.torch.inputs == "fold" or self.torch.broadcasts
 
     @property
     def takes_none(self) -> bool:
@@ -372,6 +395,18 @@ class LayerType:
         last = self.inputs[-1]
         required = sum(p.required for p in self.inputs[:-1])
         return required + (max(last.variadic, 1) if last.required else 0)
+
+    def scalar_given(self, given: dict[str, Any]) -> str | None:
+        """The argument that holds a number in place of the last port's tensor, where it is
+        given (``Mul: {other: 2}``); None: every port takes a tensor."""
+        name = self.inputs[-1].scalar if self.inputs else None
+        return name if name is not None and given.get(name) is not None else None
+
+    def input_range(self, given: dict[str, Any]) -> tuple[int, int | None]:
+        """How many tensors the op takes with these arguments: (least, most; None: any)."""
+        if self.scalar_given(given):  # the number stands in for the last tensor
+            return len(self.inputs) - 1 or 1, len(self.inputs) - 1 or 1
+        return self.min_inputs, self.max_inputs
 
     def fill_inputs(self, given: list) -> list:
         """The inputs of every port: ``given`` for the first ports, then for each optional
@@ -435,6 +470,11 @@ class LayerType:
     def max_inputs(self) -> int | None:
         return None if self.inputs and self.inputs[-1].variadic else len(self.inputs)
 
+    def keyword_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The Torch.keywords arguments that differ from their defaults, as torch takes them."""
+        return {k: self.arg_by_name[k].type.to_torch(values[k]) for k in self.torch.keywords
+                if values.get(k) != self.arg_by_name[k].default}
+
     @property
     def flow_index(self) -> int:
         """Which element of the torch module's tuple flows on (when it returns one)."""
@@ -444,6 +484,10 @@ class LayerType:
     @property
     def fuse(self) -> str | None:
         return self.draw.fuse if self.draw.fuse is not None else FAMILY_FUSE.get(self.family)
+
+
+def _optional(port: Port) -> bool:
+    return not port.required
 
 
 # Default fuse roles: a fused box is a weighted layer with the norms and activations after it
@@ -557,6 +601,38 @@ def batched_dim(dim: int, sample_rank: int, what: str = "dim") -> int:
             arg=what,
         )
     return (dim % rank) - 1
+
+
+# ---------------------------------------------------------------- dtypes
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+INT_DTYPES = ("int32", "int64")
+DEFAULT_FLOAT = "float32"  # torch's default dtype: int / int, int * 0.5
+
+
+def promote_types(a: str, b: str) -> str:
+    """torch.promote_types over netspec's dtypes: a float beats an int, the wider of two
+    ints or floats wins, and float16 with bfloat16 meet in float32."""
+    if a == b:
+        return a
+    if (a in FLOAT_DTYPES) != (b in FLOAT_DTYPES):
+        return a if a in FLOAT_DTYPES else b
+    if a in INT_DTYPES:
+        return "int64"
+    if {a, b} == {"float16", "bfloat16"}:
+        return "float32"
+    return max(a, b, key=FLOAT_DTYPES.index)
+
+
+def result_type(dtypes: list[str], scalar: Any = None) -> str:
+    """torch.result_type of tensors (each with a batch dimension, so none is zero-dim) and an
+    optional Python number: the number counts only where it is a float among int tensors."""
+    out = dtypes[0]
+    for d in dtypes[1:]:
+        out = promote_types(out, d)
+    if isinstance(scalar, float) and out in INT_DTYPES:
+        return DEFAULT_FLOAT
+    return out
 
 
 def spatial_name(n: int) -> str:

@@ -1,69 +1,131 @@
-"""Merge operations for branching networks: Add, Mul, Sub, Concat, CropTo.
+"""Merge operations for branching networks: Add, Mul, Sub, Div, Concat, CropTo.
 
 They take ``from: [a, b, ...]``; the rule gets the list of incoming sample shapes.  In a
 built model they are plain functions in forward (``x + identity``, ``torch.cat``), as in
-torchvision, so they add no modules, parameters or state_dict keys."""
+torchvision, so they add no modules, parameters or state_dict keys.  The elementwise ones
+also take one tensor and a number, as torch's ``other: Tensor | Number`` (``x * 0.125``,
+``x / 2``), and their output dtype is torch's type promotion of the operands."""
 
 from __future__ import annotations
 
 from netspec.ops.declare import (
+    DEFAULT_FLOAT,
+    INT_DTYPES,
     Arg,
     Args,
     Code,
     Dim,
     Draw,
+    Enum,
     FxCall,
+    Number,
     Port,
     Shape,
     ShapeError,
     Torch,
     batched_dim,
     layer,
+    result_type,
 )
 
 # One tensor list or several tensors of any dtype (they must agree) and any rank
 _TENSORS = (Port("tensors", dtype="any", min_rank=0, variadic=2),)
 _ALPHA = (("alpha", 1),)
+# the number that may stand in for the second tensor (x * 2)
+_OTHER = Arg("other", Number.nullable(), None)
+# ...the variadic tensors of Add and Mul: one tensor and the number
+_TENSORS_OR_NUMBER = (Port("tensors", dtype="any", min_rank=0, variadic=2, scalar="other"),)
 
 
 def _broadcast(a: Args, shapes: list[Shape], verb: str) -> Shape:
+    """Equal ranks, each dim equal or 1; ``verb`` says what could not be done to inputs {0}
+    and {1} ("add {0} and {1}")."""
+    if len(shapes) == 1:  # one tensor and a number: the tensor's shape
+        return shapes[0]
     first = shapes[0]
     for shape in shapes[1:]:
         if len(shape) != len(first) or any(
             p != q and p != 1 and q != 1 for p, q in zip(first, shape, strict=True)
         ):
-            raise ShapeError(f"cannot {verb} {a.describe(0)} and {a.describe(shapes.index(shape))}"
-                             " (shapes must be equal, or 1 where they differ)")
+            what = verb.format(a.describe(0), a.describe(shapes.index(shape)))
+            raise ShapeError(f"cannot {what} (shapes must be equal, or 1 where they differ)")
     return tuple(max(dims) for dims in zip(*shapes, strict=True))
 
 
-@layer("Add", family="merge", inputs=_TENSORS,
-       torch=Torch("operator.add", module=False, inputs="fold", inplace="operator.iadd"),
-       code=Code(infix=" + "), draw=Draw(symbol="+"), verb="adds",
-       fx=(FxCall("add", _ALPHA), FxCall("iadd", _ALPHA), FxCall("add_", _ALPHA)))
+def _promoted(a: Args, dtypes: list[str]) -> str:
+    """torch's type promotion of the tensors and the number (int tensor * 0.5 is float32)."""
+    return result_type(dtypes, a.values.get("other"))
+
+
+_INT_BITS = {"int32": 32, "int64": 64}
+
+
+def _divided(a: Args, dtypes: list[str]) -> str:
+    """True division gives a float (int / int is float32); rounding keeps the promoted type.
+    An integer divisor torch converts to the int dtype (wrapping), and refuses it if that
+    makes it 0."""
+    out = result_type(dtypes, a.other)
+    if a.rounding_mode is None:
+        return DEFAULT_FLOAT if out in INT_DTYPES else out
+    if out in INT_DTYPES and isinstance(a.other, int) and a.other % 2 ** _INT_BITS[out] == 0:
+        wrapped = "" if a.other == 0 else f" ({a.other} wraps to 0 in {out})"
+        raise ShapeError(f"rounding_mode '{a.rounding_mode}' divides {out} by the integer "
+                         f"{a.other}{wrapped}: torch raises ZeroDivisionError", "other")
+    return out
+
+
+add_fx = (FxCall("add", _ALPHA), FxCall("iadd", _ALPHA), FxCall("add_", _ALPHA))
+
+
+@layer("Add", _OTHER, family="merge", inputs=_TENSORS_OR_NUMBER,
+       torch=Torch("operator.add", module=False, inputs="fold", inplace="operator.iadd",
+                   commutative=True),
+       code=Code(infix=" + "), draw=Draw(symbol="+"), verb="adds", dtype=_promoted, fx=add_fx)
 def add(a: Args, shapes: list[Shape]) -> Shape:
-    """Elementwise sum of the inputs (a residual shortcut)."""
-    return _broadcast(a, shapes, "add")
+    """Elementwise sum of the inputs (a residual shortcut), or of one input and other."""
+    return _broadcast(a, shapes, "add {0} and {1}")
 
 
-@layer("Mul", family="merge", inputs=_TENSORS,
-       torch=Torch("operator.mul", module=False, inputs="fold", inplace="operator.imul"),
-       code=Code(infix=" * "), draw=Draw(symbol="×"), verb="multiplies",
+@layer("Mul", _OTHER, family="merge", inputs=_TENSORS_OR_NUMBER,
+       torch=Torch("operator.mul", module=False, inputs="fold", inplace="operator.imul",
+                   commutative=True),
+       code=Code(infix=" * "), draw=Draw(symbol="×"), verb="multiplies", dtype=_promoted,
        fx=(FxCall("mul", _ALPHA), FxCall("imul", _ALPHA), FxCall("mul_", _ALPHA)))
 def mul(a: Args, shapes: list[Shape]) -> Shape:
-    """Elementwise product of the inputs (gating, squeeze-and-excitation)."""
-    return _broadcast(a, shapes, "multiply")
+    """Elementwise product of the inputs (gating, squeeze-and-excitation), or of one input
+    and other (attention's q * scale)."""
+    return _broadcast(a, shapes, "multiply {0} and {1}")
 
 
-@layer("Sub", family="merge",
+@layer("Sub", _OTHER, family="merge",
        inputs=(Port(dtype="any", min_rank=0, doc="what to subtract from"),
-               Port("other", dtype="any", min_rank=0, doc="what to subtract")),
+               Port("other", dtype="any", min_rank=0, doc="what to subtract", scalar="other")),
        torch=Torch("operator.sub", module=False, inputs="fold", inplace="operator.isub"),
-       code=Code(infix=" - "), draw=Draw(symbol="−"), verb="subtracts",
+       code=Code(infix=" - "), draw=Draw(symbol="−"), verb="subtracts", dtype=_promoted,
        fx=(FxCall("sub", _ALPHA), FxCall("isub", _ALPHA), FxCall("sub_", _ALPHA)))
 def sub(a: Args, shapes: list[Shape]) -> Shape:
-    """Elementwise difference of two inputs, the first minus the second."""
-    return _broadcast(a, shapes, "subtract")
+    """Elementwise difference of two inputs, the first minus the second (or other)."""
+    return _broadcast(a, shapes, "subtract {0} and {1}")
+
+
+_ROUNDING = (("rounding_mode", None),)
+
+
+@layer("Div", _OTHER, Arg("rounding_mode", Enum("trunc", "floor").nullable(), None,
+                          keyword_only=True), family="merge",
+       inputs=(Port(dtype="any", min_rank=0, doc="the dividend"),
+               Port("other", dtype="any", min_rank=0, doc="the divisor", scalar="other")),
+       torch=Torch("torch.div", module=False, keywords=("rounding_mode",), broadcasts=True),
+       code=Code(call="torch.div", infix=" / "), draw=Draw(symbol="÷"), verb="divides",
+       dtype=_divided,
+       fx=(FxCall("div", _ROUNDING), FxCall("truediv"), FxCall("div_", _ROUNDING),
+           FxCall("itruediv"), FxCall("true_divide"),
+           FxCall("floordiv", sets=(("rounding_mode", "floor"),)),
+           FxCall("floor_divide", sets=(("rounding_mode", "floor"),))))
+def div(a: Args, shapes: list[Shape]) -> Shape:
+    """torch.div: the first input divided by the second (or by other), elementwise; true
+    division unless rounding_mode is 'trunc' or 'floor'."""
+    return _broadcast(a, shapes, "divide {0} by {1}")
 
 
 @layer("Concat", Arg("dim", Dim, 1), family="merge", inputs=_TENSORS,

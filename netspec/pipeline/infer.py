@@ -20,9 +20,12 @@ INT_DTYPES = ("int64", "int32")
 _COUNTS = {2: "two", 3: "three", 4: "four"}
 
 
-def _takes(lt) -> str:
+def _takes(lt, given: dict | None = None) -> str:
     """'Sub takes two inputs (what to subtract from, and what to subtract)', from the ports;
-    a variadic port takes two or more."""
+    a variadic port takes two or more; with its number given, the op takes one input."""
+    scalar = lt.scalar_given(given or {})
+    if scalar:
+        return f"{lt.name} with {scalar}: {given[scalar]!r} (a number) takes one input"
     if lt.max_inputs is None:
         return f"{lt.name} takes two or more inputs"
     docs = [p.doc or p.name for p in lt.inputs]
@@ -31,19 +34,24 @@ def _takes(lt) -> str:
     return f"{lt.name} takes {_COUNTS.get(n, n)} inputs ({what})"
 
 
-def _arity_error(lt, count: int) -> str | None:
+def _how_to_give(lt) -> str:
+    """What to write for the inputs: from: [a, b], or the number the last port may take."""
+    scalar = lt.inputs[-1].scalar
+    return "write from: [a, b]" + (f", or {scalar}: a number" if scalar else "")
+
+
+def _arity_error(lt, count: int, given: dict) -> str | None:
     """An op with several ports given the wrong number of inputs (variadic ports are checked
     before, where from: is)."""
-    if lt.max_inputs is None:
-        return None
-    param = lt.split_param(count)
+    param = lt.split_param(count) if lt.max_inputs is not None else None
     if param is not None:  # LSTMCell given h without c
         docs = [p.doc or p.name for p in lt.inputs if p.param == param]
         return (f"{_takes(lt)}, got {count}: {' and '.join(docs)} go together (torch takes "
                 f"them as one tuple, {param})")
-    if lt.min_inputs <= count <= len(lt.inputs):
+    least, most = lt.input_range(given)
+    if least <= count <= (most if most is not None else count):
         return None
-    return f"{_takes(lt)}, got {count}"
+    return f"{_takes(lt, given)}, got {count}"
 
 
 def _rank_error(entry: LayerEntry, x: tuple[int, ...]) -> str | None:
@@ -107,9 +115,9 @@ class Inference:
             if inputs is None:
                 return self.unknown(entry, [Flow(None, "float32", "", entry.name)])
         if lt.takes_several:
-            variadic = lt.inputs[-1].variadic
-            if (variadic and len(inputs) < lt.min_inputs) or (lt.min_inputs > 1 and not has_from):
-                self.report(entry, f"{_takes(lt)}: write from: [a, b]")
+            least, most = lt.input_range(entry.given)
+            if (most is None and len(inputs) < least) or (least > 1 and not has_from):
+                self.report(entry, f"{_takes(lt)}: {_how_to_give(lt)}")
                 return self.unknown(entry, inputs)
             out, kwargs, params, dtype = self.merge(entry, inputs)
         else:
@@ -201,7 +209,7 @@ class Inference:
         kwargs = dict(entry.given)
         params = 0
         try:
-            arity = _arity_error(lt, len(inputs))
+            arity = _arity_error(lt, len(inputs), entry.given)
             if arity:
                 raise ShapeError(arity)
             shapes = lt.fill_inputs([f.shape for f in inputs])
@@ -216,16 +224,30 @@ class Inference:
         except ShapeError as exc:
             self.report(entry, exc.message, exc.arg)
             out = None
+        dtype = self.merged_dtype(entry, a, inputs)
+        if len({f.dtype for f in inputs}) == 1 and not (
+                lt.inputs[0].dtype == "float" and inputs[0].dtype in INT_DTYPES):
+            self.check_parameter_dtype(entry, a, params, dtype)
+        for message, arg in a.warnings:
+            self.report(entry, message, arg, severity="warning")
+        return out, kwargs, params, dtype
+
+    def merged_dtype(self, entry: LayerEntry, a: Args, inputs: list[Flow]) -> str:
+        """The dtype out of an op taking several inputs: its declared rule (torch's type
+        promotion), else the one dtype all inputs share."""
+        lt = entry.type
+        if lt.dtype is not None:
+            try:
+                return lt.dtype(a, [f.dtype for f in inputs])
+            except ShapeError as exc:
+                self.report(entry, exc.message, exc.arg)
+                return inputs[0].dtype
         dtypes = {f.dtype for f in inputs}
         if len(dtypes) > 1:
             self.report(entry, f"inputs have different dtypes: {', '.join(sorted(dtypes))}")
         elif lt.inputs[0].dtype == "float" and inputs[0].dtype in INT_DTYPES:
             self.report(entry, f"needs floating-point inputs, but gets {inputs[0].dtype}")
-        else:
-            self.check_parameter_dtype(entry, a, params, inputs[0].dtype)
-        for message, arg in a.warnings:
-            self.report(entry, message, arg, severity="warning")
-        return out, kwargs, params, inputs[0].dtype
+        return inputs[0].dtype
 
     def infer_args(self, entry: LayerEntry, a: Args, kwargs: dict, x: tuple[int, ...],
                    origin: str) -> None:

@@ -70,7 +70,8 @@ def test_sub_takes_exactly_two_inputs():
         "subtract), got 3"]
     none = netspec.check(SPEC.replace("    from: [a, b]\n", ""))
     assert none.errors[0].message.endswith("Sub takes two inputs (what to subtract from, and "
-                                           "what to subtract): write from: [a, b]")
+                                           "what to subtract): write from: [a, b], or other: "
+                                           "a number")
     mismatch = netspec.check(SPEC.replace("out_channels: 4, kernel_size: 1",
                                           "out_channels: 5, kernel_size: 1"))
     assert "cannot subtract 4×8×8 from 'a' and 5×8×8 from 'b'" in mismatch.errors[0].message
