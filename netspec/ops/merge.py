@@ -1,12 +1,14 @@
-"""Merge operations for branching networks: Add, Mul, Sub, Div, Concat, CropTo.
+"""Merge operations for branching networks: Add, Mul, Sub, Div, Pow, Concat, CropTo.
 
 They take ``from: [a, b, ...]``; the rule gets the list of incoming sample shapes.  In a
 built model they are plain functions in forward (``x + identity``, ``torch.cat``), as in
 torchvision, so they add no modules, parameters or state_dict keys.  The elementwise ones
 also take one tensor and a number, as torch's ``other: Tensor | Number`` (``x * 0.125``,
-``x / 2``), and their output dtype is torch's type promotion of the operands."""
+``x ** 2``), and their output dtype is torch's type promotion of the operands."""
 
 from __future__ import annotations
+
+import math
 
 from netspec.ops.declare import (
     DEFAULT_FLOAT,
@@ -126,6 +128,43 @@ def div(a: Args, shapes: list[Shape]) -> Shape:
     """torch.div: the first input divided by the second (or by other), elementwise; true
     division unless rounding_mode is 'trunc' or 'floor'."""
     return _broadcast(a, shapes, "divide {0} by {1}")
+
+
+# the largest finite value of a float dtype torch converts a pow exponent to; float32 and
+# float64 take any Python number
+_FLOAT_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38}
+_INT_MAX = {"int32": 2**31 - 1, "int64": 2**63 - 1}
+
+
+def _powered(a: Args, dtypes: list[str]) -> str:
+    """The promoted dtype; a number exponent must fit the base's dtype, and an int base
+    takes no negative int exponent."""
+    out = result_type(dtypes, a.exponent)
+    e = a.exponent
+    if e is None or (isinstance(e, float) and math.isnan(e)):  # a tensor exponent, or nan
+        return out
+    if out in INT_DTYPES and e < 0:
+        raise ShapeError(f"exponent {e}: torch does not raise {out} to a negative integer "
+                         "power (write exponent as a float, e.g. -1.0, for a float result)",
+                         "exponent")
+    limit = _INT_MAX.get(out, _FLOAT_MAX.get(out))
+    if limit is not None and not math.isinf(e) and abs(e) > limit:
+        raise ShapeError(f"exponent {e} does not fit {out} (at most {limit:g}); torch "
+                         "converts it to the input's dtype", "exponent")
+    return out
+
+
+@layer("Pow", Arg("exponent", Number.nullable(), None), family="merge",
+       inputs=(Port(dtype="any", min_rank=0, doc="the base"),
+               Port("exponent", dtype="any", min_rank=0, doc="the exponent",
+                    scalar="exponent")),
+       torch=Torch("torch.pow", module=False, broadcasts=True), code=Code(infix=" ** "),
+       draw=Draw(symbol="^"), verb="raises", dtype=_powered,
+       fx=(FxCall("pow"), FxCall("ipow"), FxCall("pow_")))
+def pow_(a: Args, shapes: list[Shape]) -> Shape:
+    """torch.pow: the first input to the power of the second (or of exponent),
+    elementwise."""
+    return _broadcast(a, shapes, "raise {0} to the power {1}")
 
 
 @layer("Concat", Arg("dim", Dim, 1), family="merge", inputs=_TENSORS,

@@ -1,5 +1,5 @@
-"""The elementwise ops Add, Mul, Sub and Div with a number in place of their second
-tensor (x * 0.125, x / 2) and torch's type promotion, declared in
+"""The elementwise ops Add, Mul, Sub, Div and Pow with a number in place of their second
+tensor (x * 0.125, x / 2, x ** 2) and torch's type promotion, declared in
 netspec/ops/merge.py: rules and dtypes against torch, and every command on them."""
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ TORCH = {
     "Mul": lambda a, b, **kw: a * b,
     "Sub": lambda a, b, **kw: a - b,
     "Div": lambda a, b, rounding_mode=None: torch.div(a, b, rounding_mode=rounding_mode),
+    "Pow": lambda a, b, **kw: torch.pow(a, b),
 }
-SCALAR_ARG = {"Add": "other", "Mul": "other", "Sub": "other", "Div": "other"}
+SCALAR_ARG = {"Add": "other", "Mul": "other", "Sub": "other", "Div": "other",
+              "Pow": "exponent"}
 # numbers at the edges torch draws its lines at: int32/int64 wrapping and overflow, the
 # largest float16 and bfloat16, zero, negatives, non-finite values
 EDGES = (0, 1, 2, -1, -3, 2**31 - 1, 2**31, -(2**31), 2**32, -(2**32), 3 * 2**32, 2**40,
@@ -164,6 +166,8 @@ layers:
     name: scaled
   - Div: {other: 2, rounding_mode: floor}
     name: floored
+  - Pow: 2
+    name: squared
   - Sub: {other: 1}
   - Add: 3
   - Div: 4
@@ -174,6 +178,9 @@ layers:
   - Div:
     from: [quarter, b]
     name: ratio
+  - Pow:
+    from: [ratio, b]
+    name: power
 """
 
 
@@ -200,21 +207,21 @@ def test_build_codegen_summary_render(tmp_path):
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
         a, b = model.a(x), model.b(x)
-        quarter = (torch.div(a * 0.125, 2, rounding_mode="floor") - 1 + 3) / 4
-        exact(model(x), quarter / b)
+        quarter = (torch.div(a * 0.125, 2, rounding_mode="floor") ** 2 - 1 + 3) / 4
+        exact(model(x), torch.pow(quarter / b, b))
     source = generate(result, "class")
     for line in ("out = out * 0.125", 'torch.div(out, 2, rounding_mode="floor")',
-                 "out = out - 1", "out = out + 3", "quarter = out / 4",
-                 "out = quarter / b"):
+                 "out = out ** 2", "out = out - 1", "out = out + 3", "quarter = out / 4",
+                 "out = quarter / b", "out = out ** b"):
         assert line in source, (line, source)
     generated = _load(source, tmp_path, "ScaleNet")().eval()
     generated.load_state_dict(model.state_dict())
     with torch.no_grad():
         exact(generated(x), model(x))
     rows = {r.name: r for r in summarize(result).rows}
-    assert all(rows[n].params == 0 and rows[n].macs == 0 for n in ("scaled", "ratio"))
+    assert all(rows[n].params == 0 and rows[n].macs == 0 for n in ("scaled", "power"))
     dot = to_dot(result)
-    assert 'label="× 0.125"' in dot and 'label="÷ 4"' in dot and 'label="÷"' in dot
+    assert 'label="× 0.125"' in dot and 'label="^ 2"' in dot and 'label="÷"' in dot
     assert "rounding_mode floor" in dot  # a keyword is shown in a box, not a circle
 
 
@@ -242,6 +249,8 @@ def test_dtypes_flow_as_torch_promotes():
 
 
 @pytest.mark.parametrize(("entry", "message", "col"), [
+    ("Pow: -1", "exponent -1: torch does not raise int64 to a negative integer power", 10),
+    ("Pow: 9223372036854775808", "exponent 9223372036854775808 does not fit int64", 10),
     ("Div: {other: 0, rounding_mode: floor}", "rounding_mode 'floor' divides int64 by the "
      "integer 0: torch raises ZeroDivisionError", 18),
 ])
@@ -256,11 +265,11 @@ def test_a_number_and_two_tensors_are_refused():
     spec = SPEC.replace("  - Div:\n    from: [quarter, b]", "  - Div: {other: 2}\n    from: "
                                                             "[quarter, b]")
     assert [d.message for d in netspec.check(spec).errors] == [
-        "layer 7 'ratio' (Div): Div with other: 2 (a number) takes one input, got 2"]
-    lone = netspec.check(SPEC.replace("  - Div: 4\n", "  - Div:\n"))
+        "layer 8 'ratio' (Div): Div with other: 2 (a number) takes one input, got 2"]
+    lone = netspec.check(SPEC.replace("  - Pow: 2\n", "  - Pow:\n"))
     assert lone.errors[0].message.endswith(
-        "Div takes two inputs (the dividend, and the divisor): write from: [a, b], or "
-        "other: a number")
+        "Pow takes two inputs (the base, and the exponent): write from: [a, b], or "
+        "exponent: a number")
 
 
 class Scaled(nn.Module):
@@ -273,16 +282,17 @@ class Scaled(nn.Module):
     def forward(self, x):
         a, b = self.a(x), self.b(x)
         if self.spelling == 0:
-            return (a * 0.5 + 1) / b
+            return (a * 0.5 + 1) ** 2 / b
         if self.spelling == 1:
-            return torch.div(2 * a, 3, rounding_mode="trunc") - b
+            return torch.div(2 * a, 3, rounding_mode="trunc").pow(2) - b
         return (a // 2).mul(b).sub(1)
 
 
 @pytest.mark.parametrize(("spelling", "entries"), [
-    (0, [{"Mul": {"other": 0.5}}, {"Add": {"other": 1}}, {"Div": None}]),
+    (0, [{"Mul": {"other": 0.5}}, {"Add": {"other": 1}}, {"Pow": {"exponent": 2}},
+         {"Div": None}]),
     (1, [{"Mul": {"other": 2}}, {"Div": {"other": 3, "rounding_mode": "trunc"}},
-         {"Sub": None}]),
+         {"Pow": {"exponent": 2}}, {"Sub": None}]),
     (2, [{"Div": {"other": 2, "rounding_mode": "floor"}}, {"Mul": None},
          {"Sub": {"other": 1}}]),
 ])
@@ -315,6 +325,6 @@ def test_onnx_export_verified_in_onnxruntime(tmp_path, capsys):
     spec = tmp_path / "scaled.yaml"
     spec.write_text("netspec: 1\ninput: [3, 8, 8]\nlayers:\n"
                     "  - Conv2d: {out_channels: 4, kernel_size: 3, padding: 1}\n"
-                    "  - Mul: 0.125\n  - Sub: {other: 1}\n  - Add: 3\n  - Div: 4\n")
+                    "  - Mul: 0.125\n  - Pow: 2\n  - Sub: {other: 1}\n  - Add: 3\n  - Div: 4\n")
     assert main(["export", str(spec), "-o", str(tmp_path / "scaled.onnx")]) == 0
     assert "onnxruntime vs PyTorch" in capsys.readouterr().out

@@ -66,12 +66,13 @@ def sample_and_parameter(draw):
 
 
 @settings(max_examples=examples(150), deadline=None)
-@given(case=sample_and_parameter(), op=st.sampled_from(["Add", "Mul", "Sub", "Div"]))
+@given(case=sample_and_parameter(), op=st.sampled_from(["Add", "Mul", "Sub", "Div", "Pow"]))
 def test_broadcast_against_the_batch_agrees_with_torch(case, op):
     """netspec accepts exactly when torch broadcasts x (N, *sample) with the parameter for
     every batch size, and gives torch's per-sample shape."""
     sample, param = case
-    fn = {"Add": torch.add, "Mul": torch.mul, "Sub": torch.sub, "Div": torch.div}[op]
+    fn = {"Add": torch.add, "Mul": torch.mul, "Sub": torch.sub, "Div": torch.div,
+          "Pow": torch.pow}[op]
     shapes = []
     for batch in (2, 3):
         try:
