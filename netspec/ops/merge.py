@@ -1,4 +1,4 @@
-"""Merge operations for branching networks: Add, Mul, Sub, Div, Pow, Concat, CropTo.
+"""Merge operations for branching networks: Add, Mul, Sub, Div, Pow, Matmul, Concat, CropTo.
 
 They take ``from: [a, b, ...]``; the rule gets the list of incoming sample shapes.  In a
 built model they are plain functions in forward (``x + identity``, ``torch.cat``), as in
@@ -26,7 +26,9 @@ from netspec.ops.declare import (
     ShapeError,
     Torch,
     batched_dim,
+    fmt,
     layer,
+    numel,
     result_type,
 )
 
@@ -165,6 +167,48 @@ def pow_(a: Args, shapes: list[Shape]) -> Shape:
     """torch.pow: the first input to the power of the second (or of exponent),
     elementwise."""
     return _broadcast(a, shapes, "raise {0} to the power {1}")
+
+
+def _matmul_macs(a: Args, shapes: list[Shape], y: Shape) -> int:
+    """Per sample: every output element sums k products (FlopCounterMode counts 2 flops
+    for each, broadcast batch dims included)."""
+    if not isinstance(shapes, list) or y is None:
+        return 0
+    return numel(y) * shapes[0][-1]
+
+
+@layer("Matmul", family="merge",
+       inputs=(Port(dtype="any", min_rank=0, doc="the left matrices"),
+               Port("other", dtype="any", min_rank=0, doc="the right matrices")),
+       torch=Torch("torch.matmul", module=False), code=Code(call="torch.matmul", infix=" @ "),
+       verb="multiplies", macs=_matmul_macs,
+       fx=(FxCall("matmul"), FxCall("bmm")))
+def matmul(a: Args, shapes: list[Shape]) -> Shape:
+    """torch.matmul (x @ y) of two samples of the same rank, at least 2: a batch of n×k
+    matrices times k×m; the dims before the last two broadcast (equal, or 1)."""
+    x, y = shapes
+    for i, shape in enumerate(shapes):
+        if len(shape) < 2:
+            raise ShapeError(f"{a.describe(i)} is not a matrix: Matmul needs samples of at "
+                             "least 2 dims (n×k and k×m, batch excluded); with its batch a "
+                             f"{len(shape)}-d sample is a {len(shape) + 1}-d tensor, which "
+                             "torch.matmul would multiply across the batch")
+    if len(x) != len(y):
+        raise ShapeError(f"cannot multiply {a.describe(0)} by {a.describe(1)}: samples of "
+                         f"{len(x)} and {len(y)} dims; torch.matmul would broadcast the "
+                         "batch of the smaller against a dim of the other's sample (give "
+                         "both the same rank)")
+    if x[-1] != y[-2]:
+        raise ShapeError(f"cannot multiply {a.describe(0)} by {a.describe(1)}: the left "
+                         f"matrices have {x[-1]} columns, the right ones {y[-2]} rows")
+    lead = []
+    for p, q in zip(x[:-2], y[:-2], strict=True):
+        if p != q and 1 not in (p, q):
+            raise ShapeError(f"cannot multiply {a.describe(0)} by {a.describe(1)}: their "
+                             f"batches of matrices, {fmt(x[:-2])} and {fmt(y[:-2])}, do not "
+                             "broadcast (sizes must be equal, or 1 where they differ)")
+        lead.append(max(p, q))
+    return (*lead, x[-2], y[-1])
 
 
 @layer("Concat", Arg("dim", Dim, 1), family="merge", inputs=_TENSORS,
