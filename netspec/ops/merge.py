@@ -1,4 +1,5 @@
-"""Merge operations for branching networks: Add, Mul, Sub, Div, Pow, Matmul, Concat, CropTo.
+"""Merge operations for branching networks: Add, Mul, Sub, Div, Pow, Matmul, Concat, Stack,
+CropTo.
 
 They take ``from: [a, b, ...]``; the rule gets the list of incoming sample shapes.  In a
 built model they are plain functions in forward (``x + identity``, ``torch.cat``), as in
@@ -231,6 +232,28 @@ def concat(a: Args, shapes: list[Shape]) -> Shape:
             raise ShapeError(f"cannot concatenate {a.describe(0)} and {a.describe(i)} along dim "
                              f"{a.dim}: all other dimensions must match", "dim")
     return (*shapes[0][:d], sum(s[d] for s in shapes), *shapes[0][d + 1 :])
+
+
+@layer("Stack", Arg("dim", Dim, 1), family="merge", inputs=_TENSORS,
+       torch=Torch("torch.stack", module=False, inputs="list", call_args=("dim",)),
+       code=Code(call="torch.stack"), draw=Draw(key_args=lambda kw: f"dim {kw.get('dim', 1)}"),
+       dtype=lambda a, dtypes: result_type(dtypes), fx=(FxCall("stack", (("dim", 0),)),))
+def stack(a: Args, shapes: list[Shape]) -> Shape:
+    """torch.stack of equal-shaped inputs along a new dim (default 1: after the batch);
+    dtypes promote as torch's do."""
+    for i, shape in enumerate(shapes[1:], 1):
+        if shape != shapes[0]:
+            raise ShapeError(f"cannot stack {a.describe(0)} and {a.describe(i)}: stacked "
+                             "inputs must have equal shapes")
+    rank = len(shapes[0]) + 2  # the output's, batch included
+    if not -rank <= a.dim < rank:
+        raise ShapeError(f"dim {a.dim} is out of range for stacking into a {rank}-d output "
+                         f"(batch included); expected a value in [{-rank}, {rank - 1}]", "dim")
+    d = a.dim % rank
+    if d == 0:
+        raise ShapeError(f"Stack along dim {a.dim} would put the new dim before the batch, "
+                         "so the batch size would change; use dim: 1 or later", "dim")
+    return (*shapes[0][:d - 1], len(shapes), *shapes[0][d - 1:])
 
 
 # crop_to as generated files define it; netspec.ops.torch_side.crop_to is the same source
