@@ -118,6 +118,12 @@ def _call_function(graph: Any, op: Any, child: Node, inputs: list, by_name: dict
     values = Args.filled(op, child.kwargs).values
     kwargs = {k: op.arg_by_name[k].type.to_torch(values[k]) for k in spec.call_args}
     kwargs.update(op.keyword_values(values))
+    sized = {i for i, p in enumerate(op.inputs) if p.size_of and i < len(inputs)}
+    for i in sized:  # its spatial size, read at run time: like.size()[2:]
+        size = graph.call_method("size", (inputs[i],))
+        kwargs[op.inputs[i].size_of] = graph.call_function(operator.getitem,
+                                                           (size, slice(2, None)))
+    inputs = [n for i, n in enumerate(inputs) if i not in sized]
     scalar = op.scalar_given(values)
     if scalar:  # a number in place of the last tensor (x * 2)
         inputs = [*inputs, values[scalar]]

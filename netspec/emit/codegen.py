@@ -1065,6 +1065,11 @@ class _ClassWriter:
         if scalar:  # a number in place of the last tensor
             args = [*args, literal(values[scalar])]
         keywords = {k: literal(v) for k, v in op.keyword_values(values).items()}
+        sized = {i for i, p in enumerate(op.inputs) if p.size_of and i < len(args)}
+        for i in sized:  # its spatial size, read at run time
+            keywords[op.inputs[i].size_of] = f"{args[i]}.shape[2:]"
+        args = [a for i, a in enumerate(args) if i not in sized]
+        keywords = {k: keywords[k] for k in op.torch.keywords if k in keywords}  # torch's order
         if op.code.infix and not keywords:
             return atom(op.code.infix.join(args))
         if op.code.helper:

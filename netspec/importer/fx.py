@@ -413,6 +413,30 @@ def _tensor_arguments(op: LayerType, args: list, kwargs: dict) -> tuple[list, li
     return tensors, rest, kwargs
 
 
+def _shape_source(size: fx.Node) -> fx.Node | None:
+    """The tensor x of x.shape[2:], x.size()[2:] or x.shape[-k:] (a tensor's spatial size,
+    which a check with ranks that differ refuses), else None."""
+    if size.op != "call_function" or getattr(size.target, "__name__", "") != "getitem":
+        return None
+    shape, index = size.args
+    if not isinstance(index, slice) or index.stop is not None or index.step is not None or \
+            not isinstance(index.start, int) or not (index.start == 2 or index.start < 0):
+        return None
+    if isinstance(shape, fx.Node) and len(shape.args) >= 1 and (
+            (shape.op == "call_method" and shape.target == "size" and len(shape.args) == 1)
+            or (shape.op == "call_function" and shape.target is getattr
+                and shape.args[1:] == ("shape",))):
+        return shape.args[0]
+    return None
+
+
+def _holds_node(value: Any) -> bool:
+    """A value that is, or holds, an fx node (a size written (x.shape[2], 4))."""
+    if isinstance(value, (list, tuple)):
+        return any(_holds_node(v) for v in value)
+    return isinstance(value, fx.Node)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -865,8 +889,8 @@ class _Scope:
         return write
 
     def merge(self, node: fx.Node, op: LayerType, args: list, kwargs: dict, what: str) -> None:
-        """A function op taking several tensors: f([a, b], dim), f(a, b) or f(x, 0.5) (a number
-        in place of the second tensor)."""
+        """A function op taking several tensors: f([a, b], dim), f(a, b), f(x, 0.5) (a number
+        in place of the second tensor) or f(x, size=like.shape[2:])."""
         call = next(c for c in op.fx if c.name == _op_name(node)[0])
         if op.torch.inputs == "list":
             tensors = args[0] if args else kwargs.get("tensors")
@@ -880,6 +904,8 @@ class _Scope:
                 self.refs[node] = sources[0]
                 return
             written = _non_default(op, values)
+        elif any(p.size_of for p in op.inputs):
+            sources, written = self.sized(node, op, call, args, kwargs, what)
         else:
             sources, written = self.operands(node, op, call, args, kwargs, what)
         self.refs[node] = self.add({op.name: written or None}, self.fresh(node.name), sources,
@@ -908,6 +934,24 @@ class _Scope:
             raise ImportProblem(f"{self.where}: {what} with the constant {constant!r}; netspec "
                                 f"{op.verb} tensors only")
         return [self.ref(a, node, what) for a in tensors], written
+
+    def sized(self, node: fx.Node, op: LayerType, call: FxCall, args: list, kwargs: dict,
+              what: str) -> tuple[list[str], dict[str, Any]]:
+        """An op taking a tensor's spatial size (F.interpolate(x, size=like.shape[2:])): the
+        tensor whose shape is sliced is its second input; a constant size stays one."""
+        port = next(p for p in op.inputs if p.size_of)
+        values = dict(zip([name for name, _ in call.params], args[1:], strict=False)) | kwargs
+        sources = [self.ref(args[0], node, what)]
+        size = values.get(port.size_of)
+        if isinstance(size, fx.Node):
+            like = _shape_source(size)
+            if like is None:
+                raise ImportProblem(f"{self.where}: {what} takes its {port.size_of} from "
+                                    f"'{size.name}'; netspec reads a size from another "
+                                    "tensor as like.shape[2:] (or like.shape[-2:])")
+            sources.append(self.ref(like, node, what))
+            del values[port.size_of]
+        return sources, self.written_params(op, call, [], values, what)
 
     # -------------------------------------------------------------- the end of the forward
 
@@ -1039,7 +1083,7 @@ def _bind(params, args, kwargs, what, where) -> dict[str, Any]:
     for k, v in values.items():
         if v is REQUIRED:
             raise ImportProblem(f"{where}: {what} lacks '{k}'")
-        if isinstance(v, fx.Node):
+        if _holds_node(v):
             raise ImportProblem(f"{where}: {what} takes its '{k}' from a tensor computed in "
                                 "forward; netspec arguments are constants")
     return values

@@ -179,6 +179,9 @@ class Port:
     # the argument that may hold a number in place of this port's tensor, as torch's
     # `other: Tensor | Number` (Mul with other: 2 takes one tensor: x * 2)
     scalar: str | None = None
+    # the op takes not this tensor but its spatial size (dims 2..), read at run time, as
+    # the keyword argument named here (F.interpolate(x, size=like.shape[2:]))
+    size_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -337,7 +340,8 @@ class LayerType:
         if not set(self.torch.free_params) <= {k for k, _ in self.torch.forward_params}:
             raise ValueError(f"{self.name}: free_params names no forward parameter")
         named = {*self.torch.call_args, *self.torch.keywords,
-                 *(p.scalar for p in self.inputs if p.scalar)}
+                 *(p.scalar for p in self.inputs if p.scalar),
+                 *(p.size_of for p in self.inputs if p.size_of)}
         if not named <= set(self.arg_by_name):
             raise ValueError(f"{self.name}: call_args, keywords or a port names no argument")
         if self.torch.inputs not in ("args", "list", "fold"):
@@ -414,7 +418,7 @@ class LayerType:
         items = list(given)
         names = [p.name for p in self.inputs]
         for port in self.inputs[len(items):]:
-            if port.default is None:
+            if port.default is None:  # optional without a default: nothing is passed
                 break
             items.append(items[names.index(port.default)])
         return items

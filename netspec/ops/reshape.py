@@ -1,4 +1,5 @@
-"""Layers that move elements around: Flatten, Unflatten, Upsample, PixelShuffle, ChannelShuffle."""
+"""Layers that move elements around: Flatten, Unflatten, Upsample, Interpolate, PixelShuffle,
+ChannelShuffle."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from netspec.ops.declare import (
     Args,
     ArgType,
     Bool,
+    Code,
     Dim,
     Enum,
     FxCall,
     Int,
+    Port,
     Shape,
     ShapeError,
+    Torch,
     batched_dim,
     fmt,
     layer,
@@ -167,6 +171,103 @@ def upsampling_bilinear2d(a: Args, x: Shape) -> Shape:
     return upsample_output(x, a.size, a.scale_factor, "bilinear", True)
 
 
+INTERPOLATE_MODES = (*MODES, "lanczos")
+# the batched rank each interpolating mode needs (nearest, nearest-exact, area: 3 to 5)
+INTERPOLATE_RANK = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5, "lanczos": 4}
+ANTIALIASED = ("bilinear", "bicubic", "lanczos")
+_SPATIAL = {2: "L", 3: "H×W", 4: "D×H×W"}
+
+
+def _interpolate_mode(a: Args, x: Shape) -> None:
+    """What F.interpolate checks of mode, align_corners and antialias before any size."""
+    if a.mode in ("nearest", "area", "nearest-exact") and a.align_corners is not None:
+        raise ShapeError(f"align_corners can only be set with the interpolating modes "
+                         f"{', '.join(INTERPOLATING)} (mode is '{a.mode}')", "align_corners")
+    rank = INTERPOLATE_RANK.get(a.mode)
+    if rank is not None and len(x) + 1 != rank:
+        layout = UPSAMPLE_RANKS[rank - 1]
+        raise ShapeError(f"mode '{a.mode}' needs a {layout} sample, got {fmt(x)}", "mode")
+    if a.antialias and a.mode not in ANTIALIASED:
+        raise ShapeError(f"antialias works with the modes {', '.join(ANTIALIASED)} only "
+                         f"(mode is '{a.mode}')", "antialias")
+    if a.mode == "lanczos" and not a.antialias:
+        raise ShapeError("mode 'lanczos' needs antialias: true", "antialias")
+    if a.mode == "lanczos" and a.align_corners:
+        raise ShapeError("mode 'lanczos' does not take align_corners: true", "align_corners")
+
+
+def _interpolated_size(a: Args, x: Shape, like: Shape | None) -> tuple[int, ...]:
+    """The output's spatial size: size (written, or like's spatial size) or scale_factor."""
+    n = len(x) - 1
+    size = tuple(like[1:]) if like is not None else a.size
+    if like is not None and (a.size is not None or a.scale_factor is not None):
+        given = "size" if a.size is not None else "scale_factor"
+        raise ShapeError(f"the size comes from the second input ({a.describe(1)}); give "
+                         f"{given} or a second input, not both", given)
+    if size is None and a.scale_factor is None:
+        raise ShapeError("give size, scale_factor, or a second input whose spatial size to "
+                         "take (from: [x, like])", "size")
+    if size is not None and a.scale_factor is not None:
+        raise ShapeError("give only one of size and scale_factor", "scale_factor")
+    if size is not None and a.recompute_scale_factor:
+        raise ShapeError("recompute_scale_factor only applies to scale_factor; with a size "
+                         "it has no meaning (PyTorch refuses it)", "recompute_scale_factor")
+    if size is not None:
+        sizes = tuple(size) if isinstance(size, (list, tuple)) else (size,) * n
+        if len(sizes) != n:
+            where = (f"{a.describe(1)} has the spatial size {fmt(sizes)}" if like is not None
+                     else f"size has {len(sizes)} entries")
+            raise ShapeError(f"{where}, but the input ({fmt(x)}) has {n} spatial dimensions",
+                             None if like is not None else "size")
+        return sizes
+    scales = a.scale_factor if isinstance(a.scale_factor, (list, tuple)) else \
+        (a.scale_factor,) * n
+    if len(scales) != n:
+        raise ShapeError(f"scale_factor has {len(scales)} entries, but the input ({fmt(x)}) "
+                         f"has {n} spatial dimensions", "scale_factor")
+    return tuple(math.floor(float(s) * float(f)) for s, f in zip(x[1:], scales, strict=True))
+
+
+def _interpolated_dtype(a: Args, dtypes: list[str]) -> str:
+    """The input's dtype (like's does not matter): floats only, and antialiasing on the CPU
+    takes float32 and float64 only."""
+    dtype = dtypes[0]
+    if dtype in ("int32", "int64"):
+        raise ShapeError(f"F.interpolate needs a floating-point input, but gets {dtype}")
+    if a.antialias and dtype in ("float16", "bfloat16"):
+        raise ShapeError(f"antialias on {dtype} is not implemented in torch on the CPU (use "
+                         "float32)", "antialias")
+    return dtype
+
+
+@layer("Interpolate", Arg("size", SIZE_ANY, None), Arg("scale_factor", SCALE, None),
+       Arg("mode", Enum(*INTERPOLATE_MODES), "nearest"),
+       Arg("align_corners", Bool.nullable(), None),
+       Arg("recompute_scale_factor", Bool.nullable(), None), Arg("antialias", Bool, False),
+       family="shape",
+       inputs=(Port(dtype="any", ranks=UPSAMPLE_RANKS, doc="what to resample"),
+               Port("like", dtype="any", min_rank=0, optional=True, size_of="size",
+                    doc="the tensor whose spatial size to take")),
+       torch=Torch("torch.nn.functional.interpolate", module=False,
+                   keywords=("size", "scale_factor", "mode", "align_corners",
+                             "recompute_scale_factor", "antialias")),
+       code=Code(call="nn.functional.interpolate"), dtype=_interpolated_dtype,
+       fx=(FxCall("interpolate", (("size", None), ("scale_factor", None), ("mode", "nearest"),
+                                  ("align_corners", None), ("recompute_scale_factor", None),
+                                  ("antialias", False))),))
+def interpolate(a: Args, shapes: list[Shape]) -> Shape:
+    """F.interpolate: resample the spatial dims to size, by scale_factor, or to the spatial
+    size of a second input read at run time (F.interpolate(x, size=like.shape[2:]))."""
+    x, like = shapes[0], (shapes[1] if len(shapes) > 1 else None)
+    _interpolate_mode(a, x)
+    out = _interpolated_size(a, x, like)
+    if any(o < 1 for o in out):
+        raise ShapeError(f"the output would be {fmt(out)} ({_SPATIAL[len(x)]} of {fmt(x[1:])} "
+                         f"by scale_factor {a.scale_factor}); sizes must be at least 1",
+                         "scale_factor")
+    return (x[0], *out)
+
+
 @layer("PixelShuffle", Arg("upscale_factor", Int()), family="shape", min_rank=3)
 def pixel_shuffle(a: Args, x: Shape) -> Shape:
     r = a.upscale_factor
@@ -195,9 +296,6 @@ def channel_shuffle(a: Args, x: Shape) -> Shape:
 
 
 spelled({
-    "Upsample": (FxCall("interpolate", (("size", None), ("scale_factor", None), ("mode", "nearest"),
-                                        ("align_corners", None), ("recompute_scale_factor", None),
-                                        ("antialias", False))),),
     "PixelShuffle": (FxCall("pixel_shuffle", (("upscale_factor", REQUIRED),)),),
     "PixelUnshuffle": (FxCall("pixel_unshuffle", (("downscale_factor", REQUIRED),)),),
     "ChannelShuffle": (FxCall("channel_shuffle", (("groups", REQUIRED),)),),
