@@ -401,7 +401,8 @@ def _list_join(node: fx.Node) -> dict[str, Any] | None:
 
 def _tensor_arguments(op: LayerType, args: list, kwargs: dict) -> tuple[list, list, dict]:
     """(the tensors, one per port, given positionally or by the port's name; the arguments
-    after them; the other keywords).  A trailing optional port given None is left out."""
+    after them; the other keywords).  A trailing optional port given None (sdpa's
+    attn_mask=None) is left out."""
     ports = [p.name for p in op.inputs] if not op.inputs[-1].variadic else ["input", "other"]
     tensors, rest, kwargs = list(args[:len(ports)]), list(args[len(ports):]), dict(kwargs)
     for name in ports[len(tensors):]:

@@ -1,4 +1,4 @@
-"""Attention: MultiheadAttention.
+"""Attention: MultiheadAttention, ScaledDotProductAttention.
 
 Three input ports, query, key and value, each an (L, features) sample with the batch
 first; key defaults to the query and value to the key, so after one tensor it is
@@ -11,7 +11,10 @@ from netspec.ops.declare import (
     Arg,
     Args,
     Bool,
+    Code,
     Draw,
+    Float,
+    FxCall,
     Int,
     Output,
     Port,
@@ -19,7 +22,9 @@ from netspec.ops.declare import (
     Shape,
     ShapeError,
     Torch,
+    fmt,
     layer,
+    numel,
 )
 from netspec.ops.recurrent import SEQUENCE, _batch_first, _features
 
@@ -114,3 +119,112 @@ def multihead_attention(a: Args, shapes: list[Shape]) -> Shape:
                          f"{k[0]}; write batch_first: true", "batch_first")
     _batch_first(a)
     return (q[0], e)
+
+
+# ---------------------------------------------------------------- scaled_dot_product_attention
+
+_QKV = ("query", "key", "value", "attn_mask")
+
+
+def _broadcast_dims(shapes: list[Shape], what: str) -> tuple[int, ...]:
+    """The dims of same-length shapes broadcast together (each equal, or 1); ``what`` names
+    them in the error."""
+    out = []
+    for k, dims in enumerate(zip(*shapes, strict=True)):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            raise ShapeError(f"{what} do not broadcast: dim {k + 1} (batch included) has sizes "
+                             f"{', '.join(map(str, dims))} (equal, or 1 where they differ)")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def _heads(a: Args, q: Shape, k: Shape, v: Shape) -> tuple[Shape, Shape]:
+    """enable_gqa: key and value heads (dim -3) that divide the query's are repeated to
+    it, as torch does; the dims before broadcast as given."""
+    if not a.enable_gqa or len(q) < 3 or (q[-3] == k[-3] and q[-3] == v[-3]):
+        return k, v
+    for i, shape in ((1, k), (2, v)):
+        if q[-3] % shape[-3]:
+            raise ShapeError(f"enable_gqa: the {_QKV[i]}'s {shape[-3]} heads ({a.describe(i)}) "
+                             f"do not divide the query's {q[-3]}", "enable_gqa")
+    return (*k[:-3], q[-3], *k[-2:]), (*v[:-3], q[-3], *v[-2:])
+
+
+def _sdpa_dtype(a: Args, dtypes: list[str]) -> str:
+    """query, key and value of one float dtype; a float mask is float32 or the query's."""
+    q = dtypes[0]
+    if len(set(dtypes[:3])) > 1:
+        raise ShapeError(f"query, key and value must have one dtype, got {', '.join(dtypes[:3])}")
+    if q in ("int32", "int64"):
+        raise ShapeError(f"needs floating-point query, key and value, but gets {q}")
+    if len(dtypes) > 3 and dtypes[3] not in ("float32", q):
+        raise ShapeError(f"attn_mask is {dtypes[3]}; torch takes a float32 mask or one of the "
+                         f"query's dtype ({q})")
+    return q
+
+
+def _sdpa_macs(a: Args, shapes: list[Shape], y: Shape) -> int:
+    """Q·Kᵀ and the weights·V for every query position of every head (the math kernel's two
+    batched matmuls, as FlopCounterMode counts them, halved; torch's fused CPU kernel is
+    not counted by FlopCounterMode at all)."""
+    if not isinstance(shapes, list) or len(shapes) < 3 or y is None:
+        return 0
+    q, k = shapes[0], shapes[1]
+    return numel(y[:-1]) * k[-2] * (q[-1] + y[-1])
+
+
+def _sdpa_key_args(kw: dict) -> str:
+    parts = [name for name in ("is_causal", "enable_gqa") if kw.get(name)]
+    if kw.get("scale") is not None:
+        parts.append(f"scale {kw['scale']:g}")
+    return ", ".join(parts)
+
+
+@layer("ScaledDotProductAttention", Arg("dropout_p", Probability, 0.0),
+       Arg("is_causal", Bool, False), Arg("scale", Float().nullable(), None, keyword_only=True),
+       Arg("enable_gqa", Bool, False, keyword_only=True), family="recurrent",
+       inputs=(Port("query", doc="query", min_rank=0), Port("key", doc="key", min_rank=0),
+               Port("value", doc="value", min_rank=0),
+               Port("attn_mask", dtype="any", min_rank=0, optional=True, doc="attn_mask")),
+       torch=Torch("torch.nn.functional.scaled_dot_product_attention", module=False,
+                   keywords=("dropout_p", "is_causal", "scale", "enable_gqa")),
+       code=Code(call="nn.functional.scaled_dot_product_attention"), dtype=_sdpa_dtype,
+       macs=_sdpa_macs, draw=Draw(key_args=_sdpa_key_args),
+       fx=(FxCall("scaled_dot_product_attention",
+                  (("dropout_p", 0.0), ("is_causal", False), ("scale", None),
+                   ("enable_gqa", False))),))
+def scaled_dot_product_attention(a: Args, shapes: list[Shape]) -> Shape:
+    """F.scaled_dot_product_attention(query, key, value, attn_mask): query …×L×E over key
+    …×S×E and value …×S×Ev gives …×L×Ev; the dims before broadcast (heads, with
+    enable_gqa key/value heads that divide the query's)."""
+    for i, shape in enumerate(shapes[:3]):
+        if len(shape) < 2:
+            raise ShapeError(f"the {_QKV[i]} ({a.describe(i)}) has to be a sample of at least "
+                             "2 dims (…×L×E, batch excluded); with its batch a 1-d sample is "
+                             "a matrix, which torch would attend across the batch")
+    if len({len(s) for s in shapes}) > 1:
+        ranks = ", ".join(f"{_QKV[i]} {len(s)}" for i, s in enumerate(shapes))
+        raise ShapeError(f"query, key, value and attn_mask need samples of one rank, got "
+                         f"{ranks} dims; torch would broadcast a batch against a sample dim")
+    q, k, v = shapes[:3]
+    if q[-1] != k[-1]:
+        raise ShapeError(f"the query ({a.describe(0)}) and the key ({a.describe(1)}) have "
+                         f"different embedding sizes, {q[-1]} and {k[-1]}")
+    if k[-2] != v[-2]:
+        raise ShapeError(f"the key ({a.describe(1)}) and the value ({a.describe(2)}) have "
+                         f"different lengths, {k[-2]} and {v[-2]}")
+    k, v = _heads(a, q, k, v)
+    lead = _broadcast_dims([q[:-2], k[:-2], v[:-2]], f"the query ({a.describe(0)}), key "
+                           f"({a.describe(1)}) and value ({a.describe(2)})")
+    weights = (*lead, q[-2], k[-2])  # one L×S matrix per head
+    if len(shapes) > 3:
+        if a.is_causal:
+            raise ShapeError("is_causal and attn_mask together: torch takes one or the other",
+                             "is_causal")
+        weights = _broadcast_dims([shapes[3], weights], f"the attn_mask ({a.describe(3)}) and "
+                                  f"the attention weights ({fmt(weights)}: …×L×S)")
+    if a.dropout_p:
+        a.warn(f"dropout_p {a.dropout_p} is applied in eval too (the function has no "
+               "training flag; write 0 for inference)", "dropout_p")
+    return (*weights[:-1], v[-1])

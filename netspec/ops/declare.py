@@ -166,7 +166,7 @@ class Port:
     # (MultiheadAttention's key defaults to the query, its value to the key)
     default: str | None = None
     # an optional port that torch's call goes without when it is not given (a cell's
-    # state, which torch then starts at zeros)
+    # state, which torch then starts at zeros; Interpolate's like, sdpa's attn_mask)
     optional: bool = False
     # the parameter of torch's forward the port is passed as, where it is not the port's
     # name (RNNCell's h is hx); ports sharing one are passed together as a tuple, in order,
