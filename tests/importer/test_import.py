@@ -408,7 +408,7 @@ def test_base_spec_problems_are_positioned():
     one_error(VGG + "layers:\n  - ReLU\n", 4, 1, "takes its layers from the base model")
     one_error("netspec: 1\nbase: os:system\ninput: [3, 8, 8]\n", 2, 7,
               "is not a torchvision model, and a spec may call other code only from modules "
-              "you trust")  # tests/importer/test_trust.py: only torchvision's builders, unless trusted
+              "you trust")  # tests/importer/test_trust.py: torchvision builders unless trusted
     one_error("netspec: 1\nbase: torchvision:vgg17\ninput: [3, 8, 8]\n", 2, 7,
               "did you mean 'vgg19'")
     one_error("netspec: 1\nbase: torchvision:vgg11\nbase_kwargs: [1]\ninput: [3, 8, 8]\n", 3, 14,
