@@ -11,6 +11,7 @@ from typing import Any
 from netspec.core.diagnostics import SpecError
 from netspec.core.graph import Node
 from netspec.ops import REGISTRY, Args
+from netspec.ops.declare import InputSize
 from netspec.pipeline.check import CheckResult, Spec, check
 
 
@@ -116,6 +117,13 @@ def _call_function(graph: Any, op: Any, child: Node, inputs: list, by_name: dict
 
     spec = op.torch
     values = Args.filled(op, child.kwargs).values
+    if spec.arguments is not None:  # positional, some read from the input when it runs
+        x = inputs[0]
+        args = tuple(graph.call_method("size", (x, a.dim)) if isinstance(a, InputSize) else a
+                     for a in spec.arguments(values, len(child.input_shape) + 1))
+        if spec.method:
+            return graph.call_method(spec.target.rpartition(".")[2], (x, *args))
+        return graph.call_function(torch_side.function(op), (x, *args))
     kwargs = {k: op.arg_by_name[k].type.to_torch(values[k]) for k in spec.call_args}
     kwargs.update(op.keyword_values(values))
     sized = {i for i, p in enumerate(op.inputs) if p.size_of and i < len(inputs)}

@@ -52,7 +52,7 @@ from netspec.core.graph import Node
 from netspec.core.names import MODULE_ATTRIBUTES, MODULE_NAME
 from netspec.emit.build import calls_function, constructor_kwargs, is_chain, is_parameter
 from netspec.ops import REGISTRY, Args, fmt
-from netspec.ops.declare import REQUIRED
+from netspec.ops.declare import REQUIRED, InputSize
 from netspec.pipeline.check import CheckResult, Spec, check
 from netspec.pipeline.resolve import keyword_form
 
@@ -1074,6 +1074,9 @@ class _ClassWriter:
             return atom(op.code.infix.join(args))
         if op.code.helper:
             self.helper_ops.add(op.name)
+        values = Args.filled(op, c.r.kwargs).values
+        if op.torch.arguments is not None:  # x.reshape(x.shape[0], 8, -1), x[:, 0]
+            return self.arguments_call(op, values, args[0], len(c.r.input_shape) + 1)
         name = op.code.call or op.torch.target
         self.uses_torch |= name.startswith("torch.")
         inputs = [Expr("", [Item(atom(a)) for a in args], "[", "]")] \
@@ -1081,6 +1084,36 @@ class _ClassWriter:
         return call(name, [*inputs, *(literal(op.arg_by_name[k].type.to_torch(values[k]))
                                       for k in op.torch.call_args),
                            *(f"{k}={v}" for k, v in keywords.items())])
+
+    def arguments_call(self, op: Any, values: dict, x: str, rank: int) -> Expr:
+        """``x.method(...)``, ``x[...]`` or ``f(x, ...)`` with Torch.arguments, sizes the
+        input has when it runs read from it (``x.shape[0]``)."""
+        texts = [argument_text(a, x) for a in op.torch.arguments(values, rank)]
+        if op.code.subscript:
+            (index,) = texts
+            return atom(f"{x}[{index}]")
+        if op.code.method:
+            return call(f"{x}.{op.code.method}", texts)
+        name = op.code.call or op.torch.target
+        self.uses_torch |= name.startswith("torch.")
+        return call(name, [x, *texts])
+
+
+def argument_text(value: Any, x: str) -> str:
+    """Source of one Torch.arguments value: a literal, ``x.shape[d]`` for an InputSize, and
+    an index tuple's slices and Ellipsis as Python writes them (``:, 2:5``, ``..., 0``)."""
+    if isinstance(value, InputSize):
+        return f"{x}.shape[{value.dim}]"
+    if isinstance(value, tuple) and any(isinstance(v, (slice, type(Ellipsis))) for v in value):
+        return ", ".join(argument_text(v, x) for v in value)
+    if isinstance(value, slice):
+        step = "" if value.step in (None, 1) else f":{value.step}"
+        start = "" if value.start is None else literal(value.start)
+        stop = "" if value.stop is None else literal(value.stop)
+        return f"{start}:{stop}{step}"
+    if value is Ellipsis:
+        return "..."
+    return literal(value)
 
 
 # ---------------------------------------------------------------- sequential styles

@@ -524,7 +524,9 @@ class _Scope:
         self.used_names = set(self.children)
         self.items: list[Item] = []
         self.refs: dict[fx.Node, str] = {}  # node -> the entry (or 'input') that holds its value
-        self.helpers: set[fx.Node] = set()  # x.size(0), x.shape: only to spell a flatten
+        # sizes read in forward, to spell a reshape: x.size(1), x.shape[1] -> (x, 1); x.shape,
+        # x.size() -> (x, None); arithmetic on them (h * w) -> (None, None)
+        self.helpers: dict[fx.Node, tuple[fx.Node | None, int | None]] = {}
         self.calls: dict[str, int] = {}  # how many times the forward calls each child
         self.live = _live(self.graph)
         self.consumed: set[fx.Node] = set()  # calls taken into a ModuleList's group
@@ -788,9 +790,9 @@ class _Scope:
         name, shown = _op_name(node)
         what = f"operation {shown} (fx node '{node.name}')"
         args, kwargs = list(node.args), dict(node.kwargs)
-        if (node.op == "call_method" and name == "size") or (
-                name == "getattr" and len(args) == 2 and args[1] == "shape"):
-            self.helpers.add(node)
+        size = _size_read(node, name, args, self.helpers)
+        if size is not None:
+            self.helpers[node] = size
         elif name == "getitem":
             self.getitem(node, args, what)
         elif name in ALIASES and node.op == "call_method" and len(args) == 1 and not kwargs:
@@ -801,12 +803,9 @@ class _Scope:
                                 "the torch.nn.functional forms of its layers)")
 
     def getitem(self, node: fx.Node, args: list, what: str) -> None:
-        """x[i]: of a helper (x.size()[0]), or the element of a module's tuple that flows on
-        (an LSTM's (output, state)[0]); nothing else."""
+        """x[i]: the element of a module's tuple that flows on (an LSTM's (output, state)[0]),
+        or an op that spells getitem (x[:, 0]); nothing else."""
         source = args[0]
-        if source in self.helpers:
-            self.helpers.add(node)
-            return
         if isinstance(source, fx.Node) and source.op == "call_module" and source in self.refs:
             flows = self.flow_index(source)
             if args[1] == flows:
@@ -814,7 +813,8 @@ class _Scope:
                 return
             if flows is not None and isinstance(args[1], int):
                 raise ImportProblem(self.other_element(node, source, args[1]))
-        raise ImportProblem(f"{self.where}: {what}: indexing is not expressible in a spec")
+        if not self.spelled_op(node, _spelling("getitem"), args, {}, what):
+            raise ImportProblem(f"{self.where}: {what}: indexing is not expressible in a spec")
 
     def tuple_op(self, call: fx.Node) -> LayerType | None:
         """The op whose tuple a module call returns (an LSTM's (output, state)): the leaf's
@@ -857,9 +857,11 @@ class _Scope:
             self.merge(node, op, args, kwargs, what)
             return True
         if call.match is not None:
-            written = call.match(args[1:], kwargs, lambda v: v in self.helpers)
+            written = call.match(args[1:], kwargs, _size_of(args[0], self.helpers))
             if isinstance(written, str):
                 raise ImportProblem(f"{self.where}: {what} {written}")
+            if isinstance(written, tuple):  # the call is another op (a view that flattens)
+                op, written = REGISTRY[written[0]], written[1]
         elif call.sets:
             if len(args) != 1 or kwargs:
                 return False
@@ -1068,6 +1070,41 @@ def _bind_module_call(node: fx.Node, op: LayerType, where: str) -> dict[str, Any
             raise ImportProblem(f"{where} is called with {key}={shown}, which a spec cannot "
                                 f"express (a spec calls it with {key}={default!r})")
     return _port_values(op, bound, where)
+
+
+def _size_read(node: fx.Node, name: str | None, args: list, helpers: dict
+               ) -> tuple[fx.Node | None, int | None] | None:
+    """What a node reads of a tensor's size (see ``_Scope.helpers``), or None: no size."""
+    if node.op == "call_method" and name == "size" and isinstance(args[0], fx.Node):
+        dim = args[1] if len(args) > 1 else node.kwargs.get("dim")
+        return args[0], dim if isinstance(dim, int) else None
+    if name == "getattr" and len(args) == 2 and args[1] == "shape":
+        return args[0], None
+    if name == "getitem" and args[0] in helpers:
+        source, dim = helpers[args[0]]
+        whole = dim is None and source is not None and isinstance(args[1], int)
+        return (source, args[1]) if whole else (None, None)
+    nodes = [a for a in node.args if isinstance(a, fx.Node)]
+    module = getattr(node.target, "__module__", "") if node.op == "call_function" else ""
+    if module in ("_operator", "operator") and nodes and all(a in helpers for a in nodes):
+        return None, None  # h * w, c // groups: arithmetic on sizes
+    return None
+
+
+def _size_of(tensor: Any, helpers: dict) -> Any:
+    """size_of for FxCall.match: the dim of ``tensor`` whose size a value reads at run time
+    (the batch size, dim 0, of any tensor: every tensor netspec follows is batch first),
+    "computed" for another value computed in forward, None for a constant."""
+
+    def size_of(value: Any) -> int | str | None:
+        if not isinstance(value, fx.Node):
+            return None
+        source, dim = helpers.get(value, (None, None))
+        if source is not None and isinstance(dim, int) and (source is tensor or dim == 0):
+            return dim
+        return "computed"
+
+    return size_of
 
 
 def _bind(params, args, kwargs, what, where) -> dict[str, Any]:

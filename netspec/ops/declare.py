@@ -195,6 +195,15 @@ class Output:
 
 
 @dataclass(frozen=True)
+class InputSize:
+    """A call argument read from the input tensor when the model runs, ``x.shape[dim]``: a
+    reshape keeps the incoming batch and length, so the built model and the generated code
+    run at other input sizes, as the torch code they stand for does."""
+
+    dim: int
+
+
+@dataclass(frozen=True)
 class Torch:
     """What the op is in torch (read by netspec.ops.torch_side, which imports torch)."""
 
@@ -225,6 +234,13 @@ class Torch:
     # A learnable tensor (nn.Parameter) registered on the module that holds the entry and
     # read in forward as self.<name>; made by torch_side.make_parameter from the arguments.
     parameter: bool = False
+    # A Tensor method (target "torch.Tensor.reshape"): built as a call_method, x.reshape(...)
+    method: bool = False
+    # Function ops whose arguments after the input are not call_args as written:
+    # arguments(values, rank) -> positional arguments, from the op's argument values and the
+    # input's rank (batch included); they may hold InputSize (read at run time), slices and
+    # Ellipsis (the index of operator.getitem)
+    arguments: Callable[[dict[str, Any], int], tuple] | None = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +253,8 @@ class Code:
     # a Parameter: its arguments -> the expression that makes the tensor
     # ("torch.zeros((1, 1, 768))"), which generated code wraps in nn.Parameter
     tensor: Callable[[dict[str, Any]], str] | None = None
+    method: str | None = None  # written as the input's method: x.reshape(...)
+    subscript: bool = False  # written as an index of the input: x[:, 0]
 
 
 @dataclass(frozen=True)
@@ -261,12 +279,17 @@ class FxCall:
     # arguments must keep their defaults (IGNORED ones aside)
     params: tuple[tuple[str, Any], ...] = ()
     sets: tuple[tuple[str, Any], ...] = ()  # values the spelling implies: relu_ -> inplace
-    # a spelling only some calls of which are the op (x.view(x.size(0), -1) is a Flatten):
-    # match(args after the tensor, kwargs, is_batch_size) -> the op's arguments, or why not
-    match: Callable[[list, dict, Callable[[Any], bool]], dict | str] | None = None
     # a function outside torch (torchvision.ops.stochastic_depth): the module that defines
     # it; the importer records calls of it instead of tracing through them
     module: str | None = None
+    # a spelling whose calls need reading (x.view(x.size(0), 8, -1)): match(args after the
+    # tensor, kwargs, size_of) -> the op's arguments, (another op's name, its arguments) for
+    # a call that is that op (x.view(x.size(0), -1) is a Flatten), or why it is no op.
+    # size_of(v) is the dim of the input whose size v reads at run time (x.size(1),
+    # x.shape[1]; the batch size of any tensor is 0), "computed" for another value computed
+    # in forward (h * w), or None for a constant
+    match: Callable[[list, dict, Callable[[Any], int | str | None]], dict | tuple | str] | None \
+        = None
 
 
 @dataclass

@@ -29,21 +29,10 @@ from netspec.ops.declare import (
 )
 
 
-def batch_flatten(sizes: list, kwargs: dict, is_batch_size) -> dict | str:
-    """x.view(x.size(0), -1) (or reshape) is a Flatten; other sizes are not expressible."""
-    if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
-        sizes = list(sizes[0])
-    batch = sizes[0] if sizes else None
-    if len(sizes) == 2 and (batch == -1 or is_batch_size(batch)) and (
-            sizes[1] == -1 or (isinstance(sizes[1], int) and sizes[1] > 0)) and not kwargs:
-        return {}
-    return f"reshapes to {sizes}; netspec expresses only x.view(x.size(0), -1) (a Flatten)"
-
-
 @layer("Flatten", Arg("start_dim", Dim, 1), Arg("end_dim", Dim, -1), family="shape", min_rank=0,
        input_dtype="any", origin="flattened",
-       fx=(FxCall("flatten", (("start_dim", 0), ("end_dim", -1))),
-           FxCall("view", match=batch_flatten), FxCall("reshape", match=batch_flatten)))
+       # x.view(x.size(0), -1) is a Flatten too: Reshape and View (ops/tensor.py) say so
+       fx=(FxCall("flatten", (("start_dim", 0), ("end_dim", -1))),))
 def flatten(a: Args, x: Shape) -> Shape:
     start = batched_dim(a.start_dim, len(x), "start_dim")
     end = batched_dim(a.end_dim, len(x), "end_dim")
