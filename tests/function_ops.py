@@ -130,3 +130,11 @@ class Calls(nn.Module):
 
     def forward(self, x):
         return self.body(self, x)
+
+
+def dims_strategy(rank: int, st, size: int | None = None):
+    """A dim for a tensor of ``rank`` dims (batch included): in range (either sign) mostly,
+    sometimes one past either end; a list of ``size`` of them when size is given."""
+    one = st.one_of(st.integers(-rank, rank - 1), st.integers(-rank, rank - 1),
+                    st.sampled_from([rank, -rank - 1]))
+    return one if size is None else st.lists(one, min_size=size, max_size=size)

@@ -120,7 +120,7 @@ def _call_function(graph: Any, op: Any, child: Node, inputs: list, by_name: dict
     if spec.arguments is not None:  # positional, some read from the input when it runs
         x = inputs[0]
         args = tuple(graph.call_method("size", (x, a.dim)) if isinstance(a, InputSize) else a
-                     for a in spec.arguments(values, len(child.input_shape) + 1))
+                     for a in spec.arguments(values, child.input_shape))
         if spec.method:
             return graph.call_method(spec.target.rpartition(".")[2], (x, *args))
         return graph.call_function(torch_side.function(op), (x, *args))

@@ -1076,7 +1076,7 @@ class _ClassWriter:
             self.helper_ops.add(op.name)
         values = Args.filled(op, c.r.kwargs).values
         if op.torch.arguments is not None:  # x.reshape(x.shape[0], 8, -1), x[:, 0]
-            return self.arguments_call(op, values, args[0], len(c.r.input_shape) + 1)
+            return self.arguments_call(op, values, args[0], c.r.input_shape)
         name = op.code.call or op.torch.target
         self.uses_torch |= name.startswith("torch.")
         inputs = [Expr("", [Item(atom(a)) for a in args], "[", "]")] \
@@ -1085,10 +1085,10 @@ class _ClassWriter:
                                       for k in op.torch.call_args),
                            *(f"{k}={v}" for k, v in keywords.items())])
 
-    def arguments_call(self, op: Any, values: dict, x: str, rank: int) -> Expr:
+    def arguments_call(self, op: Any, values: dict, x: str, shape: tuple[int, ...]) -> Expr:
         """``x.method(...)``, ``x[...]`` or ``f(x, ...)`` with Torch.arguments, sizes the
         input has when it runs read from it (``x.shape[0]``)."""
-        texts = [argument_text(a, x) for a in op.torch.arguments(values, rank)]
+        texts = [argument_text(a, x) for a in op.torch.arguments(values, shape)]
         if op.code.subscript:
             (index,) = texts
             return atom(f"{x}[{index}]")

@@ -191,10 +191,12 @@ def plain_value(v: Any) -> Any:
 
 
 def collapse_arg(arg, v: Any) -> Any:
-    """(3, 3) -> 3 where the argument takes an int for 'the same in every dimension'."""
+    """(3, 3) -> 3 where the argument takes an int for 'the same in every dimension': an
+    int or a list of at most so many (a kernel size; not a list of dims or of shifts, whose
+    int is one dim)."""
     types = arg.type.schema.get("type", [])
     types = [types] if isinstance(types, str) else types
-    if isinstance(v, list) and v and "integer" in types and all(
+    if isinstance(v, list) and v and "integer" in types and "maxItems" in arg.type.schema and all(
             isinstance(x, int) and not isinstance(x, bool) and x == v[0] for x in v):
         return v[0]
     return v

@@ -237,10 +237,10 @@ class Torch:
     # A Tensor method (target "torch.Tensor.reshape"): built as a call_method, x.reshape(...)
     method: bool = False
     # Function ops whose arguments after the input are not call_args as written:
-    # arguments(values, rank) -> positional arguments, from the op's argument values and the
-    # input's rank (batch included); they may hold InputSize (read at run time), slices and
-    # Ellipsis (the index of operator.getitem)
-    arguments: Callable[[dict[str, Any], int], tuple] | None = None
+    # arguments(values, x) -> positional arguments, from the op's argument values and the
+    # checked sample shape x (batch excluded); they may hold InputSize (read at run time),
+    # slices and Ellipsis (the index of operator.getitem)
+    arguments: Callable[[dict[str, Any], Shape], tuple] | None = None
 
 
 @dataclass(frozen=True)

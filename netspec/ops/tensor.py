@@ -1,5 +1,5 @@
-"""Tensor functions that rearrange a sample without modules or state: Permute, Reshape,
-View.
+"""Tensor functions that rearrange a sample without modules or state: Permute, Transpose,
+Reshape, View, Squeeze, Unsqueeze, Expand, Roll.
 
 In a built model they are plain functions in forward (``torch.permute(x, dims)``,
 ``x.reshape(x.shape[0], 8, -1)``), so they add no modules, parameters or state_dict keys,
@@ -13,10 +13,12 @@ import math
 
 from netspec.ops.declare import (
     MAX_DIM,
+    REQUIRED,
     Arg,
     Args,
     ArgType,
     Code,
+    Dim,
     Draw,
     FxCall,
     InputSize,
@@ -24,6 +26,7 @@ from netspec.ops.declare import (
     Shape,
     ShapeError,
     Torch,
+    batched_dim,
     fmt,
     layer,
     numel,
@@ -32,6 +35,31 @@ from netspec.ops.declare import (
 DIMS = ArgType({"type": "array", "minItems": 1,
                 "items": {"type": "integer", "minimum": -65, "maximum": 64}},
                "a list of dimension indices (the batch included)", tuple_for_torch=True)
+# torch's `int or tuple of ints` dim (Squeeze, and the reductions of ops/reduce.py)
+DIM_OR_DIMS = ArgType({"type": ["integer", "array"], "minimum": -65, "maximum": 64,
+                       "items": {"type": "integer", "minimum": -65, "maximum": 64}},
+                      "a dimension index or a list of them (the batch included)",
+                      tuple_for_torch=True)
+
+
+def sample_dims(dim, x: Shape, what: str = "dim") -> list[int]:
+    """dim (an int or a list, counting the batch, as torch takes it) as sample indices; out
+    of range as torch refuses it, the batch (-1 here) left for the caller to refuse."""
+    dims = list(dim) if isinstance(dim, (list, tuple)) else [dim]
+    wrapped = []
+    for d in dims:
+        try:
+            wrapped.append(batched_dim(d, len(x), what))
+        except ShapeError as exc:
+            shown = f"{what} {dim}: " if isinstance(dim, (list, tuple)) else ""
+            raise ShapeError(shown + exc.message, what) from None
+    return wrapped
+
+
+def refuse_repeats(dim, wrapped: list[int], what: str = "dim") -> None:
+    repeated = sorted({d + 1 for d in wrapped if wrapped.count(d) > 1})
+    if repeated:
+        raise ShapeError(f"{what} {dim} names dimension {repeated[0]} more than once", what)
 
 
 def permute_dims(sizes: list, kwargs: dict, is_batch_size) -> dict | str:
@@ -123,7 +151,7 @@ def _reshaped(shape: list, x: Shape) -> Shape:
     return tuple(sample)
 
 
-def _reshape_arguments(values: dict, rank: int) -> tuple:
+def _reshape_arguments(values: dict, x: Shape) -> tuple:
     """x.reshape(x.shape[0], x.shape[1], 8, -1): the kept sizes read when the model runs."""
     return tuple(InputSize(i) if s == 0 else s for i, s in enumerate(values["shape"]))
 
@@ -185,3 +213,183 @@ def view(a: Args, x: Shape) -> Shape:
     strides it cannot view (after a transpose or permute); netspec does not track strides,
     so that refusal is not checked: use Reshape where the input may not be contiguous."""
     return _reshaped(list(a.shape), x)
+
+
+# ---------------------------------------------------------------- Transpose
+
+
+@layer("Transpose", Arg("dim0", Dim), Arg("dim1", Dim), family="shape",
+       inputs=(Port(dtype="any", min_rank=0),),
+       torch=Torch("torch.transpose", module=False, call_args=("dim0", "dim1")),
+       code=Code(call="torch.transpose"),
+       draw=Draw(key_args=lambda kw: f"dims {kw.get('dim0', '?')}, {kw.get('dim1', '?')}"),
+       origin="transposed",
+       fx=(FxCall("transpose", (("dim0", REQUIRED), ("dim1", REQUIRED))),
+           FxCall("swapdims", (("dim0", REQUIRED), ("dim1", REQUIRED)))))
+def transpose(a: Args, x: Shape) -> Shape:
+    """torch.transpose(x, dim0, dim1): swap two dimensions, counting the batch (dim 0 stays)."""
+    d0 = batched_dim(a.dim0, len(x), "dim0")
+    d1 = batched_dim(a.dim1, len(x), "dim1")
+    if d0 != d1 and -1 in (d0, d1):
+        which = "dim0" if d0 == -1 else "dim1"
+        raise ShapeError(f"{which} {getattr(a, which)} is the batch dimension: transposing it "
+                         "with dim " f"{a.dim1 if which == 'dim0' else a.dim0} moves the batch, "
+                         "which is not part of the spec", which)
+    out = list(x)
+    if d0 != d1:
+        out[d0], out[d1] = out[d1], out[d0]
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- Squeeze, Unsqueeze
+
+
+def _squeeze_arguments(values: dict, x: Shape) -> tuple:
+    """Without dim, the sample's size-1 dims by number: torch.squeeze(x) would drop the
+    batch too when it has one sample."""
+    dim = values["dim"]
+    if dim is None:
+        return (tuple(i + 1 for i, n in enumerate(x) if n == 1),)
+    return (tuple(dim) if isinstance(dim, list) else dim,)
+
+
+@layer("Squeeze", Arg("dim", DIM_OR_DIMS.nullable(), None), family="shape",
+       inputs=(Port(dtype="any", min_rank=0),),
+       torch=Torch("torch.squeeze", module=False, arguments=_squeeze_arguments),
+       code=Code(call="torch.squeeze"),
+       draw=Draw(key_args=lambda kw: f"dim {kw['dim']}" if kw.get("dim") is not None else ""),
+       origin="squeezed", fx=(FxCall("squeeze", (("dim", None),)),))
+def squeeze(a: Args, x: Shape) -> Shape:
+    """torch.squeeze(x, dim): drop the size-1 dims among dim (an int or a list, counting the
+    batch); without dim every size-1 dim of the sample (never the batch: the built model
+    names them, as torch.squeeze(x) drops a batch of one)."""
+    if a.dim is None:
+        return tuple(n for n in x if n != 1)
+    wrapped = sample_dims(a.dim, x)
+    refuse_repeats(a.dim, wrapped)
+    if -1 in wrapped:
+        raise ShapeError(f"dim {a.dim} names the batch dimension: squeezing it would drop "
+                         "the batch when it has one sample (the batch size is not part of "
+                         "the spec)", "dim")
+    return tuple(n for i, n in enumerate(x) if not (i in wrapped and n == 1))
+
+
+@layer("Unsqueeze", Arg("dim", Dim), family="shape", inputs=(Port(dtype="any", min_rank=0),),
+       torch=Torch("torch.unsqueeze", module=False, call_args=("dim",)),
+       code=Code(call="torch.unsqueeze"), draw=Draw(key_args=lambda kw: f"dim {kw.get('dim')}"),
+       origin="unsqueezed", fx=(FxCall("unsqueeze", (("dim", REQUIRED),)),))
+def unsqueeze(a: Args, x: Shape) -> Shape:
+    """torch.unsqueeze(x, dim): a size-1 dim inserted at dim (counting the batch; negative
+    counts from the end of the output)."""
+    rank = len(x) + 2  # of the output, batch included
+    if not -rank <= a.dim < rank:
+        raise ShapeError(f"dim {a.dim} is out of range for the {rank}-d output (batch "
+                         f"included); expected a value in [{-rank}, {rank - 1}]", "dim")
+    at = a.dim % rank
+    if at == 0:
+        raise ShapeError(f"dim {a.dim} inserts the new dimension before the batch, which "
+                         "then is no longer first; use dim 1 or later", "dim")
+    return (*x[:at - 1], 1, *x[at - 1:])
+
+
+# ---------------------------------------------------------------- Expand
+
+SIZES = ArgType({"type": "array", "minItems": 1, "maxItems": 64,
+                 "items": {"type": "integer", "minimum": -1, "maximum": MAX_DIM}},
+                "a list of sizes counting the batch (-1: as it comes in)", tuple_for_torch=True)
+
+
+def expand_match(sizes: list, kwargs: dict, size_of) -> dict | str:
+    """x.expand(-1, 4, 5), x.expand((b, 4, 5)), sizes read from the input at their own
+    positions (b = x.shape[0]) kept as -1."""
+    if kwargs:
+        if sizes or set(kwargs) != {"size"}:
+            return f"has the arguments {sorted(kwargs)}; netspec knows only the sizes"
+        sizes = [kwargs["size"]]
+    if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
+        sizes = list(sizes[0])
+    out = []
+    for i, v in enumerate(sizes):
+        if size_of(v) == i:
+            out.append(-1)
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out.append(v)
+        else:
+            return (f"expands to {sizes}; netspec expands to constant sizes and the sizes "
+                    "the input has at the same positions")
+    return {"sizes": out}
+
+
+@layer("Expand", Arg("sizes", SIZES, varargs=True), family="shape",
+       inputs=(Port(dtype="any", min_rank=0),),
+       torch=Torch("torch.Tensor.expand", module=False, method=True,
+                   arguments=lambda values, x: tuple(values["sizes"])),
+       code=Code(method="expand"),
+       draw=Draw(key_args=lambda kw: f"sizes {tuple(kw.get('sizes', ()))}".replace(",)", ")")),
+       origin="expanded", fx=(FxCall("expand", match=expand_match),))
+def expand(a: Args, x: Shape) -> Shape:
+    """x.expand(*sizes): size-1 dims repeated to the size given (a view, no copy); sizes
+    count the batch, -1 keeps a size (sizes[0] is -1: the batch as it comes in)."""
+    sizes = list(a.sizes)
+    rank = len(x) + 1
+    if len(sizes) < rank:
+        raise ShapeError(f"sizes {sizes} has {len(sizes)} entries, fewer than the {rank} "
+                         f"dimensions of the input (batch included: N×{fmt(x)})", "sizes")
+    if len(sizes) > rank:
+        raise ShapeError(f"sizes {sizes} has {len(sizes)} entries for a {rank}-d input (batch "
+                         f"included: N×{fmt(x)}): the new leading dims would come before the "
+                         "batch", "sizes")
+    if sizes[0] != -1:
+        raise ShapeError(f"sizes {sizes}: sizes[0] is {sizes[0]}, a fixed batch size; the "
+                         "batch size is not part of the spec, so sizes[0] is -1", "sizes")
+    out = []
+    for i, (n, s) in enumerate(zip(x, sizes[1:], strict=True), 1):
+        if s == -1 or s == n:
+            out.append(n)
+        elif n != 1:
+            raise ShapeError(f"sizes {sizes}: the expanded size {s} must match the existing "
+                             f"size {n} at non-singleton dimension {i} (input N×{fmt(x)})",
+                             "sizes")
+        elif s == 0:
+            raise ShapeError(f"sizes {sizes}: size 0 at dimension {i} leaves the output "
+                             "empty", "sizes")
+        else:
+            out.append(s)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- Roll
+
+SHIFTS = ArgType({"type": ["integer", "array"], "minimum": -MAX_DIM, "maximum": MAX_DIM,
+                  "items": {"type": "integer", "minimum": -MAX_DIM, "maximum": MAX_DIM}},
+                 "an integer or a list of them", tuple_for_torch=True)
+
+
+def _roll_key(kw: dict) -> str:
+    return f"shifts {kw.get('shifts', '?')}, dims {kw.get('dims')}"
+
+
+@layer("Roll", Arg("shifts", SHIFTS), Arg("dims", DIM_OR_DIMS.nullable(), None),
+       family="shape", inputs=(Port(dtype="any", min_rank=0),),
+       torch=Torch("torch.roll", module=False, call_args=("shifts", "dims")),
+       code=Code(call="torch.roll"), draw=Draw(key_args=_roll_key),
+       fx=(FxCall("roll", (("shifts", REQUIRED), ("dims", None))),))
+def roll(a: Args, x: Shape) -> Shape:
+    """torch.roll(x, shifts, dims): shift elements along dims (counting the batch) with
+    wrap-around (Swin's shifted windows); the shape is unchanged."""
+    shifts = list(a.shifts) if isinstance(a.shifts, (list, tuple)) else [a.shifts]
+    dims = list(a.dims) if isinstance(a.dims, (list, tuple)) else [a.dims]
+    if a.dims is None or not dims:
+        raise ShapeError(f"without dims (dims is {a.dims}) torch rolls the flattened tensor, "
+                         "moving elements from one sample to the next; give dims (1 or "
+                         "later)", "dims")
+    if not shifts:
+        raise ShapeError("shifts is empty; torch needs a shift per dim", "shifts")
+    if len(shifts) != len(dims):
+        raise ShapeError(f"shifts {a.shifts} and dims {a.dims} do not align: {len(shifts)} "
+                         f"shift{'s' if len(shifts) > 1 else ''} for {len(dims)} "
+                         f"dim{'s' if len(dims) > 1 else ''}", "shifts")
+    if -1 in sample_dims(a.dims, x, "dims"):
+        raise ShapeError(f"dims {a.dims} names the batch dimension: rolling it moves "
+                         "samples, and the batch size is not part of the spec", "dims")
+    return x
