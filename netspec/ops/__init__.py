@@ -14,6 +14,7 @@ from netspec.ops import (  # noqa: F401  (importing a family file registers its 
     parameter,
     pool,
     recurrent,
+    reduce,
     reshape,
     tensor,
 )

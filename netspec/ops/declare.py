@@ -321,9 +321,10 @@ class LayerType:
     # Float dtypes other than float32 that the layer takes although its parameters are
     # float32 (PyTorch's CPU norms accept half precision; RMSNorm promotes any float).
     mixed_dtypes: tuple[str, ...] = ()
-    # an op taking several inputs: its output dtype from the input dtypes (a scalar operand
-    # in Args), raising ShapeError where torch refuses the mix; None: the inputs share one
-    # dtype, which flows on
+    # the output dtype from the input dtypes (a scalar operand in Args), raising ShapeError
+    # where torch refuses the mix: torch's type promotion for an op taking several inputs,
+    # its own rule for one (Sum of int32 is int64); None: the inputs share one dtype, which
+    # flows on (for one input: the Output's dtype)
     dtype: Callable[[Args, list[str]], str] | None = None
     torch: Torch | None = None  # None: the module torch.nn.<name>
     code: Code = Code()

@@ -127,7 +127,7 @@ class Inference:
             flow = inputs[0]
             out, kwargs, params, dtype = self.layer(entry, flow.shape, flow.dtype, flow.origin)
             self.at_input = False
-            if lt.inputs[0].dtype != "any" or lt.outputs[lt.flow_index].dtype:
+            if lt.inputs[0].dtype != "any" or lt.outputs[lt.flow_index].dtype or lt.dtype:
                 self.dtype_from_input = False
         problem = None
         if out is not None:
@@ -305,6 +305,11 @@ class Inference:
         out_dtype = output.dtype or (
             dtype if port.dtype == "any" or dtype not in INT_DTYPES else "float32"
         )
+        if lt.dtype is not None:  # the op's own rule (Sum of int32 is int64)
+            try:
+                out_dtype = lt.dtype(Args.filled(lt, entry.given), [dtype])
+            except ShapeError as exc:
+                self.report(entry, exc.message, exc.arg)
         problem = _rank_error(entry, x)
         if problem:
             layouts = list((port.ranks or {}).values())
