@@ -7,6 +7,7 @@ from netspec.ops import (  # noqa: F401  (importing a family file registers its 
     attention,
     conv,
     dropout,
+    index,
     linear,
     merge,
     norm,
