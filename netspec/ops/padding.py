@@ -1,4 +1,5 @@
-"""Padding layers: Zero/Constant/Reflection/Replication/Circular Pad 1d/2d/3d.
+"""Padding layers: Zero/Constant/Reflection/Replication/Circular Pad 1d/2d/3d, and Pad,
+the function F.pad.
 
 ``check_mode_padding`` holds F.pad's rules for each mode (negative padding crops);
 convolutions with a padding_mode other than 'zeros' use it too."""
@@ -7,12 +8,19 @@ from __future__ import annotations
 
 from netspec.ops.declare import (
     MAX_DIM,
+    REQUIRED,
     Arg,
     Args,
     ArgType,
+    Code,
+    Draw,
+    Enum,
     Float,
+    FxCall,
+    Port,
     Shape,
     ShapeError,
+    Torch,
     fmt,
     layer,
     spatial_name,
@@ -136,3 +144,64 @@ def _register(n: int) -> None:
 
 for _n in (1, 2, 3):
     _register(_n)
+
+
+# ---------------------------------------------------------------- Pad, the function
+
+PAD = ArgType({"type": "array", "maxItems": 128,
+               "items": {"type": "integer", "minimum": -MAX_DIM, "maximum": MAX_DIM}},
+              "a list of (before, after) pairs, the last dim first", tuple_for_torch=True)
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _pad_arguments(values: dict, x: Shape) -> tuple:
+    """nn.functional.pad(x, (1, 1)), (x, (1, 1), "reflect"), (x, (1, 1), "constant", 0.5)."""
+    mode, value = values["mode"], values["value"]
+    if value is not None:
+        return tuple(values["pad"]), mode, value
+    return (tuple(values["pad"]),) if mode == "constant" else (tuple(values["pad"]), mode)
+
+
+def _pad_key(kw: dict) -> str:
+    mode = kw.get("mode", "constant")
+    return f"pad {tuple(kw.get('pad', ()))}{'' if mode == 'constant' else ', ' + mode}"
+
+
+@layer("Pad", Arg("pad", PAD), Arg("mode", Enum(*PAD_MODES), "constant"),
+       Arg("value", Float().nullable(), None), family="padding",
+       inputs=(Port(dtype="any", min_rank=1),),
+       torch=Torch("torch.nn.functional.pad", module=False, arguments=_pad_arguments),
+       code=Code(call="nn.functional.pad"), draw=Draw(key_args=_pad_key), origin="padded",
+       fx=(FxCall("pad", (("pad", REQUIRED), ("mode", "constant"), ("value", None))),))
+def pad(a: Args, x: Shape) -> Shape:
+    """torch.nn.functional.pad(x, pad, mode, value): pad holds (before, after) pairs for the
+    last dims, the last dim first (negative ones crop); constant mode pads any of the
+    sample's dims, reflect/replicate/circular the last 1, 2 or 3 of a sample with that many
+    dims or one more, as torch's kernels take them."""
+    p, rank = list(a.pad), len(x) + 1
+    if len(p) % 2:
+        raise ShapeError(f"pad {p} has {len(p)} entries; it holds (before, after) pairs",
+                         "pad")
+    n = len(p) // 2
+    if a.mode != "constant":
+        if a.value not in (None, 0):
+            raise ShapeError(f"mode '{a.mode}' takes no value (value is {a.value}); only "
+                             "'constant' padding fills with a value", "value")
+        if n not in (1, 2, 3) or len(x) not in (n, n + 1):
+            raise ShapeError(f"mode '{a.mode}' pads the last 1, 2 or 3 dims of a sample with "
+                             "that many dims or one more; pad has "
+                             f"{n} pair{'s' if n != 1 else ''} for a sample of {fmt(x)}",
+                             "pad")
+    elif n > rank:
+        raise ShapeError(f"pad {p} has {n} pairs for a {rank}-d input (batch included: "
+                         f"N×{fmt(x)}); at most one pair per dim", "pad")
+    sides = [(p[2 * i], p[2 * i + 1]) for i in range(n)][::-1]  # first padded dim first
+    if n == rank:
+        (lo, hi), sides = sides[0], sides[1:]
+        if lo or hi:
+            raise ShapeError(f"pad {p}: its last pair ({lo}, {hi}) pads the batch "
+                             "dimension, which is not part of the spec", "pad")
+    spatial = x[len(x) - len(sides):]
+    check_mode_padding(a.mode, spatial, sides, "pad")
+    out = tuple(s + lo + hi for s, (lo, hi) in zip(spatial, sides, strict=True))
+    return (*x[:len(x) - len(sides)], *out)
