@@ -801,8 +801,11 @@ class _Scope:
             self.refs[node] = self.ref(args[0], node, what)
         elif not self.spelled_op(node, _spelling(name), args, kwargs, what):
             raise ImportProblem(f"{self.where}: {what} has no netspec equivalent (netspec "
-                                "expresses torch.nn layers, +, *, torch.cat, flatten/view and "
-                                "the torch.nn.functional forms of its layers)")
+                                "expresses torch.nn layers, the operators and tensor "
+                                "functions of `netspec layers` (+, -, *, /, **, @, cat, stack, "
+                                "reshape/view, permute, transpose, squeeze, expand, roll, "
+                                "mean/sum/amax/amin, indexing, narrow, pad, interpolate) and the "
+                                "torch.nn.functional forms of its layers)")
 
     def getitem(self, node: fx.Node, args: list, what: str) -> None:
         """x[i]: the element of a module's tuple that flows on (an LSTM's (output, state)[0]),
