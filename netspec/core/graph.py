@@ -37,6 +37,9 @@ class Node:
     written: Any = None
     block: str | None = None  # the block whose body holds the entry
     copy: int | None = None  # k for the k-th copy of a repeat
+    # an op giving several tensors (Split's parts "0", "1", ...): (output name, shape) of
+    # each, taken by later entries as from: name.0; output_shape is the first's
+    outputs: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         out = {
@@ -48,6 +51,8 @@ class Node:
         }
         if self.kind != "layer":
             out["kind"] = self.kind
+        if self.outputs:
+            out["outputs"] = {k: list(v) for k, v in self.outputs}
         if self.sources:
             out["from"] = self.sources
         if self.children:

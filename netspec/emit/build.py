@@ -67,36 +67,67 @@ def owns_output(result: Node) -> bool:
     return result.kind != "merge" and inner is not None and owns_output(inner)
 
 
-def scope_module(children: list[Node], class_name: str, output: str | None) -> Any:
-    """A list of entries as a module: Sequential for a chain, else an fx GraphModule."""
+class _Values(dict):
+    """The graph's value of each name: entries, inputs, and one output of an entry that
+    gives several (halves.0: a getitem of the entry's tuple, made where first used)."""
+
+    def __init__(self, graph: Any, parts: dict[str, list[str]]):
+        super().__init__()
+        self.graph, self.parts = graph, parts
+
+    def __missing__(self, name: str) -> Any:
+        base, _, key = name.partition(".")
+        node = self.graph.call_function(operator.getitem, (self[base],
+                                                           self.parts[base].index(key)))
+        self[name] = node
+        return node
+
+
+def scope_module(children: list[Node], class_name: str, output: str | None,
+                 inputs: list[str] | None = None, outputs: list[str] | None = None,
+                 skip: set[str] = frozenset(), reuse: Any = None) -> Any:
+    """A list of entries as a module: Sequential for a chain, else an fx GraphModule.
+    ``inputs``: the network's named inputs (forward's arguments; else one, x);
+    ``outputs``: the names whose values forward returns as a tuple (else ``output``'s, or
+    the last entry's); ``skip``: entries left out (computed only in training); ``reuse``: a
+    module whose children (and parameters) are taken instead of made anew."""
     from torch import fx, nn
 
     last = children[-1].name if children else None
-    if is_chain(children) and output in (last, None):
+    if is_chain(children) and output in (last, None) and inputs is outputs is None:
         return nn.Sequential(OrderedDict((c.name, module_for(c)) for c in children))
+    children = [c for c in children if c.name not in skip]
+    first = inputs[0] if inputs else "input"
     uses: dict[str, int] = {}  # how many entries (and the output) take each entry's output
-    before = "input"
+    before = first
     for child in children:
         for s in child.sources or [before]:
             uses[s] = uses.get(s, 0) + 1
         before = child.name
-    uses[output or before] = uses.get(output or before, 0) + 1
+    for s in outputs or [output or before]:
+        uses[s] = uses.get(s, 0) + 1
     by_name = {c.name: c for c in children}
     root = nn.Module()
     graph = fx.Graph()
-    nodes = {"input": graph.placeholder("x")}
-    previous = nodes["input"]
+    nodes = _Values(graph, {c.name: [k for k, _ in c.outputs] for c in children if c.outputs})
+    for name in inputs or ["x"]:
+        nodes[name] = graph.placeholder(name)
+    if not inputs:
+        nodes["input"] = nodes["x"]
+    previous = nodes[first]
     for child in children:
         inputs = [nodes[s] for s in child.sources] if child.sources else [previous]
         if is_parameter(child):  # registered here under its name, read as self.<name>
             from netspec.ops.torch_side import make_parameter
 
-            root.register_parameter(child.name, make_parameter(child.kwargs))
+            root.register_parameter(child.name, make_parameter(child.kwargs) if reuse is None
+                                    else reuse.get_parameter(child.name))
             node = graph.get_attr(child.name)
         elif calls_function(child):
             node = _call_function(graph, REGISTRY[child.type], child, inputs, by_name, uses)
         else:
-            root.add_module(child.name, module_for(child))
+            root.add_module(child.name, module_for(child) if reuse is None
+                            else reuse.get_submodule(child.name))
             op = REGISTRY.get(child.type) if child.kind == "merge" else None
             if op is None:
                 node = graph.call_module(child.name, tuple(inputs))
@@ -106,7 +137,10 @@ def scope_module(children: list[Node], class_name: str, output: str | None) -> A
                     node = graph.call_function(operator.getitem, (node, op.flow_index))
         nodes[child.name] = node
         previous = node
-    graph.output(nodes.get(output, previous) if output else previous)
+    if outputs is not None:
+        graph.output(tuple(nodes[s] for s in outputs))
+    else:
+        graph.output(nodes.get(output, previous) if output else previous)
     return fx.GraphModule(root, graph, class_name=class_name)
 
 
@@ -171,5 +205,31 @@ def build(spec: Spec | CheckResult | str | os.PathLike,
     from netspec.emit.memory import guard
 
     guard(result, ignore=ignore_memory)
-    name = result.network.name if result.network else "Net"
-    return scope_module(result.layers, name, result.layers[-1].name if result.layers else None)
+    return network_module(result)
+
+
+def network_module(result: CheckResult) -> Any:
+    """The checked network as one module: its named inputs are forward's arguments, its
+    outputs: returned as written (a tuple, a dict or a namedtuple; training_only ones only
+    in training)."""
+    net = result.network
+    inputs = [i.name for i in net.inputs] or None
+    last = result.layers[-1].name if result.layers else None
+    if not net.outputs:
+        return scope_module(result.layers, net.name, last, inputs)
+    sources = [o.source for o in net.outputs]
+    full = scope_module(result.layers, net.name, None, inputs, sources)
+    if net.returns in ("tuple", "dict") and not any(o.training_only for o in net.outputs):
+        if net.returns == "dict":  # the graph returns {key: value}, as written
+            output = next(n for n in full.graph.nodes if n.op == "output")
+            output.args = ({o.key: v for o, v in zip(net.outputs, output.args[0],
+                                                     strict=True)},)
+            full.recompile()
+        return full
+    from netspec.emit.modules import NetworkOutputs
+
+    kept = [o for o in net.outputs if not o.training_only]
+    evaluate = scope_module(result.layers, net.name, None, inputs, [o.source for o in kept],
+                            skip=result.training_only(), reuse=full)
+    return NetworkOutputs.wrap(full, evaluate, net.name, net.returns,
+                               [o.key for o in net.outputs], [o.key for o in kept])

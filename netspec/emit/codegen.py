@@ -40,6 +40,7 @@ import keyword
 import math
 import os
 import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,7 +253,11 @@ def statement(expr: Expr, indent: int, fresh: Callable[[str], str], prefix: str 
 
 
 def shape_comment(result: Node) -> str | None:
-    return f"# -> {fmt(result.output_shape)}" if result.output_shape is not None else None
+    if result.output_shape is None:
+        return None
+    if result.outputs:  # an op giving several tensors: each one's
+        return f"# -> {', '.join(fmt(shape) for _, shape in result.outputs)}"
+    return f"# -> {fmt(result.output_shape)}"
 
 
 # ---------------------------------------------------------------- the tree, with raw entries
@@ -830,8 +835,44 @@ def _python_name(name: str) -> str:
 # ---------------------------------------------------------------- class style: rendering
 
 
+def _base(source: str) -> str:
+    """The entry a source names: halves for halves.0."""
+    return source.partition(".")[0]
+
+
+class _Where(dict):
+    """The variable holding each value; one output of an entry giving several is an index
+    of the entry's tuple (halves.0: halves[0])."""
+
+    def __init__(self, values: dict[str, str], parts: dict[str, list[str]]):
+        super().__init__(values)
+        self.parts = parts
+
+    def __missing__(self, name: str) -> str:
+        base, _, key = name.partition(".")
+        if not key:
+            raise KeyError(name)
+        return f"{self[base]}[{self.parts[base].index(key)}]"
+
+
+@dataclass
+class Ports:
+    """The network's named inputs and outputs, for the top class's forward."""
+
+    name: str  # the network's class
+    inputs: list[str]
+    outputs: list[Any]  # netspec.pipeline.resolve.Output
+    returns: str
+    training_only: set[str]  # entries computed only in training
+
+    @property
+    def namedtuple(self) -> str:
+        return f"{self.name}Outputs"
+
+
 class _ClassWriter:
-    def __init__(self, classes: set[str]) -> None:
+    def __init__(self, classes: set[str], ports: Ports | None = None) -> None:
+        self.ports = ports or Ports("", [], [], "tensor", set())
         self.classes = classes  # the generated classes' names: no local may shadow one
         self.locals: set[str] = set()
         self.uses_od = False
@@ -891,7 +932,9 @@ class _ClassWriter:
     def unit_source(self, unit: Unit) -> list[str]:
         t = unit.instances[0]
         children, output = t.children, t.r.output
-        chain = _scope_is_chain(children, output)
+        ports = self.ports if t.r.qualname == "" and unit.name == self.ports.name else None
+        named = ports is not None and bool(ports.inputs or ports.outputs)
+        chain = _scope_is_chain(children, output) and not named
         sig = ", ".join(["self"] + [p.name if p.default is REQUIRED
                                     else f"{p.name}={literal(p.default)}" for p in unit.params])
         lines = []
@@ -931,9 +974,26 @@ class _ClassWriter:
                                    self.local, comment=comment)
         self.uses_torch = True
         lines.append("")
-        lines.append(f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:")
-        lines += self.forward(children, output, unit)
+        lines.append(f"{INDENT}def forward(self, {self.signature(ports)}:")
+        lines += self.forward(children, output, unit, ports)
         return lines
+
+    @staticmethod
+    def signature(ports: Ports | None) -> str:
+        """forward's parameters and return annotation."""
+        if ports is None or not ports.inputs:
+            args = "x: torch.Tensor"
+        else:
+            args = ", ".join(f"{name}: torch.Tensor" for name in ports.inputs)
+        returns = {"tensor": "torch.Tensor", "tuple": "tuple[torch.Tensor, ...]",
+                   "dict": "dict[str, torch.Tensor]"}.get(ports.returns if ports else "tensor",
+                                                          "Any")
+        if ports is not None and ports.training_only and ports.returns != "namedtuple":
+            returns = "Any"  # the outputs in training, fewer in eval
+        if ports is not None and ports.returns == "namedtuple":
+            returns = f"{ports.namedtuple} | torch.Tensor" if ports.training_only \
+                else ports.namedtuple
+        return f"{args}) -> {returns}"
 
     def parameter_lines(self, c: CodeNode) -> list[str]:
         op = REGISTRY[c.r.type]
@@ -981,25 +1041,31 @@ class _ClassWriter:
         self.locals.add(var)
         return var
 
-    def forward(self, children: list[CodeNode], output: str | None, unit: Unit) -> list[str]:
+    def forward(self, children: list[CodeNode], output: str | None, unit: Unit,
+                ports: Ports | None = None) -> list[str]:
+        inputs = ports.inputs if ports is not None and ports.inputs else ["input"]
         # who reads each value: (index of the reader, position among its sources, whether
-        # the reader names its sources with from:)
-        readers: dict[str, list[tuple[int, int, bool]]] = {"input": []}
-        previous = "input"
+        # the reader names its sources with from:); halves.0 is read from halves
+        readers: dict[str, list[tuple[int, int, bool]]] = {name: [] for name in inputs}
+        previous = inputs[0]
         for i, c in enumerate(children):
             sources = c.r.sources or [previous]
             for k, s in enumerate(sources):
-                readers.setdefault(s, []).append((i, k, bool(c.r.sources)))
+                readers.setdefault(_base(s), []).append((i, k, bool(c.r.sources)))
             readers.setdefault(c.name, [])
             previous = c.name
-        result = output or previous
+        results = [o.source for o in ports.outputs] if ports and ports.outputs else \
+            [output or previous]
         last_use = {name: max([i for i, _, _ in uses], default=-1)
                     for name, uses in readers.items()}
-        last_use[result] = len(children)
+        for name in results:
+            last_use[_base(name)] = len(children)
         named_vars = {}
-        taken = set(_LOCALS_RESERVED) | {"out"}
+        taken = set(_LOCALS_RESERVED) | {"out"} | set(inputs)
         for i, c in enumerate(children):
-            keep = any(explicit and (j != i + 1 or k > 0) for j, k, explicit in readers[c.name])
+            # an op giving several tensors keeps a name: its parts are read as halves[0]
+            keep = bool(c.r.outputs) or any(explicit and (j != i + 1 or k > 0)
+                                            for j, k, explicit in readers[c.name])
             if keep:
                 var = c.name.replace("-", "_")  # stem-conv: a local stem_conv
                 while var in taken or keyword.issoftkeyword(var):
@@ -1008,10 +1074,13 @@ class _ClassWriter:
                 named_vars[c.name] = var
         chain_vars = [v for v in ["out"] + [f"out{k}" for k in range(2, len(children) + 3)]
                       if v not in named_vars.values()]
-        where = {"input": "x"}  # value -> the variable that holds it
-        live = {"x"}
+        # value -> the variable that holds it
+        where = _Where({"input": "x"} if inputs == ["input"] else {n: n for n in inputs},
+                       {c.name: [k for k, _ in c.r.outputs] for c in children if c.r.outputs})
+        live = set(where.values())
         lines = []
-        previous = "input"
+        previous = inputs[0]
+        skip = ports.training_only if ports is not None else set()
         for i, c in enumerate(children):
             if is_parameter(c.r):  # read where it is used: self.pos_embedding
                 where[c.name] = f"self.{c.name}" if _IDENTIFIER.fullmatch(c.name) else \
@@ -1020,7 +1089,7 @@ class _ClassWriter:
                 continue
             sources = c.r.sources or [previous]
             args = [where[s] for s in sources]
-            first = sources[0]
+            first = _base(sources[0])
             if c.name in named_vars:
                 var = named_vars[c.name]
             elif where[first] in ("x", *chain_vars) and last_use.get(first, -1) <= i and \
@@ -1028,19 +1097,46 @@ class _ClassWriter:
                 var = where[first]  # the chain goes on in the same variable
             else:
                 var = next(v for v in [*chain_vars, "x"] if v not in live)
-            for s in set(sources):
+            for s in {_base(s) for s in sources}:
                 if last_use.get(s, -1) <= i:
                     live.discard(where[s])
             live.add(var)
             expr = self.call_expr(c, args)
             comment = self.comment(c, unit) if calls_function(c.r) else None
-            lines += layout(expr, 8, prefix=f"{var} = ", comment=comment)
+            if c.name in skip:  # computed only in training, as torchvision's aux heads
+                lines.append(f"{INDENT * 2}if self.training:")
+                lines += layout(expr, 12, prefix=f"{var} = ", comment=comment)
+            else:
+                lines += layout(expr, 8, prefix=f"{var} = ", comment=comment)
             where[c.name] = var
             if last_use.get(c.name, -1) < i:  # nothing reads it
                 live.discard(var)
             previous = c.name
-        lines.append(f"{INDENT * 2}return {where[result]}")
-        return lines
+        if ports is None or not ports.outputs:
+            lines.append(f"{INDENT * 2}return {where[results[0]]}")
+            return lines
+        return lines + self.return_lines(ports, where)
+
+    def return_lines(self, ports: Ports, where: dict[str, str]) -> list[str]:
+        """return the outputs as written: a tuple, a dict, a namedtuple; training_only ones
+        in training only (in eval a lone output is the tensor itself)."""
+        def packed(outputs: list) -> str:
+            values = [where[o.source] for o in outputs]
+            if ports.returns == "dict":
+                return "{" + ", ".join(f"{literal(o.key)}: {v}"
+                                       for o, v in zip(outputs, values, strict=True)) + "}"
+            if ports.returns == "namedtuple" and len(outputs) == len(ports.outputs):
+                return f"{ports.namedtuple}(" + ", ".join(
+                    f"{o.key}={v}" for o, v in zip(outputs, values, strict=True)) + ")"
+            return "(" + ", ".join(values) + ("," if len(values) == 1 else "") + ")"
+
+        if not ports.training_only:
+            return [f"{INDENT * 2}return {packed(ports.outputs)}"]
+        kept = [o for o in ports.outputs if not o.training_only]
+        last = where[kept[0].source] if len(kept) == 1 else packed(kept)
+        return [f"{INDENT * 2}if self.training:",
+                f"{INDENT * 3}return {packed(ports.outputs)}",
+                f"{INDENT * 2}return {last}"]
 
     def call_expr(self, c: CodeNode, args: list[str]) -> Expr:
         op = REGISTRY[c.r.type] if c.kind in ("layer", "merge") else None
@@ -1222,12 +1318,20 @@ def _assemble(file: str, name: str, style: str, classes: list[list[str]], uses_o
     doc = [f'"""{name}: generated by netspec from {_doc_text(base)} (style {style}).', "",
            f"Needs only PyTorch.  Input: a batch of {input_text}; the comments give each "
            "layer's", 'output shape per sample (batch excluded)."""']
-    if imports:  # a torchvision module (StochasticDepth)
-        doc[2:] = [f"Needs only PyTorch and torchvision.  Input: a batch of {input_text}; the",
-                   'comments give each layer\'s output shape per sample (batch excluded)."""']
+    torchvision = any(not line.startswith(("from collections", "from typing"))
+                      for line in imports)  # a torchvision module (StochasticDepth)
+    if torchvision or " and a batch of " in input_text:
+        needs = "PyTorch and torchvision" if torchvision else "PyTorch"
+        text = (f"Needs only {needs}.  Input: a batch of {input_text}; the comments give each "
+                'layer\'s output shape per sample (batch excluded)."""')
+        doc[2:] = textwrap.wrap(text, 88, break_on_hyphens=False)
     lines = list(doc) + [""]
+    standard = [line for line in imports if line.startswith(("from collections", "from typing"))]
+    imports = [line for line in imports if line not in standard]
     if uses_od:
-        lines += ["from collections import OrderedDict", ""]
+        standard.insert(0, "from collections import OrderedDict")
+    if standard:
+        lines += sorted(standard) + [""]
     torch_needed = uses_torch or bool(helper_ops) or bool(helpers)
     if torch_needed:
         lines.append("import torch")
@@ -1246,10 +1350,9 @@ def _assemble(file: str, name: str, style: str, classes: list[list[str]], uses_o
 
 def _input_text(result: CheckResult) -> str:
     net = result.network
-    text = f"{fmt(net.input_shape)} samples"
-    if net.input_dtype != "float32":
-        text += f" ({net.input_dtype})"
-    return text
+    return " and a batch of ".join(
+        (f"{i.name}: " if net.inputs else "") + f"{fmt(i.shape)} samples"
+        + (f" ({i.dtype})" if i.dtype != "float32" else "") for i in net.all_inputs)
 
 
 def _load(spec: CheckResult | Spec | str | os.PathLike) -> tuple[CheckResult, Any]:
@@ -1295,11 +1398,21 @@ def _class_style(tree: _Tree, nodes: list[CodeNode], name: str, result: CheckRes
     top = Unit(name, name, [root])
     classes.units.append(top)
     classes.finalize()
-    writer = _ClassWriter({u.name for u in classes.units})
+    net = result.network
+    ports = Ports(name, [i.name for i in net.inputs], net.outputs, net.returns,
+                  result.training_only())
+    writer = _ClassWriter({u.name for u in classes.units} | {ports.namedtuple}, ports)
     sources = [writer.unit_source(u) for u in classes.units]
+    imports = _imports(result.layers)
+    if net.returns == "namedtuple":
+        keys = ", ".join(literal(o.key) for o in net.outputs)
+        sources.insert(0, [f"{ports.namedtuple} = namedtuple({literal(ports.namedtuple)}, "
+                           f"[{keys}])"])
+        imports.insert(0, "from collections import namedtuple")
+    if any("-> Any" in line for source in sources for line in source):
+        imports.insert(0, "from typing import Any")
     return _assemble(result.file, name, "class", sources, writer.uses_od, writer.uses_torch,
-                     writer.helper_ops, writer.helpers, _input_text(result),
-                     _imports(result.layers))
+                     writer.helper_ops, writer.helpers, _input_text(result), imports)
 
 
 def _ports_text(type_name: str) -> str:

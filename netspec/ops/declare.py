@@ -318,6 +318,10 @@ class LayerType:
     inputs: tuple[Port, ...] | None = None
     outputs: tuple[Output, ...] | None = None
     flows: str = "output"  # the output the next entry takes
+    # The op gives a sequence of tensors (torch.split, torch.chunk): the rule returns one
+    # shape per part, the parts are outputs "0", "1", ... (from: halves.0), and none flows
+    # on by itself: an entry takes a part by name.
+    parts: bool = False
     # Float dtypes other than float32 that the layer takes although its parameters are
     # float32 (PyTorch's CPU norms accept half precision; RMSNorm promotes any float).
     mixed_dtypes: tuple[str, ...] = ()

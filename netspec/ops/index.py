@@ -1,10 +1,12 @@
-"""Indexing one sample dim: Select, Narrow, Slice.
+"""Indexing one sample dim: Select, Narrow, Slice; cutting it in parts: Split, Chunk.
 
 ``x[:, 0]`` (a class token), ``torch.narrow(x, dim, start, length)`` and ``x[..., 2:n]``,
 plain functions or indexes in forward.  dim counts the batch as torch code does (dim 1 is
 the channels; negative dims count from the end and are written after ``...``); indexing the
 batch is refused, since the batch size is not part of a spec, and so is an index that
-leaves the output empty (torch returns an empty tensor: a network on it computes nothing)."""
+leaves the output empty (torch returns an empty tensor: a network on it computes nothing).
+Split and Chunk give several tensors, outputs named 0, 1, ... that later entries take by
+name (``from: halves.0``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from netspec.ops.declare import (
     REQUIRED,
     Arg,
     Args,
+    ArgType,
     Code,
     Dim,
     Draw,
@@ -157,3 +160,53 @@ def slice_(a: Args, x: Shape) -> Shape:
                          f"{a.dim} of size {size} (input N×{fmt(x)}): the output would be "
                          "empty", "end" if a.end is not None else "start")
     return (*x[:d], n, *x[d + 1:])
+
+
+# ---------------------------------------------------------------- Split, Chunk
+
+SIZES = ArgType({"type": ["integer", "array"], "minimum": 1, "maximum": MAX_DIM, "minItems": 1,
+                 "items": {"type": "integer", "minimum": 1, "maximum": MAX_DIM}},
+                "a part size, or a list of part sizes", tuple_for_torch=False)
+
+
+def _parts(d: int, x: Shape, sizes: list[int]) -> list[Shape]:
+    return [(*x[:d], n, *x[d + 1:]) for n in sizes]
+
+
+@layer("Split", Arg("split_size_or_sections", SIZES), Arg("dim", Dim, 0), family="shape",
+       inputs=(Port(dtype="any", min_rank=1),), parts=True,
+       torch=Torch("torch.split", module=False, call_args=("split_size_or_sections", "dim")),
+       code=Code(call="torch.split"),
+       draw=Draw(key_args=lambda kw: f"{kw.get('split_size_or_sections')} along dim "
+                                     f"{kw.get('dim', 0)}"),
+       fx=(FxCall("split", (("split_size_or_sections", REQUIRED), ("dim", 0))),))
+def split(a: Args, x: Shape) -> list[Shape]:
+    """torch.split(x, split_size_or_sections, dim): parts of that size along dim (the last
+    one smaller where it does not divide), or of the listed sizes, which must add up to it."""
+    d = _sample_dim(a, x, "splitting")
+    size, sections = x[d], a.split_size_or_sections
+    if isinstance(sections, (list, tuple)):
+        if sum(sections) != size:
+            raise ShapeError(f"split_size_or_sections {list(sections)} adds up to "
+                             f"{sum(sections)}, but dim {a.dim} has size {size} (input "
+                             f"N×{fmt(x)}); torch needs the sizes to add up exactly",
+                             "split_size_or_sections")
+        return _parts(d, x, list(sections))
+    whole, rest = divmod(size, sections)
+    return _parts(d, x, [sections] * whole + ([rest] if rest else []))
+
+
+@layer("Chunk", Arg("chunks", Int(minimum=1)), Arg("dim", Dim, 0), family="shape",
+       inputs=(Port(dtype="any", min_rank=1),), parts=True,
+       torch=Torch("torch.chunk", module=False, call_args=("chunks", "dim")),
+       code=Code(call="torch.chunk"),
+       draw=Draw(key_args=lambda kw: f"{kw.get('chunks')} along dim {kw.get('dim', 0)}"),
+       fx=(FxCall("chunk", (("chunks", REQUIRED), ("dim", 0))),))
+def chunk(a: Args, x: Shape) -> list[Shape]:
+    """torch.chunk(x, chunks, dim): dim cut into parts of ceil(size / chunks), the last one
+    smaller; as torch, that can be fewer than chunks parts (6 in 4 chunks is 3 parts of 2)."""
+    d = _sample_dim(a, x, "chunking")
+    size = x[d]
+    step = -(-size // a.chunks)
+    whole, rest = divmod(size, step)
+    return _parts(d, x, [step] * whole + ([rest] if rest else []))

@@ -54,9 +54,34 @@ class CheckResult:
 
     @property
     def output_shape(self) -> tuple[int, ...] | None:
+        """The shape forward returns (the first output's where there are several)."""
         if not self.layers:
             return None
+        outputs = self.network.outputs if self.network else []
+        if outputs:
+            return next((o for o in outputs if not o.training_only), outputs[0]).shape
         return self.layers[-1].output_shape
+
+    def training_only(self) -> set[str]:
+        """The top-level entries computed only in training: those whose output reaches
+        nothing but training_only outputs (GoogLeNet's aux heads)."""
+        outputs = self.network.outputs if self.network else []
+        if not any(o.training_only for o in outputs):
+            return set()
+        needed = {o.source.partition(".")[0] for o in outputs if not o.training_only}
+        for node in reversed(self.layers):  # sources come before their users
+            if node.name in needed:
+                needed.update(s.partition(".")[0] for s in self.sources_of(node))
+        return {n.name for n in self.layers} - needed
+
+    def sources_of(self, node: Node) -> list[str]:
+        """The names a top-level node takes (the previous entry's when it has no from:)."""
+        if node.sources:
+            return node.sources
+        at = self.layers.index(node)
+        if at:
+            return [self.layers[at - 1].name]
+        return [self.network.all_inputs[0].name if self.network.inputs else "input"]
 
     @property
     def total_params(self) -> int:
@@ -70,11 +95,48 @@ class CheckResult:
             "name": net.name if net else None,
             "input_shape": list(net.input_shape) if net else None,
             "output_shape": list(self.output_shape) if self.output_shape is not None else None,
+            **self._ports_json(),
             "total_params": self.total_params if self.layers else None,
             "errors": [d.as_json() for d in self.errors],
             "warnings": [d.as_json() for d in self.diagnostics if d.severity != "error"],
             "layers": [r.as_json() for r in self.layers],
         }
+
+    def _ports_json(self) -> dict[str, Any]:
+        """Named inputs and several outputs, where the spec has them."""
+        net, out = self.network, {}
+        if net is None:
+            return out
+        if net.inputs:
+            out["inputs"] = {i.name: {"shape": list(i.shape), "dtype": i.dtype}
+                             for i in net.inputs}
+        if net.outputs:
+            out["returns"] = net.returns
+            out["outputs"] = {o.key: {"from": o.source, "training_only": o.training_only,
+                                      "shape": list(o.shape) if o.shape else None}
+                              for o in net.outputs}
+        return out
+
+    def _inputs_text(self) -> str:
+        net = self.network
+        if not net.inputs:
+            return f"input {fmt(net.input_shape)}" + (
+                f" ({net.input_dtype})" if net.input_dtype != "float32" else "")
+        return "inputs " + ", ".join(
+            f"{i.name} {fmt(i.shape)}" + (f" ({i.dtype})" if i.dtype != "float32" else "")
+            for i in net.inputs)
+
+    def _outputs_text(self) -> str:
+        net = self.network
+        if not net.outputs:
+            return "output " + (fmt(self.output_shape) if self.output_shape is not None else "?")
+        shown = []
+        for o in net.outputs:
+            key = "" if net.returns == "tuple" and o.key.isdigit() else f"{o.key}="
+            shape = fmt(o.shape) if o.shape is not None else "?"
+            shown.append(f"{key}{o.source} {shape}"
+                         + (" (training only)" if o.training_only else ""))
+        return f"outputs ({net.returns}) " + ", ".join(shown)
 
     def table(self, depth: int | None = None) -> str:
         """The human summary printed by ``netspec check``: every layer, groups and blocks
@@ -93,15 +155,12 @@ class CheckResult:
                         str(r.index) if level == 0 else "",
                         "  " * level + r.name,
                         r.type,
-                        fmt(r.output_shape) if r.output_shape is not None else "?",
+                        _shape_text(r),
                         f"{r.params:,}" if r.params is not None else "?",
                     )
                 )
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
-        lines = [
-            f"{self.file}: {net.name}, input {fmt(net.input_shape)}"
-            + (f" ({net.input_dtype})" if net.input_dtype != "float32" else "")
-        ]
+        lines = [f"{self.file}: {net.name}, {self._inputs_text()}"]
         for i, row in enumerate(rows):
             cells = [
                 row[c].ljust(widths[c]) if c < 3 else row[c].rjust(widths[c]) for c in range(5)
@@ -109,9 +168,21 @@ class CheckResult:
             lines.append("  " + "  ".join(cells).rstrip())
             if i == 0:
                 lines.append("  " + "  ".join("-" * w for w in widths))
-        out = fmt(self.output_shape) if self.output_shape is not None else "?"
-        lines.append(f"output {out}, {self.total_params:,} parameters")
+        lines.append(f"{self._outputs_text()}, {self.total_params:,} parameters")
         return "\n".join(lines)
+
+
+def _shape_text(node: Node) -> str:
+    """A node's output shape in tables; an op giving several tensors shows each
+    ("4×4, 4×4"), or their count where they are many and alike ("12 × 4×4")."""
+    if node.output_shape is None:
+        return "?"
+    if not node.outputs:
+        return fmt(node.output_shape)
+    shapes = [fmt(s) for _, s in node.outputs]
+    if len(shapes) > 3 and len(set(shapes)) == 1:
+        return f"{len(shapes)} × {shapes[0]}"
+    return ", ".join(shapes)
 
 
 def _unexplained(doc: Document, results: list[Node]) -> list[Diagnostic]:

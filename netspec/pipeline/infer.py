@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from netspec.core.diagnostics import Diagnostic, number_text
+from netspec.core.diagnostics import Diagnostic, did_you_mean, number_text
 from netspec.core.document import Document
 from netspec.core.graph import Node
 from netspec.ops import Args, ShapeError, fmt
@@ -129,6 +129,9 @@ class Inference:
             self.at_input = False
             if lt.inputs[0].dtype != "any" or lt.outputs[lt.flow_index].dtype or lt.dtype:
                 self.dtype_from_input = False
+        parts = None
+        if lt.parts and out is not None:  # one shape per part; the first stands for them
+            parts, out = [tuple(p) for p in out], tuple(out[0])
         problem = None
         if out is not None:
             problem = (impossible_size("has", params or 0, PARAM_DTYPE, "parameters")
@@ -140,6 +143,8 @@ class Inference:
                       kind="merge" if lt.takes_several else "layer", qualname=entry.qualname)
         if lt.takes_several:
             result.input_shapes = lt.fill_inputs([f.shape for f in inputs])
+        if parts is not None:
+            result.outputs = [(str(i), p) for i, p in enumerate(parts)]
         if out is None:
             origin = ""
         elif lt.origin and out != inputs[0].shape:
@@ -147,7 +152,12 @@ class Inference:
             origin = f"{fmt(inputs[0].shape)} {lt.origin} at {where}"
         else:
             origin = f"output of {entry.label}, {fmt(out)}"
-        return result, Flow(out, dtype, origin, entry.name)
+        flow = Flow(out, dtype, origin, entry.name)
+        if parts is not None:
+            flow.parts = {name: Flow(shape, dtype, f"part {name} of {entry.label}, "
+                                     f"{fmt(shape)}", f"{entry.name}.{name}")
+                          for name, shape in result.outputs}
+        return result, flow
 
     def tensor(self, entry: LayerEntry, has_from: bool, inputs: list[Flow]
                ) -> tuple[Node, Flow]:
@@ -356,12 +366,46 @@ def infer(
 ) -> tuple[list[Node], list[Diagnostic]]:
     """The network's graph, expanded by resolve and inferred here, and what was found."""
     diagnostics = Diagnostics(doc)
-    flow = Flow(network.input_shape, network.input_dtype,
-                f"the network input, {fmt(network.input_shape)}", "input")
-    problem = impossible_size(f"input: one sample of {fmt(network.input_shape)} has",
-                              math.prod(network.input_shape), network.input_dtype)
-    if problem:
-        diagnostics.found.append(doc.diagnostic(("input",), problem))
-        flow.shape = None
+    flows = {}
+    for spec_input in network.all_inputs:
+        named = bool(network.inputs)
+        where = ("inputs", spec_input.name) if named else ("input",)
+        what = f"input '{spec_input.name}'" if named else "the network input"
+        flow = Flow(spec_input.shape, spec_input.dtype, f"{what}, {fmt(spec_input.shape)}",
+                    spec_input.name if named else "input")
+        problem = impossible_size(f"{where[0]}: one sample of {fmt(spec_input.shape)} has",
+                                  math.prod(spec_input.shape), spec_input.dtype)
+        if problem:
+            diagnostics.found.append(doc.diagnostic(where, problem))
+            flow.shape = None
+        flows[flow.node] = flow
     expander = Expander(doc, broken, diagnostics, Inference(network, diagnostics).node)
-    return expander.run(flow), diagnostics.found
+    nodes, names = expander.run(flows)
+    for output in network.outputs:
+        flow = _output_flow(doc, diagnostics, output, names)
+        if flow is not None:
+            output.shape, output.dtype = flow.shape, flow.dtype
+    return nodes, diagnostics.found
+
+
+def _output_flow(doc: Document, diagnostics: Diagnostics, output, names: dict) -> Flow | None:
+    """The flow an outputs: item names; None after saying why there is none."""
+    base, _, part = output.source.partition(".")
+    known = [n for n in names if n]
+    flow = names.get(base)
+    problem = None
+    if flow is None:
+        problem = (f"no entry of layers: (or input) is named '{base}'"
+                   f"{did_you_mean(base, known)}; names: {', '.join(known) or '(none)'}")
+    elif part and flow.parts is None:
+        problem = f"'{base}' gives one tensor, not several: write {base}"
+    elif part and part not in flow.parts:
+        problem = (f"'{base}' has no output '{part}'{did_you_mean(part, list(flow.parts))}; "
+                   f"it gives {', '.join(f'{base}.{n}' for n in flow.parts)}")
+    elif not part and flow.parts is not None:
+        problem = (f"'{base}' gives {len(flow.parts)} tensors; name one: "
+                   f"{', '.join(f'{base}.{n}' for n in flow.parts)}")
+    if problem:
+        diagnostics.error_at(output.path, f"outputs: {output.key}: {problem}", False)
+        return None
+    return flow.parts[part] if part else flow

@@ -17,7 +17,7 @@ from netspec.core.document import Document
 from netspec.core.expr import ExprError, evaluate, is_expression
 from netspec.core.graph import Node
 from netspec.core.names import MODULE_NAME
-from netspec.ops import REGISTRY, LayerType
+from netspec.ops import REGISTRY, LayerType, fmt
 from netspec.pipeline.schema import ENTRY_KEYS, MAX_REPEAT
 from netspec.pipeline.validate import (
     entry_label,
@@ -66,6 +66,29 @@ class LayerEntry:
 
 
 @dataclass
+class Input:
+    """One input of the network: forward's argument ``name`` (``x`` for a lone input:)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+
+@dataclass
+class Output:
+    """One tensor forward returns: ``key`` (its place in a tuple, or its dict key) and the
+    entry (or entry.output) that gives it; a training_only one is computed and returned
+    only in training (GoogLeNet's aux heads)."""
+
+    key: str
+    source: str
+    training_only: bool = False
+    path: tuple = ()  # where it is written, for messages
+    shape: tuple[int, ...] | None = None  # inferred (None: unknown, or an error)
+    dtype: str | None = None
+
+
+@dataclass
 class Network:
     name: str
     input_shape: tuple[int, ...]
@@ -73,20 +96,50 @@ class Network:
     layers: list[LayerEntry]
     # block name -> its declared parameters and their defaults ("required": none)
     blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # named inputs (inputs:), in forward's order; empty for input: (one input, x)
+    inputs: list[Input] = field(default_factory=list)
+    # outputs: as written; empty: forward returns the last entry's output
+    outputs: list[Output] = field(default_factory=list)
+    returns: str = "tensor"  # tensor | tuple | dict | namedtuple
+
+    @property
+    def all_inputs(self) -> list[Input]:
+        """Every input, a lone input: as one named x."""
+        return self.inputs or [Input("x", self.input_shape, self.input_dtype)]
+
+
+def _input(value: Any) -> tuple[tuple[int, ...], str]:
+    if isinstance(value, dict):
+        return tuple(value["shape"]), value.get("dtype", "float32")
+    return tuple(value), "float32"
+
+
+def _outputs(data: dict) -> tuple[list[Output], str]:
+    written = data.get("outputs")
+    if written is None:
+        return [], "tensor"
+    if isinstance(written, list):
+        outputs = [Output(str(i), name, path=("outputs", i)) for i, name in enumerate(written)]
+        default = "tuple"
+    else:
+        outputs = [Output(key, value["from"], bool(value.get("training_only")),
+                          ("outputs", key, "from")) if isinstance(value, dict)
+                   else Output(key, value, path=("outputs", key))
+                   for key, value in written.items()]
+        default = "dict"
+    return outputs, data.get("returns", default)
 
 
 def resolve(doc: Document) -> Network:
-    """The network's name and input; its layers are resolved entry by entry as they are
-    walked (a block's arguments depend on its parameters)."""
+    """The network's name, inputs and outputs; its layers are resolved entry by entry as
+    they are walked (a block's arguments depend on its parameters)."""
     data = doc.data
-    spec_input = data["input"]
-    if isinstance(spec_input, dict):
-        shape, dtype = tuple(spec_input["shape"]), spec_input.get("dtype", "float32")
-    else:
-        shape, dtype = tuple(spec_input), "float32"
+    inputs = [Input(name, *_input(value)) for name, value in (data.get("inputs") or {}).items()]
+    shape, dtype = (inputs[0].shape, inputs[0].dtype) if inputs else _input(data["input"])
     blocks = {name: dict(body.get("params") or {}) if isinstance(body, dict) else {}
               for name, body in (data.get("blocks") or {}).items()}
-    return Network(data.get("name", "Net"), shape, dtype, [], blocks)
+    outputs, returns = _outputs(data)
+    return Network(data.get("name", "Net"), shape, dtype, [], blocks, inputs, outputs, returns)
 
 
 def keyword_form(lt: Any, args: Any, args_path: tuple = ()) -> tuple[str, dict, dict]:
@@ -192,6 +245,9 @@ class Flow:
     origin: str
     node: str  # the entry (in its scope) that produced it, or "input"
     batched: bool = True  # False: a Parameter's tensor, its shape the whole shape
+    # an op giving several tensors (Split): each by output name; such a flow is taken
+    # by naming one (from: halves.0), never whole
+    parts: dict[str, Flow] | None = None
 
 
 MAX_DEPTH = 32  # blocks using blocks: deeper than this is a runaway recursion
@@ -264,6 +320,7 @@ class Expander:
         # distinct value: DenseNet-121's 58 dense layers are 13 distinct entries
         self.entry_problems: dict[tuple, list[Diagnostic]] = {}
         self.expanded = 0  # entries walked so far, repeats and blocks expanded
+        self.top_env: dict[str, Flow] = {}  # the top-level names, once walked
 
     def add(self, diagnostic: Diagnostic, in_block: bool = False) -> None:
         self.diagnostics.add(diagnostic, in_block)
@@ -272,14 +329,23 @@ class Expander:
                  severity: str = "error") -> None:
         self.diagnostics.error_at(path, message, scope.block is not None, at_key, severity)
 
-    def run(self, flow: Flow) -> list[Node]:
-        nodes, _ = self.scope(Scope(("layers",), ""), self.doc.data["layers"], flow)
-        return nodes
+    def run(self, flows: dict[str, Flow]) -> tuple[list[Node], dict[str, Flow]]:
+        """The top-level list on the network's inputs (one named 'input', or named ones):
+        its nodes, and every name it ends with (for outputs:)."""
+        first = next(iter(flows.values()))
+        nodes, last = self.scope(Scope(("layers",), ""), self.doc.data["layers"], first,
+                                 named=flows if "input" not in flows else None)
+        return nodes, {**self.top_env, "": last}
 
-    def scope(self, scope: Scope, entries: list, flow: Flow) -> tuple[list[Node], Flow]:
-        """Walk one layers list; returns its results and the flow out of its last entry."""
-        flow = replace(flow, node="input")  # named as seen inside
-        env: dict[str, Flow] = {"input": flow}
+    def scope(self, scope: Scope, entries: list, flow: Flow,
+              named: dict[str, Flow] | None = None) -> tuple[list[Node], Flow]:
+        """Walk one layers list; returns its results and the flow out of its last entry.
+        ``named``: the network's named inputs (the first is ``flow``)."""
+        if named is None:
+            flow = replace(flow, node="input")  # named as seen inside
+            env: dict[str, Flow] = {"input": flow}
+        else:
+            env = dict(named)
         later = {e["name"]: i for i, e in enumerate(entries)
                  if isinstance(e, dict) and isinstance(e.get("name"), str)}
         results: list[Node] = []
@@ -322,6 +388,8 @@ class Expander:
             previous = env[name]
         if skipped and failed_at is not None:
             self.note_unchecked(scope, skipped, failed_at)
+        if scope.path == ("layers",):
+            self.top_env = env
         return results, previous
 
     def note_unchecked(self, scope: Scope, skipped: list[tuple[tuple, str]],
@@ -363,13 +431,26 @@ class Expander:
     def sources(self, scope, raw, path, env, later, index, previous) -> tuple[list[Flow], bool]:
         """The flows an entry takes: from: names, or the previous entry's output."""
         if not isinstance(raw, dict) or "from" not in raw:
+            if previous.parts is not None:
+                self.whole_parts(scope, path, path, previous)
+                return [previous], False
             return [previous], True
         names = raw["from"] if isinstance(raw["from"], list) else [raw["from"]]
         flows, ok = [], bool(names)  # from: [] is validation's to report
         for i, name in enumerate(names):
             where = path + ("from",) + ((i,) if isinstance(raw["from"], list) else ())
             if isinstance(name, str) and name in env:
+                if env[name].parts is not None:
+                    self.whole_parts(scope, path, where, env[name])
+                    ok = False
                 flows.append(env[name])
+                continue
+            if isinstance(name, str) and "." in name:
+                part = self.part(scope, path, where, env, name)
+                if part is not None:
+                    flows.append(part)
+                    continue
+                ok = False
                 continue
             ok = False
             if not (isinstance(name, str) and MODULE_NAME.fullmatch(name)):
@@ -394,6 +475,40 @@ class Expander:
                        f"{', '.join(known) or '(none yet)'}, and 'input'")
             self.error_at(where, f"{entry_label(self.doc.data, path)}: from: {why}", scope)
         return flows, ok
+
+    def whole_parts(self, scope: Scope, path: tuple, where: tuple, flow: Flow) -> None:
+        """An entry takes the output of an op that gives several tensors, without naming one."""
+        names = list(flow.parts)
+        shown = " or ".join(f"{flow.node}.{n}" for n in names[:3]) + \
+            (f" ... {flow.node}.{names[-1]}" if len(names) > 3 else "")
+        shapes = ", ".join(fmt(f.shape) for f in flow.parts.values())
+        self.error_at(where, f"{entry_label(self.doc.data, path)}: '{flow.node}' gives "
+                      f"{len(names)} tensors ({shapes}); take one by name: from: {shown}",
+                      scope)
+
+    def part(self, scope: Scope, path: tuple, where: tuple, env: dict, name: str) -> Flow | None:
+        """from: halves.0, one output of an earlier entry; None after saying why not."""
+        base, _, key = name.partition(".")
+        label = entry_label(self.doc.data, path)
+        if base not in env:
+            known = [n for n in env if n != "input"]
+            self.error_at(where, f"{label}: from: no earlier entry here is named '{base}'"
+                          f"{did_you_mean(base, known)}", scope)
+            return None
+        flow = env[base]
+        if flow.parts is None and flow.shape is None:  # unknown after an error: not checked
+            return replace(flow, node=name)
+        if flow.parts is None:
+            self.error_at(where, f"{label}: from: '{base}' gives one tensor, not several: "
+                          f"write from: {base}", scope)
+            return None
+        if key not in flow.parts:
+            names = list(flow.parts)
+            self.error_at(where, f"{label}: from: '{base}' has no output '{key}'"
+                          f"{did_you_mean(key, names)}; it gives {len(names)}: "
+                          f"{', '.join(f'{base}.{n}' for n in names)}", scope)
+            return None
+        return flow.parts[key]
 
     def entry(self, scope, raw, path, index, name, qualname, inputs) -> tuple[Node, Flow]:
         self.expanded += 1

@@ -33,6 +33,14 @@ SHAPE = {
 IDENT_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
 # an entry's name (netspec.core.names.MODULE_NAME): identifiers, '-' between them (block1-0)
 NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*$"
+# from: an entry's name, or one output of an entry that gives several (halves.0, lstm.h_n)
+SOURCE_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*(\\.[A-Za-z0-9_]+)?$"
+SOURCE_NAME = {
+    "type": "string",
+    "pattern": SOURCE_PATTERN,
+    "description": "an earlier entry's name, or name.output for one of its outputs "
+                   "(halves.0)",
+}
 ENTRY_NAME = {
     "type": "string",
     "pattern": NAME_PATTERN,
@@ -103,10 +111,11 @@ def entry_schema(layer_names: list[str]) -> dict[str, Any]:
         "name": ENTRY_NAME,
         "from": {
             "type": ["string", "array"],
-            "pattern": NAME_PATTERN,
-            "items": ENTRY_NAME,
+            "pattern": SOURCE_PATTERN,
+            "items": SOURCE_NAME,
             "minItems": 1,
-            "description": "input(s): earlier entries of this list by name, or 'input'",
+            "description": "input(s): earlier entries of this list by name (name.0 for one "
+                           "output of an entry giving several), or 'input'",
         },
         "repeat": {
             "type": ["integer", "string", "object"],
@@ -174,27 +183,59 @@ def generate() -> dict[str, Any]:
             "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/block_entry"}},
         },
     }
+    one_input = {
+        "type": ["array", "object"],
+        **{k: v for k, v in SHAPE.items() if k != "type"},
+        "properties": {"shape": SHAPE, "dtype": {"enum": list(DTYPES)}},
+        "required": ["shape"],
+        "additionalProperties": False,
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"netspec network spec, version {VERSION}",
         "type": "object",
-        "required": ["netspec", "input"],
-        # layers: come from the base model where there is one (netspec.edits)
-        # ('then' after 'required' in the sorted file: missing keys are reported in order)
-        "if": {"not": {"required": ["base"]}},
-        "then": {"required": ["layers"]},
+        "required": ["netspec"],
+        # input: unless the inputs are named; layers: unless they come from a base model
+        # (netspec.edits) ('then' after 'required' in the sorted file: missing keys are
+        # reported in order)
+        "allOf": [{"if": {"not": {"required": ["inputs"]}}, "then": {"required": ["input"]}},
+                  {"if": {"not": {"required": ["base"]}}, "then": {"required": ["layers"]}}],
         "additionalProperties": False,
         "$defs": {"entry": entry_schema(layer_names), "block_entry": block_entry_schema(),
                   "edit": EDIT},
         "properties": {
             "netspec": {"enum": [VERSION], "description": "spec format version"},
             "name": IDENTIFIER | {"description": "class name for generated code"},
-            "input": {
+            "input": one_input,
+            "inputs": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": IDENT_PATTERN},
+                "additionalProperties": one_input,
+                "description": "named inputs, forward's arguments in this order: name: shape "
+                               "or {shape, dtype}",
+            },
+            "outputs": {
                 "type": ["array", "object"],
-                **{k: v for k, v in SHAPE.items() if k != "type"},
-                "properties": {"shape": SHAPE, "dtype": {"enum": list(DTYPES)}},
-                "required": ["shape"],
-                "additionalProperties": False,
+                "minItems": 1,
+                "minProperties": 1,
+                "items": SOURCE_NAME,
+                "propertyNames": {"pattern": IDENT_PATTERN},
+                "additionalProperties": {
+                    "type": ["string", "object"],
+                    "pattern": SOURCE_PATTERN,
+                    "properties": {"from": SOURCE_NAME, "training_only": {"type": "boolean"}},
+                    "required": ["from"],
+                    "additionalProperties": False,
+                },
+                "description": "what forward returns: a list of entry names (a tuple), or "
+                               "key: name (a dict); {from: name, training_only: true} is "
+                               "computed and returned only in training",
+            },
+            "returns": {
+                "enum": ["tuple", "dict", "namedtuple"],
+                "description": "how several outputs are returned (default: a tuple for a "
+                               "list of outputs, a dict for a mapping)",
             },
             "blocks": {
                 "type": "object",

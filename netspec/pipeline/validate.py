@@ -77,7 +77,7 @@ TYPE_WORDS = {
     "object": "a mapping",
     "null": "null",
 }
-TOP_KEYS = ("netspec", "name", "input", "layers", "base", "base_kwargs", "edits", "train")
+TOP_KEYS = ("netspec", "name", "input", "inputs", "outputs", "returns", "layers", "base", "base_kwargs", "edits", "train")
 # What people write for a dtype, from NumPy, C and torch.Tensor methods.
 DTYPE_ALIASES = {
     "long": "int64",
@@ -341,6 +341,9 @@ class _Translator:
             return " (a list item needs a space after the '-': '- ReLU')"
         if path == ("layers",) and isinstance(inst, dict):
             return " (start each layer on its own line with '- ', as in '  - ReLU')"
+        if path == ("inputs",) and isinstance(inst, list):
+            return (" (inputs: names each input, as src: [20]; for one input write input: "
+                    f"{json.dumps(inst)})")
         if path == ("input",) and isinstance(inst, str):
             dims = [d for d in re.split(r"[x×*,\s]+", inst.strip("[]() ")) if d]
             if dims and all(d.isdigit() for d in dims):
@@ -476,12 +479,14 @@ class _Translator:
 
     def missing_key(self, f: _Failure) -> list[Diagnostic]:
         inst, here = f.inst, f.here
+        # the top level's required keys are in if/then parts: its properties are the root's
+        schema = schema_module.load() if f.path == () else f.error.schema
         missing = [
             k
             for k in f.value
             if isinstance(inst, dict)
             and k not in inst
-            and not self.misspelled(k, inst, f.error.schema)
+            and not self.misspelled(k, inst, schema)
         ]
         if not missing:
             return []  # the unknown key that misspells it says so
@@ -718,6 +723,8 @@ def validate(doc: Document) -> Validation:
             )
         )
     blocks = block_names(data)
+    if isinstance(data, dict):
+        diagnostics.extend(_check_ports(doc, data))
     if isinstance(data, dict) and isinstance(data.get("layers"), list):
         diagnostics.extend(_check_scope(doc, ("layers",), data["layers"], broken, blocks))
     for block in blocks:
@@ -739,8 +746,55 @@ def validate(doc: Document) -> Validation:
     for d in diagnostics:
         unique.setdefault((d.line, d.col, d.severity, d.message), d)
     diagnostics = list(unique.values())
-    diagnostics.sort(key=lambda d: (d.line, d.col))
+    diagnostics.sort(key=lambda d: (d.line, d.col, _missing_rank(d.message)))
     return Validation(diagnostics, broken, fatal)
+
+
+def _check_ports(doc: Document, data: dict) -> list[Diagnostic]:
+    """input: or inputs:, not both; named inputs are forward's arguments (no keyword, not
+    self) and names of the top-level list (no entry may take one)."""
+    out = []
+    inputs = data.get("inputs")
+    if "input" in data and "inputs" in data:
+        out.append(doc.diagnostic(("inputs",), "give input: (one input) or inputs: (named "
+                                  "inputs), not both", at_key=True))
+    if not isinstance(inputs, dict):
+        return out
+    for name in inputs:
+        if isinstance(name, str) and (keyword.iskeyword(name) or name == "self"):
+            out.append(doc.diagnostic(("inputs", name), f"input name '{name}' cannot be an "
+                                      "argument of forward; choose another", at_key=True))
+    layers = data.get("layers")
+    for index, entry in enumerate(layers if isinstance(layers, list) else []):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and name in inputs:
+            out.append(doc.diagnostic(("layers", index, "name"), f"layer {index}: name "
+                                      f"'{name}' is already an input (inputs:); choose another"))
+    outputs = data.get("outputs")
+    if "returns" in data and isinstance(outputs, list) and data["returns"] != "tuple":
+        out.append(doc.diagnostic(("returns",), f"returns: {data['returns']} needs a key for "
+                                  "each output: write outputs: as a mapping, key: entry"))
+    if isinstance(outputs, dict) and outputs and all(
+            isinstance(v, dict) and v.get("training_only") for v in outputs.values()):
+        out.append(doc.diagnostic(("outputs",), "every output is training_only, so forward "
+                                  "would return nothing in eval; keep one for eval",
+                                  at_key=True))
+    if data.get("returns") == "namedtuple" and isinstance(outputs, dict):
+        for key in outputs:
+            if isinstance(key, str) and (key.startswith("_") or keyword.iskeyword(key)):
+                out.append(doc.diagnostic(("outputs", key), f"output '{key}' cannot be a "
+                                          "namedtuple field (no keyword, no leading _)",
+                                          at_key=True))
+    if "returns" in data and outputs is None:
+        out.append(doc.diagnostic(("returns",), "returns: says how several outputs are "
+                                  "returned, but there is no outputs:"))
+    return out
+
+
+def _missing_rank(message: str) -> int:
+    """Missing top-level keys in the order a spec is written: netspec, input, layers."""
+    key = message.removeprefix("missing '").partition("'")[0]
+    return TOP_KEYS.index(key) if message.startswith("missing '") and key in TOP_KEYS else 0
 
 
 def _check_scope(

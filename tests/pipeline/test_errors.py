@@ -119,8 +119,12 @@ def test_missing_everything_is_one_error_per_key():
 
 
 def test_misspelled_key_is_one_error_not_two():
-    one_error("netspec: 1\ninputs: [3]\nlayers:\n  - ReLU\n", 2, 1,
-              "unknown top-level key 'inputs' (did you mean 'input'?)")
+    # inputs: is a key (named inputs); given a list, the message points to input:
+    one_error("netspec: 1\ninputs: [3]\nlayers:\n  - ReLU\n", 2, 9,
+              "inputs must be a mapping, got [3] (inputs: names each input, as src: [20]; "
+              "for one input write input: [3])")
+    one_error("netspec: 1\ninptu: [3]\nlayers:\n  - ReLU\n", 2, 1,
+              "unknown top-level key 'inptu' (did you mean 'input'?)")
     one_error(HEAD + "  - Conv2d: {out_channels: 8, kernel: 3}\n", 4, 31,
               "unknown argument 'kernel' for Conv2d (did you mean 'kernel_size'?)")
 

@@ -1,0 +1,53 @@
+"""Torch modules that build puts around a network's graph where fx alone cannot say what
+forward returns: outputs computed only in training (GoogLeNet's aux heads), a namedtuple.
+Imported by build only, with torch."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+from torch import fx, nn
+
+
+class NetworkOutputs(nn.Module):
+    """A network whose forward returns its outputs: as written in training; in eval without
+    the training_only ones (a lone one as the tensor itself, as torchvision's GoogLeNet
+    returns its logits).  The layers are this module's own children, so the state_dict is
+    the graph's; the two graphs (training, eval) share them and are not children."""
+
+    returns = "tuple"
+    keys: tuple[str, ...] = ()
+    eval_keys: tuple[str, ...] = ()
+
+    @classmethod
+    def wrap(cls, full: fx.GraphModule, evaluate: fx.GraphModule, name: str, returns: str,
+             keys: list[str], eval_keys: list[str]) -> NetworkOutputs:
+        namespace = {"returns": returns, "keys": tuple(keys), "eval_keys": tuple(eval_keys)}
+        if returns == "namedtuple":
+            namespace["Outputs"] = namedtuple(f"{name}Outputs", keys)
+        model = type(name, (cls,), namespace)()
+        for child, module in full.named_children():
+            model.add_module(child, module)
+        for key, parameter in full.named_parameters(recurse=False):
+            model.register_parameter(key, parameter)
+        # not children: the same layers, reached through the graphs
+        object.__setattr__(model, "graphs", (full, evaluate))
+        return model
+
+    def forward(self, *inputs: Any) -> Any:
+        full, evaluate = self.graphs
+        if self.training:
+            return self.pack(self.keys, full(*inputs))
+        values = evaluate(*inputs)
+        if len(self.eval_keys) == 1 and len(self.keys) > 1:
+            return values[0]
+        return self.pack(self.eval_keys, values)
+
+    def pack(self, keys: tuple[str, ...], values: tuple) -> Any:
+        if self.returns == "dict":
+            return dict(zip(keys, values, strict=True))
+        if self.returns == "namedtuple":
+            return self.Outputs(**dict(zip(keys, values, strict=True))) \
+                if keys == self.keys else tuple(values)
+        return tuple(values)
