@@ -8,7 +8,8 @@ from zoo_helpers import ZOO, assert_hook_shapes, assert_torchvision_equivalent
 TORCHVISION = {
     "resnet18": (lambda: torchvision.models.resnet18(), (3, 224, 224)),
     "googlenet": (
-        lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False),
+        # the default constructor: aux_logits=True (init_weights only changes the init)
+        lambda: torchvision.models.googlenet(weights=None, init_weights=False),
         (3, 224, 224),
     ),
     "densenet121": (lambda: torchvision.models.densenet121(), (3, 224, 224)),
@@ -34,3 +35,33 @@ def test_matches_torchvision_weight_for_weight(stem):
 @pytest.mark.parametrize("spec", sorted(ZOO.glob("*.yaml")), ids=lambda p: p.stem)
 def test_static_shapes_match_forward_hooks(spec):
     assert_hook_shapes(spec)
+
+
+def test_googlenet_returns_what_torchvision_returns():
+    """Training: GoogLeNetOutputs(logits, aux_logits2, aux_logits1), the aux heads on; eval:
+    the logits alone, the aux heads not run (torchvision's eager_outputs)."""
+    import torch
+
+    import netspec
+
+    reference = torchvision.models.googlenet(weights=None, init_weights=False)
+    model = netspec.build(ZOO / "googlenet.yaml")
+    assert list(model.state_dict()) == list(reference.state_dict())  # the same order too
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 3, 224, 224)
+    for m in (model, reference):  # training mode, dropout off: deterministic
+        m.train()
+        for d in m.modules():
+            if isinstance(d, torch.nn.Dropout):
+                d.eval()
+    with torch.no_grad():
+        ours, theirs = model(x), reference(x)
+    assert type(ours).__name__ == type(theirs).__name__ == "GoogLeNetOutputs"
+    assert ours._fields == theirs._fields
+    for a, b in zip(ours, theirs, strict=True):
+        assert (a - b).abs().max().item() <= 1e-4
+    model.eval()
+    reference.eval()
+    with torch.no_grad():
+        ours, theirs = model(x), reference(x)
+    assert isinstance(ours, torch.Tensor) and (ours - theirs).abs().max().item() <= 1e-5

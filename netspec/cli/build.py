@@ -47,18 +47,27 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"netspec build: error: {exc}", file=sys.stderr)
         return 1
     print(model)
+    from netspec.emit.export import flat_outputs
+
     net = result.network
-    dtype = getattr(torch, net.input_dtype)
-    x = torch.zeros((args.batch, *net.input_shape), dtype=dtype)
+    xs = [torch.zeros((args.batch, *i.shape), dtype=getattr(torch, i.dtype))
+          for i in net.all_inputs]
     model.eval()
     with torch.no_grad():
-        y = model(x)
-    expected = (args.batch, *result.output_shape)
-    same = tuple(y.shape) == expected
+        ys = flat_outputs(model(*xs))
+    # in eval, forward returns the outputs that are not training_only
+    shapes = [o.shape for o in net.outputs if not o.training_only] or [result.output_shape]
+    expected = [(args.batch, *s) for s in shapes]
+    got = [tuple(y.shape) for y in ys]
+    same = got == expected
     params = sum(p.numel() for p in model.parameters())
+
+    def shown(items: list) -> str:
+        return str(items[0]) if len(items) == 1 else ", ".join(map(str, items))
+
     print(
-        f"dry run: {tuple(x.shape)} -> {tuple(y.shape)}; static check said {expected}: "
-        f"{'agrees' if same else 'DISAGREES'}; {params:,} parameters "
+        f"dry run: {shown([tuple(x.shape) for x in xs])} -> {shown(got)}; static check said "
+        f"{shown(expected)}: {'agrees' if same else 'DISAGREES'}; {params:,} parameters "
         f"(check said {result.total_params:,})"
     )
     return 0 if same and params == result.total_params else 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import io
 import os
 import re
@@ -123,18 +124,54 @@ def load_weights(model: Any, weights: str | os.PathLike, spec: Any, result: Any)
 
 
 def example_input(result: Any, batch: int, seed: int = 0) -> Any:
-    """A random input of the spec's shape and dtype; token ids stay below every bound an
-    op declares on its int input (Embedding's ``num_embeddings``)."""
+    """A random input of the spec's shape and dtype (its first, where it names several)."""
+    return example_inputs(result, batch, seed)[0]
+
+
+def example_inputs(result: Any, batch: int, seed: int = 0) -> tuple:
+    """A random batch for each of the network's inputs, of its shape and dtype; token ids
+    stay below every bound an op declares on its int input (Embedding's
+    ``num_embeddings``)."""
     import torch
 
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for spec_input in result.network.all_inputs:
+        dtype = getattr(torch, spec_input.dtype)
+        shape = (batch, *spec_input.shape)
+        if dtype.is_floating_point:
+            out.append(torch.randn(shape, generator=g).to(dtype))
+        else:
+            out.append(torch.randint(0, _index_bound(result), shape, generator=g, dtype=dtype))
+    return tuple(out)
+
+
+def _input_names(result: Any) -> list[str]:
+    net = result.network
+    return [i.name for i in net.inputs] or ["input"]
+
+
+def _output_names(result: Any) -> list[str]:
+    """The ONNX outputs: the eval outputs by key (a lone one, and a network without
+    outputs:, is named output)."""
+    kept = [o.key for o in result.network.outputs if not o.training_only]
+    if len(kept) <= 1 or result.network.returns == "tuple":
+        return ["output"] if len(kept) <= 1 else [f"output{k}" for k in kept]
+    return kept
+
+
+def flat_outputs(y: Any) -> list:
+    """The tensors a forward returned: one, a tuple or namedtuple, or a dict's values."""
+    if isinstance(y, dict):
+        return list(y.values())
+    if isinstance(y, (tuple, list)):
+        return list(y)
+    return [y]
+
+
+def _index_bound(result: Any) -> int:
     from netspec.ops import REGISTRY
 
-    net = result.network
-    dtype = getattr(torch, net.input_dtype)
-    g = torch.Generator().manual_seed(seed)
-    shape = (batch, *net.input_shape)
-    if dtype.is_floating_point:
-        return torch.randn(shape, generator=g).to(dtype)
     limits = [
         r.kwargs[bound]
         for top in result.layers
@@ -143,29 +180,35 @@ def example_input(result: Any, batch: int, seed: int = 0) -> Any:
         for bound in [REGISTRY[r.type].inputs[0].index_bound]
         if bound is not None and bound in r.kwargs
     ]
-    high = min(limits) if limits else 2
-    return torch.randint(0, high, shape, generator=g, dtype=dtype)
+    return min(limits) if limits else 2
 
 
 # ------------------------------------------------------------------ the formats
 
 
-def _forward(model: Any, x: Any) -> Any:
+def _forward(model: Any, xs: tuple) -> Any:
     try:
-        return model(x)
+        return model(*xs)
     except Exception as exc:
-        raise ExportError(
-            f"the PyTorch model itself fails on a {'×'.join(map(str, x.shape))} "
-            f"{str(x.dtype).removeprefix('torch.')} input: {_reason(exc)}"
-        ) from None
+        shown = ", ".join(f"{'×'.join(map(str, x.shape))} {str(x.dtype).removeprefix('torch.')}"
+                          for x in xs)
+        raise ExportError(f"the PyTorch model itself fails on a {shown} input: "
+                          f"{_reason(exc)}") from None
 
 
-def _batch_dim(batch_dynamic: bool) -> Any:
+def _batch_dim(batch_dynamic: bool, inputs: int = 1, model: Any = None) -> Any:
+    """dim 0 of every input is the one batch size (named batch in ONNX)."""
     import torch
 
     if not batch_dynamic:
         return None
-    return ({0: torch.export.Dim("batch", min=1, max=65536)},)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    shapes = tuple({0: batch} for _ in range(inputs))
+    # forward(self, *inputs) (netspec.emit.modules.NetworkOutputs): one parameter
+    parameters = list(inspect.signature(model.forward).parameters.values()) if model else []
+    if len(parameters) == 1 and parameters[0].kind is inspect.Parameter.VAR_POSITIONAL:
+        return (shapes,)
+    return shapes
 
 
 @contextlib.contextmanager
@@ -207,7 +250,7 @@ def _unsupported_op(text: str) -> str | None:
     return match.group(1).replace("torch.ops.", "") if match else None
 
 
-def _layer_of(model: Any, x: Any, batch_dynamic: bool, text: str, op: str | None,
+def _layer_of(model: Any, xs: tuple, batch_dynamic: bool, text: str, op: str | None,
               result: Any) -> str:
     """' at layer NAME (TYPE)' for the node an ONNX exporter error names, or '': the model
     is exported again with torch.export, whose nodes remember the module they came from."""
@@ -215,7 +258,7 @@ def _layer_of(model: Any, x: Any, batch_dynamic: bool, text: str, op: str | None
     if not match:
         return ""
     try:
-        program = _program(model, x, batch_dynamic)
+        program = _program(model, xs, batch_dynamic)
     except ExportError:
         return ""
     nodes = list(program.graph.nodes)
@@ -238,7 +281,7 @@ def _layer_of(model: Any, x: Any, batch_dynamic: bool, text: str, op: str | None
     return f" at layer {path} ({layer.type})"
 
 
-def _export_onnx(model: Any, x: Any, path: Path, batch_dynamic: bool, report: ExportReport,
+def _export_onnx(model: Any, xs: tuple, path: Path, batch_dynamic: bool, report: ExportReport,
                  result: Any, opset: int | None = None):
     try:
         import onnx
@@ -258,12 +301,13 @@ def _export_onnx(model: Any, x: Any, path: Path, batch_dynamic: bool, report: Ex
         with _quiet() as log:
             program = torch.onnx.export(
                 model,
-                (x,),
+                xs,
                 str(path),
                 dynamo=True,
-                input_names=["input"],
-                output_names=["output"],
-                dynamic_shapes=_batch_dim(batch_dynamic),  # the ONNX dimension is named batch
+                input_names=_input_names(result),
+                output_names=_output_names(result),
+                # the ONNX dimension is named batch
+                dynamic_shapes=_batch_dim(batch_dynamic, len(xs), model),
                 opset_version=opset,
                 # one self-contained file, unless the weights pass protobuf's 2 GB limit:
                 # then they go to FILE.data beside it
@@ -274,7 +318,7 @@ def _export_onnx(model: Any, x: Any, path: Path, batch_dynamic: bool, report: Ex
         inner = _innermost(exc)
         text = ANSI.sub("", f"{exc}\n{log.getvalue()}")
         op = _unsupported_op(str(inner)) or _unsupported_op(text)
-        where = _layer_of(model, x, batch_dynamic, text, op, result)
+        where = _layer_of(model, xs, batch_dynamic, text, op, result)
         if "No ONNX function found" in text or "No decompositions registered" in text:
             raise ExportError(
                 f"ONNX export failed{where}: the operator {op or '(unknown)'} has no ONNX "
@@ -316,12 +360,15 @@ def _runner_onnx(path: Path):
         )
     except Exception as exc:
         raise ExportError(f"onnxruntime cannot load {path}: {_reason(exc)}") from None
-    name = session.get_inputs()[0].name
+    names = [i.name for i in session.get_inputs()]
 
-    def run(x):
+    def run(*xs):
         import torch
 
-        return torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+        outputs = session.run(None, {name: x.numpy() for name, x in zip(names, xs,
+                                                                          strict=True)})
+        tensors = [torch.from_numpy(o) for o in outputs]
+        return tensors[0] if len(tensors) == 1 else tensors
 
     return run
 
@@ -338,7 +385,7 @@ def _set_child(model: Any, qualname: str, module: Any) -> None:
     setattr(parent, name, module)
 
 
-def _export_torchscript(model: Any, x: Any, path: Path, report: ExportReport) -> None:
+def _export_torchscript(model: Any, xs: tuple, path: Path, report: ExportReport) -> None:
     import torch
 
     scriptable = copy.deepcopy(model)
@@ -352,7 +399,7 @@ def _export_torchscript(model: Any, x: Any, path: Path, report: ExportReport) ->
         hooks = [m.register_forward_pre_hook(lambda m, a, n=n: seen.setdefault(n, a[0]))
                  for n, m in rnns]
         with torch.no_grad():
-            _forward(scriptable, x)
+            _forward(scriptable, xs)
         for h in hooks:
             h.remove()
         with _quiet():
@@ -370,7 +417,8 @@ def _export_torchscript(model: Any, x: Any, path: Path, report: ExportReport) ->
         why = _reason(exc).split(":")[0][:200]
         try:
             with _quiet(), torch.no_grad():
-                compiled = torch.jit.trace(model, (x,))
+                # a dict or namedtuple of outputs: strict=False lets trace keep it
+                compiled = torch.jit.trace(model, xs, strict=False)
         except Exception as exc2:
             raise ExportError(
                 f"TorchScript export failed: scripting: {_reason(exc)}; tracing: {_reason(exc2)}"
@@ -396,12 +444,13 @@ def _runner_torchscript(path: Path):
     return loaded
 
 
-def _program(model: Any, x: Any, batch_dynamic: bool) -> Any:
+def _program(model: Any, xs: tuple, batch_dynamic: bool) -> Any:
     import torch
 
     try:
         with _quiet():
-            return torch.export.export(model, (x,), dynamic_shapes=_batch_dim(batch_dynamic))
+            return torch.export.export(model, xs,
+                                       dynamic_shapes=_batch_dim(batch_dynamic, len(xs), model))
     except Exception as exc:
         inner = _innermost(exc)
         op = _unsupported_op(str(inner))
@@ -409,10 +458,11 @@ def _program(model: Any, x: Any, batch_dynamic: bool) -> Any:
         raise ExportError(f"torch.export failed{what}: {_reason(inner)}") from None
 
 
-def _export_program(model: Any, x: Any, path: Path, batch_dynamic: bool, report: ExportReport):
+def _export_program(model: Any, xs: tuple, path: Path, batch_dynamic: bool,
+                    report: ExportReport):
     import torch
 
-    torch.export.save(_program(model, x, batch_dynamic), str(path))
+    torch.export.save(_program(model, xs, batch_dynamic), str(path))
     report.method = "torch.export.export"
 
 
@@ -431,8 +481,9 @@ def _runner_program(path: Path):
 
 
 def load_exported(path: str | os.PathLike, fmt: str | None = None) -> Any:
-    """A callable (tensor -> tensor) running an exported file: an onnxruntime session, the
-    loaded TorchScript module, or the exported program's module."""
+    """A callable (the inputs -> the output, or a list of outputs where there are several)
+    running an exported file: an onnxruntime session, the loaded TorchScript module, or the
+    exported program's module."""
     path = Path(path)
     fmt = format_for(fmt, path)
     return {"onnx": _runner_onnx, "torchscript": _runner_torchscript,
@@ -516,7 +567,10 @@ def _model_to_export(spec: Any, result: Any, model: Any, weights: Any,
             load_weights(model, weights, spec, own)
     elif weights is not None:
         raise ExportError("give weights or a model, not both", 2)
-    return model.cpu().eval()
+    model = model.cpu().eval()
+    # a network with training_only outputs: what eval runs, a plain graph module
+    inference = getattr(model, "inference_module", None)
+    return inference().eval() if inference is not None else model
 
 
 def _write(model: Any, result: Any, fmt: str, path: Path, batch: int, batch_dynamic: bool,
@@ -524,16 +578,16 @@ def _write(model: Any, result: Any, fmt: str, path: Path, batch: int, batch_dyna
     """Write the file in ``fmt``; its time and size (extra files included) go in the report."""
     import torch
 
-    x = example_input(result, batch)
+    xs = example_inputs(result, batch)
     start = time.perf_counter()
     try:
         with torch.no_grad() if fmt == "torchscript" else contextlib.nullcontext():
             if fmt == "onnx":
-                _export_onnx(model, x, path, batch_dynamic, report, result, opset)
+                _export_onnx(model, xs, path, batch_dynamic, report, result, opset)
             elif fmt == "torchscript":
-                _export_torchscript(model, x, path, report)
+                _export_torchscript(model, xs, path, report)
             else:
-                _export_program(model, x, path, batch_dynamic, report)
+                _export_program(model, xs, path, batch_dynamic, report)
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}", 2) from None
     report.seconds = time.perf_counter() - start
@@ -548,24 +602,26 @@ def _verify(model: Any, result: Any, fmt: str, path: Path, verify_batches: tuple
 
     run = load_exported(path, fmt)
     for i, b in enumerate(verify_batches):
-        xb = example_input(result, b, seed=1 + i)
+        xs = example_inputs(result, b, seed=1 + i)
         with torch.no_grad():
-            expected = _forward(model, xb)
+            expected = flat_outputs(_forward(model, xs))
             try:
-                got = run(xb)
+                got = flat_outputs(run(*xs))
             except Exception as exc:
                 raise ExportError(
                     f"the exported {fmt} file fails at batch {b}: {_reason(exc)}"
                 ) from None
-        if tuple(got.shape) != tuple(expected.shape):
-            raise ExportError(
-                f"the exported {fmt} file gives shape {tuple(got.shape)} at batch {b}, "
-                f"PyTorch {tuple(expected.shape)}"
-            )
-        diff = (got.double() - expected.double()).abs().max().item() if got.numel() else 0.0
-        report.differences[b] = diff
-        if expected.numel():
-            report.scale = max(report.scale, expected.abs().max().item())
+        shapes = ([tuple(g.shape) for g in got], [tuple(e.shape) for e in expected])
+        if shapes[0] != shapes[1]:
+            shown = [", ".join(map(str, s)) for s in shapes]
+            raise ExportError(f"the exported {fmt} file gives shape {shown[0]} at batch {b}, "
+                              f"PyTorch {shown[1]}")
+        report.differences[b] = max(
+            ((g.double() - e.double()).abs().max().item() if g.numel() else 0.0)
+            for g, e in zip(got, expected, strict=True))
+        for e in expected:
+            if e.numel():
+                report.scale = max(report.scale, e.abs().max().item())
 
 
 def _version(package: str) -> str:

@@ -33,6 +33,10 @@ class NetworkOutputs(nn.Module):
             model.register_parameter(key, parameter)
         # not children: the same layers, reached through the graphs
         object.__setattr__(model, "graphs", (full, evaluate))
+        if model.lone_in_eval:
+            output = next(n for n in evaluate.graph.nodes if n.op == "output")
+            output.args = (output.args[0][0],)
+            evaluate.recompile()
         return model
 
     def forward(self, *inputs: Any) -> Any:
@@ -40,9 +44,19 @@ class NetworkOutputs(nn.Module):
         if self.training:
             return self.pack(self.keys, full(*inputs))
         values = evaluate(*inputs)
-        if len(self.eval_keys) == 1 and len(self.keys) > 1:
-            return values[0]
+        if self.lone_in_eval:  # the eval graph returns the tensor itself
+            return values
         return self.pack(self.eval_keys, values)
+
+    @property
+    def lone_in_eval(self) -> bool:
+        """In eval forward returns one tensor: the one output not training_only."""
+        return len(self.eval_keys) == 1 and len(self.keys) > 1
+
+    def inference_module(self) -> fx.GraphModule:
+        """What export writes: the eval graph (a plain GraphModule that TorchScript can
+        compile), which shares this module's layers."""
+        return self.graphs[1]
 
     def pack(self, keys: tuple[str, ...], values: tuple) -> Any:
         if self.returns == "dict":

@@ -326,6 +326,8 @@ class Port:
     node: str
     shape: tuple[int, ...] | None
     chain: bool = False  # taken by the next entry without from:, the main path
+    part: str | None = None  # one output of an op giving several (halves.0): its name
+    parts: tuple = ()  # an op giving several tensors: (name, shape) of each
 
 
 class _Drawing:
@@ -339,6 +341,7 @@ class _Drawing:
         self.ids: set[str] = set()
         self.nodes: list[str] = []  # boxes in the order drawn
         self.edges: list[tuple[str, str, dict[str, str]]] = []
+        self.top_env: dict[str, Port] = {}  # the top-level names, once drawn
         g = graphviz.Digraph(name=_dot_id(title) or "net", format="svg")
         g.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="13", labelloc="t",
                labeljust="c", nodesep="0.25", ranksep="0.3", newrank="true",
@@ -369,22 +372,25 @@ class _Drawing:
 
     def draw(self) -> None:
         net = self.result.network
-        shape = net.input_shape
-        dtype = f" {net.input_dtype}" if net.input_dtype != "float32" else ""
-        self.g.node(
-            self.node_id("input", "@"),
-            label=_html(_rows(["<B>input</B>", _small(_e(f"{fmt(shape)}{dtype}"))])),
-            shape="box", style="rounded,filled", fillcolor="#ffffff", color="#444444",
-        )
-        out = self.scope(self.g, self.result.layers, 0, Port("@input", shape))
-        known = out.shape is not None
-        self.g.node(
-            self.node_id("output", "@"),
-            label=_html(_rows(["<B>output</B>", _small(_e(_shape(out.shape)))])),
-            shape="box", style="rounded,filled" if known else "rounded,filled,dashed",
-            fillcolor="#ffffff", color="#444444" if known else UNKNOWN_TEXT,
-        )
-        self.edge(out, "@output")
+        ports = {}
+        for spec_input in net.all_inputs:  # one box per input: 'input', or each named one
+            name = spec_input.name if net.inputs else "input"
+            dtype = f" {spec_input.dtype}" if spec_input.dtype != "float32" else ""
+            node = self.node_id(name, "@input." if net.inputs else "@")
+            self.g.node(node, label=_html(_rows([f"<B>{_e(name, LABEL_WIDTH)}</B>", _small(
+                _e(f"{fmt(spec_input.shape)}{dtype}"))])), shape="box", style="rounded,filled",
+                fillcolor="#ffffff", color="#444444")
+            ports[name] = Port(node, spec_input.shape)
+        first = next(iter(ports.values()))
+        out = self.scope(self.g, self.result.layers, 0, first,
+                         named=ports if net.inputs else None)
+        if not net.outputs:
+            self.output_box("output", "@", out)
+            self.edge(out, "@output")
+        for output in net.outputs:  # one box per output, named by its key
+            port = self.source(self.top_env, output.source, out)
+            node = self.output_box(output.key, "@output.", port, output.training_only)
+            self.edge(port, node, training_only=output.training_only)
         fanout: dict[str, int] = {}
         for a, _, attrs in self.edges:
             if attrs.get("style") != "invis":
@@ -396,31 +402,57 @@ class _Drawing:
                 attrs = {k: v for k, v in attrs.items() if k != "weight"}
             self.g.edge(a, b, **attrs)
 
-    def edge(self, src: Port, dst: str) -> None:
+    def output_box(self, key: str, prefix: str, port: Port, training_only: bool = False
+                   ) -> str:
+        known = port.shape is not None
+        node = self.node_id(key, prefix)
+        title = f"<B>{_e(key, LABEL_WIDTH)}</B>" + (" (training only)" if training_only else "")
+        self.g.node(node, label=_html(_rows([title, _small(_e(_shape(port.shape)))])),
+                    shape="box", style="rounded,filled" if known else "rounded,filled,dashed",
+                    fillcolor="#ffffff", color="#444444" if known else UNKNOWN_TEXT)
+        return node
+
+    @staticmethod
+    def source(env: dict[str, Port], name: str, default: Port) -> Port:
+        """The port a from: name gives: an entry's, or one output of an entry giving
+        several (halves.0: the entry's box, the part's shape, the edge labelled 0)."""
+        base, _, key = name.partition(".")
+        port = env.get(base, default)
+        if not key:
+            return port
+        return Port(port.node, dict(port.parts).get(key), part=key)
+
+    def edge(self, src: Port, dst: str, training_only: bool = False) -> None:
         # every edge goes into the top-level graph at the end: a node named in an edge
         # inside a cluster would be pulled into that cluster
         if src.shape is None:
             attrs = {"label": " ? ", "style": "dashed", "color": UNKNOWN_TEXT,
                      "fontcolor": UNKNOWN_TEXT}
         else:
-            attrs = {"label": graphviz.escape(f" {visible(fmt(src.shape))} ")}
+            part = f"{src.part}: " if src.part else ""
+            attrs = {"label": graphviz.escape(f" {part}{visible(fmt(src.shape))} ")}
+        if training_only:
+            attrs["style"] = "dashed"
         if src.chain:
             attrs["weight"] = "4"  # keep the main path straight, branches around it
         self.edges.append((src.node, dst, attrs))
 
-    def scope(self, graph, results: list[Node], level: int, inp: Port) -> Port:
+    def scope(self, graph, results: list[Node], level: int, inp: Port,
+              named: dict[str, Port] | None = None) -> Port:
         """Draw one list of entries (the network, a group's, a block's, a repeat's copies)
-        into ``graph``; returns the port of its output."""
-        env: dict[str, Port] = {"input": inp}
+        into ``graph``; returns the port of its output.  ``named``: the network's named
+        inputs."""
+        env: dict[str, Port] = dict(named) if named else {"input": inp}
         previous = inp
         items = self.fuse(results) if self.compact else [[r] for r in results]
         for item in items:
             head = item[0]
             if head.sources:  # from: names; the previous entry among them is the main path
-                sources = [env.get(s, inp) for s in head.sources]
+                sources = [self.source(env, s, inp) for s in head.sources]
                 # (a merge of three or more, like Inception's Concat, has no main path)
                 sources = [Port(p.node, p.shape,
-                                chain=p.node == previous.node and len(sources) <= 2)
+                                chain=p.node == previous.node and len(sources) <= 2,
+                                part=p.part)
                            for p in sources]
             elif _takes_none(head.type):  # a Parameter: no edge into it
                 sources = []
@@ -430,9 +462,13 @@ class _Drawing:
                 port = self.fused(graph, item, sources)
             else:
                 port = self.entry(graph, head, level, sources)
+            if item[-1].outputs:  # an op giving several tensors: its parts, by name
+                port = Port(port.node, port.shape, port.chain, parts=tuple(item[-1].outputs))
             for r in item:
                 env[r.name] = port
             previous = port
+        if level == 0:
+            self.top_env = env
         return previous
 
     def expanded(self, r: Node, level: int) -> bool:
@@ -508,7 +544,8 @@ class _Drawing:
         args = (self.block_args(r) if collapsed
                 else [key_args(r.type, r.kwargs)] if r.kwargs or known else [])
         rows += [_small(_e(a, LABEL_WIDTH)) for a in args if a]
-        rows.append(_small(_shape_params(r.output_shape, r.params)))
+        rows.append(_small(_shape_params(r.output_shape, r.params,
+                                         [shape for _, shape in r.outputs])))
         return self.styled(rows, fam, errors, warnings, known, collapsed,
                            f"{r.qualname}: {_call(r)}")
 
@@ -652,9 +689,12 @@ def _shape(shape: tuple[int, ...] | None) -> str:
     return fmt(shape) if shape is not None else "?"
 
 
-def _shape_params(shape: tuple[int, ...] | None, params: int | None) -> str:
-    """'64×8×8 · 36.9K params', escaped; the shape alone without parameters."""
-    return _e(_shape(shape)) + (f" · {human(params)} params" if params else "")
+def _shape_params(shape: tuple[int, ...] | None, params: int | None,
+                  parts: list | None = None) -> str:
+    """'64×8×8 · 36.9K params', escaped; the shape alone without parameters; an op giving
+    several tensors shows each ('8, 8')."""
+    shown = ", ".join(_shape(p) for p in parts) if parts else _shape(shape)
+    return _e(_clip(shown, 40)) + (f" · {human(params)} params" if params else "")
 
 
 def _type_text(r: Node) -> str:
@@ -778,8 +818,11 @@ def layout_depth(result: CheckResult, depth: int | None) -> tuple[int | None, st
 def _caption(result: CheckResult, problems: Problems) -> list[str]:
     net = result.network
     rows = [f"<FONT POINT-SIZE=\"16\"><B>{_e(net.name, LABEL_WIDTH)}</B></FONT>"]
-    rows.append(_small(_e(f"{Path(result.file).name} · input {fmt(net.input_shape)}, "
-                          f"output {_shape(result.output_shape)} · "
+    ports = (", ".join(f"{i.name} {fmt(i.shape)}" for i in net.inputs) if net.inputs
+             else f"input {fmt(net.input_shape)}")
+    outputs = (", ".join(f"{o.key} {_shape(o.shape)}" for o in net.outputs) if net.outputs
+               else f"output {_shape(result.output_shape)}")
+    rows.append(_small(_e(f"{Path(result.file).name} · {ports}, {outputs} · "
                           f"{result.total_params:,} parameters"), "#444444"))
     n = len(result.errors)
     if n:

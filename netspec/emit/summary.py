@@ -47,6 +47,7 @@ class Row:
     buffer_bytes: int = 0
     frozen: int = 0  # parameters that do not require grad (a Parameter's requires_grad)
     activation: bool = True  # False: the output is a Parameter's tensor, not computed
+    training_only: bool = False  # feeds only training_only outputs: not run in eval
 
     @property
     def trainable_params(self) -> int:
@@ -105,7 +106,13 @@ class Summary:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates of one sample's forward pass."""
+        """Multiply-accumulates of one sample's forward pass in eval (entries that feed
+        only training_only outputs, as GoogLeNet's aux heads, do not run there)."""
+        return sum(r.macs for r in self._top() if not r.training_only)
+
+    @property
+    def training_macs(self) -> int:
+        """The same in training: every entry runs."""
         return sum(r.macs for r in self._top())
 
     @property
@@ -142,6 +149,7 @@ class Summary:
             "buffers": self.buffers,
             "macs": self.macs,
             "macs_batch": self.macs * self.batch,
+            "training_macs": self.training_macs,
             "input_bytes": self.input_bytes,
             "activation_bytes": self.activation_bytes,
             "forward_backward_bytes": forward_backward,
@@ -207,7 +215,9 @@ class Summary:
             f"Output: {fmt(self.output_shape)}",
             f"MACs: {_si(t['macs'])} per sample"
             + (f", {_si(t['macs_batch'])} per batch of {self.batch:,}" if self.batch != 1
-               else ""),
+               else "")
+            + (f" in eval; {_si(t['training_macs'])} in training (with the training_only "
+               "outputs)" if t["training_macs"] != t["macs"] else ""),
             light,
             f"Input size (MB): {_mb(t['input_bytes'])}",
             f"Forward/backward pass size (MB): {_mb(t['forward_backward_bytes'])}",
@@ -292,4 +302,7 @@ def summarize(
     summary = Summary(result.file, net.name, tuple(net.input_shape), net.input_dtype,
                       tuple(result.output_shape), batch)
     _scope(result.layers, 1, summary.rows)
+    training_only = result.training_only()
+    for row in summary.rows:
+        row.training_only = row.depth == 1 and row.name in training_only
     return summary

@@ -558,7 +558,19 @@ def check_shapes(cfg: TrainConfig, data: Data, spec: Any, result: Any) -> None:
     def problem(path: tuple, message: str) -> None:
         problems.append(Diagnostic(doc.file, *doc.where(path), message))
 
-    if tuple(net.input_shape) != tuple(data.sample_shape):
+    if net.inputs and len(net.inputs) > 1:
+        problem(("inputs",), f"netspec train feeds one tensor (images) to a model, but this "
+                f"one takes {len(net.inputs)} inputs ({', '.join(i.name for i in net.inputs)});"
+                " train it with your own loop on the built model (netspec.build)")
+    if net.outputs and len([o for o in net.outputs if not o.training_only]) > 1:
+        problem(("outputs",), "netspec train computes its loss on one output, but this model "
+                "returns several in eval; keep one output (the others training_only) or "
+                "train it with your own loop")
+    elif any(o.training_only for o in net.outputs):
+        problem(("outputs",), "netspec train computes its loss on one output, but this model "
+                "returns its training_only outputs too in training (GoogLeNet's aux heads "
+                "weigh in its loss); train it with your own loop, or drop them")
+    if not problems and tuple(net.input_shape) != tuple(data.sample_shape):
         problem(
             ("input",),
             f"input is {fmt(net.input_shape)} but {data.name} samples are "

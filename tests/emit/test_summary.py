@@ -405,3 +405,17 @@ def test_no_torch_import():
                           text=True)
     assert done.returncode == 0, done.stderr
     assert "inception3a (Inception)" in done.stdout
+
+
+def test_training_only_outputs_count_in_training_only():
+    """GoogLeNet's aux heads run in training only: the summary's MACs are eval's, its
+    training_macs training's, each FlopCounterMode's count in that mode."""
+    spec = ROOT / "specs" / "zoo" / "googlenet.yaml"
+    s = summarize(spec)
+    with torch.device("meta"):
+        model = netspec.build(spec)
+        assert torch_macs(model, s.input_shape, s.input_dtype) == s.macs
+        assert torch_macs(model, s.input_shape, s.input_dtype, train=True) == s.training_macs
+    assert s.training_macs > s.macs
+    assert {r.name for r in s.rows if r.training_only} == {"aux1", "aux2"}
+    assert "1.50G per sample in eval; 1.51G in training" in s.table()

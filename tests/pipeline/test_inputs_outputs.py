@@ -189,3 +189,62 @@ def test_mistakes(old, new, message):
         return
     errors = [d.message for d in result.errors]
     assert any(message in e for e in errors), errors
+
+
+def test_render_draws_each_input_each_output_and_the_parts():
+    from netspec.emit.render import to_dot
+
+    dot = to_dot(SPEC)
+    assert "<B>image</B>" in dot and "<B>tokens</B>" in dot and "5 int64" in dot
+    assert "<B>logits</B>" in dot and "<B>aux</B> (training only)" in dot
+    assert 'label=" 0: 8 "' in dot and 'label=" 1: 8 "' in dot  # halves.0, halves.1
+    aux_edge = next(line for line in dot.splitlines() if '-> "@output.aux"' in line)
+    assert "dashed" in aux_edge
+    assert "image 3×8×8, tokens 5, logits 3, parts 8, aux 2" in dot
+
+
+@pytest.mark.parametrize("suffix", ["onnx", "pt2"])
+def test_export_takes_every_input_and_gives_every_eval_output(tmp_path, suffix):
+    from netspec.emit.export import export
+
+    report = export(SPEC, None, tmp_path / f"two.{suffix}")
+    assert report.ok and set(report.differences) == {2, 3}, report
+    assert max(report.differences.values()) < 1e-5
+    if suffix == "onnx":
+        import onnx
+
+        graph = onnx.load(str(tmp_path / "two.onnx")).graph
+        assert [i.name for i in graph.input] == ["image", "tokens"]
+        assert [o.name for o in graph.output] == ["logits", "parts"]  # aux: training only
+
+
+def test_build_command_dry_runs_every_input(tmp_path):
+    import subprocess
+    import sys
+
+    spec = tmp_path / "two.yaml"
+    spec.write_text(SPEC)
+    run = subprocess.run([sys.executable, "-m", "netspec", "build", str(spec)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "dry run: (2, 3, 8, 8), (2, 5) -> (2, 3), (2, 8); static check said (2, 3), " \
+           "(2, 8): agrees" in run.stdout
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda s: s, "this one takes 2 inputs (image, tokens)"),
+    (lambda s: s.replace("  tokens: {shape: [5], dtype: int64}\n", "").replace(
+        "    from: tokens\n", "    from: image\n").replace(
+        "Embedding: {num_embeddings: 10, embedding_dim: 16}", "Flatten:").replace(
+        "Mean: {dim: 1}", "Linear: {out_features: 16}"), "returns several in eval"),
+])
+def test_train_says_what_it_cannot_feed(tmp_path, edit, message):
+    import subprocess
+    import sys
+
+    spec = tmp_path / "two.yaml"
+    spec.write_text(edit(SPEC) + "train:\n  data: digits\n  epochs: 1\n")
+    run = subprocess.run([sys.executable, "-m", "netspec", "train", str(spec), "--runs",
+                          str(tmp_path / "runs")], capture_output=True, text=True, check=False)
+    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
+    assert message in run.stderr, run.stderr
