@@ -56,8 +56,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     with torch.no_grad():
         ys = flat_outputs(model(*xs))
     # in eval, forward returns the outputs that are not training_only
-    shapes = [o.shape for o in net.outputs if not o.training_only] or [result.output_shape]
-    expected = [(args.batch, *s) for s in shapes]
+    kept = [o for o in net.outputs if not o.training_only]
+    # a recurrent state (h_n) has its batch at dim 1
+    expected = [(*o.shape[:o.batch_dim], args.batch, *o.shape[o.batch_dim:]) for o in kept] \
+        or [(args.batch, *result.output_shape)]
     got = [tuple(y.shape) for y in ys]
     same = got == expected
     params = sum(p.numel() for p in model.parameters())

@@ -40,6 +40,9 @@ class Node:
     # an op giving several tensors (Split's parts "0", "1", ...): (output name, shape) of
     # each, taken by later entries as from: name.0; output_shape is the first's
     outputs: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    # outputs taken by name besides the one that flows on (an LSTM's h_n, c_n): (name,
+    # shape without the batch, which is dim 1 of a recurrent state)
+    states: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         out = {

@@ -21,11 +21,13 @@ def constructor_kwargs(result: Node) -> dict[str, Any]:
     return {k: lt.arg_by_name[k].type.to_torch(v) for k, v in result.kwargs.items()}
 
 
-def construct(result: Node) -> Any:
-    """One torch module from a checked layer (its inferred arguments filled in)."""
+def construct(result: Node, raw: bool = False) -> Any:
+    """One torch module from a checked layer (its inferred arguments filled in); ``raw``:
+    the torch class itself, returning all its outputs (an LSTM whose h_n is read), not the
+    subclass that returns the one that flows on."""
     from netspec.ops.torch_side import torch_class
 
-    return torch_class(result.type)(**constructor_kwargs(result))
+    return torch_class(result.type, raw)(**constructor_kwargs(result))
 
 
 def calls_function(result: Node) -> bool:
@@ -69,18 +71,27 @@ def owns_output(result: Node) -> bool:
 
 class _Values(dict):
     """The graph's value of each name: entries, inputs, and one output of an entry that
-    gives several (halves.0: a getitem of the entry's tuple, made where first used)."""
+    gives several (halves.0, lstm.h_n: getitems of what torch returned, made where first
+    used)."""
 
-    def __init__(self, graph: Any, parts: dict[str, list[str]]):
+    def __init__(self, graph: Any, types: dict[str, str]):
         super().__init__()
-        self.graph, self.parts = graph, parts
+        self.graph, self.types = graph, types
+        self.returned: dict[str, Any] = {}  # entry -> the tuple torch returned, if kept
 
     def __missing__(self, name: str) -> Any:
         base, _, key = name.partition(".")
-        node = self.graph.call_function(operator.getitem, (self[base],
-                                                           self.parts[base].index(key)))
+        node = self.returned.get(base, self[base])
+        for index in REGISTRY[self.types[base]].output_path(key):
+            node = self.graph.call_function(operator.getitem, (node, index))
         self[name] = node
         return node
+
+
+def states_taken(children: list[Node], outputs: list[str] | None) -> set[str]:
+    """The entries whose outputs besides the flowing one are taken (from: lstm.h_n)."""
+    names = [s for c in children for s in c.sources] + list(outputs or [])
+    return {s.partition(".")[0] for s in names if "." in s}
 
 
 def scope_module(children: list[Node], class_name: str, output: str | None,
@@ -109,7 +120,8 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
     by_name = {c.name: c for c in children}
     root = nn.Module()
     graph = fx.Graph()
-    nodes = _Values(graph, {c.name: [k for k, _ in c.outputs] for c in children if c.outputs})
+    nodes = _Values(graph, {c.name: c.type for c in children})
+    taken = states_taken(children, outputs)
     for name in inputs or ["x"]:
         nodes[name] = graph.placeholder(name)
     if not inputs:
@@ -126,10 +138,21 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
         elif calls_function(child):
             node = _call_function(graph, REGISTRY[child.type], child, inputs, by_name, uses)
         else:
-            root.add_module(child.name, module_for(child) if reuse is None
-                            else reuse.get_submodule(child.name))
-            op = REGISTRY.get(child.type) if child.kind == "merge" else None
-            if op is None:
+            op = REGISTRY.get(child.type) if child.kind in ("layer", "merge") else None
+            # h_n is read: the module returns all it returns (so does the one reused)
+            keep_tuple = bool(child.states) and child.name in taken
+            module = (reuse.get_submodule(child.name) if reuse is not None
+                      else construct(child, raw=True) if keep_tuple else module_for(child))
+            if reuse is not None and child.states:
+                from netspec.ops.torch_side import torch_class
+
+                keep_tuple = type(module) is torch_class(child.type, raw=True)
+            root.add_module(child.name, module)
+            if keep_tuple:
+                nodes.returned[child.name] = graph.call_module(child.name, tuple(inputs))
+                node = graph.call_function(operator.getitem, (nodes.returned[child.name],
+                                                              op.flow_index))
+            elif child.kind != "merge":
                 node = graph.call_module(child.name, tuple(inputs))
             else:  # a module taking several tensors: optional ports filled in, (h, c) as one
                 node = graph.call_module(child.name, tuple(op.call_inputs(inputs)))

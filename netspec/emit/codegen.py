@@ -51,7 +51,13 @@ from netspec.core.expr import ExprError, evaluate, is_expression
 from netspec.core.expr import parse as parse_expr
 from netspec.core.graph import Node
 from netspec.core.names import MODULE_ATTRIBUTES, MODULE_NAME
-from netspec.emit.build import calls_function, constructor_kwargs, is_chain, is_parameter
+from netspec.emit.build import (
+    calls_function,
+    constructor_kwargs,
+    is_chain,
+    is_parameter,
+    states_taken,
+)
 from netspec.ops import REGISTRY, Args, fmt
 from netspec.ops.declare import REQUIRED, InputSize
 from netspec.pipeline.check import CheckResult, Spec, check
@@ -842,17 +848,19 @@ def _base(source: str) -> str:
 
 class _Where(dict):
     """The variable holding each value; one output of an entry giving several is an index
-    of the entry's tuple (halves.0: halves[0])."""
+    of what torch returned (halves.0: halves[0]; lstm.h_n: lstm[1][0])."""
 
-    def __init__(self, values: dict[str, str], parts: dict[str, list[str]]):
+    def __init__(self, values: dict[str, str], types: dict[str, str]):
         super().__init__(values)
-        self.parts = parts
+        self.types = types
+        self.returned: dict[str, str] = {}  # entry -> the variable holding its whole tuple
 
     def __missing__(self, name: str) -> str:
         base, _, key = name.partition(".")
         if not key:
             raise KeyError(name)
-        return f"{self[base]}[{self.parts[base].index(key)}]"
+        path = REGISTRY[self.types[base]].output_path(key)
+        return self.returned.get(base, self[base]) + "".join(f"[{i}]" for i in path)
 
 
 @dataclass
@@ -1064,7 +1072,8 @@ class _ClassWriter:
         taken = set(_LOCALS_RESERVED) | {"out"} | set(inputs)
         for i, c in enumerate(children):
             # an op giving several tensors keeps a name: its parts are read as halves[0]
-            keep = bool(c.r.outputs) or any(explicit and (j != i + 1 or k > 0)
+            keep = bool(c.r.outputs) or c.name in states_taken([x.r for x in children],
+                                                               results) or any(explicit and (j != i + 1 or k > 0)
                                             for j, k, explicit in readers[c.name])
             if keep:
                 var = c.name.replace("-", "_")  # stem-conv: a local stem_conv
@@ -1076,7 +1085,8 @@ class _ClassWriter:
                       if v not in named_vars.values()]
         # value -> the variable that holds it
         where = _Where({"input": "x"} if inputs == ["input"] else {n: n for n in inputs},
-                       {c.name: [k for k, _ in c.r.outputs] for c in children if c.r.outputs})
+                       {c.name: c.r.type for c in children})
+        taken = states_taken([c.r for c in children], results)
         live = set(where.values())
         lines = []
         previous = inputs[0]
@@ -1101,7 +1111,8 @@ class _ClassWriter:
                 if last_use.get(s, -1) <= i:
                     live.discard(where[s])
             live.add(var)
-            expr = self.call_expr(c, args)
+            whole = bool(c.r.states) and c.name in taken  # lstm.h_n is read: keep the tuple
+            expr = self.call_expr(c, args, whole=whole)
             comment = self.comment(c, unit) if calls_function(c.r) else None
             if c.name in skip:  # computed only in training, as torchvision's aux heads
                 lines.append(f"{INDENT * 2}if self.training:")
@@ -1109,6 +1120,9 @@ class _ClassWriter:
             else:
                 lines += layout(expr, 8, prefix=f"{var} = ", comment=comment)
             where[c.name] = var
+            if whole:  # lstm = self.lstm(x): its output lstm[0], its h_n lstm[1][0]
+                where.returned[c.name] = var
+                where[c.name] = f"{var}[{REGISTRY[c.r.type].flow_index}]"
             if last_use.get(c.name, -1) < i:  # nothing reads it
                 live.discard(var)
             previous = c.name
@@ -1138,7 +1152,7 @@ class _ClassWriter:
                 f"{INDENT * 3}return {packed(ports.outputs)}",
                 f"{INDENT * 2}return {last}"]
 
-    def call_expr(self, c: CodeNode, args: list[str]) -> Expr:
+    def call_expr(self, c: CodeNode, args: list[str], whole: bool = False) -> Expr:
         op = REGISTRY[c.r.type] if c.kind in ("layer", "merge") else None
         if calls_function(c.r):
             return self.function_call(op, c, args)
@@ -1149,7 +1163,7 @@ class _ClassWriter:
             args = [a if isinstance(a, str) else f"({', '.join(a)}{',' * (len(a) == 1)})"
                     for a in op.call_inputs(args)]
         text = f"{target}({', '.join(args)})"
-        if op is not None and op.torch.returns is not None:
+        if op is not None and op.torch.returns is not None and not whole:
             text += f"[{op.flow_index}]"  # a tuple (RNN: output, state): one output flows on
         return atom(text)
 
@@ -1200,7 +1214,8 @@ def argument_text(value: Any, x: str) -> str:
     an index tuple's slices and Ellipsis as Python writes them (``:, 2:5``, ``..., 0``)."""
     if isinstance(value, InputSize):
         return f"{x}.shape[{value.dim}]"
-    if isinstance(value, tuple) and any(isinstance(v, (slice, type(Ellipsis))) for v in value):
+    if isinstance(value, tuple) and (len(value) == 1 or any(
+            isinstance(v, (slice, type(Ellipsis))) for v in value)):  # x[-1], x[:, 0]
         return ", ".join(argument_text(v, x) for v in value)
     if isinstance(value, slice):
         step = "" if value.step in (None, 1) else f":{value.step}"

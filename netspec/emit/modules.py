@@ -26,7 +26,9 @@ class NetworkOutputs(nn.Module):
         namespace = {"returns": returns, "keys": tuple(keys), "eval_keys": tuple(eval_keys)}
         if returns == "namedtuple":
             namespace["Outputs"] = namedtuple(f"{name}Outputs", keys)
-        model = type(name, (cls,), namespace)()
+        inputs = [n for n in full.graph.nodes if n.op == "placeholder"]
+        base = OneInputOutputs if len(inputs) == 1 else cls
+        model = type(name, (base,), namespace)()
         for child, module in full.named_children():
             model.add_module(child, module)
         for key, parameter in full.named_parameters(recurse=False):
@@ -40,10 +42,20 @@ class NetworkOutputs(nn.Module):
         return model
 
     def forward(self, *inputs: Any) -> Any:
+        return self.run(inputs)
+
+    def __prepare_scriptable__(self) -> fx.GraphModule:
+        """torch.jit.script compiles the eval graph: TorchScript cannot call the two graphs
+        this module holds outside its children."""
+        return self.inference_module()
+
+    def run(self, inputs: tuple) -> Any:
         full, evaluate = self.graphs
+        # .forward, not __call__: torch.fx.symbolic_trace follows it into the layers, which
+        # are this module's children (a graph called as a module is not one)
         if self.training:
-            return self.pack(self.keys, full(*inputs))
-        values = evaluate(*inputs)
+            return self.pack(self.keys, full.forward(*inputs))
+        values = evaluate.forward(*inputs)
         if self.lone_in_eval:  # the eval graph returns the tensor itself
             return values
         return self.pack(self.eval_keys, values)
@@ -65,3 +77,10 @@ class NetworkOutputs(nn.Module):
             return self.Outputs(**dict(zip(keys, values, strict=True))) \
                 if keys == self.keys else tuple(values)
         return tuple(values)
+
+
+class OneInputOutputs(NetworkOutputs):
+    """A network of one input: forward(x), which torch.fx.symbolic_trace can follow."""
+
+    def forward(self, x: Any) -> Any:
+        return self.run((x,))

@@ -462,8 +462,9 @@ class _Drawing:
                 port = self.fused(graph, item, sources)
             else:
                 port = self.entry(graph, head, level, sources)
-            if item[-1].outputs:  # an op giving several tensors: its parts, by name
-                port = Port(port.node, port.shape, port.chain, parts=tuple(item[-1].outputs))
+            named = item[-1].outputs + item[-1].states  # Split's parts, an LSTM's h_n
+            if named:
+                port = Port(port.node, port.shape, port.chain, parts=tuple(named))
             for r in item:
                 env[r.name] = port
             previous = port

@@ -182,6 +182,10 @@ class Port:
     # the op takes not this tensor but its spatial size (dims 2..), read at run time, as
     # the keyword argument named here (F.interpolate(x, size=like.shape[2:]))
     size_of: str | None = None
+    # how the op reads a tensor whose batch is dim 1 (a recurrent state, h_n):
+    # state_rule(a, x) -> the output sample shape (the batch back at dim 0), x being the
+    # state's shape without its batch; None: such a tensor is refused here
+    state_rule: Callable[[Args, Shape], Shape] | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,14 @@ class Output:
     dtype: str | None = None  # None: the input's (int input -> float32 unless the port is "any")
     # False: the tensor has no batch dimension (a Parameter's); its shape is the whole shape
     batched: bool = True
+    # An output besides the one that flows on (an LSTM's h_n), taken as from: lstm.h_n:
+    # where it is in the tuple torch returns (h_n of an LSTM: (1, 0), in (output, (h_n,
+    # c_n))), and its shape from the arguments and the input sample
+    at: tuple[int, ...] = ()
+    shape: Callable[[Args, Shape], Shape] | None = None
+    # its batch is dim 1, not 0 (a recurrent state: layers × batch × hidden); its shape
+    # is the whole shape without that dim
+    batch_dim: int = 0
 
 
 @dataclass(frozen=True)
@@ -506,6 +518,19 @@ class LayerType:
         """The Torch.keywords arguments that differ from their defaults, as torch takes them."""
         return {k: self.arg_by_name[k].type.to_torch(values[k]) for k in self.torch.keywords
                 if values.get(k) != self.arg_by_name[k].default}
+
+    @property
+    def extra_outputs(self) -> list[Output]:
+        """The outputs a later entry takes by name (from: lstm.h_n), besides the one that
+        flows on."""
+        return [o for o in self.outputs if o.shape is not None]
+
+    def output_path(self, name: str) -> tuple[int, ...]:
+        """Where output ``name`` is in what torch returns: a part of Split its index, an
+        LSTM's h_n (1, 0)."""
+        if self.parts:
+            return (int(name),)
+        return next(o.at for o in self.outputs if o.name == name)
 
     @property
     def flow_index(self) -> int:

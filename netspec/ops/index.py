@@ -52,8 +52,21 @@ def index_at(dim: int, item) -> tuple:
 # ---------------------------------------------------------------- Select
 
 
+def select_state(a: Args, x: Shape) -> Shape:
+    """h_n[-1]: one layer of a recurrent state (layers × batch × hidden; x without the
+    batch), which gives a batch of hidden vectors."""
+    rank = len(x) + 1
+    if a.dim not in (0, -rank):
+        raise ShapeError(f"{{state}} has its batch at dim 1: select dim 0 (a layer, as "
+                         f"h_n[-1]); dim {a.dim} is not supported here", "dim")
+    if not -x[0] <= a.index < x[0]:
+        raise ShapeError(f"index {a.index} is out of range for dim 0 of {{state}}, of size "
+                         f"{x[0]}; expected a value in [{-x[0]}, {x[0] - 1}]", "index")
+    return x[1:]
+
+
 @layer("Select", Arg("dim", Dim), Arg("index", ANY_INT), family="shape",
-       inputs=(Port(dtype="any", min_rank=1),),
+       inputs=(Port(dtype="any", min_rank=1, state_rule=select_state),),
        torch=Torch("operator.getitem", module=False,
                    arguments=lambda v, x: (index_at(v["dim"], v["index"]),)),
        code=Code(subscript=True),

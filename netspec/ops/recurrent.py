@@ -63,6 +63,17 @@ def _rnn_rule(kind: str):
     return rule
 
 
+def _state_shape(cell: bool):
+    """h_n (or an LSTM's c_n): num_layers × directions rows of hidden_size (h_n of an LSTM
+    with proj_size: proj_size), the batch between them."""
+    def shape(a: Args, x: Shape) -> Shape:
+        directions = 2 if a.bidirectional else 1
+        width = a.hidden_size if cell else (a.values.get("proj_size", 0) or a.hidden_size)
+        return (a.num_layers * directions, width)
+
+    return shape
+
+
 def _rnn_params(kind: str):
     def count(a: Args, x: Shape) -> int:
         gates, hidden = GATES[kind], a.hidden_size
@@ -109,8 +120,14 @@ def _register(kind: str) -> None:
              Arg("dropout", Probability, 0.0), Arg("bidirectional", Bool, False)]
     if kind == "LSTM":
         args.append(Arg("proj_size", Int(minimum=0), 0))
-    # (output, state): the state is not per sample, the output flows on
-    layer(kind, *args, family="recurrent", ranks=SEQUENCE,
+    # (output, state): the output flows on; the state (h_n, and c_n for an LSTM), layers ×
+    # batch × hidden, is taken by name (from: lstm.h_n)
+    lstm = kind == "LSTM"
+    states = (Output("h_n", at=(1, 0) if lstm else (1,), shape=_state_shape(False),
+                     batch_dim=1),)
+    if lstm:
+        states += (Output("c_n", at=(1, 1), shape=_state_shape(True), batch_dim=1),)
+    layer(kind, *args, family="recurrent", ranks=SEQUENCE, outputs=(Output(), *states),
           torch=Torch(f"torch.nn.{kind}", returns=("output", None)),
           draw=Draw(key_args=rnn_key_args),
           params=_rnn_params(kind), macs=_rnn_macs(kind))(_rnn_rule(kind))

@@ -52,9 +52,12 @@ def crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def torch_class(type_name: str) -> Any:
-    """The torch module class a declared module op builds."""
-    return OUTPUT_ONLY.get(type_name) or _resolve(REGISTRY[type_name].torch.target)
+def torch_class(type_name: str, raw: bool = False) -> Any:
+    """The torch module class a declared module op builds (``raw``: the torch class even
+    where it returns a tuple)."""
+    if not raw and type_name in OUTPUT_ONLY:
+        return OUTPUT_ONLY[type_name]
+    return _resolve(REGISTRY[type_name].torch.target)
 
 
 def function(op: LayerType) -> Any:

@@ -133,7 +133,8 @@ class CheckResult:
         shown = []
         for o in net.outputs:
             key = "" if net.returns == "tuple" and o.key.isdigit() else f"{o.key}="
-            shape = fmt(o.shape) if o.shape is not None else "?"
+            shape = "?" if o.shape is None else fmt(o.shape) if not o.batch_dim else \
+                fmt(o.shape[:o.batch_dim] + ("N",) + o.shape[o.batch_dim:])  # h_n: 2×N×64
             shown.append(f"{key}{o.source} {shape}"
                          + (" (training only)" if o.training_only else ""))
         return f"outputs ({net.returns}) " + ", ".join(shown)

@@ -110,6 +110,8 @@ class Inference:
         lt = entry.type
         if lt.takes_none:
             return self.tensor(entry, has_from, inputs)
+        if any(f.batch_dim for f in inputs):
+            return self.state(entry, inputs)
         if any(not f.batched for f in inputs):
             inputs = self.batched(entry, inputs)
             if inputs is None:
@@ -157,7 +159,49 @@ class Inference:
             flow.parts = {name: Flow(shape, dtype, f"part {name} of {entry.label}, "
                                      f"{fmt(shape)}", f"{entry.name}.{name}")
                           for name, shape in result.outputs}
+            flow.whole = False
+        elif lt.extra_outputs and out is not None:  # an LSTM's h_n, c_n
+            flow.parts = self.extra_outputs(entry, inputs[0].shape, dtype)
+            result.states = [(name, f.shape) for name, f in flow.parts.items()]
         return result, flow
+
+    def extra_outputs(self, entry: LayerEntry, x: tuple[int, ...], dtype: str
+                      ) -> dict[str, Flow]:
+        """The outputs besides the one that flows on, by name (an LSTM's h_n)."""
+        a = Args.filled(entry.type, entry.given)
+        out = {}
+        for output in entry.type.extra_outputs:
+            shape = tuple(output.shape(a, x))
+            shown = fmt(shape[:output.batch_dim] + ("N",) + shape[output.batch_dim:]) \
+                if output.batch_dim else fmt(shape)
+            out[output.name] = Flow(shape, output.dtype or dtype,
+                                    f"{output.name} of {entry.label}, {shown}",
+                                    f"{entry.name}.{output.name}", batch_dim=output.batch_dim)
+        return out
+
+    def state(self, entry: LayerEntry, inputs: list[Flow]) -> tuple[Node, Flow]:
+        """A recurrent state (an LSTM's h_n: layers × batch × hidden) into an op: only one
+        that declares how it reads it (Select dim 0: h_n[-1], the last layer's)."""
+        lt = entry.type
+        state = next(f for f in inputs if f.batch_dim)
+        rule = lt.inputs[0].state_rule if len(inputs) == 1 else None
+        full = fmt(state.shape[:state.batch_dim] + ("N",) + state.shape[state.batch_dim:])
+        if rule is None:
+            self.report(entry, f"'{state.node}' is a recurrent state, {full} (layers × batch "
+                        f"× hidden: its batch is dim {state.batch_dim}); take one layer's "
+                        "first, as h_n[-1]: Select: {dim: 0, index: -1}")
+            return self.unknown(entry, [Flow(None, state.dtype, "", entry.name)])
+        a = Args.filled(lt, entry.given)
+        try:
+            out = tuple(rule(a, state.shape))
+        except ShapeError as exc:
+            self.report(entry, exc.message.replace("{state}", f"'{state.node}' ({full})"),
+                        exc.arg)
+            return self.unknown(entry, [Flow(None, state.dtype, "", entry.name)])
+        node = Node(entry.index, entry.name, lt.name, state.shape, out, 0, dict(entry.given),
+                    qualname=entry.qualname)
+        return node, Flow(out, state.dtype, f"output of {entry.label}, {fmt(out)}",
+                          entry.name)
 
     def tensor(self, entry: LayerEntry, has_from: bool, inputs: list[Flow]
                ) -> tuple[Node, Flow]:
@@ -385,6 +429,7 @@ def infer(
         flow = _output_flow(doc, diagnostics, output, names)
         if flow is not None:
             output.shape, output.dtype = flow.shape, flow.dtype
+            output.batch_dim = flow.batch_dim
     return nodes, diagnostics.found
 
 
@@ -402,7 +447,7 @@ def _output_flow(doc: Document, diagnostics: Diagnostics, output, names: dict) -
     elif part and part not in flow.parts:
         problem = (f"'{base}' has no output '{part}'{did_you_mean(part, list(flow.parts))}; "
                    f"it gives {', '.join(f'{base}.{n}' for n in flow.parts)}")
-    elif not part and flow.parts is not None:
+    elif not part and not flow.whole:
         problem = (f"'{base}' gives {len(flow.parts)} tensors; name one: "
                    f"{', '.join(f'{base}.{n}' for n in flow.parts)}")
     if problem:

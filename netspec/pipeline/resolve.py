@@ -86,6 +86,7 @@ class Output:
     path: tuple = ()  # where it is written, for messages
     shape: tuple[int, ...] | None = None  # inferred (None: unknown, or an error)
     dtype: str | None = None
+    batch_dim: int = 0  # 1: a recurrent state (h_n), its batch between layers and hidden
 
 
 @dataclass
@@ -245,9 +246,11 @@ class Flow:
     origin: str
     node: str  # the entry (in its scope) that produced it, or "input"
     batched: bool = True  # False: a Parameter's tensor, its shape the whole shape
-    # an op giving several tensors (Split): each by output name; such a flow is taken
-    # by naming one (from: halves.0), never whole
+    # the outputs an entry gives besides (or, for Split, instead of) this one, by name:
+    # Split's parts, an LSTM's h_n and c_n (from: lstm.h_n)
     parts: dict[str, Flow] | None = None
+    whole: bool = True  # False: the entry gives several tensors, one must be named
+    batch_dim: int = 0  # 1: a recurrent state (layers × batch × hidden)
 
 
 MAX_DEPTH = 32  # blocks using blocks: deeper than this is a runaway recursion
@@ -431,7 +434,7 @@ class Expander:
     def sources(self, scope, raw, path, env, later, index, previous) -> tuple[list[Flow], bool]:
         """The flows an entry takes: from: names, or the previous entry's output."""
         if not isinstance(raw, dict) or "from" not in raw:
-            if previous.parts is not None:
+            if not previous.whole:
                 self.whole_parts(scope, path, path, previous)
                 return [previous], False
             return [previous], True
@@ -440,7 +443,7 @@ class Expander:
         for i, name in enumerate(names):
             where = path + ("from",) + ((i,) if isinstance(raw["from"], list) else ())
             if isinstance(name, str) and name in env:
-                if env[name].parts is not None:
+                if not env[name].whole:
                     self.whole_parts(scope, path, where, env[name])
                     ok = False
                 flows.append(env[name])
