@@ -1069,12 +1069,12 @@ class _ClassWriter:
         for name in results:
             last_use[_base(name)] = len(children)
         named_vars = {}
+        states = states_taken([c.r for c in children], results)  # lstm.h_n read: lstm[1][0]
         taken = set(_LOCALS_RESERVED) | {"out"} | set(inputs)
         for i, c in enumerate(children):
             # an op giving several tensors keeps a name: its parts are read as halves[0]
-            keep = bool(c.r.outputs) or c.name in states_taken([x.r for x in children],
-                                                               results) or any(explicit and (j != i + 1 or k > 0)
-                                            for j, k, explicit in readers[c.name])
+            keep = bool(c.r.outputs) or c.name in states or any(
+                explicit and (j != i + 1 or k > 0) for j, k, explicit in readers[c.name])
             if keep:
                 var = c.name.replace("-", "_")  # stem-conv: a local stem_conv
                 while var in taken or keyword.issoftkeyword(var):

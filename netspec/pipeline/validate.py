@@ -77,7 +77,8 @@ TYPE_WORDS = {
     "object": "a mapping",
     "null": "null",
 }
-TOP_KEYS = ("netspec", "name", "input", "inputs", "outputs", "returns", "layers", "base", "base_kwargs", "edits", "train")
+TOP_KEYS = ("netspec", "name", "input", "inputs", "outputs", "returns", "layers", "base",
+            "base_kwargs", "edits", "train")
 # What people write for a dtype, from NumPy, C and torch.Tensor methods.
 DTYPE_ALIASES = {
     "long": "int64",

@@ -95,8 +95,8 @@ def test_split_agrees_with_torch(sample, data, dtype):
     theirs = torch_parts(lambda x: torch.split(x, sections, dim), sample, dtype)
     if ours[0] is None and theirs[0] is None:
         return
-    if ours[0] is None and (dim % (len(sample) + 1) == 0 or 0 in [sections]
-                            or isinstance(sections, list) and 0 in sections):
+    if ours[0] is None and (dim % (len(sample) + 1) == 0 or sections == 0
+                            or (isinstance(sections, list) and 0 in sections)):
         # DELIBERATE: the batch is not cut, and a size 0 (an empty part) is refused by the
         # schema (sizes are at least 1)
         assert "batch dimension" in ours[1] or "at least 1" in ours[1], ours[1]

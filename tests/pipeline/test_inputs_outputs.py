@@ -140,8 +140,8 @@ def test_namedtuple_in_training_and_the_tensor_in_eval(tmp_path):
         out = model.train()(x)
         assert type(out).__name__ == "AuxOutputs" and out._fields == ("logits", "aux_logits")
         assert out.logits.shape == (4, 3) and out.aux_logits.shape == (4, 2)
-        calls = []
-        hook = model.aux.register_forward_hook(lambda *a: calls.append(1))
+        calls: list[int] = []
+        hook = model.aux.register_forward_hook(lambda *a, seen=calls: seen.append(1))
         y = model.eval()(x)
         hook.remove()
         assert isinstance(y, torch.Tensor) and y.shape == (4, 3) and not calls
