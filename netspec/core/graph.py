@@ -43,6 +43,9 @@ class Node:
     # outputs taken by name besides the one that flows on (an LSTM's h_n, c_n): (name,
     # shape without the batch, which is dim 1 of a recurrent state)
     states: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    # parameters tied to an earlier entry's: {"weight": "embed.weight"} (qualified names);
+    # params counts only the entry's own
+    ties: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         out = {

@@ -228,7 +228,21 @@ def build(spec: Spec | CheckResult | str | os.PathLike,
     from netspec.emit.memory import guard
 
     guard(result, ignore=ignore_memory)
-    return network_module(result)
+    model = network_module(result)
+    tie_weights(model, result.layers)
+    return model
+
+
+def tie_weights(model: Any, nodes: list[Node]) -> None:
+    """tie: {weight: embed.weight}: the entry's parameter becomes the earlier entry's, one
+    Parameter under both names (as lm_head.weight = wte.weight in GPT-2); state_dict keeps
+    both keys, parameters() counts it once."""
+    for top in nodes:
+        for _, node in top.walk():
+            for param, target in node.ties.items():
+                owner, _, name = target.rpartition(".")
+                setattr(model.get_submodule(node.qualname or node.name), param,
+                        model.get_submodule(owner).get_parameter(name))
 
 
 def network_module(result: CheckResult) -> Any:

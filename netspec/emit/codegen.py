@@ -942,7 +942,9 @@ class _ClassWriter:
         children, output = t.children, t.r.output
         ports = self.ports if t.r.qualname == "" and unit.name == self.ports.name else None
         named = ports is not None and bool(ports.inputs or ports.outputs)
-        chain = _scope_is_chain(children, output) and not named
+        # a tie is a statement after the layers: not an nn.Sequential(...) call
+        chain = _scope_is_chain(children, output) and not named and \
+            not any(c.r.ties for c in children)
         sig = ", ".join(["self"] + [p.name if p.default is REQUIRED
                                     else f"{p.name}={literal(p.default)}" for p in unit.params])
         lines = []
@@ -980,6 +982,7 @@ class _ClassWriter:
             else:
                 lines += statement(call("self.add_module", [literal(c.name), expr]), 8,
                                    self.local, comment=comment)
+        lines += self.tie_lines(children)
         self.uses_torch = True
         lines.append("")
         lines.append(f"{INDENT}def forward(self, {self.signature(ports)}:")
@@ -1002,6 +1005,22 @@ class _ClassWriter:
             returns = f"{ports.namedtuple} | torch.Tensor" if ports.training_only \
                 else ports.namedtuple
         return f"{args}) -> {returns}"
+
+    @staticmethod
+    def tie_lines(children: list[CodeNode]) -> list[str]:
+        """self.lm_head.weight = self.embed.weight: a parameter tied to an earlier
+        entry's of the same list (tie:)."""
+        def attribute(name: str) -> str:
+            return f"self.{name}" if _IDENTIFIER.fullmatch(name) else \
+                f"getattr(self, {literal(name)})"
+
+        lines = []
+        for c in children:
+            for param, target in c.r.ties.items():
+                owner, _, name = target.rpartition(".")
+                lines.append(f"{INDENT * 2}{attribute(c.name)}.{param} = "
+                             f"{attribute(owner.rpartition('.')[2])}.{name}  # tied")
+        return lines
 
     def parameter_lines(self, c: CodeNode) -> list[str]:
         op = REGISTRY[c.r.type]
@@ -1454,6 +1473,12 @@ def _sequential_style(tree: _Tree, nodes: list[CodeNode], name: str, result: Che
             f"style '{style}' cannot express {name}: {what}; "
             "nn.Sequential runs each layer on the previous one's output only. Use --style "
             "class, which writes an explicit forward"))])
+    tied = next((n for n in _walk(nodes) if n.r.ties), None)
+    if tied is not None:
+        raise StyleError([tree.diagnostic(tied.path, (
+            f"style '{style}' cannot express {name}: '{tied.name}' ties its "
+            f"{', '.join(tied.r.ties)} to {', '.join(tied.r.ties.values())}, which takes a "
+            "statement after the layers are made. Use --style class"))])
     if style == "sequential":
         for n in _walk(nodes):
             if not _INDEX.fullmatch(n.name):

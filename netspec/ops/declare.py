@@ -322,6 +322,9 @@ class LayerType:
     # Buffers (state that is not a parameter: BatchNorm's running statistics), as
     # {dtype: element count}; they are what `netspec summary` calls non-trainable.
     buffers: Callable[[Args, Shape], dict[str, int]] = lambda a, x: {}
+    # Its parameters by name with their shapes, where an entry may tie one to another's
+    # (a language model's head to its embedding: tie: {weight: embed.weight}).
+    weights: Callable[[Args], dict[str, Shape]] | None = None
     # Shorthand for the one input port of most ops (ignored when ``inputs`` is given).
     ranks: dict[int, str] | None = None
     min_rank: int = 1

@@ -27,6 +27,8 @@ def _features(x: Shape) -> int:
 @layer("Linear", Arg("in_features", Int(), infer=_features, noun="features"),
        Arg("out_features", Int()), Arg("bias", Bool, True), family="linear",
        torch=Torch("torch.nn.Linear", owns_output=True), draw=Draw(key_args=linear_key_args),
+       weights=lambda a: {"weight": (a.out_features, a.in_features),
+                          **({"bias": (a.out_features,)} if a.bias else {})},
        params=lambda a, x: a.in_features * a.out_features + (a.out_features if a.bias else 0),
        macs=lambda a, x, y: numel(x[:-1]) * a.in_features * a.out_features)
 def linear(a: Args, x: Shape) -> Shape:
@@ -51,6 +53,7 @@ def identity(a: Args, x: Shape) -> Shape:
        Arg("scale_grad_by_freq", Bool, False), Arg("sparse", Bool, False),
        family="embedding", inputs=(Port(dtype="int", min_rank=0, index_bound="num_embeddings"),),
        output_dtype="float32", draw=Draw(key_args=embedding_key_args),
+       weights=lambda a: {"weight": (a.num_embeddings, a.embedding_dim)},
        params=lambda a, x: a.num_embeddings * a.embedding_dim)
 def embedding(a: Args, x: Shape) -> Shape:
     if a.padding_idx is not None and not -a.num_embeddings <= a.padding_idx < a.num_embeddings:

@@ -8,6 +8,7 @@ written so later errors can point at it."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,7 +18,7 @@ from netspec.core.document import Document
 from netspec.core.expr import ExprError, evaluate, is_expression
 from netspec.core.graph import Node
 from netspec.core.names import MODULE_NAME
-from netspec.ops import REGISTRY, LayerType, fmt
+from netspec.ops import REGISTRY, Args, LayerType, fmt
 from netspec.pipeline.schema import ENTRY_KEYS, MAX_REPEAT
 from netspec.pipeline.validate import (
     entry_label,
@@ -297,6 +298,15 @@ class Diagnostics:
                  in_block=in_block)
 
 
+def _weights(node: Node) -> dict[str, tuple[int, ...]] | None:
+    """A checked layer's parameters by name with their shapes (None: its op does not
+    declare them, or it is not a layer)."""
+    lt = REGISTRY.get(node.type) if node.kind == "layer" else None
+    if lt is None or lt.weights is None:
+        return None
+    return lt.weights(Args.filled(lt, node.kwargs))
+
+
 def failed(index: int, name: str, raw: Any, qualname: str, inputs: list[Flow]) -> tuple[Node, Flow]:
     """The node of an entry whose output is unknown (its error is reported)."""
     return (Node(index, name, entry_type(raw) or "?", inputs[0].shape, None, None,
@@ -385,6 +395,8 @@ class Expander:
             if isinstance(raw, dict) and "from" in raw:
                 result.sources = [f.node for f in inputs]
             result.path, result.written, result.block = path, raw, scope.block
+            if isinstance(raw, dict) and "tie" in raw and result.output_shape is not None:
+                self.tie(scope, raw, path, result, results)
             result.output_dtype = out.dtype
             results.append(result)
             env[name] = replace(out, node=name)
@@ -478,6 +490,36 @@ class Expander:
                        f"{', '.join(known) or '(none yet)'}, and 'input'")
             self.error_at(where, f"{entry_label(self.doc.data, path)}: from: {why}", scope)
         return flows, ok
+
+    def tie(self, scope: Scope, raw: dict, path: tuple, node: Node, earlier: list[Node]
+            ) -> None:
+        """tie: {weight: embed.weight}: the entry's parameter is an earlier entry's of the
+        same list, of the same shape (both must be ops that declare their weights)."""
+        label = entry_label(self.doc.data, path)
+        by_name = {n.name: n for n in earlier}
+        own = _weights(node)
+        for param, target in raw["tie"].items():
+            where = path + ("tie", param)
+            base, _, other_param = target.partition(".")
+            other = by_name.get(base)
+            theirs = _weights(other) if other is not None else None
+            if own is None or param not in own:
+                problem = (f"{node.type} has no parameter '{param}' to tie"
+                           + (f"; it has {', '.join(own)}" if own else ""))
+            elif other is None:
+                problem = (f"no earlier entry here is named '{base}'"
+                           f"{did_you_mean(base, list(by_name))}")
+            elif theirs is None or other_param not in theirs:
+                problem = (f"'{base}' ({other.type}) has no parameter '{other_param}'"
+                           + (f"; it has {', '.join(theirs)}" if theirs else ""))
+            elif own[param] != theirs[other_param]:
+                problem = (f"{param} is {fmt(own[param])} but {target} is "
+                           f"{fmt(theirs[other_param])}: tied weights must have one shape")
+            else:
+                node.ties[param] = f"{other.qualname or other.name}.{other_param}"
+                node.params = (node.params or 0) - math.prod(own[param])
+                continue
+            self.error_at(where, f"{label}: tie: {param}: {problem}", scope)
 
     def whole_parts(self, scope: Scope, path: tuple, where: tuple, flow: Flow) -> None:
         """An entry takes the output of an op that gives several tensors, without naming one."""

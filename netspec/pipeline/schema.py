@@ -49,7 +49,7 @@ ENTRY_NAME = {
 }
 TYPE_PATTERN = "^[A-Z][A-Za-z0-9_]*$"  # layer types and block names are CamelCase
 # lowercase keys an entry may carry besides its layer type
-ENTRY_KEYS = ("name", "from", "repeat", "first", "if", "layers")
+ENTRY_KEYS = ("name", "from", "repeat", "first", "if", "layers", "tie")
 RESERVED_KEYS: tuple[str, ...] = ()
 MAX_REPEAT = 10_000
 TARGET_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
@@ -130,6 +130,13 @@ def entry_schema(layer_names: list[str]) -> dict[str, Any]:
             "description": "stack N copies as an nn.Sequential (children 0..N-1)",
         },
         "first": {"type": "object", "description": "arguments that differ in the first copy"},
+        "tie": {
+            "type": "object",
+            "propertyNames": {"pattern": IDENT_PATTERN},
+            "additionalProperties": {"type": "string", "pattern": SOURCE_PATTERN},
+            "description": "parameters shared with an earlier entry's: {weight: embed.weight} "
+                           "(a language model's head tied to its embedding)",
+        },
         "if": {
             "type": ["boolean", "string"],
             "description": "keep this entry only when true (an expression over block parameters)",
