@@ -1,7 +1,9 @@
 """Zoo specs against torchvision: weight for weight, and shape for shape."""
 
 import pytest
+import torch
 import torchvision
+from torch import nn
 from zoo_helpers import ZOO, assert_hook_shapes, assert_torchvision_equivalent
 
 # spec file stem -> (torchvision constructor, input shape)
@@ -65,3 +67,94 @@ def test_googlenet_returns_what_torchvision_returns():
     with torch.no_grad():
         ours, theirs = model(x), reference(x)
     assert isinstance(ours, torch.Tensor) and (ours - theirs).abs().max().item() <= 1e-5
+
+
+class _Attention(nn.Module):
+    """nanoGPT's CausalSelfAttention: the reference specs/zoo/gpt_tiny.yaml is checked
+    against, written as people write it."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.c_attn = nn.Linear(dim, 3 * dim)
+        self.c_proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        import torch.nn.functional as F
+
+        b, t, c = x.shape
+        q, k, v = self.c_attn(x).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c))
+
+
+class _Block(nn.Module):
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(dim)
+        self.attn = _Attention(dim, heads)
+        self.ln_2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential()
+        self.mlp.add_module("c_fc", nn.Linear(dim, 4 * dim))
+        self.mlp.add_module("gelu", nn.GELU())
+        self.mlp.add_module("c_proj", nn.Linear(4 * dim, dim))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class _GPT(nn.Module):
+    def __init__(self, vocab=512, context=64, dim=128, heads=4, layers=4):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, dim)
+        self.wpe = nn.Parameter(torch.randn(context, dim) * 0.02)
+        self.drop = nn.Dropout(0.0)
+        self.h = nn.Sequential(*[_Block(dim, heads) for _ in range(layers)])
+        self.ln_f = nn.LayerNorm(dim)
+        self.lm_head = nn.Linear(dim, vocab, bias=False)
+        self.lm_head.weight = self.wte.weight  # tied, as GPT-2's
+
+    def forward(self, idx):
+        return self.lm_head(self.ln_f(self.h(self.drop(self.wte(idx) + self.wpe))))
+
+
+def test_gpt_tiny_against_a_hand_written_decoder():
+    """Causal mask (fused SDPA, is_causal) and tied embeddings: the same state_dict keys in
+    the same order, one tied Parameter, strict load, the same logits; every named layer's
+    shape as check says (forward hooks); MACs as FlopCounterMode counts them."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import netspec
+    from netspec.emit.summary import summarize
+
+    torch.manual_seed(0)
+    reference = _GPT().eval()
+    spec = ZOO / "gpt_tiny.yaml"
+    model = netspec.build(spec).eval()
+    assert list(model.state_dict()) == list(reference.state_dict())
+    assert model.lm_head.weight is model.wte.weight
+    count = sum(p.numel() for p in reference.parameters())
+    assert sum(p.numel() for p in model.parameters()) == count == netspec.check(spec).total_params
+    model.load_state_dict(reference.state_dict(), strict=True)
+    for batch in (1, 3):
+        idx = torch.randint(0, 512, (batch, 64))
+        with torch.no_grad():
+            assert (model(idx) - reference(idx)).abs().max().item() <= 1e-5
+    # the mask is causal: changing a later token leaves earlier logits unchanged
+    idx = torch.randint(0, 512, (1, 64))
+    changed = idx.clone()
+    changed[0, 40] = (idx[0, 40] + 1) % 512
+    with torch.no_grad():
+        assert torch.equal(model(idx)[:, :40], model(changed)[:, :40])
+    assert_hook_shapes(spec, model)
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    # the math kernel: FlopCounterMode has no formula for the CPU's fused flash kernel
+    # (it counts 0 there)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter, \
+            torch.no_grad():
+        reference(torch.zeros(1, 64, dtype=torch.int64))
+    assert summarize(spec).macs == counter.get_total_flops() // 2

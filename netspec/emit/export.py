@@ -176,7 +176,7 @@ def _index_bound(result: Any) -> int:
         r.kwargs[bound]
         for top in result.layers
         for _, r in top.walk()
-        if r.type in REGISTRY
+        if r.type in REGISTRY and REGISTRY[r.type].inputs  # a Parameter takes none
         for bound in [REGISTRY[r.type].inputs[0].index_bound]
         if bound is not None and bound in r.kwargs
     ]

@@ -188,7 +188,12 @@ def _parts(d: int, x: Shape, sizes: list[int]) -> list[Shape]:
 
 @layer("Split", Arg("split_size_or_sections", SIZES), Arg("dim", Dim, 0), family="shape",
        inputs=(Port(dtype="any", min_rank=1),), parts=True,
-       torch=Torch("torch.split", module=False, call_args=("split_size_or_sections", "dim")),
+       # positional: TorchScript matches aten::split(self, split_size, dim), not the
+       # Python keyword split_size_or_sections
+       torch=Torch("torch.split", module=False, arguments=lambda v, x: (
+           list(v["split_size_or_sections"]) if isinstance(v["split_size_or_sections"],
+                                                           (list, tuple))
+           else v["split_size_or_sections"], v.get("dim", 0))),
        code=Code(call="torch.split"),
        draw=Draw(key_args=lambda kw: f"{kw.get('split_size_or_sections')} along dim "
                                      f"{kw.get('dim', 0)}"),
