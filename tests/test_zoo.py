@@ -4,7 +4,10 @@ import pytest
 import torch
 import torchvision
 from torch import nn
-from zoo_helpers import ZOO, assert_hook_shapes, assert_torchvision_equivalent
+from zoo_helpers import ZOO, assert_hook_shapes, assert_torchvision_equivalent, flop_counter_macs
+
+import netspec
+from netspec.emit.summary import summarize
 
 # spec file stem -> (torchvision constructor, input shape)
 TORCHVISION = {
@@ -24,7 +27,12 @@ TORCHVISION = {
     "alexnet": (lambda: torchvision.models.alexnet(), (3, 224, 224)),
     "mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(), (3, 224, 224)),
     "squeezenet1_1": (lambda: torchvision.models.squeezenet1_1(), (3, 224, 224)),
+    "efficientnet_b0": (lambda: torchvision.models.efficientnet_b0(), (3, 224, 224)),
 }
+
+# held exactly (not within summary's 1%) to FlopCounterMode on both models: SE gates, grouped
+# and depthwise convolutions, Mean pooling, channel split and shuffle
+EXACT_MACS = ["efficientnet_b0"]
 
 
 @pytest.mark.parametrize("stem", sorted(TORCHVISION))
@@ -158,3 +166,13 @@ def test_gpt_tiny_against_a_hand_written_decoder():
             torch.no_grad():
         reference(torch.zeros(1, 64, dtype=torch.int64))
     assert summarize(spec).macs == counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("stem", EXACT_MACS)
+def test_summary_macs_are_flop_counter_s(stem):
+    make, shape = TORCHVISION[stem]
+    with torch.device("meta"):
+        model = netspec.build(ZOO / f"{stem}.yaml")
+    reference = make().to("meta")
+    ours = summarize(ZOO / f"{stem}.yaml").macs
+    assert ours == flop_counter_macs(model, shape) == flop_counter_macs(reference, shape)

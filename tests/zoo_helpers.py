@@ -3,9 +3,11 @@ static shapes against forward hooks on every named module."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 import netspec
 
@@ -67,3 +69,16 @@ def assert_hook_shapes(spec: Path, model: torch.nn.Module | None = None, batch: 
             checked += 1
     assert checked >= len(result.layers) // 2, f"only {checked} modules were checked"
     return checked
+
+
+def flop_counter_macs(model: torch.nn.Module, shape) -> float:
+    """FlopCounterMode's count of one eval forward pass of one sample, halved: what netspec
+    summary calls MACs.  On the meta device (shapes only) when the model is there."""
+    device = next(model.parameters()).device
+    x = torch.zeros((1, *shape), device=device)
+    model.eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        with FlopCounterMode(display=False) as counter:
+            model(x)
+    return counter.get_total_flops() / 2

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted((ROOT / "specs" / "zoo").glob("*.yaml")) + sorted((ROOT / "specs").glob("*.yaml"))
 GOLDEN = ROOT / "tests" / "golden" / "codegen_tutorial_cifar10_class.py"
 BRANCHING = {"resnet18", "resnet34", "resnet50", "googlenet", "densenet121", "mobilenet_v2",
-             "squeezenet1_1", "unet", "unet_padded"}
+             "squeezenet1_1", "unet", "unet_padded", "efficientnet_b0"}
 
 
 def spec_id(path: Path) -> str:
@@ -196,7 +196,9 @@ def test_generated_source_shape(generated):
             text = file.read_text(encoding="utf-8")
             imports = [line for line in text.splitlines() if line.startswith(("import", "from"))]
             assert set(imports) <= {"import torch", "from torch import nn",
-                                    "from collections import OrderedDict"}
+                                    "from collections import OrderedDict",
+                                    # EfficientNet's StochasticDepth is torchvision's module
+                                    "from torchvision.ops import StochasticDepth"}
     tudui = generate(ROOT / "specs" / "zoo" / "tutorial_cifar10.yaml", "ordereddict")
     assert '("conv1", nn.Conv2d(3, 32, 5, padding=2)),  # -> 32×32×32' in tudui
 
