@@ -28,11 +28,12 @@ TORCHVISION = {
     "mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(), (3, 224, 224)),
     "squeezenet1_1": (lambda: torchvision.models.squeezenet1_1(), (3, 224, 224)),
     "efficientnet_b0": (lambda: torchvision.models.efficientnet_b0(), (3, 224, 224)),
+    "mnasnet1_0": (lambda: torchvision.models.mnasnet1_0(), (3, 224, 224)),
 }
 
 # held exactly (not within summary's 1%) to FlopCounterMode on both models: SE gates, grouped
 # and depthwise convolutions, Mean pooling, channel split and shuffle
-EXACT_MACS = ["efficientnet_b0"]
+EXACT_MACS = ["efficientnet_b0", "mnasnet1_0"]
 
 
 @pytest.mark.parametrize("stem", sorted(TORCHVISION))

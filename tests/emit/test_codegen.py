@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted((ROOT / "specs" / "zoo").glob("*.yaml")) + sorted((ROOT / "specs").glob("*.yaml"))
 GOLDEN = ROOT / "tests" / "golden" / "codegen_tutorial_cifar10_class.py"
 BRANCHING = {"resnet18", "resnet34", "resnet50", "googlenet", "densenet121", "mobilenet_v2",
-             "squeezenet1_1", "unet", "unet_padded", "efficientnet_b0"}
+             "squeezenet1_1", "unet", "unet_padded", "efficientnet_b0",
+             "mnasnet1_0"}
 
 
 def spec_id(path: Path) -> str:
