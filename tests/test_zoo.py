@@ -30,11 +30,12 @@ TORCHVISION = {
     "efficientnet_b0": (lambda: torchvision.models.efficientnet_b0(), (3, 224, 224)),
     "mnasnet1_0": (lambda: torchvision.models.mnasnet1_0(), (3, 224, 224)),
     "regnet_y_400mf": (lambda: torchvision.models.regnet_y_400mf(), (3, 224, 224)),
+    "shufflenet_v2_x1_0": (lambda: torchvision.models.shufflenet_v2_x1_0(), (3, 224, 224)),
 }
 
 # held exactly (not within summary's 1%) to FlopCounterMode on both models: SE gates, grouped
 # and depthwise convolutions, Mean pooling, channel split and shuffle
-EXACT_MACS = ["efficientnet_b0", "mnasnet1_0", "regnet_y_400mf"]
+EXACT_MACS = ["efficientnet_b0", "mnasnet1_0", "regnet_y_400mf", "shufflenet_v2_x1_0"]
 
 
 @pytest.mark.parametrize("stem", sorted(TORCHVISION))
