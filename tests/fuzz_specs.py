@@ -1063,11 +1063,12 @@ def _html_problems(html_text: str) -> str | None:
     import re
 
     lowered = html_text.lower()
-    for bad in ("<script", "javascript:", "xlink:href", " href=", "<iframe", "<object",
-                "<embed", "<foreignobject"):
+    for bad in ("<script", "xlink:href", " href=", "<iframe", "<object", "<embed",
+                "<foreignobject"):
         if bad in lowered:
             return bad
-    match = re.search(r"<[^>]*\son[a-z]+\s*=", lowered)
+    # inside a tag; in text (an error message quoting the spec, escaped) it is no link
+    match = re.search(r"<[^>]*(\son[a-z]+\s*=|javascript:)", lowered)
     return match.group(0)[:40] if match else None
 
 

@@ -138,7 +138,9 @@ def resolve(doc: Document) -> Network:
     data = doc.data
     inputs = [Input(name, *_input(value)) for name, value in (data.get("inputs") or {}).items()]
     shape, dtype = (inputs[0].shape, inputs[0].dtype) if inputs else _input(data["input"])
-    blocks = {name: dict(body.get("params") or {}) if isinstance(body, dict) else {}
+    # a block whose params are not a mapping has been reported by validation (not fatal)
+    blocks = {name: dict(body["params"]) if isinstance(body, dict)
+              and isinstance(body.get("params"), dict) else {}
               for name, body in (data.get("blocks") or {}).items()}
     outputs, returns = _outputs(data)
     return Network(data.get("name", "Net"), shape, dtype, [], blocks, inputs, outputs, returns)

@@ -169,6 +169,9 @@ def test_empty_layers():
     (HEAD + "  - ReLU: [true, 1]\n", 4, 11, "ReLU takes at most 1 positional argument (inplace)"),
     (HEAD + "  - Conv2d: {out_channels: 8, kernel_size: 3, padding_mode: zero}\n", 4, 61,
      "(did you mean 'zeros'?)"),
+    # resolve once read a block's params with dict() and raised (ValueError) on this
+    ("netspec: 1\ninput: [3]\nblocks:\n  B:\n    params: [planes]\n    layers: [ReLU]\n"
+     "layers:\n  - B\n", 5, 13, 'blocks.B.params must be a mapping, got ["planes"]'),
 ])
 def test_wrong_types_and_values(text, line, col, fragment):
     one_error(text, line, col, fragment)
