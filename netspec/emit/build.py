@@ -176,8 +176,11 @@ def _call_function(graph: Any, op: Any, child: Node, inputs: list, by_name: dict
     values = Args.filled(op, child.kwargs).values
     if spec.arguments is not None:  # positional, some read from the input when it runs
         x = inputs[0]
-        args = tuple(graph.call_method("size", (x, a.dim)) if isinstance(a, InputSize) else a
-                     for a in spec.arguments(values, child.input_shape))
+        args = [graph.call_method("size", (x, a.dim)) if isinstance(a, InputSize) else a
+                for a in spec.arguments(values, child.input_shape)]
+        port = op.batch_port(len(inputs))
+        if port is not None:  # another tensor's batch size: class_token.expand(n, -1, -1)
+            args[op.inputs[port].batch_size_at] = graph.call_method("size", (inputs[port], 0))
         if spec.method:
             return graph.call_method(spec.target.rpartition(".")[2], (x, *args))
         return graph.call_function(torch_side.function(op), (x, *args))

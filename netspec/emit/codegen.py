@@ -1205,7 +1205,7 @@ class _ClassWriter:
             self.helper_ops.add(op.name)
         values = Args.filled(op, c.r.kwargs).values
         if op.torch.arguments is not None:  # x.reshape(x.shape[0], 8, -1), x[:, 0]
-            return self.arguments_call(op, values, args[0], c.r.input_shape)
+            return self.arguments_call(op, values, args, c.r.input_shape)
         name = op.code.call or op.torch.target
         self.uses_torch |= name.startswith("torch.")
         inputs = [Expr("", [Item(atom(a)) for a in args], "[", "]")] \
@@ -1214,10 +1214,16 @@ class _ClassWriter:
                                       for k in op.torch.call_args),
                            *(f"{k}={v}" for k, v in keywords.items())])
 
-    def arguments_call(self, op: Any, values: dict, x: str, shape: tuple[int, ...]) -> Expr:
+    def arguments_call(self, op: Any, values: dict, args: list[str],
+                       shape: tuple[int, ...]) -> Expr:
         """``x.method(...)``, ``x[...]`` or ``f(x, ...)`` with Torch.arguments, sizes the
-        input has when it runs read from it (``x.shape[0]``)."""
+        input has when it runs read from it (``x.shape[0]``), or another input's batch size
+        (``self.class_token.expand(x.shape[0], -1, -1)``)."""
+        x = args[0]
         texts = [argument_text(a, x) for a in op.torch.arguments(values, shape)]
+        port = op.batch_port(len(args))
+        if port is not None:
+            texts[op.inputs[port].batch_size_at] = f"{args[port]}.shape[0]"
         if op.code.subscript:
             (index,) = texts
             return atom(f"{x}[{index}]")

@@ -858,7 +858,7 @@ class _Scope:
         if spelling is None:
             return False
         op, call = spelling
-        if op.takes_several:
+        if op.takes_several and call.match is None:
             self.merge(node, op, args, kwargs, what)
             return True
         if call.match is not None:
@@ -873,9 +873,26 @@ class _Scope:
             written = dict(call.sets)
         else:
             written = self.written_params(op, call, args[1:], kwargs, what)
+        sources = [self.ref(args[0], node, what), *self.batch_source(op, args, kwargs, what)]
         self.refs[node] = self.add({op.name: written or None}, self.fresh(node.name),
-                                   [self.ref(args[0], node, what)], node)
+                                   sources, node)
         return True
+
+    def batch_source(self, op: LayerType, args: list, kwargs: dict, what: str) -> list[str]:
+        """A parameter repeated over another tensor's batch (Port.batch_size_at):
+        self.class_token.expand(n, -1, -1) with n = x.shape[0] takes x as its second input."""
+        port = op.batch_port(len(op.inputs))
+        if port is None or getattr(args[0], "op", None) != "get_attr":
+            return []
+        sizes = list(args[1:]) or list(kwargs.values())
+        if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
+            sizes = list(sizes[0])
+        at = op.inputs[port].batch_size_at
+        value = sizes[at] if len(sizes) > at else None
+        if not isinstance(value, fx.Node):
+            return []
+        source, dim = self.helpers.get(value, (None, None))
+        return [self.ref(source, args[0], what)] if source is not None and dim == 0 else []
 
     def written_params(self, op: LayerType, call: FxCall, args: list, kwargs: dict,
                        what: str) -> dict[str, Any]:

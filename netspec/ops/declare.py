@@ -186,6 +186,12 @@ class Port:
     # state_rule(a, x) -> the output sample shape (the batch back at dim 0), x being the
     # state's shape without its batch; None: such a tensor is refused here
     state_rule: Callable[[Args, Shape], Shape] | None = None
+    # the op takes not this tensor but its batch size, read at run time, as its positional
+    # call argument of this index (Torch.arguments' value there is replaced): the batch a
+    # tensor without one (a Parameter) is repeated over, class_token.expand(x.shape[0], -1,
+    # -1).  The other ports then take a tensor without a batch dimension whose dim 0 (of
+    # size 1) becomes the batch
+    batch_size_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -401,6 +407,10 @@ class LayerType:
         if any(p.variadic or p.scalar for p in self.inputs[:-1]):
             raise ValueError(f"{self.name}: only the last input port may be variadic or a "
                              "number")
+        if any(p.batch_size_at is not None and (p.required or self.torch.arguments is None)
+               for p in self.inputs):
+            raise ValueError(f"{self.name}: a port giving its batch size is optional, and "
+                             "replaces one of Torch.arguments")
         params = [p.param for p in self.inputs if p.param is not None]
         runs = [k for i, k in enumerate(params) if i == 0 or params[i - 1] != k]
         if len(runs) != len(set(runs)) or any(
@@ -429,6 +439,12 @@ class LayerType:
         tensor without a batch dimension (a Parameter) may meet a batch here, as torch
         broadcasts it."""
         return self.torch.inputs == "fold" or self.torch.broadcasts
+
+    def batch_port(self, count: int) -> int | None:
+        """The port whose batch size the op takes (Port.batch_size_at) when it is among the
+        ``count`` inputs given, else None."""
+        return next((i for i, p in enumerate(self.inputs[:count])
+                     if p.batch_size_at is not None), None)
 
     @property
     def takes_none(self) -> bool:

@@ -321,15 +321,20 @@ def expand_match(sizes: list, kwargs: dict, size_of) -> dict | str:
 
 
 @layer("Expand", Arg("sizes", SIZES, varargs=True), family="shape",
-       inputs=(Port(dtype="any", min_rank=0),),
+       inputs=(Port(dtype="any", min_rank=0, doc="what to expand"),
+               Port("like", dtype="any", min_rank=0, optional=True, batch_size_at=0,
+                    doc="the tensor whose batch size to take")),
        torch=Torch("torch.Tensor.expand", module=False, method=True,
                    arguments=lambda values, x: tuple(values["sizes"])),
-       code=Code(method="expand"),
+       code=Code(method="expand"), dtype=lambda a, dtypes: dtypes[0],  # like's is not used
        draw=Draw(key_args=lambda kw: f"sizes {tuple(kw.get('sizes', ()))}".replace(",)", ")")),
        origin="expanded", fx=(FxCall("expand", match=expand_match),))
-def expand(a: Args, x: Shape) -> Shape:
+def expand(a: Args, shapes: list[Shape]) -> Shape:
     """x.expand(*sizes): size-1 dims repeated to the size given (a view, no copy); sizes
-    count the batch, -1 keeps a size (sizes[0] is -1: the batch as it comes in)."""
+    count the batch, -1 keeps a size (sizes[0] is -1: the batch as it comes in).  With
+    from: [class_token, x], a tensor without a batch dimension (a Parameter, its dim 0 of
+    size 1) is repeated over x's batch: class_token.expand(x.shape[0], -1, -1)."""
+    x = shapes[0]
     sizes = list(a.sizes)
     rank = len(x) + 1
     if len(sizes) < rank:

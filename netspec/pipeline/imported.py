@@ -40,7 +40,9 @@ def verify(imported: Imported, text: str | None = None):
                 continue
             for arg, value in expect.items():
                 got = plain_value(r.kwargs.get(arg))
-                if not same_value(collapse_arg(REGISTRY[r.type].arg_by_name[arg], got), value):
+                written = collapse_arg(REGISTRY[r.type].arg_by_name[arg], got)
+                # an int is the list of that one int (LayerNorm's normalized_shape 768: [768])
+                if not (same_value(written, value) or same_value([written], value)):
                     raise ImportProblem(f"module '{r.qualname}' ({r.type}) has {arg} {value}, "
                                         f"but at input {shape} it gets {got}; give the model's "
                                         "input shape with --input")

@@ -232,10 +232,16 @@ class Inference:
         lt = entry.type
         tensors = [f for f in inputs if f.batched and f.shape is not None]
         plain = next(f for f in inputs if not f.batched)
+        port = lt.batch_port(len(inputs))
+        if port is not None and inputs[port].batched:  # the batch of another input
+            return self.given_batch(entry, inputs)
         if not lt.broadcasts or not tensors:
+            hint = (f"give the tensor whose batch to take: from: [{plain.node}, x]"
+                    if lt.batch_port(len(lt.inputs)) is not None and plain is inputs[0]
+                    else "combine it with the batch first, as x + parameter or x * "
+                    "parameter do")
             self.report(entry, f"{lt.name} takes a batch of samples, but '{plain.node}' has no "
-                        f"batch dimension (a Parameter, {fmt(plain.shape)}); combine it with "
-                        "the batch first, as x + parameter or x * parameter do")
+                        f"batch dimension (a Parameter, {fmt(plain.shape)}); {hint}")
             return None
         rank = max(len(f.shape) for f in tensors) + 1  # the batch included
         out = []
@@ -252,6 +258,35 @@ class Inference:
                 self.report(entry, f"'{f.node}' ({fmt(f.shape)}) meets the batch dimension "
                             f"with size {full[0]}, which torch broadcasts only for a batch of "
                             f"exactly {full[0]}; give it a leading 1: {fmt((1, *full[1:]))}")
+                return None
+            out.append(replace(f, shape=full[1:], batched=True))
+        return out
+
+    def given_batch(self, entry: LayerEntry, inputs: list[Flow]) -> list[Flow] | None:
+        """Inputs without a batch dimension, for an op that takes the batch size of another
+        (Port.batch_size_at): aligned to the end of the op's list argument (Expand's sizes,
+        as torch aligns a tensor to them), the dim at the batch's place, which must be 1,
+        becomes the batch (class_token 1×1×768 -> N×1×768)."""
+        listed = entry.type.list_arg
+        sizes = entry.given.get(listed.name) if listed is not None else None
+        out = []
+        for f in inputs:
+            if f.batched or f.shape is None:
+                out.append(f)
+                continue
+            rank = len(sizes) if isinstance(sizes, list) else len(f.shape)
+            full = (1,) * (rank - len(f.shape)) + tuple(f.shape)
+            kept = [i for i in range(1, rank - len(f.shape)) if sizes[i] == -1]
+            if kept:  # -1 keeps a size, and a new dim has none (as torch refuses it)
+                self.report(entry, f"{listed.name} {sizes}: -1 at dimension {kept[0]}, a new "
+                            f"dimension before the {len(f.shape)} of '{f.node}' "
+                            f"({fmt(f.shape)}), has no size to keep; give it a size",
+                            listed.name)
+                return None
+            if full[0] != 1:
+                self.report(entry, f"'{f.node}' ({fmt(f.shape)}) meets the batch dimension "
+                            f"with size {full[0]}, and only a size of 1 is repeated over a "
+                            f"batch; give it a leading 1: {fmt((1, *f.shape))}")
                 return None
             out.append(replace(f, shape=full[1:], batched=True))
         return out

@@ -111,3 +111,141 @@ def test_import_refuses_sizes_of_another_tensor():
                                             "input has at the same positions"):
         import_round_trip(Calls(body, pool=nn.AdaptiveAvgPool2d(1)), (3, 8, 8),
                           torch.randn(2, 3, 8, 8))
+
+
+# ---------------------------------------------------------------- a Parameter over a batch
+# from: [class_token, x]: a tensor without a batch dimension repeated over x's batch,
+# class_token.expand(x.shape[0], -1, -1) (torchvision's ViT)
+
+TOKEN_SPEC = """\
+netspec: 1
+name: ClassToken
+input: [3, 16, 16]
+layers:
+  - Conv2d: {out_channels: 8, kernel_size: 4, stride: 4}
+    name: conv_proj
+  - Flatten: {start_dim: 2}
+  - Permute: [0, 2, 1]
+    name: tokens
+  - Parameter: {shape: [1, 1, 8], init: normal, std: 0.02}
+    name: class_token
+  - Expand: [-1, -1, -1]
+    from: [class_token, tokens]
+    name: batch_class_token
+  - Concat: {dim: 1}
+    from: [batch_class_token, tokens]
+"""
+
+
+def token_spec(param: tuple, sample: tuple, sizes: list, dtype: str = "float32") -> str:
+    return (f"netspec: 1\ninput: {{shape: {list(sample)}, dtype: {dtype}}}\nlayers:\n"
+            f"  - Identity:\n    name: x\n  - Parameter: {{shape: {list(param)}}}\n"
+            f"    name: p\n  - Expand: {{sizes: {sizes}}}\n    from: [p, x]\n")
+
+
+@st.composite
+def token_case(draw):
+    """A parameter (its first size 1 mostly), a sample whose batch it takes, and sizes as
+    torch aligns them: as many as the parameter's dims mostly, now and then new leading
+    dims or too few; each -1, the size, a new size for a 1, now and then a wrong one or 0."""
+    param = tuple(draw(st.lists(st.sampled_from([1, 1, 1, 2, 3]), min_size=1, max_size=4)))
+    sample = tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=3)))
+    rank = max(1, len(param) + draw(st.sampled_from([0, 0, 0, 1, 2, -1])))
+    full = (1,) * (rank - len(param)) + param if rank >= len(param) else param
+    sizes = [-1] + [draw(st.sampled_from([-1, n, 4] if n == 1 else [-1, n, n + 1]))
+                    for n in full[1:rank]]
+    if draw(st.integers(0, 5)) == 0 and len(sizes) > 1:
+        sizes[draw(st.integers(1, len(sizes) - 1))] = 0
+    return param, sample, sizes
+
+
+@settings(max_examples=examples(150))
+@given(drawn=token_case(), dtype=st.sampled_from(DTYPES))
+def test_a_parameter_over_another_batch_agrees_with_torch(drawn, dtype):
+    """netspec accepts exactly when p.expand(x.shape[0], *sizes[1:]) gives every batch its
+    own copy (batches 2 and 3, a non-empty output), with torch's shape and dtype."""
+    param, sample, sizes = drawn
+    theirs = []
+    for n in (2, 3):
+        x, p = torch.zeros((n, *sample), dtype=getattr(torch, dtype)), torch.zeros(param)
+        try:
+            y = p.expand(x.shape[0], *sizes[1:])
+        except RuntimeError:
+            theirs.append(None)
+            continue
+        theirs.append((tuple(y.shape[1:]), str(y.dtype).removeprefix("torch."))
+                      if y.shape[0] == n and y.numel() else None)
+    result = netspec.check(token_spec(param, sample, sizes, dtype))
+    if None in theirs or theirs[0] != theirs[1]:
+        assert not result.ok, (drawn, theirs)
+    else:
+        assert result.ok, (drawn, [d.message for d in result.errors])
+        ours = (result.output_shape, result.layers[-1].output_dtype)
+        assert ours == theirs[0], drawn
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda s: s.replace("from: [class_token, tokens]", "from: class_token"),
+     "Expand takes a batch of samples, but 'class_token' has no batch dimension (a "
+     "Parameter, 1×1×8); give the tensor whose batch to take: from: [class_token, x]"),
+    (lambda s: s.replace("shape: [1, 1, 8]", "shape: [2, 1, 8]"),
+     "'class_token' (2×1×8) meets the batch dimension with size 2, and only a size of 1 is "
+     "repeated over a batch; give it a leading 1: 1×2×1×8"),
+    (lambda s: s.replace("Expand: [-1, -1, -1]", "Expand: [-1, -1]"),
+     "sizes [-1, -1] has 2 entries, fewer than the 3 dimensions of the input"),
+])
+def test_refusals_of_a_parameter_say_why(edit, message):
+    text = edit(TOKEN_SPEC)
+    assert text != TOKEN_SPEC
+    errors = netspec.check(text).errors
+    assert any(message in d.message for d in errors), [d.message for d in errors]
+
+
+def test_a_parameter_over_a_batch_builds_and_writes_code_at_any_batch(tmp_path):
+    """The built model and the generated code read the batch when they run: the same
+    outputs as torchvision's spelling at batches 1, 2 and 5."""
+    def reference(m, x):
+        tokens = getattr(m, "1")(m.conv_proj(x)).permute(0, 2, 1)
+        return torch.cat([m.class_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
+
+    source = build_and_codegen_agree(TOKEN_SPEC, reference,
+                                     [torch.randn(n, 3, 16, 16) for n in (1, 2, 5)],
+                                     tmp_path, "ClassToken")
+    assert "self.class_token.expand(tokens.shape[0], -1, -1)  # -> 1×8" in source
+    rows, dot = summary_and_render(TOKEN_SPEC)
+    assert rows["batch_class_token"].params == 0 and rows["class_token"].params == 8
+    assert "sizes (-1, -1, -1)" in dot
+
+
+def test_a_parameter_over_a_batch_exports_with_a_dynamic_batch(tmp_path):
+    from netspec.emit.export import export
+
+    report = export(TOKEN_SPEC, "onnx", tmp_path / "token.onnx", verify_batches=(2, 3))
+    assert report.ok and max(report.differences.values()) <= 1e-5, report.differences
+
+
+class ClassTokenModel(nn.Module):
+    """torchvision's VisionTransformer.forward, and timm's spelling of the same."""
+
+    def __init__(self, timm_spelling: bool = False):
+        super().__init__()
+        self.conv_proj = nn.Conv2d(3, 8, 4, stride=4)
+        self.class_token = nn.Parameter(torch.randn(1, 1, 8))
+        self.timm_spelling = timm_spelling
+
+    def forward(self, x):
+        x = self.conv_proj(x).flatten(2).permute(0, 2, 1)
+        if self.timm_spelling:
+            return torch.cat((self.class_token.expand(x.shape[0], -1, -1), x), dim=1)
+        n = x.shape[0]
+        batch_class_token = self.class_token.expand(n, -1, -1)
+        return torch.cat([batch_class_token, x], dim=1)
+
+
+@pytest.mark.parametrize("timm_spelling", [False, True])
+def test_import_of_a_class_token_round_trips(timm_spelling):
+    layers = import_round_trip(ClassTokenModel(timm_spelling), (3, 16, 16),
+                               torch.randn(3, 3, 16, 16))
+    (expand,) = [e for e in layers if "Expand" in e]
+    assert expand["Expand"] == {"sizes": [-1, -1, -1]}, layers
+    assert expand["from"][0] == "class_token", layers
