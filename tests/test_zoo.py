@@ -9,6 +9,15 @@ from zoo_helpers import ZOO, assert_hook_shapes, assert_torchvision_equivalent, 
 import netspec
 from netspec.emit.summary import summarize
 
+
+def vit_b_16():
+    """torchvision's ViT-B/16 with a random head: torchvision starts it at zeros, and zero
+    logits would agree whatever the encoder computed."""
+    model = torchvision.models.vit_b_16()
+    torch.nn.init.normal_(model.heads.head.weight, std=0.02)
+    return model
+
+
 # spec file stem -> (torchvision constructor, input shape)
 TORCHVISION = {
     "resnet18": (lambda: torchvision.models.resnet18(), (3, 224, 224)),
@@ -31,6 +40,7 @@ TORCHVISION = {
     "mnasnet1_0": (lambda: torchvision.models.mnasnet1_0(), (3, 224, 224)),
     "regnet_y_400mf": (lambda: torchvision.models.regnet_y_400mf(), (3, 224, 224)),
     "shufflenet_v2_x1_0": (lambda: torchvision.models.shufflenet_v2_x1_0(), (3, 224, 224)),
+    "vit_b_16": (vit_b_16, (3, 224, 224)),
 }
 
 # held exactly (not within summary's 1%) to FlopCounterMode on both models: SE gates, grouped

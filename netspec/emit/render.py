@@ -483,8 +483,16 @@ class _Drawing:
             return self.fused(graph, single, sources, container=r)
         node = self.node_id(r.qualname or r.name)
         graph.node(node, **self.leaf_attrs(r))
-        for s in sources:
+        ports = REGISTRY[r.type].inputs if r.kind == "merge" and r.type in REGISTRY else ()
+        for i, s in enumerate(sources):
             self.edge(s, node)
+            port = ports[i] if i < len(ports) else None
+            if port is not None and s.shape is not None and (
+                    port.batch_size_at is not None or port.size_of):
+                # only a size is taken, no data: dashed (Expand's batch, Interpolate's like)
+                what = "batch size" if port.batch_size_at is not None else "size"
+                self.edges[-1][2].update(style="dashed", label=graphviz.escape(
+                    f" {what} of {visible(fmt(s.shape))} "))
         return Port(node, r.output_shape)
 
     def cluster(self, graph, r: Node, level: int, sources: list[Port]) -> Port:

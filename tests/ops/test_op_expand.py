@@ -215,6 +215,9 @@ def test_a_parameter_over_a_batch_builds_and_writes_code_at_any_batch(tmp_path):
     rows, dot = summary_and_render(TOKEN_SPEC)
     assert rows["batch_class_token"].params == 0 and rows["class_token"].params == 8
     assert "sizes (-1, -1, -1)" in dot
+    # the tokens give only their batch size: a dashed edge saying so, not a data edge
+    (edge,) = [line for line in dot.splitlines() if "batch size of 16×8" in line]
+    assert "style=dashed" in edge, edge
 
 
 def test_a_parameter_over_a_batch_exports_with_a_dynamic_batch(tmp_path):
