@@ -71,13 +71,14 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _MODULE_NAME = re.compile(MODULE_NAME.pattern, re.ASCII)  # block1-0, via getattr
 _INDEX = re.compile(r"(0|[1-9][0-9]*)", re.ASCII)
 # Module-level names the generated file defines or uses: a class may not take them.
-# Functions the generated file defines once for function ops (Code.helper): crop_to
+# Functions and classes the generated file defines once (Code.helper): crop_to, LayerNorm2d
 _HELPER_FUNCTIONS = frozenset(lt.code.call for lt in REGISTRY.values() if lt.code.helper)
-# Module ops whose class is not torch's (torchvision.ops.StochasticDepth): the file imports
-# them by name, which no class may then take
+# Module ops whose class is not torch's and that the file does not define
+# (torchvision.ops.StochasticDepth): the file imports them by name, which no class may take
 _IMPORTED = {lt.torch.target.rpartition(".")[2]: lt.torch.target.rpartition(".")[0]
              for lt in REGISTRY.values()
-             if lt.torch.module and not lt.torch.target.startswith("torch.")}
+             if lt.torch.module and not lt.torch.target.startswith("torch.")
+             and not lt.code.helper}
 _GLOBALS = frozenset({"torch", "nn", "OrderedDict", "collections", "annotations"}
                      ) | _HELPER_FUNCTIONS | frozenset(_IMPORTED)
 # Module ops returning a tuple (RNN, LSTM, GRU return (output, state)): in nn.Sequential, a
@@ -900,6 +901,8 @@ class _ClassWriter:
                                unit.text((*here, "kw", arg), value, default))
             if n.r.type in _OUTPUT_ONLY_HELPER and in_sequential:
                 self.helpers.add(n.r.type)
+            if REGISTRY[n.r.type].code.helper:  # a class the file defines (LayerNorm2d)
+                self.helper_ops.add(n.r.type)
             return _constructor(n.r.type, args, in_sequential)
         # a chain group or a repeat: nn.Sequential
         return self.sequential(n.children, unit, here)
@@ -1259,6 +1262,7 @@ class _SequentialWriter:
     def __init__(self, style: str):
         self.style = style
         self.helpers: set[str] = set()
+        self.helper_ops: set[str] = set()  # module ops whose class the file defines
         self.uses_od = False
         self.local_names: set[str] = set()
 
@@ -1266,6 +1270,8 @@ class _SequentialWriter:
         if n.kind == "layer":
             if n.r.type in _OUTPUT_ONLY_HELPER:
                 self.helpers.add(n.r.type)
+            if REGISTRY[n.r.type].code.helper:
+                self.helper_ops.add(n.r.type)
             return _constructor(n.r.type, _layer_args(n), in_sequential=True)
         return self.container(n.children)
 
@@ -1497,5 +1503,6 @@ def _sequential_style(tree: _Tree, nodes: list[CodeNode], name: str, result: Che
                     "which keep names"))])
     writer = _SequentialWriter(style)
     source = writer.network(name, nodes)
-    return _assemble(result.file, name, style, [source], writer.uses_od, False, set(),
-                     writer.helpers, _input_text(result), _imports(result.layers))
+    return _assemble(result.file, name, style, [source], writer.uses_od, False,
+                     writer.helper_ops, writer.helpers, _input_text(result),
+                     _imports(result.layers))

@@ -1,5 +1,5 @@
-"""Normalisation: BatchNorm/InstanceNorm 1d/2d/3d, LayerNorm, RMSNorm, GroupNorm,
-LocalResponseNorm."""
+"""Normalisation: BatchNorm/InstanceNorm 1d/2d/3d, LayerNorm, torchvision's LayerNorm2d,
+RMSNorm, GroupNorm, LocalResponseNorm."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from netspec.ops.declare import (
     Arg,
     Args,
     Bool,
+    Code,
     Draw,
     Float,
     FxCall,
@@ -118,6 +119,10 @@ def _normalized(a: Args, x: Shape) -> tuple[int, ...]:
     return ns
 
 
+def _layer_norm_params(a: Args, x: Shape) -> int:
+    return math.prod(_normalized(a, x)) * (2 if a.bias else 1) if a.elementwise_affine else 0
+
+
 @layer(
     "LayerNorm",
     Arg("normalized_shape", IntList(), infer=_trailing),
@@ -127,12 +132,48 @@ def _normalized(a: Args, x: Shape) -> tuple[int, ...]:
     family="norm",
     draw=Draw(abbrev="LN"),
     mixed_dtypes=HALF,
-    params=lambda a, x: (
-        math.prod(_normalized(a, x)) * (2 if a.bias else 1) if a.elementwise_affine else 0
-    ),
+    params=_layer_norm_params,
 )
 def layer_norm(a: Args, x: Shape) -> Shape:
     _normalized(a, x)
+    return x
+
+
+# torchvision's class, as generated code defines it (torchvision.models.convnext.LayerNorm2d
+# is not a public name to import)
+LAYER_NORM_2D = '''class LayerNorm2d(nn.LayerNorm):
+    """nn.LayerNorm over the channels of an N×C×H×W tensor (torchvision's ConvNeXt)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)'''
+
+
+@layer(
+    "LayerNorm2d",
+    Arg("normalized_shape", IntList(), infer=_channels),
+    Arg("eps", Float(), 1e-5),
+    Arg("elementwise_affine", Bool, True),
+    Arg("bias", Bool, True),
+    family="norm",
+    ranks={3: "C×H×W"},
+    torch=Torch("torchvision.models.convnext.LayerNorm2d"),
+    code=Code(call="LayerNorm2d", helper=LAYER_NORM_2D),
+    draw=Draw(abbrev="LN"),
+    mixed_dtypes=HALF,
+    params=lambda a, x: _layer_norm_params(a, (*x[1:], x[0])),
+)
+def layer_norm_2d(a: Args, x: Shape) -> Shape:
+    """torchvision's LayerNorm2d, nn.LayerNorm's arguments: x.permute(0, 2, 3, 1), layer
+    norm over the trailing dims (the channels), permuted back; its state_dict keys are
+    LayerNorm's (weight, bias).  ConvNeXt's stem, downsampling layers and classifier."""
+    permuted = (*x[1:], x[0])
+    try:
+        _normalized(a, permuted)
+    except ShapeError as exc:
+        raise ShapeError(f"{exc.message} (LayerNorm2d's C×H×W input {fmt(x)} permuted to "
+                         "H×W×C)", exc.arg) from None
     return x
 
 

@@ -573,6 +573,7 @@ def test_every_layer_type_of_these_families_is_fuzzed():
         "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle",
         "ChannelShuffle", "RNN", "LSTM", "GRU", "TransformerEncoderLayer"}
         | {"StochasticDepth"}  # tests/ops/test_op_stochastic_depth.py
+        | {"LayerNorm2d"}  # tests/ops/test_op_layer_norm_2d.py
         | {"RNNCell", "GRUCell", "LSTMCell"}  # tests/ops/test_op_cells.py
         | {"TransformerDecoderLayer"}  # tests/ops/test_op_decoder.py
         | {"Interpolate"})  # a function op: tests/ops/test_op_interpolate.py
