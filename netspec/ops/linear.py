@@ -33,12 +33,14 @@ def _features(x: Shape) -> int:
        macs=lambda a, x, y: numel(x[:-1]) * a.in_features * a.out_features)
 def linear(a: Args, x: Shape) -> Shape:
     out = (*x[:-1], a.out_features)
-    if len(x) >= 3:
+    if len(x) >= 3 and "in_features" not in a.given:
         # PyTorch accepts it, acting on the last dimension only: the classic missing Flatten
-        # after a convolution (an L×features sequence, rank 2, is the intended use).
+        # after a convolution (an L×features sequence, rank 2, is the intended use; a written
+        # in_features says the last dimension is meant: ConvNeXt's channels-last Linears).
         a.warn(f"Linear acts on the last dimension only: the {fmt(x)} sample becomes "
                f"{fmt(out)}, each of the {numel(x[:-1])} positions mapped separately; to map "
-               f"the whole sample, put a Flatten before it (in_features would be {numel(x)})")
+               f"the whole sample, put a Flatten before it (in_features would be {numel(x)}); "
+               f"where the last dimension is meant, write in_features: {x[-1]}")
     return out
 
 

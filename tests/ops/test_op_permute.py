@@ -214,3 +214,16 @@ def test_list_form_is_dims_as_in_x_permute():
     word = netspec.check(listed.replace("[0, 2, 1]", "[0, x, 1]"))
     assert len(word.errors) == 1 and "dims must be a list of dimension indices" in \
         word.errors[0].message
+
+
+def test_a_channels_last_linear_warns_only_without_in_features():
+    """After a Permute to channels last (ConvNeXt's blocks), a Linear that writes its
+    in_features means the last dimension: no missing-Flatten warning; without it, the
+    warning says how to mean it."""
+    text = ("netspec: 1\ninput: [8, 4, 4]\nlayers:\n  - Permute: [0, 2, 3, 1]\n"
+            "  - Linear: {out_features: 16}\n")
+    (warning,) = netspec.check(text).warnings
+    assert "Linear acts on the last dimension only" in warning.message
+    assert warning.message.endswith("where the last dimension is meant, write in_features: 8")
+    meant = netspec.check(text.replace("{out_features", "{in_features: 8, out_features"))
+    assert meant.ok and not meant.warnings
