@@ -18,6 +18,18 @@ def vit_b_16():
     return model
 
 
+def convnext_tiny():
+    """torchvision's ConvNeXt-T with its layer scales drawn in [0.2, 1]: at torchvision's
+    1e-6 every block is nearly the identity, and outputs would agree whatever the blocks
+    computed."""
+    model = torchvision.models.convnext_tiny()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("layer_scale"):
+                parameter.uniform_(0.2, 1.0)
+    return model
+
+
 # spec file stem -> (torchvision constructor, input shape)
 TORCHVISION = {
     "resnet18": (lambda: torchvision.models.resnet18(), (3, 224, 224)),
@@ -41,6 +53,7 @@ TORCHVISION = {
     "regnet_y_400mf": (lambda: torchvision.models.regnet_y_400mf(), (3, 224, 224)),
     "shufflenet_v2_x1_0": (lambda: torchvision.models.shufflenet_v2_x1_0(), (3, 224, 224)),
     "vit_b_16": (vit_b_16, (3, 224, 224)),
+    "convnext_tiny": (convnext_tiny, (3, 224, 224)),
 }
 
 # held exactly (not within summary's 1%) to FlopCounterMode on both models: SE gates, grouped
@@ -189,3 +202,15 @@ def test_summary_macs_are_flop_counter_s(stem):
     reference = make().to("meta")
     ours = summarize(ZOO / f"{stem}.yaml").macs
     assert ours == flop_counter_macs(model, shape) == flop_counter_macs(reference, shape)
+
+
+def test_convnext_stochastic_depth_grows_as_torchvision_s():
+    """Training behaves as torchvision's too: every StochasticDepth has its p (0.1 * k / 17
+    over the 18 blocks) and mode, module for module."""
+    import netspec
+
+    ours = {n: repr(m) for n, m in netspec.build(ZOO / "convnext_tiny.yaml").named_modules()
+            if type(m).__name__ == "StochasticDepth"}
+    theirs = {n: repr(m) for n, m in torchvision.models.convnext_tiny().named_modules()
+              if type(m).__name__ == "StochasticDepth"}
+    assert len(ours) == 18 and ours == theirs

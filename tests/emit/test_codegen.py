@@ -26,7 +26,8 @@ SPECS = sorted((ROOT / "specs" / "zoo").glob("*.yaml")) + sorted((ROOT / "specs"
 GOLDEN = ROOT / "tests" / "golden" / "codegen_tutorial_cifar10_class.py"
 BRANCHING = {"resnet18", "resnet34", "resnet50", "googlenet", "densenet121", "mobilenet_v2",
              "squeezenet1_1", "unet", "unet_padded", "efficientnet_b0",
-             "mnasnet1_0", "regnet_y_400mf", "shufflenet_v2_x1_0", "vit_b_16"}
+             "mnasnet1_0", "regnet_y_400mf", "shufflenet_v2_x1_0", "vit_b_16",
+             "convnext_tiny"}
 
 
 def spec_id(path: Path) -> str:
@@ -196,9 +197,13 @@ def test_generated_source_shape(generated):
         for file in styles.values():
             text = file.read_text(encoding="utf-8")
             imports = [line for line in text.splitlines() if line.startswith(("import", "from"))]
+            # torchvision's StochasticDepth is imported by design (ConvNeXt's blocks)
             assert set(imports) <= {"import torch", "from torch import nn",
                                     "from collections import OrderedDict",
                                     # EfficientNet's StochasticDepth is torchvision's module
+                                    # GoogLeNet's outputs: a namedtuple, Any in eval
+                                    "from collections import namedtuple",
+                                    "from typing import Any",
                                     "from torchvision.ops import StochasticDepth"}
     tudui = generate(ROOT / "specs" / "zoo" / "tutorial_cifar10.yaml", "ordereddict")
     assert '("conv1", nn.Conv2d(3, 32, 5, padding=2)),  # -> 32×32×32' in tudui

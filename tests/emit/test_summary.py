@@ -93,7 +93,7 @@ def test_meta_counts_are_real(name):
     assert real == meta == s.macs
 
 
-@pytest.mark.parametrize("name", ["vit_b_16"])
+@pytest.mark.parametrize("name", ["vit_b_16", "convnext_tiny"])
 def test_macs_of_the_modern_zoo_are_flop_counter_s(name):
     """Summary's MACs are exactly FlopCounterMode's total / 2 on the built model, attention
     included: on the CPU in training mode, as in eval the fused attention kernel (torch's
