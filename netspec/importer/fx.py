@@ -30,6 +30,7 @@ import torch
 from torch import fx, nn
 
 from netspec.core.names import IDENTIFIER, MODULE_ATTRIBUTES, MODULE_NAME
+from netspec.importer.subclass import base_call, layer_base, overrides_nothing
 from netspec.ops import REGISTRY, LayerType
 from netspec.ops.declare import REQUIRED, SPELLINGS, FxCall
 
@@ -223,16 +224,23 @@ def op_of_class(cls: type) -> LayerType | None:
 
 def layer_type_of(m: nn.Module) -> LayerType | None:
     """The netspec layer type a module is (None: not a torch.nn layer netspec has, nor the
-    class of a module op from outside torch, such as torchvision's StochasticDepth)."""
-    cls = type(m)
+    class of a module op from outside torch, such as torchvision's StochasticDepth, nor a
+    subclass of one that overrides none of its methods, such as torchvision's Conv3DSimple)."""
     if isinstance(m, CONTAINERS):
         return None
-    lt = op_of_class(cls)
-    if lt is None:
-        return None
-    if cls.__module__.startswith("torch.nn") or cls is _foreign_class(lt):
+    lt = _layer_class(type(m))
+    if lt is not None:
         return lt
-    return None
+    base = layer_base(type(m), _layer_class)
+    return base[1] if base is not None and overrides_nothing(type(m), base[0]) else None
+
+
+def _layer_class(cls: type) -> LayerType | None:
+    """The op whose own class ``cls`` is (torch.nn's, or a module op's from outside)."""
+    lt = op_of_class(cls)
+    if lt is None or not (cls.__module__.startswith("torch.nn") or cls is _foreign_class(lt)):
+        return None
+    return lt
 
 
 def _foreign_class(lt: LayerType) -> type | None:
@@ -497,9 +505,43 @@ class Importer:
         """A non-leaf module -> the entries of its group (or of the whole spec)."""
         return _Scope(self, m, qual).convert()
 
+    def inlined(self, m: nn.Module, qual: str) -> _Scope | None:
+        """A torch.nn layer subclass with a forward of its own (timm's BatchNormAct2d, an
+        nn.BatchNorm2d calling its activation after the norm): the entries of that forward,
+        the layer's own call among them as the layer, which takes the module's name; None for
+        any other module."""
+        found = None if isinstance(m, CONTAINERS) or layer_type_of(m) is not None else \
+            layer_base(type(m), _layer_class)
+        if found is None:
+            return None
+        base, op = found
+        where = self.where(qual, m)
+        holding = [f"'{n}' ({type(c).__name__})" for n, c in m.named_children() if _has_state(c)]
+        if holding:
+            raise ImportProblem(f"{where}: a torch.nn.{base.__name__} whose child "
+                                f"{', '.join(holding)} has parameters of its own; a spec entry "
+                                f"is the {op.name} (its weights '{qual}.weight', ...) or a "
+                                "group of entries, not both")
+        graph = self.trace(m, qual)
+        call = base_call(m, base, graph)
+        if isinstance(call, str):
+            raise ImportProblem(f"{where}: {call}")
+        scope = _Scope(self, m, qual, graph, (call, op))
+        scope.convert()
+        return scope
+
     def child_entry(self, child: nn.Module, qual: str) -> tuple[dict[str, Any], dict | None]:
         """A child's entry (a layer, or a group of its own forward's entries), and the entry
         that joins its input when it takes a list of tensors."""
+        scope = self.inlined(child, qual)
+        if scope is not None:
+            if len(scope.items) > 1:
+                kinds = ", ".join(next(iter(i.data)) for i in scope.items)
+                raise ImportProblem(f"{self.where(qual, child)}: its forward is {kinds}, "
+                                    "entries written in its place only where it is a child "
+                                    "its parent's forward calls, not in a chain over a "
+                                    "ModuleList")
+            return scope.items[0].data, None
         lt = layer_type_of(child)
         if lt is not None:
             write, expect = leaf_args(child, lt, self.where(qual, child))
@@ -517,10 +559,14 @@ class _Scope:
     """One module's forward, node by node, becoming the entries of its group: which entry
     (or 'input') holds each node's value, and the entries so far."""
 
-    def __init__(self, importer: Importer, m: nn.Module, qual: str):
+    def __init__(self, importer: Importer, m: nn.Module, qual: str,
+                 graph: fx.Graph | None = None, base: tuple[fx.Node, LayerType] | None = None):
         self.importer, self.module, self.qual = importer, m, qual
         self.where = importer.where(qual, m)
-        self.graph = importer.trace(m, qual)
+        self.graph = graph if graph is not None else importer.trace(m, qual)
+        # a layer subclass's forward (Importer.inlined): the call that is the layer's own,
+        # which becomes the layer's entry, and that entry
+        self.base, self.base_item = base, None
         self.children = dict(m.named_children())
         self.state = {name: _has_state(c) for name, c in self.children.items()}
         self.used_names = set(self.children)
@@ -534,6 +580,8 @@ class _Scope:
         self.consumed: set[fx.Node] = set()  # calls taken into a ModuleList's group
         self.input_join: dict[str, Any] | None = None
         self.output: Any = None
+        if base is not None:  # the module's own tensors are the layer's, read by its call
+            self.consumed.update(n for n in base[0].all_input_nodes if n.op == "get_attr")
 
     def convert(self) -> Converted:
         first_input = next((n for n in self.graph.nodes if n.op == "placeholder"), None)
@@ -546,6 +594,8 @@ class _Scope:
                 self.output = self.returned(node)
             elif node in self.refs:  # absorbed already (the join of a list input)
                 continue
+            elif self.base is not None and node is self.base[0]:
+                self.base_layer(node)
             elif node.op == "get_attr":
                 self.tensor_attribute(node)
             elif node.op == "call_module":
@@ -656,11 +706,30 @@ class _Scope:
         self.refs[run[-1]] = self.add(data, head, [self.ref(node.args[0], node, f"'{target}'")],
                                       node, True)
 
+    def base_layer(self, node: fx.Node) -> None:
+        """The layer subclass's own call of its layer: the layer's entry, the module's
+        arguments read as for the layer itself."""
+        op = self.base[1]
+        write, expect = leaf_args(self.module, op, self.where)
+        if expect:
+            self.importer.expected[self.qual] = expect
+        self.refs[node] = self.add({op.name: write or None}, self.fresh("layer"),
+                                   [self.ref(node.args[0], node, "its layer's call")], node, True)
+        self.base_item = self.items[-1]
+
     def child_call(self, node: fx.Node, target: str) -> None:
         """A call of a direct child: its entry, named after it (or after the call)."""
         child = self.children[target]
         child_qual = self.child_qual(target)
         child_where = self.importer.where(child_qual, child)
+        if self.inlined and isinstance(child, nn.Identity):
+            self.calls[target] = 1  # timm's BatchNormAct2d's drop: nothing to write
+            self.refs[node] = self.one_input(node, target, child_where, None)[0]
+            return
+        scope = self.importer.inlined(child, child_qual)
+        if scope is not None:
+            self.splice(node, target, child_where, scope)
+            return
         name = self.call_name(target, child_where)
         data, join = self.importer.child_entry(child, child_qual)
         op = layer_type_of(child)
@@ -678,6 +747,31 @@ class _Scope:
             raise ImportProblem(f"{child_where}: in a spec, an entry without a name is named "
                                 f"by its position, but '{name}' would be entry "
                                 f"{self.refs[node]} of {self.where}")
+
+    @property
+    def inlined(self) -> bool:
+        return self.base is not None
+
+    def splice(self, node: fx.Node, target: str, child_where: str, scope: _Scope) -> None:
+        """A layer subclass's entries (Importer.inlined) written in place of its call: the
+        layer named as the module (its state_dict keys), the others after it by its name
+        (bn1_act), which hold no parameters."""
+        name = self.call_name(target, child_where)
+        if not name.isdigit() and not _nameable(name):
+            raise ImportProblem(f"{child_where}: its name '{name}' cannot name a spec entry")
+        refs = {"input": self.one_input(node, target, child_where, None)[0]}
+        for item in scope.items:
+            own = None if name.isdigit() else name
+            entry = own if item is scope.base_item else self.fresh(f"{name}_{item.ref}")
+            refs[item.ref] = self.add(item.data, entry, [refs[s] for s in item.sources], node,
+                                      item.stateful)
+            if item is scope.base_item and name.isdigit() and refs[item.ref] != name:
+                raise ImportProblem(f"{child_where}: its forward is "
+                                    f"{', '.join(next(iter(i.data)) for i in scope.items)}; "
+                                    f"in a spec, an entry without a name is named by its "
+                                    f"position, and its {next(iter(item.data))} would be "
+                                    f"entry {refs[item.ref]} of {self.where}, not {name}")
+        self.refs[node] = refs[scope.refs[scope.output]]
 
     def call_name(self, target: str, child_where: str) -> str:
         """The entry name of this call of child ``target``: its own for the first call; a

@@ -39,14 +39,18 @@ def verify(imported: Imported, text: str | None = None):
             if not expect or r.kind != "layer":
                 continue
             for arg, value in expect.items():
-                got = plain_value(r.kwargs.get(arg))
-                written = collapse_arg(REGISTRY[r.type].arg_by_name[arg], got)
-                # an int is the list of that one int (LayerNorm's normalized_shape 768: [768])
-                if not (same_value(written, value) or same_value([written], value)):
+                got = collapse_arg(REGISTRY[r.type].arg_by_name[arg],
+                                   plain_value(r.kwargs.get(arg)))
+                if not same_value(got, value) and not _one_element(got, value):
                     raise ImportProblem(f"module '{r.qualname}' ({r.type}) has {arg} {value}, "
                                         f"but at input {shape} it gets {got}; give the model's "
                                         "input shape with --input")
     return result
+
+
+def _one_element(got: Any, value: Any) -> bool:
+    """An inferred size n and the module's (n,) (a LayerNorm's normalized_shape): the same."""
+    return isinstance(value, list) and len(value) == 1 and same_value(got, value[0])
 
 
 def import_target(target: str, kwargs: dict[str, Any] | None = None,
