@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import json
 import math
 import re
@@ -443,6 +444,8 @@ def _shape_source(size: fx.Node) -> fx.Node | None:
 
 def _holds_node(value: Any) -> bool:
     """A value that is, or holds, an fx node (a size written (x.shape[2], 4))."""
+    if isinstance(value, dict):
+        return any(_holds_node(v) for v in value.values())
     if isinstance(value, (list, tuple)):
         return any(_holds_node(v) for v in value)
     return isinstance(value, fx.Node)
@@ -487,13 +490,17 @@ class Importer:
         kind = type(m).__name__
         return f"module '{qual}' ({kind})" if qual else f"the model ({kind})"
 
-    def trace(self, m: nn.Module, qual: str) -> fx.Graph:
+    def trace(self, m: nn.Module, qual: str, given: dict[str, Any] | None = None) -> fx.Graph:
+        """m's forward with its children as calls; its parameters after the input fixed to
+        the constants its caller ``given`` (self.head(x, pre_logits=True)) or their defaults
+        (timm's pre_logits=False, attn_mask=None), as fx's concrete_args."""
         class Children(fx.Tracer):
             def is_leaf_module(self, module: nn.Module, name: str) -> bool:
                 return module is not m
 
         try:  # calls of functions ops are spelled as are recorded, not traced through
-            return Children(autowrap_functions=_foreign_functions()).trace(m)
+            return Children(autowrap_functions=_foreign_functions()).trace(
+                m, concrete_args=_fixed_arguments(m, given or {}))
         except Exception as exc:
             why = str(exc).splitlines()[0] if str(exc) else ""
             raise ImportProblem(f"{self.where(qual, m)}: torch.fx cannot trace its forward "
@@ -501,9 +508,11 @@ class Importer:
                                 " netspec imports models whose forward has no data-dependent "
                                 "control flow") from None
 
-    def convert(self, m: nn.Module, qual: str) -> Converted:
-        """A non-leaf module -> the entries of its group (or of the whole spec)."""
-        return _Scope(self, m, qual).convert()
+    def convert(self, m: nn.Module, qual: str, given: dict[str, Any] | None = None
+                ) -> Converted:
+        """A non-leaf module -> the entries of its group (or of the whole spec); ``given``:
+        the constants its caller passes after the tensor."""
+        return _Scope(self, m, qual, given=given).convert()
 
     def inlined(self, m: nn.Module, qual: str) -> _Scope | None:
         """A torch.nn layer subclass with a forward of its own (timm's BatchNormAct2d, an
@@ -530,9 +539,11 @@ class Importer:
         scope.convert()
         return scope
 
-    def child_entry(self, child: nn.Module, qual: str) -> tuple[dict[str, Any], dict | None]:
-        """A child's entry (a layer, or a group of its own forward's entries), and the entry
-        that joins its input when it takes a list of tensors."""
+    def child_entry(self, child: nn.Module, qual: str, given: dict[str, Any] | None = None
+                    ) -> tuple[dict[str, Any], dict | None]:
+        """A child's entry (a layer, or a group of its own forward's entries, traced with the
+        constants ``given`` by its call), and the entry that joins its input when it takes a
+        list of tensors."""
         scope = self.inlined(child, qual)
         if scope is not None:
             if len(scope.items) > 1:
@@ -551,7 +562,7 @@ class Importer:
         if type(child).__module__.startswith("torch.nn") and not isinstance(child, CONTAINERS):
             raise ImportProblem(f"{self.where(qual, child)}: torch.nn.{type(child).__name__} "
                                 "is not a netspec layer type (see `netspec layers`)")
-        converted = self.convert(child, qual)
+        converted = self.convert(child, qual, given)
         return {"layers": converted.entries}, converted.input_join
 
 
@@ -560,10 +571,11 @@ class _Scope:
     (or 'input') holds each node's value, and the entries so far."""
 
     def __init__(self, importer: Importer, m: nn.Module, qual: str,
-                 graph: fx.Graph | None = None, base: tuple[fx.Node, LayerType] | None = None):
+                 graph: fx.Graph | None = None, base: tuple[fx.Node, LayerType] | None = None,
+                 given: dict[str, Any] | None = None):
         self.importer, self.module, self.qual = importer, m, qual
         self.where = importer.where(qual, m)
-        self.graph = graph if graph is not None else importer.trace(m, qual)
+        self.graph = graph if graph is not None else importer.trace(m, qual, given)
         # a layer subclass's forward (Importer.inlined): the call that is the layer's own,
         # which becomes the layer's entry, and that entry
         self.base, self.base_item = base, None
@@ -646,7 +658,7 @@ class _Scope:
             if join is not None and users[0].args[0] is node:
                 self.input_join = join  # forward(features: list) -> torch.cat(features, 1)
                 self.refs[users[0]] = "input"
-        elif node.users:
+        elif node in self.live:  # not a parameter fixed by fx's concrete_args (its asserts)
             raise ImportProblem(f"{self.where}: its forward takes more than one input "
                                 f"('{node.target}'); netspec modules take one tensor")
 
@@ -731,12 +743,13 @@ class _Scope:
             self.splice(node, target, child_where, scope)
             return
         name = self.call_name(target, child_where)
-        data, join = self.importer.child_entry(child, child_qual)
+        given = self.call_constants(node, child, child_where)
+        data, join = self.importer.child_entry(child, child_qual, given)
         op = layer_type_of(child)
         if op is not None and op.takes_several:
             sources = self.module_inputs(node, op, target, child_where)
         else:
-            sources = self.one_input(node, target, child_where, join)
+            sources = self.one_input(node, target, child_where, join, bool(given))
         if not name.isdigit() and not _nameable(name):
             raise ImportProblem(f"{child_where}: its name '{name}' cannot name a spec entry (a "
                                 "Python identifier that is not an nn.Module attribute or "
@@ -785,11 +798,35 @@ class _Scope:
                                 "weights, which a spec cannot express")
         return self.fresh(f"{target}_{self.calls[target] - 1}")
 
+    def call_constants(self, node: fx.Node, child: nn.Module, child_where: str
+                       ) -> dict[str, Any]:
+        """The constants a call of a child that is not a layer passes after its tensor
+        (self.head(x, pre_logits=True), blk(x, None)), by its forward's parameter names: its
+        forward is traced with them.  A tensor among them is refused."""
+        if (len(node.args) <= 1 and not node.kwargs) or layer_type_of(child) is not None:
+            return {}
+        try:
+            signature = inspect.signature(child.forward)
+            bound = signature.bind(*node.args, **node.kwargs).arguments
+        except (TypeError, ValueError):
+            return {}  # one_input names the call
+        first, *rest = signature.parameters.values()
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in rest):
+            return {}
+        given = {k: v for k, v in bound.items() if k != first.name}
+        tensors = [k for k, v in given.items() if _holds_node(v)]
+        if tensors:
+            raise ImportProblem(f"{child_where} is called with the tensor "
+                                f"{' and '.join(repr(t) for t in tensors)} besides its input; "
+                                "netspec modules take one tensor")
+        return given
+
     def one_input(self, node: fx.Node, target: str, child_where: str,
-                  join: dict | None) -> list[str]:
+                  join: dict | None, fixed: bool = False) -> list[str]:
         """The entries a child taking one tensor is given (a list it joins: the entry that
-        joins them, written before it)."""
-        if len(node.args) != 1 or node.kwargs:
+        joins them, written before it); ``fixed``: its other arguments are constants, traced
+        with (call_constants)."""
+        if not node.args or (not fixed and (len(node.args) != 1 or node.kwargs)):
             raise ImportProblem(f"{child_where} is called with "
                                 f"{len(node.args) + len(node.kwargs)} arguments; "
                                 "netspec modules take one tensor")
@@ -841,7 +878,7 @@ class _Scope:
         while len(current.users) == 1:
             user = next(iter(current.users))
             if user.op != "call_module" or not str(user.target).startswith(head + ".") or \
-                    user.args != (current,) or user.kwargs:
+                    user.args[:1] != (current,) or _holds_node([user.args[1:], user.kwargs]):
                 break
             run.append(user)
             current = user
@@ -856,19 +893,30 @@ class _Scope:
             raise ImportProblem(f"{self.where}: its forward calls the modules of '{head}' as "
                                 f"{' -> '.join(names)}; a spec group calls each of its "
                                 "modules once, in a chain")
-        entries = []
-        for i, (n, call) in enumerate(zip(names, run, strict=True)):
-            self.check_run_call(call, i, n, head, group_qual)
-            data, join = self.importer.child_entry(container.get_submodule(n),
-                                                   f"{group_qual}.{n}")
+        entries: list[dict[str, Any]] = []
+        for n, call in zip(names, run, strict=True):
+            module = container.get_submodule(n)
+            self.check_run_call(call, len(entries), n, head, group_qual, module)
+            scope = self.importer.inlined(module, f"{group_qual}.{n}")
+            if scope is not None and len(scope.items) > 1:
+                entries.extend(_chain_entries(scope, n, len(entries), self.where))
+                continue
+            data, join = self.importer.child_entry(
+                module, f"{group_qual}.{n}",
+                self.call_constants(call, module, self.where) if scope is None else None)
             if join is not None:
                 raise ImportProblem(f"{self.where}: '{call.target}' takes a list of tensors")
             entries.append(_order({**data, **({} if n.isdigit() else {"name": n})}))
         return entries
 
-    def check_run_call(self, call: fx.Node, i: int, n: str, head: str, group_qual: str):
-        """The i-th call of a chain, of the container's module ``n``, can be its entry i."""
-        if len(call.args) != 1 or not isinstance(call.args[0], fx.Node):
+    def check_run_call(self, call: fx.Node, i: int, n: str, head: str, group_qual: str,
+                       module: nn.Module):
+        """A call of a chain, of the container's module ``n``, can be its entry i: one tensor,
+        and constants only where the module is not a layer (call_constants)."""
+        extra = len(call.args) > 1 or call.kwargs
+        if not call.args or not isinstance(call.args[0], fx.Node) or \
+                _holds_node([call.args[1:], call.kwargs]) or \
+                (extra and layer_type_of(module) is not None):
             raise ImportProblem(f"{self.where}: '{call.target}' is not called with one tensor")
         if n.isdigit() and int(n) != i:
             raise ImportProblem(f"{self.where}: calls '{head}.{n}' as the {i}th module of "
@@ -1132,6 +1180,43 @@ class _Scope:
             out.append(_order(entry))
             previous = item.ref
         return out
+
+
+def _chain_entries(scope: _Scope, name: str, position: int, where: str) -> list[dict[str, Any]]:
+    """A layer subclass's entries (Importer.inlined) in a chain over a container, in place of
+    its module ``name`` at ``position``: the layer under its name, the others after it by
+    its name (norm_permute); they must follow one another."""
+    entries, previous = [], "input"
+    for item in scope.items:
+        if item.sources != [previous]:
+            raise ImportProblem(f"{scope.where}: its forward is not a chain of entries, which "
+                                f"a chain over a container needs ({where})")
+        if item is scope.base_item and name.isdigit() and str(position + len(entries)) != name:
+            raise ImportProblem(f"{scope.where}: its {next(iter(item.data))} would be entry "
+                                f"{position + len(entries)} of its chain, not {name}")
+        entry = name if item is scope.base_item else _safe_name(f"{name}_{item.ref}")
+        entries.append(_order({**item.data, **({} if entry.isdigit() else {"name": entry})}))
+        previous = item.ref
+    return entries
+
+
+def _fixed_arguments(m: nn.Module, given: dict[str, Any]) -> dict[str, Any]:
+    """fx's concrete_args for m's forward: every parameter after the input that its caller
+    gives a constant (``given``) or that has a default, at that value (a netspec model is
+    called with its input alone)."""
+    try:
+        parameters = list(inspect.signature(m.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return {}
+    fixed = {}
+    for p in parameters:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name in given:
+            fixed[p.name] = given[p.name]
+        elif p.default is not p.empty:
+            fixed[p.name] = p.default
+    return fixed
 
 
 def _forward_names(op: LayerType) -> list[str]:
