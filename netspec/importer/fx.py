@@ -22,6 +22,7 @@ import importlib
 import inspect
 import json
 import math
+import operator
 import re
 import sys
 from dataclasses import dataclass, field
@@ -499,7 +500,7 @@ class Importer:
                 return module is not m
 
         try:  # calls of functions ops are spelled as are recorded, not traced through
-            return Children(autowrap_functions=_foreign_functions()).trace(
+            graph = Children(autowrap_functions=_foreign_functions()).trace(
                 m, concrete_args=_fixed_arguments(m, given or {}))
         except Exception as exc:
             why = str(exc).splitlines()[0] if str(exc) else ""
@@ -507,6 +508,8 @@ class Importer:
                                 f"({type(exc).__name__}: {why});"
                                 " netspec imports models whose forward has no data-dependent "
                                 "control flow") from None
+        _spell_out(graph)
+        return graph
 
     def convert(self, m: nn.Module, qual: str, given: dict[str, Any] | None = None
                 ) -> Converted:
@@ -1198,6 +1201,26 @@ def _chain_entries(scope: _Scope, name: str, position: int, where: str) -> list[
         entries.append(_order({**item.data, **({} if entry.isdigit() else {"name": entry})}))
         previous = item.ref
     return entries
+
+
+def _spell_out(graph: fx.Graph) -> None:
+    """Functions that are compositions of ones netspec spells, rewritten as them in place:
+    torch.addcmul(a, b, c, value=v) is a + b * c (* v) (resmlp's Affine)."""
+    for node in list(graph.nodes):
+        method = node.op == "call_method" and node.target == "addcmul"
+        if not (method or (node.op == "call_function" and node.target is torch.addcmul)):
+            continue
+        parameters = ("input", "tensor1", "tensor2", "value")
+        values = {"value": 1, **dict(zip(parameters, node.args, strict=False)), **node.kwargs}
+        if set(values) != set(parameters):
+            continue  # out=, or arguments given otherwise: named as they are
+        with graph.inserting_before(node):
+            product = graph.call_function(operator.mul, (values["tensor1"], values["tensor2"]))
+            if not (_is_number(values["value"]) and values["value"] == 1):
+                product = graph.call_function(operator.mul, (product, values["value"]))
+            total = graph.call_function(operator.add, (values["input"], product))
+        node.replace_all_uses_with(total)
+        graph.erase_node(node)
 
 
 def _fixed_arguments(m: nn.Module, given: dict[str, Any]) -> dict[str, Any]:
