@@ -593,6 +593,7 @@ class _Scope:
         self.calls: dict[str, int] = {}  # how many times the forward calls each child
         self.live = _live(self.graph)
         self.consumed: set[fx.Node] = set()  # calls taken into a ModuleList's group
+        self.parted: set[fx.Node] = set()  # calls of ops giving parts (x.chunk(2, 1))
         self.input_join: dict[str, Any] | None = None
         self.output: Any = None
         if base is not None:  # the module's own tensors are the layer's, read by its call
@@ -956,6 +957,9 @@ class _Scope:
         """x[i]: the element of a module's tuple that flows on (an LSTM's (output, state)[0]),
         or an op that spells getitem (x[:, 0]); nothing else."""
         source = args[0]
+        if source in self.parted:
+            self.part(node, source, args[1], what)
+            return
         if isinstance(source, fx.Node) and source.op == "call_module" and source in self.refs:
             flows = self.flow_index(source)
             if args[1] == flows:
@@ -965,6 +969,15 @@ class _Scope:
                 raise ImportProblem(self.other_element(node, source, args[1]))
         if not self.spelled_op(node, _spelling("getitem"), args, {}, what):
             raise ImportProblem(f"{self.where}: {what}: indexing is not expressible in a spec")
+
+    def part(self, node: fx.Node, source: fx.Node, index: Any, what: str) -> None:
+        """halves[0] of halves = x.chunk(2, 1): the part an entry takes by name (from:
+        chunk.0)."""
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise ImportProblem(f"{self.where}: {what} takes part {index!r} of "
+                                f"'{source.name}'; a spec takes a part by its number from 0 "
+                                "(how many there are depends on the input)")
+        self.refs[node] = f"{self.refs[source]}.{index}"
 
     def tuple_op(self, call: fx.Node) -> LayerType | None:
         """The op whose tuple a module call returns (an LSTM's (output, state)): the leaf's
@@ -1021,6 +1034,8 @@ class _Scope:
         sources = [self.ref(args[0], node, what), *self.batch_source(op, args, kwargs, what)]
         self.refs[node] = self.add({op.name: written or None}, self.fresh(node.name),
                                    sources, node)
+        if op.parts:
+            self.parted.add(node)
         return True
 
     def batch_source(self, op: LayerType, args: list, kwargs: dict, what: str) -> list[str]:
