@@ -1,0 +1,71 @@
+"""timm's 54-model sample (tools/import_survey.py TIMM_SAMPLE, pretrained=False) and
+torchvision's 9 video models: each either round-trips weight for weight (import -> check ->
+build -> strict load -> eval output within 1e-5) or is refused with a reason that names what
+cannot be expressed; never a crash.  The models that round-trip are listed in
+import_coverage_timm.json (from tools/import_survey.py timm|video --json): one that stops
+round-tripping fails here.  No weights are downloaded.
+
+`make test` runs a spread of them (SPREAD: every family of mechanism the importer needs for
+them, and refusals of each kind), about a minute on 2 cores; NETSPEC_IMPORT_COVERAGE=all
+(`make fuzz`) runs all 63."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+import import_survey  # noqa: E402
+
+timm = pytest.importorskip("timm")
+
+KNOWN = json.loads((Path(__file__).parent / "import_coverage_timm.json").read_text())
+FAMILIES = ("timm", "video")
+# round-tripping: plain CNN, BatchNormAct2d (+ timm's Linear, hard-swish), a ClassifierHead
+# flag fixed at its default, LayerNorm's (n,), addcmul; torchvision's Conv3DSimple;
+# refused: LayerNorm2d at an indexed position, several outputs, weights changed in forward,
+# a tensor besides the input, untraceable control flow, a computed pad
+SPREAD = {
+    "timm": ["resnet18", "efficientnet_b0", "mobilenetv3_small_100", "regnetx_002",
+             "mixer_s16_224", "resmlp_12_224", "convnext_atto", "vit_tiny_patch16_224",
+             "nfnet_l0", "dla34", "crossvit_tiny_240", "swin_tiny_patch4_window7_224"],
+    "video": ["r3d_18", "mvit_v1_b", "swin3d_t"],
+}
+ALL = os.environ.get("NETSPEC_IMPORT_COVERAGE") == "all"
+CASES = [(family, name) for family in FAMILIES for name in import_survey.names(family)
+         if ALL or name in SPREAD[family]]
+
+
+def test_the_lists_are_the_survey_s():
+    assert len(import_survey.names("timm")) == len(set(import_survey.names("timm"))) == 54
+    assert len(import_survey.names("video")) == 9
+    assert set(KNOWN) == set(FAMILIES)
+    for family in FAMILIES:
+        assert set(KNOWN[family]) <= set(import_survey.names(family))
+        assert set(SPREAD[family]) <= set(import_survey.names(family))
+        # the spread holds models that must round-trip and models that must be refused
+        assert set(SPREAD[family]) & set(KNOWN[family])
+        assert set(SPREAD[family]) - set(KNOWN[family])
+
+
+def test_the_timm_sample_is_spread_over_its_families():
+    """Every family the issue names is in the sample, by its timm model name."""
+    names = " ".join(import_survey.names("timm"))
+    for family in ("resnet", "resnext", "efficientnet", "mobilenetv3", "mnasnet", "ghostnet",
+                   "convnext", "regnet", "densenet", "inception", "xception", "vit_", "deit",
+                   "swin", "pvt_v2", "poolformer", "mixer", "levit", "maxvit"):
+        assert family in names, family
+
+
+@pytest.mark.parametrize("family, name", CASES, ids=[f"{f}-{n}" for f, n in CASES])
+def test_round_trips_or_names_why_not(family, name):
+    result = import_survey.round_trip(family, name)
+    if name in KNOWN[family]:
+        assert result == "ok", result
+    else:
+        assert result == "ok" or result.startswith("import: "), result
