@@ -25,6 +25,7 @@ import math
 import operator
 import re
 import sys
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ import torch
 from torch import fx, nn
 
 from netspec.core.names import IDENTIFIER, MODULE_ATTRIBUTES, MODULE_NAME
-from netspec.importer.subclass import base_call, layer_base, overrides_nothing
+from netspec.importer.subclass import base_call, layer_base, overrides_nothing, same_forward
 from netspec.ops import REGISTRY, LayerType
 from netspec.ops.declare import REQUIRED, SPELLINGS, FxCall
 
@@ -227,14 +228,49 @@ def op_of_class(cls: type) -> LayerType | None:
 def layer_type_of(m: nn.Module) -> LayerType | None:
     """The netspec layer type a module is (None: not a torch.nn layer netspec has, nor the
     class of a module op from outside torch, such as torchvision's StochasticDepth, nor a
-    subclass of one that overrides none of its methods, such as torchvision's Conv3DSimple)."""
+    subclass of one that overrides none of its methods, such as torchvision's Conv3DSimple,
+    nor a class whose forward is one's, such as timm's LayerNorm2d)."""
     if isinstance(m, CONTAINERS):
         return None
     lt = _layer_class(type(m))
     if lt is not None:
         return lt
     base = layer_base(type(m), _layer_class)
-    return base[1] if base is not None and overrides_nothing(type(m), base[0]) else None
+    if base is not None and overrides_nothing(type(m), base[0]):
+        return base[1]
+    if m not in _LOOK_ALIKES:
+        _LOOK_ALIKES[m] = _look_alike(m, base[0] if base is not None else None)
+    return _LOOK_ALIKES[m]
+
+
+# modules whose forward is a layer class's, by module (weakly: the model's modules)
+_LOOK_ALIKES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _look_alike(m: nn.Module, base: type | None) -> LayerType | None:
+    """The op whose own class has m's name or derives from m's torch.nn layer base, and whose
+    forward m's forward is, node for node, on m's state (timm's LayerNorm2d is torchvision's
+    LayerNorm2d); None when there is none."""
+    cls = type(m)
+    for lt, other in _op_classes():
+        if other is not cls and (other.__name__ == cls.__name__ or
+                                 (base is not None and issubclass(other, base))) and \
+                same_forward(m, other, _trace_or_none):
+            return lt
+    return None
+
+
+_OP_CLASSES: list[tuple[LayerType, type]] = []
+
+
+def _op_classes() -> list[tuple[LayerType, type]]:
+    """(op, the class it builds) for every module op."""
+    if not _OP_CLASSES:
+        from netspec.ops.torch_side import torch_class
+
+        _OP_CLASSES.extend((lt, torch_class(lt.name)) for lt in REGISTRY.values()
+                           if lt.torch.module)
+    return _OP_CLASSES
 
 
 def _layer_class(cls: type) -> LayerType | None:
@@ -492,24 +528,15 @@ class Importer:
         return f"module '{qual}' ({kind})" if qual else f"the model ({kind})"
 
     def trace(self, m: nn.Module, qual: str, given: dict[str, Any] | None = None) -> fx.Graph:
-        """m's forward with its children as calls; its parameters after the input fixed to
-        the constants its caller ``given`` (self.head(x, pre_logits=True)) or their defaults
-        (timm's pre_logits=False, attn_mask=None), as fx's concrete_args."""
-        class Children(fx.Tracer):
-            def is_leaf_module(self, module: nn.Module, name: str) -> bool:
-                return module is not m
-
-        try:  # calls of functions ops are spelled as are recorded, not traced through
-            graph = Children(autowrap_functions=_foreign_functions()).trace(
-                m, concrete_args=_fixed_arguments(m, given or {}))
+        """m's forward (_traced), or an ImportProblem naming why fx cannot trace it."""
+        try:
+            return _traced(m, given)
         except Exception as exc:
             why = str(exc).splitlines()[0] if str(exc) else ""
             raise ImportProblem(f"{self.where(qual, m)}: torch.fx cannot trace its forward "
                                 f"({type(exc).__name__}: {why});"
                                 " netspec imports models whose forward has no data-dependent "
                                 "control flow") from None
-        _spell_out(graph)
-        return graph
 
     def convert(self, m: nn.Module, qual: str, given: dict[str, Any] | None = None
                 ) -> Converted:
@@ -1216,6 +1243,28 @@ def _chain_entries(scope: _Scope, name: str, position: int, where: str) -> list[
         entries.append(_order({**item.data, **({} if entry.isdigit() else {"name": entry})}))
         previous = item.ref
     return entries
+
+
+def _traced(m: nn.Module, given: dict[str, Any] | None = None) -> fx.Graph:
+    """m's forward with its children as calls; its parameters after the input fixed to the
+    constants its caller ``given`` (self.head(x, pre_logits=True)) or their defaults (timm's
+    pre_logits=False, attn_mask=None), as fx's concrete_args."""
+    class Children(fx.Tracer):
+        def is_leaf_module(self, module: nn.Module, name: str) -> bool:
+            return module is not m
+
+    # calls of functions ops are spelled as are recorded, not traced through
+    graph = Children(autowrap_functions=_foreign_functions()).trace(
+        m, concrete_args=_fixed_arguments(m, given or {}))
+    _spell_out(graph)
+    return graph
+
+
+def _trace_or_none(m: nn.Module) -> fx.Graph | None:
+    try:
+        return _traced(m)
+    except Exception:  # a forward fx cannot follow is no layer's forward
+        return None
 
 
 def _spell_out(graph: fx.Graph) -> None:

@@ -3,7 +3,9 @@
 forward; torchvision's Conv3DSimple is an ``nn.Conv3d`` with nothing of its own but a
 static method.
 
-A subclass that overrides none of its layer's methods is that layer.  One whose forward is
+A subclass that overrides none of its layer's methods is that layer, and so is a class whose
+forward is, op for op, the forward of a layer's own class run on its state (timm's
+LayerNorm2d is torchvision's, which netspec builds).  One whose forward is
 its own is read from that forward: the one call in it that takes the module's own tensors
 must be the call the layer's forward makes, with the same function and the same arguments
 (found by running the layer's forward under a TorchFunctionMode that stops at that call, so
@@ -49,6 +51,36 @@ def overrides_nothing(cls: type, base: type) -> bool:
         own.update(k for k, v in vars(c).items() if callable(v) or isinstance(
             v, (staticmethod, classmethod, property)))
     return not {k for k in own if hasattr(base, k)} - INITIALISERS
+
+
+def same_forward(m: nn.Module, other: type, trace: Callable[[nn.Module], fx.Graph | None]
+                 ) -> bool:
+    """Whether ``m``'s forward traces, node for node, as ``other``'s forward run on ``m``'s
+    state does (``trace``: a module's graph, None where it cannot be traced)."""
+    mine = trace(m)
+    if mine is None:
+        return False
+    twin = object.__new__(other)
+    twin.__dict__.update(vars(m))
+    theirs = trace(twin)
+    return theirs is not None and _signature(mine) == _signature(theirs)
+
+
+def _signature(graph: fx.Graph) -> list[tuple]:
+    """The graph as data: each node's kind, target and arguments, nodes by position
+    (placeholders by position only: the parameter's name does not matter)."""
+    position: dict[fx.Node, int] = {}
+
+    def value(v: Any) -> Any:
+        return ("node", position[v]) if isinstance(v, fx.Node) else v
+
+    found = []
+    for node in graph.nodes:
+        position[node] = len(position)
+        target = None if node.op == "placeholder" else node.target
+        found.append((node.op, target, pytree.tree_map(value, node.args),
+                      pytree.tree_map(value, node.kwargs)))
+    return found
 
 
 def own_tensors(m: nn.Module) -> dict[str, torch.Tensor]:

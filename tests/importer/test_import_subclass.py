@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import stochastic_depth
 
 import netspec
 from netspec.importer.fx import ImportProblem, dumps, layer_type_of, model_to_spec
@@ -170,3 +171,28 @@ def test_an_indexed_child_of_one_entry_imports():
     model = nn.Sequential(nn.Conv2d(3, 8, 3), NormAct(8, nn.ReLU()))
     text = round_trip(model, (3, 8, 8))
     assert "  - BatchNorm2d\n  - ReLU:\n    name: op_1_act\n" in text
+
+
+class StochasticDepth(nn.Module):
+    """Another library's copy of torchvision.ops.StochasticDepth: its name, its forward."""
+
+    def __init__(self, p, mode, always_row=False):
+        super().__init__()
+        self.p, self.mode, self.always_row = p, mode, always_row
+
+    def forward(self, input):
+        mode = "row" if self.always_row else self.mode
+        return stochastic_depth(input, self.p, mode, self.training)
+
+
+def test_a_class_whose_forward_is_a_layer_class_s_is_that_layer():
+    """timm's LayerNorm2d is torchvision's (which netspec builds) in the same way: its forward,
+    traced on its state, is node for node the other's."""
+    from torchvision.ops import StochasticDepth as Torchvision
+
+    op = layer_type_of(StochasticDepth(0.2, "batch"))
+    assert op is not None and op is layer_type_of(Torchvision(0.2, "batch"))
+    assert layer_type_of(StochasticDepth(0.2, "batch", always_row=True)) is None  # not its forward
+    model = nn.Sequential(nn.Linear(4, 4), StochasticDepth(0.2, "batch"))
+    text = round_trip(model, (4,))
+    assert "StochasticDepth: {p: 0.2, mode: batch}" in text
