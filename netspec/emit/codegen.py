@@ -1376,6 +1376,11 @@ def _assemble(file: str, name: str, style: str, classes: list[list[str]], uses_o
     imports = [line for line in imports if line not in standard]
     if uses_od:
         standard.insert(0, "from collections import OrderedDict")
+    names = [line.removeprefix("from collections import ") for line in standard
+             if line.startswith("from collections import ")]
+    if len(names) > 1:  # one line, as isort writes it: OrderedDict, namedtuple
+        standard = [line for line in standard if not line.startswith("from collections")]
+        standard.append(f"from collections import {', '.join(sorted(names))}")
     if standard:
         lines += sorted(standard) + [""]
     torch_needed = uses_torch or bool(helper_ops) or bool(helpers)
@@ -1389,8 +1394,11 @@ def _assemble(file: str, name: str, style: str, classes: list[list[str]], uses_o
     for type_name in sorted(helpers):
         blocks.append(_helper_class(type_name).split("\n"))
     blocks += classes
-    for block in blocks:
-        lines += ["", "", *block]
+    for i, block in enumerate(blocks):
+        # after the imports, a statement (GoogLeNetOutputs = namedtuple(...)) takes one
+        # blank line, a class or function two (isort, ruff format)
+        statement = i == 0 and not block[0].startswith(("class ", "def ", "@"))
+        lines += ["", *block] if statement else ["", "", *block]
     return "\n".join(lines) + "\n"
 
 

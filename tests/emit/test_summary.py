@@ -370,7 +370,8 @@ def test_json(capsys, monkeypatch):
     assert nested["depth"] == 2 and nested["kind"] == "block"
     totals = data["totals"]
     assert set(totals) == {"params", "trainable_params", "non_trainable_params", "buffers",
-                           "macs", "macs_batch", "input_bytes", "activation_bytes",
+                           "macs", "macs_batch", "training_macs", "input_bytes",
+                           "activation_bytes",
                            "forward_backward_bytes", "param_bytes", "buffer_bytes",
                            "total_bytes"}
     assert totals["params"] == 25_557_032 == sum(r["params"] for r in data["rows"]
