@@ -203,6 +203,7 @@ def test_generated_source_shape(generated):
                                     # EfficientNet's StochasticDepth is torchvision's module
                                     # GoogLeNet's outputs: a namedtuple, Any in eval
                                     "from collections import namedtuple",
+                                    "from collections import OrderedDict, namedtuple",
                                     "from typing import Any",
                                     "from torchvision.ops import StochasticDepth"}
     tudui = generate(ROOT / "specs" / "zoo" / "tutorial_cifar10.yaml", "ordereddict")
