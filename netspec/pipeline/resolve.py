@@ -254,6 +254,9 @@ class Flow:
     parts: dict[str, Flow] | None = None
     whole: bool = True  # False: the entry gives several tensors, one must be named
     batch_dim: int = 0  # 1: a recurrent state (layers × batch × hidden)
+    # what an entry left out by if: passes on (its input): a part of it (halves.0 of a
+    # Chunk left out) is that input too, as the entry itself is
+    left_out: bool = False
 
 
 MAX_DEPTH = 32  # blocks using blocks: deeper than this is a runaway recursion
@@ -375,7 +378,8 @@ class Expander:
                 name = raw.get("name") if isinstance(raw, dict) else None
                 if isinstance(name, str):
                     flows, ok = self.sources(scope, raw, path, env, later, index, previous)
-                    env[name] = flows[0] if ok else Flow(None, previous.dtype, "", name)
+                    env[name] = replace(flows[0], left_out=True) if ok else \
+                        Flow(None, previous.dtype, "", name)
                 continue
             name = raw.get("name") if isinstance(raw, dict) else None
             name = name if isinstance(name, str) else str(active)
@@ -543,7 +547,9 @@ class Expander:
                           f"{did_you_mean(base, known)}", scope)
             return None
         flow = env[base]
-        if flow.parts is None and flow.shape is None:  # unknown after an error: not checked
+        if flow.left_out:  # left out by if: what it would have taken, whichever part
+            return flow
+        if flow.parts is None and flow.shape is None:  # unknown after an error
             return replace(flow, node=name)
         if flow.parts is None:
             self.error_at(where, f"{label}: from: '{base}' gives one tensor, not several: "

@@ -168,3 +168,34 @@ def test_taking_all_parts_without_a_name_is_refused():
     assert "'halves' gives 2 tensors (4×6, 4×6); take one by name: from: halves.0 or " \
            "halves.1" in error.message
     assert "layer 2" in error.message
+
+
+def test_a_part_of_an_entry_left_out_by_if_is_its_input():
+    """A Chunk left out by if: passes its input on, and so does naming one of its parts (as
+    naming the entry does): a block that splits only when asked checks either way."""
+    text = """\
+netspec: 1
+input: [8, 6]
+blocks:
+  Gate:
+    params: {split: true}
+    layers:
+      - Chunk: {chunks: 2, dim: 1}
+        if: split
+        name: halves
+      - Mul:
+        if: split
+        from: [halves.0, halves.1]
+      - Sigmoid:
+        from: halves.1
+layers:
+  - Gate: {split: false}
+  - Gate: {split: true}
+"""
+    result = netspec.check(text)
+    assert result.ok, [d.format() for d in result.errors]
+    assert [top.output_shape for top in result.layers] == [(8, 6), (4, 6)]
+    model = netspec.build(result)
+    x = torch.randn(2, 8, 6)
+    with torch.no_grad():
+        assert torch.equal(model(x), torch.sigmoid(torch.chunk(torch.sigmoid(x), 2, 1)[1]))
