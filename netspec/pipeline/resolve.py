@@ -728,6 +728,8 @@ class Expander:
         children: list[Node] = []
         flow = inputs[0]
         for k in range(count):
+            if k == 2 and self.too_many(children, count, path, label, scope):
+                return failed(index, name, raw, qualname, inputs)
             copy = dict(base)
             if k == 0 and first:
                 copy[type_name] = {**(copy.get(type_name) or {}), **first}
@@ -742,6 +744,21 @@ class Expander:
         repeated = f"{type_name or 'group'}×{count}"
         return self.container(index, name, repeated, "repeat", qualname, inputs, children,
                               flow), replace(flow, node=name)
+
+    def too_many(self, children: list[Node], count: int, path: tuple, label: str,
+                 scope: Scope) -> bool:
+        """After two copies, whether all ``count`` would pass MAX_EXPANDED: said at once,
+        rather than after expanding (and checking) the copies up to the limit (a block of
+        40 layers repeated 2,500 times is 100,000 layers, seconds of work to reach)."""
+        per_copy = sum(1 for _, n in children[-1].walk())
+        if self.expanded + per_copy * (count - 2) <= MAX_EXPANDED:
+            return False
+        self.expanded = MAX_EXPANDED + 1  # the limit is reported once
+        self.error_at(path, f"{label}: the network expands to more than {MAX_EXPANDED:,} "
+                      f"layers here ({count:,} copies of about {per_copy:,} "
+                      f"layer{'s' if per_copy != 1 else ''}; repeats "
+                      "multiply, blocks add their layers); make a repeat smaller", scope)
+        return True
 
     def child_names(self, scope, path, label, pattern, count) -> list[str] | None:
         """The names of a repeat's copies (0..N-1, or repeat.name with {n} and {i} filled

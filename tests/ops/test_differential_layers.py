@@ -659,7 +659,6 @@ WARNED = [
     ("LeakyReLU", {"negative_slope": -0.1, "inplace": True}, (4,), "backward"),
     ("ELU", {"alpha": -1.0, "inplace": True}, (4,), "backward"),
     ("CELU", {"alpha": -1.0, "inplace": True}, (4,), "backward"),
-    ("Linear", {"in_features": 4, "out_features": 2}, (3, 4, 4), "Flatten"),
 ]
 
 

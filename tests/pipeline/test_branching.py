@@ -299,9 +299,10 @@ def test_repeats_that_multiply_past_the_limit_stop_with_an_error(monkeypatch):
           - A:
             repeat: 10000
     """)
+    # said after two copies, from what one copy adds: not after expanding up to the limit
     assert errors(text) == ["8:9: layer 0 (ReLU, in block A): the network expands to more "
-                            "than 2,000 layers here "
-                            "(repeats multiply, blocks add their layers); make a repeat "
+                            "than 2,000 layers here (10,000 copies of about 1 layer; "
+                            "repeats multiply, blocks add their layers); make a repeat "
                             "smaller"]
     small = spec("""
         layers:
