@@ -1,5 +1,7 @@
 import os
+import sys
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # CI draws a few thousand cases over all layer types; `make fuzz` sets
@@ -24,3 +26,20 @@ def examples(default: int) -> int:
     if FUZZ:
         return max(default, FUZZ // 60)
     return default
+
+
+@pytest.fixture(autouse=True)
+def _setuptools_distutils_stays_in_place():
+    """Importing pip (tests/importer/test_trust.py does, as `netspec import pip:main`
+    would) switches off setuptools' distutils shim for the rest of the process (pypa/pip#8761);
+    a later torch.compile then fails inside inductor on the stdlib distutils. Each test
+    starts where a fresh interpreter would."""
+    yield
+    hack = sys.modules.get("_distutils_hack")
+    finder = getattr(hack, "DISTUTILS_FINDER", None)
+    if finder is None or "spec_for_distutils" not in vars(finder):
+        return
+    del finder.spec_for_distutils
+    for name in [n for n in sys.modules if n == "distutils" or n.startswith("distutils.")]:
+        if "_distutils" not in (getattr(sys.modules[name], "__file__", "") or ""):
+            del sys.modules[name]
