@@ -55,6 +55,7 @@ class Document:
     positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     raw: dict[Path_, str] = field(default_factory=dict)  # scalar source text, e.g. 'yes'
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)  # where each key is written
+    folded: dict[Path_, str] = field(default_factory=dict)  # arithmetic as written, e.g. '64*4*4'
 
     def where(self, path: Path_) -> tuple[int, int]:
         """Position of ``path``, or of its nearest ancestor that has one."""

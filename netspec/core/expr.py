@@ -51,12 +51,15 @@ def names(tree: ast.AST) -> set[str]:
 
 def is_expression(text: str, params: set[str] | frozenset[str]) -> bool:
     """True when ``text`` is an expression over ``params`` (so 'same', 'nearest-exact' and
-    other strings stay strings unless every name in them is a parameter)."""
+    other strings stay strings unless every name in them is a parameter), or arithmetic over
+    numbers alone (``64*4*4``)."""
     tree = parse(text)
     if tree is None:
         return False
     used = names(tree)
-    return bool(used) and used <= set(params)
+    if not used:
+        return isinstance(tree.body, (ast.BinOp, ast.UnaryOp))
+    return used <= set(params)
 
 
 def evaluate(text: str, env: dict[str, Any]) -> Any:

@@ -11,6 +11,7 @@ from netspec.core.diagnostics import Diagnostic, SpecError
 from netspec.core.document import Document, load_text, read_file
 from netspec.core.graph import Node
 from netspec.ops import fmt
+from netspec.pipeline.arithmetic import fold as fold_arithmetic
 from netspec.pipeline.infer import infer
 from netspec.pipeline.resolve import Network, resolve
 from netspec.pipeline.validate import validate
@@ -237,8 +238,12 @@ def check(
         doc, problems = expand_base(doc)
         if problems:
             return CheckResult(doc.file, problems)
+    arithmetic_problems = fold_arithmetic(doc)
     validation = validate(doc)
-    diagnostics = list(validation.diagnostics)
+    # said once, not again as "got '64/0'"
+    computed = {(d.line, d.col) for d in arithmetic_problems}
+    diagnostics = arithmetic_problems + [d for d in validation.diagnostics
+                                         if (d.line, d.col) not in computed]
     if validation.fatal:
         return CheckResult(doc.file, diagnostics)
     network = resolve(doc)

@@ -206,6 +206,15 @@ def resolve_entry(
     return entry
 
 
+def as_written(message: str, arg: str, value: Any, text: str) -> str:
+    """A message about an argument written as arithmetic names the arithmetic too:
+    'in_features 1600 does not match' -> 'in_features 64*5*5 = 1600 does not match'."""
+    plain = f"{arg} {value}"
+    if plain in message:
+        return message.replace(plain, f"{arg} {text} = {value}", 1)
+    return f"{message} ({arg} is {text} = {value})"
+
+
 def substitute(value: Any, params: dict[str, Any]) -> Any:
     """Block arguments with parameter expressions evaluated ('planes * 4' -> 256).
 
@@ -282,11 +291,12 @@ class Diagnostics:
     def report(
         self, entry: LayerEntry, message: str, arg: str | None = None, severity: str = "error"
     ) -> None:
+        path = entry.arg_path(arg)
+        if arg is not None and tuple(path) in self.doc.folded:
+            message = as_written(message, arg, entry.given.get(arg), self.doc.folded[tuple(path)])
         self.add(
-            self.doc.diagnostic(
-                entry.arg_path(arg), f"{entry.label}: {message}", severity=severity,
-                layer=entry.info,
-            ),
+            self.doc.diagnostic(path, f"{entry.label}: {message}", severity=severity,
+                                layer=entry.info),
             in_block=entry.block is not None,
         )
     def add(self, diagnostic: Diagnostic, in_block: bool = False) -> None:

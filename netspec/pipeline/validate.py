@@ -21,6 +21,7 @@ from netspec.core.names import (
 from netspec.core.schema_check import compile_schema, ecma_pattern
 from netspec.ops import REGISTRY
 from netspec.pipeline import schema as schema_module
+from netspec.pipeline.arithmetic import is_arithmetic
 
 _validator_classes: list = []
 
@@ -120,6 +121,8 @@ def describe_value(value: Any, raw: str | None) -> str:
     if value is None and raw == "":
         return "nothing (an empty value, which YAML reads as null)"
     shown = json.dumps(value, ensure_ascii=False) if _jsonable(value) else repr(value)
+    if raw is not None and isinstance(value, (int, float)) and is_arithmetic(raw):
+        return f"{raw.strip()} = {shown}"
     if raw is not None and raw != shown and isinstance(value, (bool, type(None), float)):
         return f"'{raw}' (YAML reads it as {shown})"
     return shown
