@@ -69,8 +69,6 @@ def _rank_error(entry: LayerEntry, x: tuple[int, ...]) -> str | None:
     return None
 
 
-
-PARAM_DTYPE = "float32"  # netspec builds float32 parameters
 # PyTorch sizes a tensor's storage in int64 bytes: a larger tensor cannot be made at all
 # ("Storage size calculation overflowed"), on any machine
 MAX_TENSOR_BYTES = 2**63 - 1
@@ -400,6 +398,8 @@ class Inference:
             except ShapeError as exc:
                 self.report(entry, exc.message, exc.arg)
         problem = _rank_error(entry, x)
+        if problem and self.batch_in_input(entry, x):
+            return None, {}, None, out_dtype
         if problem:
             layouts = list((port.ranks or {}).values())
             if self.at_input and any(
@@ -422,6 +422,23 @@ class Inference:
         for message, arg in a.warnings:
             self.report(entry, message, arg, severity="warning")
         return out, kwargs, params, out_dtype
+
+    def batch_in_input(self, entry: LayerEntry, x: tuple[int, ...]) -> bool:
+        """``input: [64, 3, 32, 32]`` written as the tutorial's ``torch.ones(64, 3, 32, 32)``:
+        the first layer refuses it, and it would take it without the first dimension. Said at
+        input:, where the mistake is."""
+        ranks = entry.type.inputs[0].ranks
+        doc = self.diagnostics.doc
+        if not (self.at_input and ranks and len(x) - 1 in ranks
+                and isinstance(doc.data, dict) and "input" in doc.data):
+            return False
+        written = ", ".join(map(str, x))
+        self.diagnostics.add(doc.diagnostic(("input",), (
+            f"input: [{written}] has a batch dimension in it, as torch.ones({written}) has; "
+            f"netspec's input is one sample, the batch is implied: write input: "
+            f"[{', '.join(map(str, x[1:]))}]; {entry.label} takes a "
+            f"{ranks[len(x) - 1]} sample, got {fmt(x)}")))
+        return True
 
     def check_input_dtype(self, entry: LayerEntry, dtype: str, origin: str) -> None:
         """Token ids into a layer that takes floats, or floats into an Embedding."""

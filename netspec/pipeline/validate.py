@@ -3,6 +3,7 @@ readable diagnostics (jsonschema's own messages are for machines)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import keyword
 import re
@@ -126,6 +127,23 @@ def describe_value(value: Any, raw: str | None) -> str:
     if raw is not None and raw != shown and isinstance(value, (bool, type(None), float)):
         return f"'{raw}' (YAML reads it as {shown})"
     return shown
+
+
+def _python_tuple_hint(value: Any) -> str:
+    """``Conv2d: (3, 32, 5, 1, 2)`` written as in Python: YAML reads a string."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not (text.startswith("(") and text.endswith(")")) or len(text) > 200:
+        return ""
+    try:
+        items = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return ""
+    if isinstance(items, tuple):
+        return (f" (YAML has no tuples: the Python {text} is the list "
+                f"{json.dumps(list(items))} in YAML)")
+    if isinstance(items, (int, float)):
+        return f" (write {items!r}, without the parentheses)"
+    return ""
 
 
 def _jsonable(value: Any) -> bool:
@@ -298,6 +316,24 @@ class _Translator:
         label = entry_label(self.doc.data, path[: at + 1], self.overrides)
         return (label + ": ", layer_info(index, name, known), known, arg)
 
+    def misplaced_argument(self, path: tuple, entry: dict, key: str) -> str | None:
+        """An argument of the entry's layer type written at the entry's own column (the
+        argument block not indented under the type): say where it goes."""
+        types = [k for k in entry if isinstance(k, str) and k in REGISTRY]
+        if len(types) != 1 or key in schema_module.ENTRY_KEYS:
+            return None
+        type_name = types[0]
+        names = [a.name for a in REGISTRY[type_name].args]
+        line, col = self.doc.keys.get(path + (type_name,), (0, 0))
+        where = f"indent it to column {col + 2}, under {type_name}: (line {line})"
+        if key in names:
+            return f"{key} is an argument of {type_name}, so it belongs under it: {where}"
+        close = closest(key, names)
+        if close:
+            return (f"unknown key '{key}' in a layer entry; did you mean {type_name}'s "
+                    f"argument '{close}'? Arguments go under the type: {where}")
+        return None
+
     def what(self, path: tuple, arg: str | None) -> str:
         if arg is not None:
             # the argument itself, or an item of a list argument
@@ -337,6 +373,9 @@ class _Translator:
         types = [types] if isinstance(types, str) else types or []
         if isinstance(inst, float) and inst.is_integer() and "integer" in types:
             return f" (write {int(inst)}, without the decimal point)"
+        tuple_hint = _python_tuple_hint(inst)
+        if tuple_hint:
+            return tuple_hint
         at = entry_index(path)
         if at is not None and path[at + 1 : at + 2] == ("repeat",):
             return (' (repeat: 3, or {count: 3, name: "layer{n}"}; a string is an expression '
@@ -614,10 +653,10 @@ class _Translator:
                 ):
                     msg = f"unknown layer '{key}'{did_you_mean(str(key), sorted(REGISTRY))}"
                 else:
-                    hint = did_you_mean(str(key), list(schema_module.ENTRY_KEYS))
-                    msg = f"unknown key '{key}' in a layer entry" + (
-                        hint or "; layer types are CamelCase, as in torch.nn"
-                    )
+                    msg = self.misplaced_argument(path, inst, str(key)) or (
+                        f"unknown key '{key}' in a layer entry"
+                        + (did_you_mean(str(key), list(schema_module.ENTRY_KEYS))
+                           or "; layer types are CamelCase, as in torch.nn"))
                 out.append(
                     self.doc.diagnostic(
                         key_path,

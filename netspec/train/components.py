@@ -36,6 +36,32 @@ NOT_CONFIGURABLE = {  # need Python callables or other schedulers
     "Transform",
 }
 CLASS_INDEX_LOSSES = ("CrossEntropyLoss", "NLLLoss", "MultiMarginLoss")
+# (last layer, loss) -> why the pair trains badly and what to write instead: each loss
+# expects raw scores or log-probabilities, and a final layer that already squashes them
+# trains without an error, only slower and worse
+LAST_LAYER_ADVICE = {
+    ("Softmax", "CrossEntropyLoss"): "CrossEntropyLoss applies log-softmax itself, so "
+    "softmax is applied twice and the gradients shrink; end with the Linear (apply softmax "
+    "only to read probabilities, as netspec predict does)",
+    ("Softmax", "NLLLoss"): "NLLLoss expects log-probabilities; end with LogSoftmax "
+    "instead (or drop it and use CrossEntropyLoss)",
+    ("Sigmoid", "BCEWithLogitsLoss"): "BCEWithLogitsLoss applies the sigmoid itself; end "
+    "with the Linear, or use BCELoss",
+}
+
+
+def last_layer_warnings(result: Any, loss_name: str) -> list[str]:
+    """A final layer that the loss undoes or repeats (Softmax before CrossEntropyLoss), as
+    positioned warnings."""
+    layers = result.layers
+    last = layers[-1] if layers else None
+    advice = LAST_LAYER_ADVICE.get((last.type, loss_name)) if last is not None else None
+    if advice is None or result.document is None:
+        return []
+    where = result.document.diagnostic(last.path or ("layers", len(layers) - 1),
+                                  f"layer {last.index} ({last.type}) is the last layer and "
+                                  f"the loss is {loss_name}: {advice}", severity="warning")
+    return [where.format()]
 
 
 def _table(module: Any, base: type) -> dict[str, type]:

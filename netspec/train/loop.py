@@ -455,6 +455,8 @@ class Trainer:
             f"netspec train: {net.name} ({self.spec.file}), {shape} -> {out}, {params:,} parameters"
         )
         self.say(f"data: {self.data.describe()}")
+        for warning in components.last_layer_warnings(self.result, cfg.loss.name):
+            self.say(warning)
         n = torch.get_num_threads()
         threads = f" ({n} thread{'s' if n != 1 else ''})" if self.device.type == "cpu" else ""
         opt = self.optimizer.param_groups[0]

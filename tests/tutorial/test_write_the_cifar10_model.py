@@ -4,6 +4,7 @@ shape, PyTorch's tuple syntax, a Softmax before CrossEntropyLoss (issue 13, poin
 
 from __future__ import annotations
 
+import io
 import textwrap
 
 import pytest
@@ -149,3 +150,105 @@ def test_the_value_is_python_s(text):
         assert f"in_features {text} = {expected} does not match the 1024" in error.message
     else:
         assert error.message.endswith(f"got {text} = {expected}")
+
+
+# ------------------------------------------- 2. an argument block not indented under its type
+
+def test_arguments_at_the_entry_s_column_are_told_to_indent():
+    spec = textwrap.dedent("""\
+        netspec: 1
+        input: [3, 32, 32]
+        layers:
+          - Conv2d:
+            out_channels: 32
+            kernel_size: 5
+          - ReLU
+        """)
+    errors = netspec.check(spec).errors
+    assert [(e.line, e.col) for e in errors] == [(5, 5), (6, 5)]
+    assert errors[0].message == ("layer 0: out_channels is an argument of Conv2d, so it belongs "
+                                 "under it: indent it to column 7, under Conv2d: (line 4)")
+    assert "kernel_size is an argument of Conv2d" in errors[1].message
+    fixed = spec.replace("    out_channels", "      out_channels").replace(
+        "    kernel_size", "      kernel_size")
+    assert netspec.check(fixed).ok  # the advice, followed, works
+
+
+def test_a_misspelled_argument_at_the_entry_s_column_gets_both_hints():
+    spec = "netspec: 1\ninput: [3, 8, 8]\nlayers:\n  - Conv2d:\n    out_chanels: 4\n"
+    (error, *_) = netspec.check(spec).errors
+    assert "did you mean Conv2d's argument 'out_channels'?" in error.message
+    assert "indent it to column 7, under Conv2d: (line 4)" in error.message
+
+
+def test_a_key_that_is_no_argument_keeps_the_old_advice():
+    spec = "netspec: 1\ninput: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4}\n"
+    (error,) = netspec.check(spec).errors
+    assert "layer types are CamelCase" in error.message or "unknown layer" in error.message
+
+
+# --------------------------------------------------------- 8. messages that teach more
+
+def test_the_batch_written_into_the_input_is_reported_at_input():
+    spec = textwrap.dedent("""\
+        netspec: 1
+        input: [64, 3, 32, 32]
+        layers:
+          - Conv2d: [3, 32, 5, 1, 2]
+        """)
+    (error,) = netspec.check(spec).errors
+    assert (error.line, error.col) == (2, 8)
+    assert error.message.startswith(
+        "input: [64, 3, 32, 32] has a batch dimension in it, as torch.ones(64, 3, 32, 32) "
+        "has; netspec's input is one sample, the batch is implied: write input: [3, 32, 32]")
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    with pytest.raises(RuntimeError):  # torch refuses it too: a 5-D batch for Conv2d
+        nn.Conv2d(3, 32, 5, 1, 2)(torch.ones(1, 64, 3, 32, 32))
+
+
+def test_a_one_channel_input_without_its_channel_keeps_its_own_hint():
+    spec = "netspec: 1\ninput: [28, 28]\nlayers:\n  - Conv2d: [1, 8, 3]\n"
+    (error,) = netspec.check(spec).errors
+    assert "for one channel, write input: [1, 28, 28]" in error.message
+
+
+@pytest.mark.parametrize("written, hint", [
+    ("Conv2d: (3, 32, 5, 1, 2)",
+     "(YAML has no tuples: the Python (3, 32, 5, 1, 2) is the list [3, 32, 5, 1, 2] in YAML)"),
+    ("MaxPool2d: (2)", "(write 2, without the parentheses)"),
+    ("MaxPool2d:\n      kernel_size: (2, 2)",
+     "(YAML has no tuples: the Python (2, 2) is the list [2, 2] in YAML)"),
+])
+def test_python_s_tuple_syntax_gets_the_yaml_form(written, hint):
+    spec = f"netspec: 1\ninput: [3, 32, 32]\nlayers:\n  - {written}\n"
+    (error,) = netspec.check(spec).errors
+    assert error.message.endswith(hint)
+    assert netspec.check(spec.replace("(", "[").replace(")", "]")).ok
+
+
+def test_softmax_before_cross_entropy_is_warned_about_when_training(tmp_path):
+    pytest.importorskip("torch")
+    from netspec.train.loop import train
+
+    spec = tmp_path / "softmax_last.yaml"
+    spec.write_text(textwrap.dedent("""\
+        netspec: 1
+        input: [1, 8, 8]
+        layers:
+          - Flatten
+          - Linear: [64, 10]
+          - Softmax: {dim: 1}
+        train:
+          data: {name: digits}
+        """))
+    stream = io.StringIO()
+    train(str(spec), overrides={"runs": str(tmp_path / "runs"), "epochs": 1,
+                                "progress": "plain", "tensorboard": False}, stream=stream)
+    assert (f"{spec}:6:5: warning: layer 2 (Softmax) is the last layer and the loss is "
+            "CrossEntropyLoss: CrossEntropyLoss applies log-softmax itself") in stream.getvalue()
+    stream = io.StringIO()  # without the Softmax: no warning
+    spec.write_text(spec.read_text().replace("  - Softmax: {dim: 1}\n", ""))
+    train(str(spec), overrides={"runs": str(tmp_path / "runs2"), "epochs": 1,
+                                "progress": "plain", "tensorboard": False}, stream=stream)
+    assert "warning" not in stream.getvalue()
