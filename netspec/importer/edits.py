@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 from netspec.core.diagnostics import Diagnostic, did_you_mean
@@ -109,6 +110,25 @@ def _import_base(doc: Document, fail) -> dict[str, Any]:
     return _cache[key]
 
 
+def _path_parts(text: str) -> list[str | int] | None:
+    """'classifier.6' -> ['classifier', '6']; Python's 'classifier[6]' and
+    'features[0][-1]' -> ['classifier', 6], ['features', 0, -1] (positions); None if
+    it is neither."""
+    parts: list[str | int] = []
+    for dotted in text.split("."):
+        match = _PART.fullmatch(dotted)
+        if match is None or not (match["name"] or match["indexes"]):
+            return None
+        if match["name"]:
+            parts.append(match["name"])
+        parts.extend(int(i) for i in _INDEX.findall(match["indexes"] or ""))
+    return parts
+
+
+_PART = re.compile(r"(?P<name>[^.\[\]]*)(?P<indexes>(\[\s*-?\d+\s*\])*)")
+_INDEX = re.compile(r"\[\s*(-?\d+)\s*\]")
+
+
 class _Edited:
     """The layers being edited, and where each brought-in entry was written."""
 
@@ -127,10 +147,19 @@ class _Edited:
             raise fail(path, "a module path such as classifier.6 (as in state_dict keys)")
         if group and text.strip() == ".":
             return self.layers, -1
-        parts = text.strip().split(".")
+        parts = _path_parts(text.strip())
+        if parts is None:
+            raise fail(path, f"'{text}' is not a module path: write it as in state_dict keys "
+                       "(classifier.6) or as Python indexes it (classifier[6])")
         entries, seen = self.layers, []
         for depth, part in enumerate(parts):
             names = [_name(e, i) for i, e in enumerate(entries)]
+            if isinstance(part, int):  # classifier[6]: a position, as nn.Sequential indexes
+                if not -len(entries) <= part < len(entries):
+                    where = ".".join(seen) or "the top level"
+                    raise fail(path, f"index {part} is out of range: {where} has "
+                               f"{len(entries)} modules ({_names(names)})")
+                part = names[part]
             if part not in names:
                 where = ".".join(seen) or "the top level"
                 shown = _names(names)
