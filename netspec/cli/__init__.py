@@ -25,6 +25,7 @@ COMMANDS = {
     "codegen": ("codegen", "write the network as a plain PyTorch module file (no torch needed)"),
     "layers": ("layers", "list the layer types and their arguments"),
     "schema": ("schema", "print the JSON Schema of a spec"),
+    "zoo": ("zoo", "list the example specs shipped with netspec, or copy one to start from"),
     "train": ("train", "train a spec: evaluate, checkpoint and log every epoch"),
     "eval": ("train", "loss and top-1/top-5 accuracy of trained weights"),
     "predict": ("train", "top-k classes of image files"),

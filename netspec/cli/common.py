@@ -22,7 +22,9 @@ examples:
   netspec export specs/zoo/resnet18.yaml -o r18.onnx  ONNX (or .ts, .pt2), verified
   netspec codegen specs/zoo/resnet18.yaml -o r18.py   a plain PyTorch file (no torch needed)
   netspec layers                                     every layer type netspec knows
-  netspec schema > netspec.schema.json               the JSON Schema, for editors
+  netspec schema -o netspec.schema.json              the JSON Schema, for editors
+  netspec zoo                                        the example specs shipped with netspec
+  netspec zoo resnet18 -o my.yaml                    copy one to start from
   netspec train specs/lenet5_digits.yaml             train, evaluate, checkpoint (see train -h)
   netspec eval SPEC --weights best.pt                test-set loss and accuracy of weights
   netspec predict SPEC --weights best.pt a.png       top-k classes of images

@@ -2,7 +2,9 @@
 
 ``schemas/netspec.schema.json`` is this schema written out (``netspec schema --write``);
 the validator reads that file, and a test keeps it equal to what the registry generates,
-so editors, CI tools and netspec itself all use one schema."""
+so editors, CI tools and netspec itself all use one schema.  The package ships it as
+``netspec/schemas/netspec.schema.json`` (in a clone, ``netspec/schemas`` links to
+``schemas/``; a wheel holds the file itself)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from typing import Any
 from netspec.ops import REGISTRY, LayerType
 from netspec.ops.declare import MAX_DIM, REQUIRED
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "netspec.schema.json"
+# resolved through the clone's link, so that messages name the file git tracks
+SCHEMA_FILE = (Path(__file__).resolve().parents[1] / "schemas" / "netspec.schema.json").resolve()
 VERSION = 1
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32")
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4}
@@ -277,4 +280,4 @@ def load() -> dict[str, Any]:
     """The schema file the validator uses (generated in memory where it is not installed)."""
     if SCHEMA_FILE.is_file():
         return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-    return generate()  # pragma: no cover - only without the repository's schemas/ folder
+    return generate()  # pragma: no cover - only in a copy of the package without its schema

@@ -25,6 +25,7 @@ HELP_LINES = {
     "codegen": "write the network as a plain PyTorch module file (no torch needed)",
     "layers": "list the layer types and their arguments",
     "schema": "print the JSON Schema of a spec",
+    "zoo": "list the example specs shipped with netspec, or copy one to start from",
     "train": "train a spec: evaluate, checkpoint and log every epoch",
     "eval": "loss and top-1/top-5 accuracy of trained weights",
     "predict": "top-k classes of image files",
