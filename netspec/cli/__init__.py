@@ -30,6 +30,7 @@ COMMANDS = {
     "eval": ("train", "loss and top-1/top-5 accuracy of trained weights"),
     "predict": ("train", "top-k classes of image files"),
     "plot": ("train", "draw a run's loss and accuracy curves"),
+    "weights": ("weights", "a checkpoint's weights as a plain state_dict file (torch.load)"),
 }
 
 

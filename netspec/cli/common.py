@@ -29,6 +29,7 @@ examples:
   netspec eval SPEC --weights best.pt                test-set loss and accuracy of weights
   netspec predict SPEC --weights best.pt a.png       top-k classes of images
   netspec plot runs/NAME/TIME -o curves.png          loss and accuracy curves of a run
+  netspec weights runs/NAME/TIME/best.pt -o net.pt   plain weights: torch.load, load_state_dict
 
 exit status: 0 fine, 1 the spec has errors, 2 unreadable file or bad usage"""
 

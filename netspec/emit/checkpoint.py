@@ -285,6 +285,52 @@ def load(path: str | Path) -> dict[str, Any]:
     raise CheckpointError(f"{path} is neither a netspec checkpoint nor a model state_dict")
 
 
+def weights_source(path: str | Path) -> Path:
+    """The checkpoint ``netspec weights`` reads: the file, or a run folder's best.pt (its
+    last.pt when no epoch was evaluated)."""
+    path = Path(path)
+    if path.is_dir():
+        best = path / "best.pt"
+        return best if best.is_file() else path / "last.pt"
+    return path
+
+
+def save_weights(source: str | Path, dest: str | Path | None = None) -> dict[str, Any]:
+    """The model weights of a checkpoint (or a run folder) as a plain state_dict file:
+    what ``model.load_state_dict(torch.load(dest))`` loads, in the built model and in the
+    generated code alike (the same keys).  Tensors are made contiguous (a run trained in
+    channels_last keeps no trace of it).  ``dest`` defaults to ``<stem>_weights.pt`` beside
+    the checkpoint.  Returns what was written: the file, the checkpoint, its epoch, the
+    number of tensors and of values."""
+    import torch
+
+    source = weights_source(source)
+    state = load(source)
+    weights = state.get("model")
+    problem = _state_dict_problem(weights)
+    if problem:
+        raise CheckpointError(f"{source}: its model weights {problem}")
+    dest = Path(dest) if dest is not None else source.with_name(f"{source.stem}_weights.pt")
+    if dest.is_dir():
+        dest = dest / f"{source.stem}_weights.pt"
+    if dest.resolve() == source.resolve():
+        raise CheckpointError(f"{dest} is the checkpoint itself; write the weights elsewhere")
+    plain = {k: v.contiguous() for k, v in weights.items()}
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    try:
+        try:
+            torch.save(plain, tmp)
+            os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    except (OSError, RuntimeError) as exc:
+        raise cannot_write(dest, exc, "nothing was written") from None
+    return {"weights": str(dest), "checkpoint": str(source), "epoch": state.get("epoch"),
+            "spec_name": state.get("spec_name"), "tensors": len(plain),
+            "values": sum(t.numel() for t in plain.values())}
+
+
 class WeightsMismatch(CheckpointError):
     """A readable checkpoint whose weights are not this spec's."""
 

@@ -583,7 +583,17 @@ class Trainer:
                 self.run_dir / "summary.json", json.dumps(summary, indent=1) + "\n"
             )
             self.say(f"run: {self.run_dir} ({self.elapsed:.1f}s training)")
+            self.say(self.weights_hint())
         return summary
+
+    def weights_hint(self) -> str:
+        """How to get plain weights for the tutorial's model.load_state_dict(torch.load(...)):
+        best.pt is a checkpoint, torch.load gives its whole dictionary."""
+        best = "best.pt" if (self.run_dir / "best.pt").is_file() else "last.pt"
+        name = self.result.network.name.lower()
+        return (f"{best} is a checkpoint (for --resume, eval, predict); the plain weights for "
+                f"model.load_state_dict(torch.load(\"{name}.pt\")):\n"
+                f"  netspec weights {self.run_dir / best} -o {name}.pt")
 
     def evaluate_test(self, split: data_mod.Split) -> tuple[str, dict[str, Any]]:
         """('best' or 'last', the metrics): evaluated with the best epoch's weights when

@@ -30,10 +30,12 @@ HELP_LINES = {
     "eval": "loss and top-1/top-5 accuracy of trained weights",
     "predict": "top-k classes of image files",
     "plot": "draw a run's loss and accuracy curves",
+    "weights": "a checkpoint's weights as a plain state_dict file (torch.load)",
 }
 
 # the arguments each command requires, so that a bad flag reaches the leftovers check
 REQUIRED = {"import": ["torchvision:resnet18"], "plot": ["runs/x"], "layers": [], "schema": [],
+            "zoo": [], "weights": ["best.pt"],
             "render": ["spec.yaml", "-o", "x.svg"], "report": ["spec.yaml", "-o", "x.html"],
             "export": ["spec.yaml", "-o", "x.onnx"], "eval": ["spec.yaml", "--weights", "w.pt"],
             "predict": ["spec.yaml", "a.png", "--weights", "w.pt"]}
