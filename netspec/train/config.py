@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
     "compile": False,
     "channels_last": "auto",
     "deterministic": False,
+    # true: a network with more outputs than the data has classes trains anyway (refused by
+    # default: a 10-way head on 2 classes is usually the wrong spec)
+    "more_outputs_than_classes": False,
     "runs": "runs",
     "name": None,
     "tensorboard": True,
@@ -138,6 +141,7 @@ class TrainConfig:
     compile: bool
     channels_last: str | bool
     deterministic: bool
+    more_outputs_than_classes: bool
     runs: str
     name: str | None
     tensorboard: bool
@@ -182,6 +186,7 @@ class TrainConfig:
             "compile": self.compile,
             "channels_last": self.channels_last,
             "deterministic": self.deterministic,
+            "more_outputs_than_classes": self.more_outputs_than_classes,
             "runs": self.runs,
             "name": self.name,
             "tensorboard": self.tensorboard,
@@ -661,6 +666,8 @@ def validate(sources: Sources) -> TrainConfig:
         compile=c.boolean(get("compile"), ("compile",)),
         channels_last=c.auto_or_bool(get("channels_last"), ("channels_last",)),
         deterministic=c.boolean(get("deterministic"), ("deterministic",)),
+        more_outputs_than_classes=c.boolean(get("more_outputs_than_classes"),
+                                            ("more_outputs_than_classes",)),
         runs=c.string(get("runs"), ("runs",)) or "runs",
         name=name,
         tensorboard=c.boolean(get("tensorboard"), ("tensorboard",)),

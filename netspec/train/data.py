@@ -2,8 +2,9 @@
 
 Sources: ``digits`` (the 8×8 handwritten digits scikit-learn ships: 1,797 real images, no
 download; a fixed 20% is the test set), any torchvision classification dataset by name
-(``MNIST``, ``CIFAR10``, ``SVHN``, ...; ``root``/``download``), ``ImageFolder`` (one folder
-per class; ``root/train`` and ``root/val`` or ``root/test`` when present) and ``FakeData``.
+(``MNIST``, ``CIFAR10``, ``SVHN``, ...; ``root``/``download``), ``ImageFolder`` (see
+:func:`folder_layout`: ``root/train`` with ``val/`` and/or ``test/`` beside it, or ``root``
+itself one folder per class) and ``FakeData``.
 Images become float tensors in [0, 1] (``ToImage``, ``ToDtype``), then the configured
 ``transforms`` run (every split), with ``augment`` before them on the training split only.
 
@@ -65,6 +66,7 @@ class Data:
     classes: list[str]
     sample_shape: tuple[int, ...]
     name: str
+    splits: str = ""  # which folder or share is which split, where that is not obvious
 
     def describe(self) -> str:
         parts = [f"{len(self.train):,} train"]
@@ -78,7 +80,8 @@ class Data:
             else "streamed by DataLoader"
         )
         shape = "×".join(map(str, self.sample_shape))
-        return f"{self.name}: {' / '.join(parts)}, {shape}, {len(self.classes)} classes, {where}"
+        text = f"{self.name}: {' / '.join(parts)}, {shape}, {len(self.classes)} classes, {where}"
+        return text + (f"\n  {self.splits}" if self.splits else "")
 
 
 # ------------------------------------------------------------------ the order of an epoch
@@ -227,8 +230,9 @@ def dataset_names() -> list[str]:
 
 def _torchvision_sets(
     cfg: TrainConfig, spec_input: tuple[int, ...]
-) -> tuple[Any, Any | None, list[str] | None]:
-    """(train, test or None, classes) as raw datasets (PIL images, int labels)."""
+) -> tuple[Any, Any | None, Any | None, list[str] | None, str]:
+    """(train, val or None, test or None, classes, which split is which) as raw datasets
+    (PIL images, int labels); val is None where it is held out of train."""
     import torchvision.datasets as tvd
 
     name = cfg.data.name
@@ -243,12 +247,64 @@ def _torchvision_sets(
     if name == "ImageFolder":
         return _image_folder_sets(cfg, cls)
     if name == "FakeData":
-        return _fake_data_sets(cfg, cls, spec_input)
-    return _named_dataset_sets(cfg, cls)
+        train, test, classes = _fake_data_sets(cfg, cls, spec_input)
+    else:
+        train, test, classes = _named_dataset_sets(cfg, cls)
+    return train, None, test, classes, ""
 
 
-def _image_folder_sets(cfg: TrainConfig, cls: type) -> tuple[Any, Any | None, list[str]]:
-    """root holds a folder per class, or train/ and val/ (or test/) folders that do."""
+VAL_FOLDERS = ("val", "valid", "validation")  # the names a validation folder goes by
+TEST_FOLDERS = ("test",)
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    """Which folder under an ImageFolder root holds which split."""
+
+    root: Path
+    train: Path
+    val: Path | None  # None: data.val_split of train is held out
+    test: Path | None  # None: no test split
+
+    def describe(self, val_split: float) -> str:
+        train = f"{self.train}" + (" (a folder per class)" if self.train == self.root else "")
+        if self.val is not None:
+            val = f"{self.val}" + (" (data.val_split is not used)" if val_split else "")
+        elif val_split:
+            val = f"{val_split:.0%} of the train images, held out (data.val_split)"
+        else:
+            val = "none (data.val_split is 0)"
+        test = f"{self.test}" if self.test is not None else (
+            "none (a test/ folder beside train/ would be one)")
+        return f"splits: train = {train}, val = {val}, test = {test}"
+
+
+def folder_layout(root: Path) -> FolderLayout:
+    """The usual layouts: ``root/train`` with ``val/`` (or ``valid/``, ``validation/``)
+    and/or ``test/`` beside it, each a folder per class; or ``root`` itself a folder per
+    class.  ValueError, saying what to move, for a mix of the two."""
+    folders = sorted(p.name for p in root.iterdir()
+                     if p.is_dir() and not p.name.startswith((".", "_")))
+    val = next((n for n in VAL_FOLDERS if n in folders), None)
+    test = next((n for n in TEST_FOLDERS if n in folders), None)
+    if "train" not in folders:
+        if val or test:
+            raise ValueError(
+                f"{root} has {val or test}/ but no train/: put the training images in "
+                f"{root / 'train'}/ (a folder per class) beside it")
+        return FolderLayout(root, root, None, None)
+    others = [f"{n}/" for n in folders if n not in ("train", val, test)]
+    if others:
+        raise ValueError(
+            f"{root} holds train/ and also {', '.join(others[:5])}: beside train/ netspec "
+            "takes only val/ (or valid/, validation/) and test/; put class folders inside "
+            "train/ (and val/, test/), or point data.root at the folder of classes")
+    return FolderLayout(root, root / "train", root / val if val else None,
+                        root / test if test else None)
+
+
+def _image_folder_sets(cfg: TrainConfig, cls: type) -> tuple[Any, Any, Any, list[str], str]:
+    """(train, val or None, test or None, classes, which folder is which split)."""
     d = cfg.data
     root = Path(d.root)
     if not root.is_dir():
@@ -257,14 +313,53 @@ def _image_folder_sets(cfg: TrainConfig, cls: type) -> tuple[Any, Any | None, li
             f"ImageFolder: no folder {root} (one sub-folder "
             "per class; or train/ and val/ folders that each hold those)",
         )
-    test_dir = next((root / s for s in ("val", "test") if (root / s).is_dir()), None)
-    train_dir = root / "train" if (root / "train").is_dir() and test_dir else root
     try:
-        train = cls(str(train_dir), **d.args)
-        test = cls(str(test_dir), **d.args) if test_dir is not None else None
-    except (OSError, RuntimeError, TypeError, ValueError) as exc:
-        raise cfg.error(("data", "root"), f"ImageFolder {root}: {exc}") from None
-    return train, test, list(train.classes)
+        layout = folder_layout(root)
+    except (OSError, ValueError) as exc:
+        raise cfg.error(("data", "root"), f"ImageFolder: {exc}") from None
+    sets = {}
+    for key in ("train", "val", "test"):
+        folder = getattr(layout, key)
+        try:
+            sets[key] = cls(str(folder), **d.args) if folder is not None else None
+        except (OSError, RuntimeError, TypeError, ValueError) as exc:
+            raise cfg.error(("data", "root"), f"ImageFolder {folder}: {exc}") from None
+    _check_folder_classes(cfg, layout, sets)
+    return (sets["train"], sets["val"], sets["test"], list(sets["train"].classes),
+            layout.describe(d.val_split))
+
+
+def _names(classes: list[str], show: int = 6) -> str:
+    more = f", ... ({len(classes)} in all)" if len(classes) > show else ""
+    return ", ".join(classes[:show]) + more
+
+
+def _check_folder_classes(cfg: TrainConfig, layout: FolderLayout, sets: dict) -> None:
+    """Two classes or more, and the same class folders in every split (ImageFolder numbers
+    the labels of each folder by its own sorted class names)."""
+    classes = list(sets["train"].classes)
+    if len(classes) < 2:
+        raise cfg.error(
+            ("data", "root"),
+            f"ImageFolder {layout.train} holds one class folder ({classes[0]}/); a classifier "
+            f"needs two or more, a folder of images per class: {layout.train / classes[0]}/, "
+            f"{layout.train / 'other'}/, ...",
+        )
+    for key in ("val", "test"):
+        if sets[key] is None or list(sets[key].classes) == classes:
+            continue
+        theirs = list(sets[key].classes)
+        missing = [c for c in classes if c not in theirs]
+        extra = [c for c in theirs if c not in classes]
+        detail = "; ".join(
+            part for part in (f"missing there: {_names(missing)}" if missing else "",
+                              f"not in train/: {_names(extra)}" if extra else "") if part)
+        raise cfg.error(
+            ("data", "root"),
+            f"ImageFolder {getattr(layout, key)} has the classes {_names(theirs)} but "
+            f"{layout.train} has {_names(classes)} ({detail}); every split needs the same "
+            "class folders, or its labels would mean other classes",
+        )
 
 
 def _fake_data_sets(
@@ -458,16 +553,22 @@ def _classes_from_labels(train: Split, train_raw: Any) -> list[str]:
 
 def _dataset_splits(
     cfg: TrainConfig, spec_input: tuple[int, ...], transforms: Any, augment: Any
-) -> tuple[dict, tuple[int, ...], list[str]]:
-    """(splits, sample shape, classes) of a torchvision dataset: held in memory when it
-    fits (or in_memory: true), else streamed."""
+) -> tuple[dict, tuple[int, ...], list[str], str]:
+    """(splits, sample shape, classes, which split is which) of a torchvision dataset: held
+    in memory when it fits (or in_memory: true), else streamed."""
     d = cfg.data
-    train_raw, test_raw, classes = _torchvision_sets(cfg, spec_input)
+    train_raw, val_raw, test_raw, classes, which = _torchvision_sets(cfg, spec_input)
     train_tf, eval_tf = _image_transforms(d, transforms, augment)
-    keep, val_idx = _validation_split(len(train_raw), d)
+    if val_raw is not None:  # a validation set of its own: nothing held out of train
+        train_ds = Transformed(train_raw, None, train_tf)
+        val_ds = Transformed(val_raw, None, eval_tf)
+    else:
+        keep, val_idx = _validation_split(len(train_raw), d)
+        train_ds = Transformed(train_raw, keep.tolist(), train_tf)
+        val_ds = Transformed(train_raw, val_idx.tolist(), eval_tf) if val_idx is not None else None
     datasets = {
-        "train": Transformed(train_raw, keep.tolist(), train_tf),
-        "val": Transformed(train_raw, val_idx.tolist(), eval_tf) if val_idx is not None else None,
+        "train": train_ds,
+        "val": val_ds,
         "test": Transformed(test_raw, None, eval_tf) if test_raw is not None else None,
     }
     sample = _first_sample_shape(cfg, datasets["train"])
@@ -484,7 +585,7 @@ def _dataset_splits(
             splits[key] = Split(key, dataset=ds)
     if classes is None:
         classes = _classes_from_labels(splits["train"], train_raw)
-    return splits, sample, classes
+    return splits, sample, classes, which
 
 
 def prepare(cfg: TrainConfig, spec_input: tuple[int, ...], device: torch.device) -> Data:
@@ -498,15 +599,17 @@ def prepare(cfg: TrainConfig, spec_input: tuple[int, ...], device: torch.device)
             "train.data.in_memory: true cannot apply random "
             "augment transforms once for all epochs; set it to auto or false",
         )
+    which = ""
     if d.name == "digits":
         splits, sample, classes = _digits_splits(d, transforms, augment)
     else:
-        splits, sample, classes = _dataset_splits(cfg, spec_input, transforms, augment)
+        splits, sample, classes, which = _dataset_splits(cfg, spec_input, transforms, augment)
     for split in splits.values():
         if split is not None and split.in_memory:
             split.x = split.x.to(device)
             split.y = split.y.to(device)
-    return Data(splits["train"], splits["val"], splits["test"], classes, tuple(sample), d.name)
+    return Data(splits["train"], splits["val"], splits["test"], classes, tuple(sample), d.name,
+                which)
 
 
 # ------------------------------------------------------------------ batches
@@ -545,14 +648,37 @@ def batches(
         yield x.to(device, non_blocking=non_blocking), y.to(device, non_blocking=non_blocking)
 
 
+def _output_problem(cfg: TrainConfig, data: Data, out: tuple[int, ...]) -> str | None:
+    """What is wrong with the network's output for these classes and this loss, if anything:
+    one score per class, exactly (more only with more_outputs_than_classes and a loss over
+    class indices)."""
+    from netspec.ops import fmt
+
+    n, loss_name = len(data.classes), cfg.loss.name
+    named = f"{data.name} has {n} classes ({_names(data.classes)})"
+    if len(out) != 1:
+        return (f"the network's output is {fmt(out)} per sample; classification needs one "
+                f"score per class ({n} for {data.name}): end with Flatten and Linear")
+    if out[0] < n:
+        return (f"the network outputs {out[0]} scores per sample but {named}; the last layer "
+                f"needs {n} outputs")
+    if out[0] > n and loss_name not in ("CrossEntropyLoss", "NLLLoss"):
+        return (f"the network outputs {out[0]} values but {loss_name} compares them with "
+                f"one-hot targets of {n} classes")
+    if out[0] > n and not cfg.more_outputs_than_classes:
+        return (f"the network outputs {out[0]} scores per sample but {named}: the last layer "
+                f"needs {n} outputs (e.g. out_features: {n}); to train {out[0]} outputs on "
+                f"{n} classes anyway, set train.more_outputs_than_classes: true")
+    return None
+
+
 def check_shapes(cfg: TrainConfig, data: Data, spec: Any, result: Any) -> None:
     """The spec's input against a sample, its output against the classes and the loss:
     positioned in the spec."""
     from netspec.core.diagnostics import Diagnostic
     from netspec.ops import fmt
 
-    doc, loss_name = spec.doc, cfg.loss.name
-    net = result.network
+    doc, net = spec.doc, result.network
     problems = []
 
     def problem(path: tuple, message: str) -> None:
@@ -585,26 +711,9 @@ def check_shapes(cfg: TrainConfig, data: Data, spec: Any, result: Any) -> None:
             "cannot take them",
         )
     out = result.output_shape
-    n = len(data.classes)
     if out is not None and not problems:
-        last = ("layers", len(result.layers) - 1)
-        if len(out) != 1:
-            problem(
-                last,
-                f"the network's output is {fmt(out)} per sample; classification needs one "
-                f"score per class ({n} for {data.name}): end with Flatten and Linear",
-            )
-        elif out[0] < n:
-            problem(
-                last,
-                f"the network outputs {out[0]} scores per sample but {data.name} has {n} "
-                f"classes; the last layer needs {n} outputs",
-            )
-        elif out[0] != n and loss_name not in ("CrossEntropyLoss", "NLLLoss"):
-            problem(
-                last,
-                f"the network outputs {out[0]} values but {loss_name} compares them with "
-                f"one-hot targets of {n} classes",
-            )
+        message = _output_problem(cfg, data, out)
+        if message:
+            problem(("layers", len(result.layers) - 1), message)
     if problems:
         raise ConfigError(problems)

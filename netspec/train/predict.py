@@ -32,8 +32,9 @@ def _setup(
     trained: list = []
     saved = state.get("config") or {}
     origin = (f"{weights} (its training configuration)", 1, 1)
-    if "loss" in saved:
-        trained.append((("loss",), saved["loss"], origin))
+    for key in ("loss", "more_outputs_than_classes"):  # what the output was trained for
+        if key in saved:
+            trained.append(((key,), saved[key], origin))
     for key, value in (saved.get("data") or {}).items():
         if key not in ("workers", "in_memory"):
             trained.append((("data", key), value, origin))
@@ -97,6 +98,14 @@ def load_image(path: str | os.PathLike, shape: tuple[int, ...]) -> torch.Tensor:
     return v2.functional.to_dtype(x, torch.float32, scale=True)
 
 
+def _class_name(classes: list[str] | None, index: int) -> str:
+    """The class of an output; an output beyond the classes (a head trained with
+    more_outputs_than_classes) says it has none."""
+    if not classes:
+        return str(index)
+    return classes[index] if index < len(classes) else f"{index} (no class)"
+
+
 def predict(
     spec: Any,
     weights: str | os.PathLike,
@@ -143,7 +152,7 @@ def predict(
     rows = []
     for path, vs, ix in zip(images, values.tolist(), indices.tolist(), strict=True):
         top = [
-            {"index": i, "class": classes[i] if classes and i < len(classes) else str(i), "prob": v}
+            {"index": i, "class": _class_name(classes, i), "prob": v}
             for v, i in zip(vs, ix, strict=True)
         ]
         rows.append({"file": str(Path(path)), "top": top})
