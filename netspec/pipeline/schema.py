@@ -89,12 +89,9 @@ def layer_schema(lt: LayerType) -> dict[str, Any]:
     positional = lt.positional
     # In the list form inferable arguments come first, as in PyTorch, and must be written.
     needed = max((i + 1 for i, a in enumerate(positional) if a.default is REQUIRED), default=0)
-    array = {
-        "type": "array",
-        "prefixItems": [a.type.schema for a in positional],
-        "items": False,
-        "minItems": needed,
-    }
+    array = {"type": "array", "items": False, "minItems": needed}
+    if positional:  # an empty prefixItems is not valid JSON Schema (editors reject the file)
+        array["prefixItems"] = [a.type.schema for a in positional]
     if lt.list_arg is not None:  # Permute: [0, 2, 1] is dims
         array = lt.list_arg.type.schema
     scalar = positional[0].type.schema if positional else False

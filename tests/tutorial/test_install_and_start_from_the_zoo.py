@@ -140,6 +140,28 @@ def test_netspec_schema_writes_a_file_for_the_editor(tmp_path):
     assert status == 1 and "cannot write" in err
 
 
+def test_a_zoo_spec_with_the_editor_line_validates_against_the_written_schema(tmp_path):
+    """What yaml-language-server does with the README's first line: validate the YAML
+    against the schema file it names (jsonschema here), while netspec still checks it."""
+    import jsonschema
+    import yaml
+
+    assert run(["schema", "-o", str(tmp_path / "netspec.schema.json")])[0] == 0
+    written = json.loads((tmp_path / "netspec.schema.json").read_text())
+    # a valid Draft 2020-12 schema: editors refuse one that is not (ReLU's empty prefixItems)
+    jsonschema.Draft202012Validator.check_schema(written)
+    for name in ("tutorial_cifar10", "resnet18", "gpt_tiny"):
+        spec = tmp_path / f"{name}.yaml"
+        assert run(["zoo", name, "-o", str(spec)])[0] == 0
+        spec.write_text("# yaml-language-server: $schema=./netspec.schema.json\n"
+                        + spec.read_text())
+        jsonschema.validate(yaml.safe_load(spec.read_text()), written)
+        assert run(["check", "-q", str(spec)])[0] == 0
+    wrong = yaml.safe_load("netspec: 1\ninput: [3, 8, 8]\nlayers:\n  - Conv2d: {kernal_size: 3}\n")
+    with pytest.raises(jsonschema.ValidationError):  # the typo an editor underlines
+        jsonschema.validate(wrong, written)
+
+
 # ------------------------------------------------------------------ installed, elsewhere
 
 
