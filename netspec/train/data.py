@@ -338,6 +338,15 @@ def _check_folder_classes(cfg: TrainConfig, layout: FolderLayout, sets: dict) ->
     """Two classes or more, and the same class folders in every split (ImageFolder numbers
     the labels of each folder by its own sorted class names)."""
     classes = list(sets["train"].classes)
+    for key in ("train", "val", "test"):
+        hidden = [c for c in (sets[key].classes if sets[key] is not None else ()) if
+                  c.startswith(".")]
+        if hidden:  # .ipynb_checkpoints/ and the like
+            raise cfg.error(
+                ("data", "root"),
+                f"ImageFolder {getattr(layout, key)} holds {hidden[0]}/, which torchvision's "
+                "ImageFolder would take as a class; remove it (only class folders there)",
+            )
     if len(classes) < 2:
         raise cfg.error(
             ("data", "root"),

@@ -169,6 +169,16 @@ def test_splits_whose_class_folders_differ_are_refused():
             "folders, or its labels would mean other classes") in err
 
 
+def test_a_hidden_folder_is_not_taken_for_a_class():
+    pictures("pets/train")
+    Path("pets/train/.ipynb_checkpoints").mkdir()  # what Jupyter leaves behind
+    Image.new("RGB", (8, 8)).save("pets/train/.ipynb_checkpoints/cat0-checkpoint.png")
+    status, _, err = train()
+    assert status == 1
+    assert ("error: ImageFolder pets/train holds .ipynb_checkpoints/, which torchvision's "
+            "ImageFolder would take as a class; remove it (only class folders there)") in err
+
+
 @pytest.mark.parametrize(("folders", "message"), [
     (("val/cat",), "ImageFolder: pets has val/ but no train/: put the training images in "
                    "pets/train/ (a folder per class) beside it"),
