@@ -274,8 +274,13 @@ class FolderLayout:
             val = f"{val_split:.0%} of the train images, held out (data.val_split)"
         else:
             val = "none (data.val_split is 0)"
-        test = f"{self.test}" if self.test is not None else (
-            "none (a test/ folder beside train/ would be one)")
+        if self.test is not None:
+            test = f"{self.test}"
+        elif self.train == self.root:
+            test = (f"none (the classes in {self.root / 'train'}/ and {self.root / 'test'}/ "
+                    "would give one)")
+        else:
+            test = "none (a test/ folder beside train/ would be one)"
         return f"splits: train = {train}, val = {val}, test = {test}"
 
 

@@ -92,7 +92,9 @@ def test_a_train_folder_alone_holds_the_classes_not_one_class_called_train():
      "train = pets/train, val = pets/val (data.val_split is not used), test = pets/test"),
     (("train", "valid"), "20 train / 6 val", "val = pets/valid (data.val_split is not used)"),
     ((), "18 train / 2 val",
-     "train = pets (a folder per class), val = 10% of the train images"),
+     "train = pets (a folder per class), val = 10% of the train images, held out "
+     "(data.val_split), test = none (the classes in pets/train/ and pets/test/ would give "
+     "one)"),
 ], ids=["train+val", "train+test", "train+val+test", "train+valid", "classes-at-the-root"])
 def test_each_usual_layout_says_which_folder_is_which_split(folders, counts, splits):
     if not folders:
