@@ -8,15 +8,18 @@ buffer count ``sum(b.numel() for b in model.buffers())``, and MACs are the multi
 accumulates of matrix multiplications and convolutions, what
 ``torch.utils.flop_counter.FlopCounterMode`` counts, halved (elementwise work is 0).
 
-    >>> from netspec.summary import summarize
-    >>> s = summarize("specs/zoo/resnet18.yaml", batch=32)
-    >>> print(s.table(depth=1)); s.as_json()["totals"]["macs"]
+    >>> import netspec
+    >>> s = netspec.summary("specs/zoo/resnet18.yaml", batch=32)   # netspec.summary.summarize
+    >>> print(s)                      # the table; s.table(depth=1) for the top level only
+    >>> s.as_json()["totals"]["macs"]
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,8 +80,12 @@ class Row:
         }
 
 
-@dataclass
+@dataclass(repr=False)
 class Summary:
+    """The figures ``netspec summary`` prints: ``rows`` (one per layer, nested), totals
+    (``params``, ``trainable_params``, ``macs``, memory), ``table(depth)``, ``as_json()``.
+    ``print(summary)`` shows the table."""
+
     file: str
     name: str
     input_shape: tuple[int, ...]
@@ -86,6 +93,13 @@ class Summary:
     output_shape: tuple[int, ...]
     batch: int
     rows: list[Row] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def __repr__(self) -> str:
+        return (f"<Summary {self.file}: {self.name}, batch {self.batch}, "
+                f"{self.params:,} parameters, {self.macs:,} MACs>")
 
     # ------------------------------------------------------------------ totals
 
@@ -306,3 +320,15 @@ def summarize(
     for row in summary.rows:
         row.training_only = row.depth == 1 and row.name in training_only
     return summary
+
+
+class _SummaryModule(types.ModuleType):
+    """``netspec.summary(spec)`` as ``torchinfo.summary(model)`` is called, while
+    ``netspec.summary.summarize`` and the rest of this module stay where they are."""
+
+    def __call__(self, source: Any, batch: int = 1,
+                 input_shape: tuple[int, ...] | None = None) -> Summary:
+        return summarize(source, batch, input_shape)
+
+
+sys.modules[__name__].__class__ = _SummaryModule

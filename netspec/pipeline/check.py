@@ -32,25 +32,53 @@ class Spec:
         return self.doc.data
 
 
-@dataclass
+@dataclass(repr=False)
 class CheckResult:
-    file: str
-    diagnostics: list[Diagnostic]
-    layers: list[Node] = field(default_factory=list)
-    network: Network | None = None
+    """What ``netspec.check`` found: ``ok``, the ``errors`` and ``warnings`` (positioned
+    ``Diagnostic``s), every layer's shape and parameter count (``layers``, ``table()``),
+    ``output_shape`` and ``total_params``.  ``print(result)`` shows the table (or the
+    messages); ``as_json()`` is what ``netspec check --json`` prints.
+
+    >>> result = netspec.check("specs/zoo/tutorial_cifar10.yaml")
+    >>> result.ok, result.output_shape, result.total_params
+    (True, (10,), 145578)
+    """
+
+    file: str  # the spec's file, or "<spec>" for YAML text
+    diagnostics: list[Diagnostic]  # errors, warnings and notes, in the order of the file
+    layers: list[Node] = field(default_factory=list)  # top-level entries, each with children
+    network: Network | None = None  # inputs, outputs, name (None when nothing validated)
     # the document checked, base: expanded (codegen reads the entries as written)
     document: Document | None = None
 
+    def __str__(self) -> str:
+        """The table ``netspec check`` prints, then any warnings; the messages if not ok."""
+        if not self.ok or self.network is None:
+            return "\n".join(d.format() for d in self.diagnostics)
+        return "\n".join([self.table(), *(d.format() for d in self.diagnostics)])
+
+    def __repr__(self) -> str:
+        if not self.ok or self.network is None:
+            count = len(self.errors)
+            return f"<CheckResult {self.file}: {count} error{'s' if count != 1 else ''}>"
+        net = self.network
+        return (f"<CheckResult {self.file}: ok, {net.name}, {self._inputs_text()} -> "
+                f"{fmt(self.output_shape) if self.output_shape else '?'}, "
+                f"{self.total_params:,} parameters>")
+
     @property
     def errors(self) -> list[Diagnostic]:
+        """The diagnostics of severity error: any of them means ``ok`` is False."""
         return [d for d in self.diagnostics if d.severity == "error"]
 
     @property
     def warnings(self) -> list[Diagnostic]:
+        """What PyTorch accepts but is likely a mistake (the spec is still ok)."""
         return [d for d in self.diagnostics if d.severity == "warning"]
 
     @property
     def ok(self) -> bool:
+        """True when there is no error: every other command works on this spec."""
         return not self.errors
 
     @property
@@ -86,9 +114,11 @@ class CheckResult:
 
     @property
     def total_params(self) -> int:
+        """Parameters of the whole network (tied weights counted once)."""
         return sum(r.params or 0 for r in self.layers)
 
     def as_json(self) -> dict[str, Any]:
+        """The result as ``netspec check --json`` prints it (shapes without the batch)."""
         net = self.network
         return {
             "file": self.file,
@@ -199,6 +229,17 @@ def _unexplained(doc: Document, results: list[Node]) -> list[Diagnostic]:
     ]
 
 
+_SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _meant_as_a_file(source: str) -> bool:
+    """A string that can only be a file's name: one line ending .yaml/.yml/.json, or one
+    line without a colon (as YAML it would be a bare string, never a spec)."""
+    text = source.strip()
+    return bool(text) and "\n" not in text and (
+        text.lower().endswith(_SPEC_SUFFIXES) or ":" not in text) and text[0] not in "{["
+
+
 def _names_a_file(source: str) -> bool:
     """Whether a string given to ``load`` is the path of a file (else it is YAML text).
     A one-line spec (JSON, or a flow mapping) is also a valid path string: probing it must
@@ -212,17 +253,23 @@ def _names_a_file(source: str) -> bool:
 
 
 def load(source: str | os.PathLike) -> Spec:
-    """A spec from a file path or from YAML text.  Raises SpecError if the YAML is unreadable
-    (and OSError if a path names a file that cannot be read)."""
+    """A spec from a file path or from YAML text.  Raises SpecError if the YAML is unreadable,
+    FileNotFoundError for a file name that names no file ("tudui.yml": one line ending .yaml,
+    .yml or .json, or without a colon), and OSError if a file cannot be read."""
     if isinstance(source, os.PathLike) or _names_a_file(source):
         return Spec(read_file(source))
+    if _meant_as_a_file(source):
+        raise FileNotFoundError(2, "no such file", source)
     return Spec(load_text(source))
 
 
 def check(
     spec: Spec | str | os.PathLike, input_shape: tuple[int, ...] | None = None
 ) -> CheckResult:
-    """Validate a spec and infer every shape.  Never raises for a bad spec: see ``.errors``."""
+    """Validate a spec (a file path, YAML text, or a loaded ``Spec``) and infer every
+    shape, without importing torch; ``input_shape`` checks the network on another input.
+    Never raises for a bad spec: see ``.ok`` and ``.errors``.  A file that does not exist
+    or cannot be read raises FileNotFoundError / OSError, as ``open`` does."""
     if not isinstance(spec, Spec):
         try:
             spec = load(spec)
