@@ -75,6 +75,7 @@ CLUSTER_LINE = "#8e97ad"
 # dot lays out a 1,000-box chain in about 3 s and 3,000 in about 20 s (it grows about as the
 # square), and crashes near 100,000: larger diagrams are drawn less deep (see layout_depth)
 MAX_LAYOUT_BOXES = 2_000
+_MAX_TITLES = 500  # cluster titles and notes drawn as boxes beside the layers themselves
 
 
 class DotFailed(RuntimeError):
@@ -882,8 +883,14 @@ def layout(g: graphviz.Digraph, fmt_: str) -> bytes:
     """Run ``dot`` on the diagram.  Raises ``graphviz.ExecutableNotFound`` without it and
     ``DotFailed`` (one line: the exit status or signal and dot's last message) when it
     fails or crashes."""
+    boxes = sum(" [label=" in line and " -> " not in line for line in g.body)
+    if boxes > MAX_LAYOUT_BOXES + _MAX_TITLES:
+        # graph() draws what it is asked; render() first picks a depth that dot can lay out
+        raise DiagramTooLarge(
+            f"the diagram has {boxes:,} boxes, more than Graphviz's dot lays out in reasonable "
+            f"time ({MAX_LAYOUT_BOXES:,}); draw it less deep (depth=...), or with "
+            "netspec.render.render, which chooses the depth")
     if fmt_ == "png":
-        boxes = sum(" [label=" in line and " -> " not in line for line in g.body)
         g = g.copy()
         g.attr("graph", dpi=str(PNG_DPI if boxes <= PNG_LARGE else PNG_DPI_LARGE))
     program = shutil.which("dot")

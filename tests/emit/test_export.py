@@ -164,6 +164,119 @@ def test_attention_to_onnx(name, tmp_path):
         assert expected.abs().max().item() > 1e-2  # far above the tolerance
 
 
+TENSOR_FUNCTIONS = {
+    # attention written out: qkv chunks, heads by reshape/transpose, fused causal SDPA
+    # beside matmul/div/softmax, stack, amax, roll, sum, pow, unsqueeze, interpolate by
+    # scale and to a size
+    "attention_parts": """\
+netspec: 1
+name: AttentionParts
+input: [8, 16]
+layers:
+  - Linear: {out_features: 48}
+    name: qkv
+  - Chunk: {chunks: 3, dim: -1}
+    name: parts
+  - Reshape: {shape: [0, 0, 4, 4]}
+    from: parts.0
+    name: q
+  - Transpose: [1, 2]
+    name: qh
+  - Reshape: {shape: [0, 0, 4, 4]}
+    from: parts.1
+  - Transpose: [1, 2]
+    name: kh
+  - Reshape: {shape: [0, 0, 4, 4]}
+    from: parts.2
+  - Transpose: [1, 2]
+    name: vh
+  - ScaledDotProductAttention: {is_causal: true}
+    from: [qh, kh, vh]
+    name: attn
+  - Transpose: [2, 3]
+    from: kh
+    name: kt
+  - Matmul:
+    from: [qh, kt]
+    name: scores
+  - Div: {other: 2.0}
+  - Softmax: {dim: -1}
+    name: weights
+  - Matmul:
+    from: [weights, vh]
+    name: manual
+  - Stack: {dim: 1}
+    from: [attn, manual]
+  - Amax: {dim: 1}
+  - Roll: {shifts: 1, dims: 2}
+  - Sum: {dim: 1}
+  - Pow: {exponent: 2}
+  - Unsqueeze: 1
+  - Interpolate: {scale_factor: 2, mode: nearest}
+  - Interpolate: {size: [12, 6], mode: bilinear, align_corners: false}
+  - Flatten
+  - Linear: {out_features: 3}
+""",
+    # a ViT's token handling: a class token Parameter expanded over the batch, concat,
+    # a position Parameter added, stochastic depth, split, select, narrow, mean, sub
+    "token_ops": """\
+netspec: 1
+name: TokenOps
+input: [6, 16]
+layers:
+  - Parameter: {shape: [1, 1, 16], init: normal, std: 0.02}
+    name: class_token
+  - Expand: {sizes: [-1, -1, -1]}
+    from: [class_token, input]
+    name: tokens
+  - Concat: {dim: 1}
+    from: [tokens, input]
+    name: seq
+  - Parameter: {shape: [1, 7, 16], init: normal, std: 0.02}
+    name: position
+  - Add:
+    from: [seq, position]
+    name: embedded
+  - StochasticDepth: {p: 0.1, mode: row}
+  - Split: {split_size_or_sections: [1, 6], dim: 1}
+    name: halves
+  - Select: {dim: 1, index: 0}
+    from: halves.0
+    name: cls
+  - Narrow: {dim: 1, start: 1, length: 4}
+    from: halves.1
+  - Mean: {dim: 1}
+    name: pooled
+  - Sub:
+    from: [cls, pooled]
+  - Linear: {out_features: 5}
+""",
+}
+
+
+@pytest.mark.parametrize("name", list(TENSOR_FUNCTIONS))
+def test_tensor_functions_to_onnx(name, tmp_path):
+    """The tensor functions of issue 12 export to ONNX that passes the checker and that
+    onnxruntime runs as PyTorch does, at two batch sizes (the batch dynamic)."""
+    torch.manual_seed(0)
+    spec = TENSOR_FUNCTIONS[name]
+    result = netspec.check(spec)
+    assert result.ok, [d.format() for d in result.errors]
+    model = netspec.build(result).eval()
+    path = tmp_path / f"{name}.onnx"
+    ex.export(spec, "onnx", path, model=model, verify=False)
+    onnx.checker.check_model(str(path), full_check=True)
+    run = ex.load_exported(path, "onnx")
+    for seed, batch in enumerate((2, 5)):
+        x = ex.example_input(result, batch, seed=seed)
+        with torch.no_grad():
+            expected = model(x)
+        got = run(x)
+        assert tuple(got.shape) == (batch, *result.output_shape) == tuple(expected.shape)
+        assert (got.double() - expected.double()).abs().max().item() <= 1e-5
+        assert expected.abs().max().item() > 1e-3  # far above the tolerance
+
+
 # ------------------------------------------------------------------ the command line
 
 

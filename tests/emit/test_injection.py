@@ -329,6 +329,21 @@ def test_large_diagram_drawn_less_deep_with_a_note(tmp_path, monkeypatch, capsys
         render.layout_depth(result, None)
 
 
+def test_a_full_diagram_too_large_for_dot_is_refused_by_layout_too(tmp_path):
+    """graph() draws what it is asked; layout() of 10,000 boxes ran dot for minutes (the
+    fuzzer's seed 10, mutant #668: a 10,000-copy repeat). It is refused at once, and
+    render() of the same spec draws it at depth 1."""
+    spec = ("netspec: 1\ninput: [8]\nlayers:\n  - Linear: [8, 8]\n    repeat: 10000\n"
+            "  - Linear: [8, 2]\n")
+    result = check(spec)
+    assert result.ok
+    with pytest.raises(render.DiagramTooLarge, match=r"10,00\d boxes"):
+        render.layout(render.graph(result), "svg")
+    if shutil.which("dot"):
+        out, note = render.render_checked(result, None, tmp_path / "n.svg")
+        assert note.startswith("drawn 1 level deep") and b"<svg" in out.read_bytes()
+
+
 # ------------------------------------------------------------------ render speed
 
 

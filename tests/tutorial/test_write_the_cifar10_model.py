@@ -5,7 +5,9 @@ shape, PyTorch's tuple syntax, a Softmax before CrossEntropyLoss (issue 13, poin
 from __future__ import annotations
 
 import io
+import re
 import textwrap
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -252,3 +254,12 @@ def test_softmax_before_cross_entropy_is_warned_about_when_training(tmp_path):
     train(str(spec), overrides={"runs": str(tmp_path / "runs2"), "epochs": 1,
                                 "progress": "plain", "tensorboard": False}, stream=stream)
     assert "warning" not in stream.getvalue()
+
+
+def test_the_readme_s_tutorial_model_checks_as_it_says():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S)
+                 if "Linear: [64*4*4, 64]" in b)
+    result = netspec.check(block)
+    assert result.ok and result.layers[7].kwargs["in_features"] == 1024
+    assert result.total_params == 145_578  # the tutorial's Tudui
