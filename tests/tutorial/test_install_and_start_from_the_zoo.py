@@ -11,8 +11,6 @@ render, schema, and training on the digits."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -23,19 +21,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from student import run
 
-from netspec.cli import main
 from netspec.pipeline import schema, zoo
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALLED = os.environ.get("NETSPEC_INSTALLED_PACKAGE") == "1"
-
-
-def run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(argv)
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

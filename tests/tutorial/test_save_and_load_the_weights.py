@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import io
 import json
 import shlex
 import sys
@@ -21,21 +20,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from student import run
 
 import netspec
-from netspec.cli import main
 from netspec.train.data import digits_arrays
 
 ROOT = Path(__file__).resolve().parents[2]
 LENET = ROOT / "specs" / "lenet5_digits.yaml"
 KEYS = ("loss", "acc", "top5", "samples")
-
-
-def run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(argv)
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
