@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 import yaml
+from generated import build_weights_for
 from torch import nn
 
 import netspec
@@ -90,13 +91,15 @@ def build_and_codegen_agree(spec: str, reference: Callable, inputs: list[torch.T
     assert result.ok, [d.format() for d in result.errors]
     built = netspec.build(result).eval()
     generated = load_generated(result, tmp_path, class_name)().eval()
-    generated.load_state_dict(built.state_dict(), strict=True)
+    source = generate(result, "class")
+    generated.load_state_dict(build_weights_for(generated, source, built.state_dict()),
+                              strict=True)
     for x in inputs:
         with torch.no_grad():
             expected = reference(built, x)
             assert torch.equal(built(x), expected), x.shape
             assert torch.equal(generated(x), expected), x.shape
-    return generate(result, "class")
+    return source
 
 
 def import_round_trip(model: nn.Module, sample: tuple[int, ...], x: torch.Tensor

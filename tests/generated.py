@@ -17,3 +17,20 @@ def load_generated(source: str, name: str, directory: Path) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+# The line a generated file gives where its state_dict keys are not netspec.build's (style
+# sequential gives the spec's names up; the others name the entries the spec leaves unnamed)
+BY_POSITION = "model.load_state_dict(dict(zip(model.state_dict(), weights.values())))"
+
+
+def build_weights_for(model, source: str, weights: dict) -> dict:
+    """netspec.build's ``weights`` (a state_dict) as the generated ``model`` takes them: by
+    key where its keys are build's, else by position, which the file's ``source`` must say."""
+    keys = list(model.state_dict())
+    if keys == list(weights):
+        return weights
+    assert BY_POSITION in source, "keys differ from build's and the file does not say so"
+    assert [tuple(v.shape) for v in model.state_dict().values()] == \
+        [tuple(v.shape) for v in weights.values()]
+    return dict(zip(keys, weights.values(), strict=True))

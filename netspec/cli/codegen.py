@@ -17,13 +17,23 @@ examples:
   netspec codegen specs/tutorial_cifar10.yaml --style ordereddict
   netspec codegen specs/vgg16.yaml --style sequential > vgg16.py
 
-styles (the four ways the PyTorch tutorials write a model):
-  class        nn.Module subclasses, layers in __init__, explicit forward (every spec)
-  sequential   nn.Sequential(nn.Conv2d(...), ...): chains whose layers are all unnamed
-  add-module   self.add_module("conv1", nn.Conv2d(...)): chains
-  ordereddict  nn.Sequential(OrderedDict([("conv1", nn.Conv2d(...)), ...])): chains
-
-The file needs only torch; its state_dict keys are netspec.build's, so weights load as is.
+styles (the four ways the PyTorch tutorials write a model), what each writes for Net:
+  class        class Net(nn.Module): self.conv1 = nn.Conv2d(...) ... in __init__ and an
+               explicit forward (x = self.conv1(x) ...); each block its own class (one
+               whose layers are all unnamed an nn.Sequential subclass, as torchvision's
+               Conv2dNormActivation); every spec, branching ones included
+  sequential   class Net(nn.Sequential): super().__init__(nn.Conv2d(...), ...), children
+               numbered 0, 1, ...: the spec's names are given up, and the file says so
+  add-module   class Net(nn.Sequential): self.add_module("conv1", nn.Conv2d(...)) ...
+  ordereddict  class Net(nn.Sequential): super().__init__(OrderedDict([("conv1", ...), ...]))
+The last three take chains only (no from:, merges, function ops or ties).  In class,
+add-module and ordereddict, the top-level entries of a chain that the spec leaves unnamed
+are named as the tutorials name them (conv1, pool1, bn1, fc1; otherwise the op's name
+lowercased: relu1, flatten); inside groups and repeats unnamed children keep PyTorch's
+numbers (features.0).  The file needs only torch.  Its state_dict keys are netspec.build's
+where it keeps the spec's names; where it gives names up or gives them, its docstring says
+so, and build's weights load by position:
+  model.load_state_dict(dict(zip(model.state_dict(), weights.values())))
 exit status: 0 written, 1 the spec has errors or the style cannot express it, 2 unreadable
 file or bad usage"""
 

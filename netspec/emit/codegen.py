@@ -283,12 +283,13 @@ class CodeNode:
     unit: Unit | None = None  # class style: the generated class this entry instantiates
     # expressions over block parameters are only taken from the block's own body
     in_block: str | None = None
+    alias: str | None = None  # the readable name given to an entry the spec leaves unnamed
     _by_name: dict[str, CodeNode] | None = field(default=None, repr=False, compare=False)
     _kwargs: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
-        return self.r.name
+        return self.alias or self.r.name
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -400,6 +401,86 @@ def _branching(nodes: list[CodeNode], output: str | None) -> CodeNode | None:
             if inner is not None:
                 return inner
     return None
+
+
+def _attribute_prefix(n: CodeNode) -> str:
+    """What an unnamed entry is called: its op's Code.attribute (fc, pool, bn), else the
+    op's name without 1d/2d/3d, lowercased (conv, relu, flatten); a block's name
+    lowercased; a group or repeat by its kind."""
+    lt = REGISTRY.get(n.r.type) if n.kind in ("layer", "merge") else None
+    if lt is not None:
+        prefix = lt.code.attribute or re.sub(r"[123]d$", "", lt.name).lower()
+    else:
+        prefix = n.r.type.lower() if n.kind == "block" else n.kind
+    return prefix if _IDENTIFIER.fullmatch(prefix) else "layer"
+
+
+def _name_unnamed(nodes: list[CodeNode]) -> dict[str, str]:
+    """Give the entries of one scope that the spec leaves unnamed (0, 1, ...) the names the
+    tutorials would (conv1, pool1, conv2, ..., flatten, fc1, fc2): their prefix, numbered
+    in order among the scope's entries of that prefix where there are several.  Sets each
+    one's alias; returns {number: name}."""
+    prefixes = [_attribute_prefix(n) for n in nodes]
+    total = {p: prefixes.count(p) for p in prefixes}
+    taken = {n.name for n in nodes}
+    seen: dict[str, int] = {}
+    renamed = {}
+    for n, prefix in zip(nodes, prefixes, strict=True):
+        seen[prefix] = k = seen.get(prefix, 0) + 1
+        if not _INDEX.fullmatch(n.name):
+            continue
+        name = prefix if total[prefix] == 1 else f"{prefix}{k}"
+        while name in taken or name in MODULE_ATTRIBUTES or keyword.iskeyword(name):
+            k += 1
+            name = f"{prefix}{k}"
+        taken.add(name)
+        renamed[n.name] = n.alias = name
+    return renamed
+
+
+def _listed(pairs: list[tuple[str, str]], limit: int = 3) -> str:
+    """'0 is conv1, 1 is pool1, 2 is conv2, ...'"""
+    text = ", ".join(f"{a} is {b}" for a, b in pairs[:limit])
+    return text + (", ..." if len(pairs) > limit else "")
+
+
+BY_POSITION = "model.load_state_dict(dict(zip(model.state_dict(), weights.values())))"
+LOADS_BY_POSITION = ("Weights saved from netspec.build's model (weights: its state_dict) load "
+                     "by position:")
+
+
+def _renamed_note(renamed: dict[str, str], total: int) -> list[str]:
+    """The docstring paragraph of a file that names entries netspec.build numbers."""
+    if not renamed:
+        return []
+    first_old, first_new = next(iter(renamed.items()))
+    which = "none of its layers; netspec.build numbers them" if len(renamed) == total else \
+        f"{total - len(renamed)} of its {total} layers; netspec.build numbers the others"
+    listed = _listed(list(renamed.items()))
+    return [f"The spec names {which}, this file names them as the tutorials do ({listed}), "
+            "so its state_dict "
+            f"keys read {first_new}.* where netspec.build's read {first_old}.*.  "
+            + LOADS_BY_POSITION, BY_POSITION]
+
+
+def _given_up_note(nodes: list[CodeNode]) -> list[str]:
+    """The docstring paragraph of a sequential-style file for a spec with names."""
+    pairs = []  # (the spec's qualified name, the numbered one), for each named entry
+
+    def visit(children: list[CodeNode], prefix: str) -> None:
+        for i, c in enumerate(children):
+            numbered = f"{prefix}{i}"
+            if not _INDEX.fullmatch(c.name):
+                pairs.append((c.r.qualname, numbered))
+            visit(c.children, numbered + ".")
+
+    visit(nodes, "")
+    if not pairs:
+        return []
+    names = "name is" if len(pairs) == 1 else f"{len(pairs)} names are"
+    return [f"nn.Sequential(...) numbers its children, so the spec's {names} given up here "
+            f"({_listed(pairs)}): the state_dict keys read {pairs[0][1]}.* where "
+            f"netspec.build's read {pairs[0][0]}.*.  " + LOADS_BY_POSITION, BY_POSITION]
 
 
 # ---------------------------------------------------------------- layer constructors
@@ -1359,7 +1440,7 @@ def _doc_text(text: str) -> str:
 
 def _assemble(file: str, name: str, style: str, classes: list[list[str]], uses_od: bool,
               uses_torch: bool, helper_ops: set[str], helpers: set[str], input_text: str,
-              imports: list[str]) -> str:
+              imports: list[str], note: list[str] | None = None) -> str:
     base = Path(file).name if file and not file.startswith("<") else file or "<spec>"
     doc = [f'"""{name}: generated by netspec from {_doc_text(base)} (style {style}).', "",
            f"Needs only PyTorch.  Input: a batch of {input_text}; the comments give each "
@@ -1371,6 +1452,10 @@ def _assemble(file: str, name: str, style: str, classes: list[list[str]], uses_o
         text = (f"Needs only {needs}.  Input: a batch of {input_text}; the comments give each "
                 'layer\'s output shape per sample (batch excluded)."""')
         doc[2:] = textwrap.wrap(text, 88, break_on_hyphens=False)
+    if note:  # names this file gives or gives up, and how weights load then
+        closing = doc[-1].removesuffix('"""')
+        doc[-1:] = [closing, "", *textwrap.wrap(note[0], 88, break_on_hyphens=False), "",
+                    *(INDENT + line for line in note[1:]), '"""']
     lines = list(doc) + [""]
     standard = [line for line in imports if line.startswith(("from collections", "from typing"))]
     imports = [line for line in imports if line not in standard]
@@ -1443,6 +1528,12 @@ def generate(spec: CheckResult | Spec | str | os.PathLike, style: str = "class")
 
 
 def _class_style(tree: _Tree, nodes: list[CodeNode], name: str, result: CheckResult) -> str:
+    net = result.network
+    renamed = {}
+    if nodes and _scope_is_chain(nodes, None) and not (net.inputs or net.outputs) \
+            and not any(n.r.ties for n in nodes):
+        # the network a tutorial writes as a class: self.conv1 = ..., an explicit forward
+        renamed = _name_unnamed(nodes)
     classes = _Classes(tree, name)
     classes.assign(nodes)
     root = CodeNode(Node(0, name, name, result.network.input_shape, result.output_shape,
@@ -1452,7 +1543,6 @@ def _class_style(tree: _Tree, nodes: list[CodeNode], name: str, result: CheckRes
     top = Unit(name, name, [root])
     classes.units.append(top)
     classes.finalize()
-    net = result.network
     ports = Ports(name, [i.name for i in net.inputs], net.outputs, net.returns,
                   result.training_only())
     writer = _ClassWriter({u.name for u in classes.units} | {ports.namedtuple}, ports)
@@ -1466,7 +1556,8 @@ def _class_style(tree: _Tree, nodes: list[CodeNode], name: str, result: CheckRes
     if any("-> Any" in line for source in sources for line in source):
         imports.insert(0, "from typing import Any")
     return _assemble(result.file, name, "class", sources, writer.uses_od, writer.uses_torch,
-                     writer.helper_ops, writer.helpers, _input_text(result), imports)
+                     writer.helper_ops, writer.helpers, _input_text(result), imports,
+                     _renamed_note(renamed, len(nodes)))
 
 
 def _ports_text(type_name: str) -> str:
@@ -1499,18 +1590,11 @@ def _sequential_style(tree: _Tree, nodes: list[CodeNode], name: str, result: Che
             f"style '{style}' cannot express {name}: '{tied.name}' ties its "
             f"{', '.join(tied.r.ties)} to {', '.join(tied.r.ties.values())}, which takes a "
             "statement after the layers are made. Use --style class"))])
-    if style == "sequential":
-        for n in _walk(nodes):
-            if not _INDEX.fullmatch(n.name):
-                at = n.path + ("name",) if isinstance(n.raw, dict) and "name" in n.raw \
-                    else n.path
-                raise StyleError([tree.diagnostic(at, (
-                    f"style 'sequential' cannot keep the name '{n.name}' ({n.r.qualname}): "
-                    "nn.Sequential(...) numbers its children 0, 1, ..., so the state_dict "
-                    "keys would change. Use --style ordereddict or add-module (or class), "
-                    "which keep names"))])
+    # sequential gives up the spec's names; the other two name what the spec leaves unnamed
+    note = _given_up_note(nodes) if style == "sequential" else \
+        _renamed_note(_name_unnamed(nodes), len(nodes))
     writer = _SequentialWriter(style)
     source = writer.network(name, nodes)
     return _assemble(result.file, name, style, [source], writer.uses_od, False,
                      writer.helper_ops, writer.helpers, _input_text(result),
-                     _imports(result.layers))
+                     _imports(result.layers), note)

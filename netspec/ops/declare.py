@@ -273,6 +273,10 @@ class Code:
     tensor: Callable[[dict[str, Any]], str] | None = None
     method: str | None = None  # written as the input's method: x.reshape(...)
     subscript: bool = False  # written as an index of the input: x[:, 0]
+    # the attribute name generated code gives an entry the spec leaves unnamed, numbered
+    # when the network has several (self.fc1, self.fc2), as the tutorials name them; None:
+    # the op's name without its 1d/2d/3d, lowercased (Conv2d -> conv, ReLU -> relu)
+    attribute: str | None = None
 
 
 @dataclass(frozen=True)

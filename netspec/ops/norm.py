@@ -69,6 +69,7 @@ def _register(n: int) -> None:
         family="norm",
         torch=Torch(f"torch.nn.BatchNorm{n}d", owns_output=True),
         draw=Draw(abbrev="BN"),
+        code=Code(attribute="bn"),
         mixed_dtypes=HALF,
         ranks=bn_ranks,
         params=_affine_params,

@@ -11,6 +11,7 @@ from netspec.ops.declare import (
     Args,
     ArgType,
     Bool,
+    Code,
     Draw,
     Float,
     FxCall,
@@ -146,6 +147,7 @@ def _register_max(n: int) -> None:
         family="pool",
         ranks=_ranks(n),
         draw=Draw(key_args=pool_key_args(n)),
+        code=Code(attribute="pool"),  # the tutorials' self.pool = nn.MaxPool2d(2, 2)
     )(max_rule)
 
 

@@ -15,6 +15,7 @@ from function_ops import (
     import_round_trip,
     summary_and_render,
 )
+from generated import build_weights_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import assert_agree
@@ -94,12 +95,14 @@ def test_build_and_every_style_of_generated_code(tmp_path):
     for style, text in (("sequential", unnamed), ("add-module", SPEC), ("ordereddict", SPEC)):
         built = netspec.build(text).eval()
         path = tmp_path / f"stem_{style.replace('-', '_')}.py"
-        path.write_text(generate(text, style))
+        source = generate(text, style)
+        path.write_text(source)
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         written = module.Stem().eval()
-        written.load_state_dict(built.state_dict(), strict=True)
+        written.load_state_dict(build_weights_for(written, source, built.state_dict()),
+                                strict=True)
         assert isinstance(written[1], module.LayerNorm2d), style
         with torch.no_grad():
             assert torch.equal(written(inputs[1]), built(inputs[1])), style
