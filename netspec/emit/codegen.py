@@ -8,13 +8,16 @@ Four styles, the four ways PyTorch's tutorials write a model:
 - ``class``: a ``nn.Module`` subclass with the layers in ``__init__`` and an explicit
   ``forward``; blocks become their own classes (one per block and shape of body, its
   ``__init__`` taking the arguments that differ between uses, as torchvision's
-  ``BasicBlock(inplanes, planes)``), repeats and chain groups ``nn.Sequential``.  A class
+  ``BasicBlock(inplanes, planes)``), repeats and chain groups ``nn.Sequential``.  A block
   whose children are all unnamed (``0``, ``1``, ...) subclasses ``nn.Sequential``, as
   torchvision's ``Conv2dNormActivation`` does.  Every spec can be written this way.
-- ``sequential``: ``nn.Sequential(nn.Conv2d(...), ...)``; children are numbered, so every
-  entry must be unnamed.
+- ``sequential``: ``nn.Sequential(nn.Conv2d(...), ...)``; children are numbered, so the
+  spec's names are given up (the docstring says which).
 - ``add-module``: ``self.add_module("conv1", nn.Conv2d(...))``.
 - ``ordereddict``: ``nn.Sequential(OrderedDict([("conv1", nn.Conv2d(...)), ...]))``.
+
+In ``class``, ``add-module`` and ``ordereddict`` the top-level entries of a chain that the
+spec leaves unnamed are named as the tutorials name them (conv1, pool1, fc1: _name_unnamed).
 
 The three sequential styles run one layer after another, so they cannot express a
 network that branches (``from:``, merges): :class:`StyleError` says where it branches.
@@ -23,7 +26,9 @@ The file imports only torch (and ``collections`` for OrderedDict), defines the c
 by the spec's ``name``, carries each layer's inferred output shape as a comment
 (``# -> 32×16×16``, batch excluded), and is formatted as ``ruff format`` formats it (line
 length 100) and clean under ``ruff check``.  The same spec gives the same bytes.  Its
-``state_dict`` keys are those of ``netspec.build(spec)``.
+``state_dict`` keys are those of ``netspec.build(spec)`` wherever it keeps the spec's names;
+where it gives or gives up names, the docstring says so and how build's weights load by
+position.
 
 Safety: nothing from the spec reaches the source except names that are re-checked here as
 ASCII Python identifiers (or the default numbers ``0``, ``1``, ...) and literal numbers,
@@ -97,7 +102,7 @@ MAX_NESTING = 16
 
 class StyleError(SpecError):
     """The spec is fine, but the chosen style cannot express it (a branching network in a
-    sequential style, named layers in style ``sequential``).  Carries positioned
+    sequential style, a tie).  Carries positioned
     diagnostics, like SpecError."""
 
 

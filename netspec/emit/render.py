@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import html
+import itertools
+import math
 import os
 import re
 import shutil
@@ -30,9 +32,10 @@ import graphviz
 from netspec.core.diagnostics import Diagnostic, SpecError, visible
 from netspec.core.graph import Node
 from netspec.ops import REGISTRY, fmt
-from netspec.ops.declare import Draw
+from netspec.ops.declare import Args, Draw
 from netspec.ops.text import size
 from netspec.pipeline.check import CheckResult, Spec, check, load
+from netspec.pipeline.resolve import keyword_form
 
 FORMATS = ("svg", "png", "pdf", "dot")
 FONT = "Helvetica,Arial,sans-serif"  # Helvetica's metrics: Liberation Sans / Arial everywhere
@@ -310,6 +313,51 @@ def _layer_key(d: Diagnostic) -> tuple[Any, Any]:
     return None, None
 
 
+def kwargs_as_written(r: Node) -> dict[str, Any]:
+    """A layer's arguments as the spec writes them.  Where a written inferable argument
+    disagrees with its input (in_features 1000 written, 1024 coming in), check reports it
+    and goes on with the input's value, so ``r.kwargs`` and ``r.params`` describe that
+    corrected layer; a box with the error shows the layer as written (what PyTorch would
+    build from the spec)."""
+    lt = REGISTRY.get(r.type)
+    if r.kind != "layer" or lt is None or not isinstance(r.written, dict):
+        return r.kwargs
+    try:
+        written = keyword_form(lt, r.written.get(r.type))[1]
+    except Exception:  # pragma: no cover - check read it; a form it refused has errors
+        return r.kwargs
+    changed = {a.name: written[a.name] for a in lt.args if a.infer is not None
+               and a.name in written and _plain(written[a.name])
+               and written[a.name] != r.kwargs.get(a.name)}
+    return {**r.kwargs, **changed}
+
+
+def params_as_written(r: Node) -> int | None:
+    """A layer's parameters with its arguments as written (see kwargs_as_written)."""
+    kwargs = kwargs_as_written(r)
+    if kwargs is r.kwargs or r.params is None or r.input_shape is None:
+        return r.params
+    lt = REGISTRY[r.type]
+    try:
+        return lt.params(Args.filled(lt, kwargs), r.input_shape)
+    except Exception:  # a written value the rule cannot count: the checked count
+        return r.params
+
+
+def _plain(value: Any) -> bool:
+    """A literal the spec wrote (not a block parameter's expression)."""
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def total_as_written(result: CheckResult) -> int:
+    """The network's parameters with every layer as written (see params_as_written)."""
+    delta = sum((params_as_written(r) or 0) - (r.params or 0) for top in result.layers
+                for _, r in top.walk() if r.kind == "layer")
+    return result.total_params + delta
+
+
 def _failed_first(targets: list[Node]) -> list[Node]:
     """Of several copies a diagnostic's position fits, those whose shape was lost, if any."""
     if len(targets) <= 1:
@@ -338,11 +386,15 @@ class _Drawing:
         self.problems = problems
         self.depth = depth
         self.compact = compact
+        self.rankdir = rankdir
         self.doc = doc
         self.ids: set[str] = set()
         self.nodes: list[str] = []  # boxes in the order drawn
         self.edges: list[tuple[str, str, dict[str, str]]] = []
         self.top_env: dict[str, Port] = {}  # the top-level names, once drawn
+        self.drawn_red = self.drawn_grey = False  # what the caption's legend describes
+        self.order: list[str] = []  # every id made, boxes and cluster titles, in order
+        self.top_ids: dict[int, list[str]] = {}  # a top-level entry's index -> its ids
         g = graphviz.Digraph(name=_dot_id(title) or "net", format="svg")
         g.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="13", labelloc="t",
                labeljust="c", nodesep="0.25", ranksep="0.3", newrank="true",
@@ -365,6 +417,7 @@ class _Drawing:
         while name in self.ids:
             name, k = f"{base}#{k}", k + 1
         self.ids.add(name)
+        self.order.append(name)
         if not prefix.startswith(("@title.", "cluster.")):
             self.nodes.append(name)
         return name
@@ -392,6 +445,7 @@ class _Drawing:
             port = self.source(self.top_env, output.source, out)
             node = self.output_box(output.key, "@output.", port, output.training_only)
             self.edge(port, node, training_only=output.training_only)
+        upward = self.u_layout()
         fanout: dict[str, int] = {}
         for a, _, attrs in self.edges:
             if attrs.get("style") != "invis":
@@ -401,7 +455,45 @@ class _Drawing:
                 # where a tensor fans out to several branches (Inception), none is the
                 # main path: straightening one would push every module sideways
                 attrs = {k: v for k, v in attrs.items() if k != "weight"}
-            self.g.edge(a, b, **attrs)
+            if a in upward and b in upward:  # the expanding path, drawn going up
+                self.g.edge(b, a, dir="back", **attrs)
+            else:
+                self.g.edge(a, b, **attrs)
+
+    def u_layout(self) -> set[str]:
+        """An encoder-decoder with skips across (U-Net) drawn as the paper draws it: the
+        contracting path down on the left, the expanding path up on the right, each skip's
+        two ends side by side.  Returns the ids whose edges between them go up (the
+        expanding path and the bottom of the U); the skips' ends are put on one rank here.
+        Read off the graph, not the ops: the bottom is the top-level entry of the lowest
+        resolution, the skips are from: sources that jump over it, nested inside each
+        other.  Nothing (an empty set) for any other network."""
+        layers = self.result.layers
+        spatial = {r.index: _resolution(r.output_shape) for r in layers}
+        known = {i: v for i, v in spatial.items() if v is not None}
+        if not known or self.rankdir != "TB":
+            return set()
+        bottom = min(known, key=lambda i: (known[i], i))
+        by_name = {r.name: r.index for r in layers}
+        skips = sorted({(by_name[src.partition(".")[0]], r.index) for r in layers
+                        for src in r.sources if src.partition(".")[0] in by_name
+                        and by_name[src.partition(".")[0]] < bottom < r.index})
+        nested = all(a[0] < b[0] and a[1] > b[1] for a, b in itertools.pairwise(skips))
+        if len(skips) < 2 or not nested or any(not self.top_ids.get(i) for s in skips
+                                                for i in s):
+            return set()
+        for src, dst in skips:  # the end of the encoder level beside the decoder's start
+            ends = [i for i in self.top_ids[src] if i in self.nodes][-1:] + \
+                [i for i in self.top_ids[dst] if i in self.nodes][:1]
+            with self.g.subgraph() as row:
+                row.attr(rank="same")
+                for node in ends:
+                    row.node(node)
+        upward = {"@output"} | set(self.top_ids.get(bottom, []))
+        for i, ids in self.top_ids.items():
+            if i > bottom:
+                upward.update(ids)
+        return upward
 
     def output_box(self, key: str, prefix: str, port: Port, training_only: bool = False
                    ) -> str:
@@ -459,10 +551,14 @@ class _Drawing:
                 sources = []
             else:
                 sources = [Port(previous.node, previous.shape, chain=True)]
+            drawn = len(self.order)
             if len(item) > 1:
                 port = self.fused(graph, item, sources)
             else:
                 port = self.entry(graph, head, level, sources)
+            if level == 0:
+                for r in item:
+                    self.top_ids[r.index] = self.order[drawn:]
             named = item[-1].outputs + item[-1].states  # Split's parts, an LSTM's h_n
             if named:
                 port = Port(port.node, port.shape, port.chain, parts=tuple(named))
@@ -551,10 +647,12 @@ class _Drawing:
             }
         rows = [self.title(r.type if not collapsed else _type_text(r), self.shown_name(r),
                            known or errors)]
+        kwargs = kwargs_as_written(r) if errors and not collapsed else r.kwargs
         args = (self.block_args(r) if collapsed
-                else [key_args(r.type, r.kwargs)] if r.kwargs or known else [])
+                else [key_args(r.type, kwargs)] if kwargs or known else [])
         rows += [_small(_e(a, LABEL_WIDTH)) for a in args if a]
-        rows.append(_small(_shape_params(r.output_shape, r.params,
+        params = params_as_written(r) if errors and not collapsed else r.params
+        rows.append(_small(_shape_params(r.output_shape, params,
                                          [shape for _, shape in r.outputs])))
         return self.styled(rows, fam, errors, warnings, known, collapsed,
                            f"{r.qualname}: {_call(r)}")
@@ -575,15 +673,22 @@ class _Drawing:
                 rows += [_small(_e(t), ERROR_TEXT) for t in _wrap("✖ " + message)]
             attrs.update(fillcolor=ERROR_FILL, color=ERROR_LINE, penwidth="2.2",
                          fontcolor=ERROR_TEXT)
+            self.drawn_red = True
         elif not known:
+            self.drawn_grey = True
             attrs.update(fillcolor="#f7f7f7", color=UNKNOWN_TEXT, fontcolor=UNKNOWN_TEXT,
                          style=attrs.get("style", "rounded,filled") + ",dashed")
         attrs["label"] = _html(_rows(rows))
         return attrs
 
     def shown_name(self, r: Node) -> str:
-        """A repeat's copy by its name, 'layer2.0' where the name is a number."""
+        """A repeat's copy by its name, 'layer2.0' where the name is a number; another
+        unnamed entry as check's messages call it: 'layer 7', 'layer head.2'."""
         if r.copy is not None and r.name.isdigit():
+            return ".".join(r.qualname.split(".")[-2:])
+        if r.name.isdigit() and "." not in r.qualname:
+            return f"layer {r.name}"
+        if r.name.isdigit():  # inside a group: its tail, as messages end it (downsample.0)
             return ".".join(r.qualname.split(".")[-2:])
         return r.name
 
@@ -679,7 +784,9 @@ class _Drawing:
             name, qual = container.name, container.qualname
             params = container.params
         else:
-            name = f"{first.name}–{last.name}" if not first.name.isdigit() else first.name
+            name = f"{first.name}–{last.name}" if not first.name.isdigit() else \
+                f"layers {first.name}–{last.name}" if "." not in first.qualname else \
+                f"{self.shown_name(first)}–{last.name}"
             qual = first.qualname
             params = sum(c.params or 0 for c in chain)
         node = self.node_id(qual or name)
@@ -693,6 +800,13 @@ class _Drawing:
         for s in sources:
             self.edge(s, node)
         return Port(node, last.output_shape)
+
+
+def _resolution(shape: tuple[int, ...] | None) -> int | None:
+    """The spatial size of a C×H×W-like output (H·W), None for one without space."""
+    if shape is None or len(shape) < 3:
+        return None
+    return math.prod(shape[1:])
 
 
 def _shape(shape: tuple[int, ...] | None) -> str:
@@ -789,7 +903,7 @@ def _graph(result: CheckResult, doc, depth: int | None, rankdir: str,
         _unreadable(g, result)
         return g
     drawing.draw()
-    caption = _caption(result, problems)
+    caption = _caption(result, problems, drawing.drawn_red, drawing.drawn_grey)
     if note:
         caption += [_small(_e(t), WARNING_TEXT) for t in _wrap(note, 90, 3)]
     g.attr("graph", label=_html(_rows(caption)))
@@ -825,19 +939,28 @@ def layout_depth(result: CheckResult, depth: int | None) -> tuple[int | None, st
                     f"Graphviz's dot lays out in reasonable time ({MAX_LAYOUT_BOXES:,})")
 
 
-def _caption(result: CheckResult, problems: Problems) -> list[str]:
+def _caption(result: CheckResult, problems: Problems, red: bool = False,
+             grey: bool = False) -> list[str]:
+    """The title: the network, its ports and parameters (the layers as written), and a
+    legend of the error colours the diagram has (``red``, ``grey``: boxes drawn so)."""
     net = result.network
     rows = [f"<FONT POINT-SIZE=\"16\"><B>{_e(net.name, LABEL_WIDTH)}</B></FONT>"]
     ports = (", ".join(f"{i.name} {fmt(i.shape)}" for i in net.inputs) if net.inputs
              else f"input {fmt(net.input_shape)}")
     outputs = (", ".join(f"{o.key} {_shape(o.shape)}" for o in net.outputs) if net.outputs
                else f"output {_shape(result.output_shape)}")
-    rows.append(_small(_e(f"{Path(result.file).name} · {ports}, {outputs} · "
-                          f"{result.total_params:,} parameters"), "#444444"))
+    written = total_as_written(result)
+    params = f"{written:,} parameters" + (" as written" if written != result.total_params
+                                          else "")
+    rows.append(_small(_e(f"{Path(result.file).name} · {ports}, {outputs} · {params}"),
+                       "#444444"))
     n = len(result.errors)
     if n:
-        rows.append(_small(f"<B>{n} error{'s' if n != 1 else ''}</B> (red boxes; grey: "
-                           "shape unknown after an error)", ERROR_TEXT))
+        legend = [text for drawn, text in ((red, "red boxes"),
+                                           (grey, "grey: shape unknown after an error"))
+                  if drawn]
+        rows.append(_small(f"<B>{n} error{'s' if n != 1 else ''}</B>"
+                           + (f" ({'; '.join(legend)})" if legend else ""), ERROR_TEXT))
     for d in problems.unplaced[:4]:
         for t in _wrap(f"{d.line}:{d.col}: {d.severity}: {d.message}", 90, 3):
             rows.append(_small(_e(t), ERROR_TEXT if d.severity == "error" else WARNING_TEXT))
