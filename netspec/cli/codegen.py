@@ -27,10 +27,10 @@ styles (the four ways the PyTorch tutorials write a model), what each writes for
   add-module   class Net(nn.Sequential): self.add_module("conv1", nn.Conv2d(...)) ...
   ordereddict  class Net(nn.Sequential): super().__init__(OrderedDict([("conv1", ...), ...]))
 The last three take chains only (no from:, merges, function ops or ties).  In class,
-add-module and ordereddict, the top-level entries of a chain that the spec leaves unnamed
-are named as the tutorials name them (conv1, pool1, bn1, fc1; otherwise the op's name
-lowercased: relu1, flatten); inside groups and repeats unnamed children keep PyTorch's
-numbers (features.0).  The file needs only torch.  Its state_dict keys are netspec.build's
+add-module and ordereddict, the top-level layers that the spec leaves unnamed are named as
+the tutorials name them (conv1, pool1, bn1, fc1; otherwise the op's name lowercased:
+relu1, flatten); inside groups and repeats unnamed children keep PyTorch's numbers
+(features.0).  The file needs only torch.  Its state_dict keys are netspec.build's
 where it keeps the spec's names; where it gives names up or gives them, its docstring says
 so, and build's weights load by position:
   model.load_state_dict(dict(zip(model.state_dict(), weights.values())))

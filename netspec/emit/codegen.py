@@ -16,8 +16,8 @@ Four styles, the four ways PyTorch's tutorials write a model:
 - ``add-module``: ``self.add_module("conv1", nn.Conv2d(...))``.
 - ``ordereddict``: ``nn.Sequential(OrderedDict([("conv1", nn.Conv2d(...)), ...]))``.
 
-In ``class``, ``add-module`` and ``ordereddict`` the top-level entries of a chain that the
-spec leaves unnamed are named as the tutorials name them (conv1, pool1, fc1: _name_unnamed).
+In ``class``, ``add-module`` and ``ordereddict`` the top-level entries that the spec leaves
+unnamed are named as the tutorials name them (conv1, pool1, fc1: _name_unnamed).
 
 The three sequential styles run one layer after another, so they cannot express a
 network that branches (``from:``, merges): :class:`StyleError` says where it branches.
@@ -420,11 +420,13 @@ def _attribute_prefix(n: CodeNode) -> str:
     return prefix if _IDENTIFIER.fullmatch(prefix) else "layer"
 
 
-def _name_unnamed(nodes: list[CodeNode]) -> dict[str, str]:
+def _name_unnamed(nodes: list[CodeNode], modules_only: bool = False) -> dict[str, str]:
     """Give the entries of one scope that the spec leaves unnamed (0, 1, ...) the names the
     tutorials would (conv1, pool1, conv2, ..., flatten, fc1, fc2): their prefix, numbered
     in order among the scope's entries of that prefix where there are several.  Sets each
-    one's alias; returns {number: name}."""
+    one's alias; returns {number: name}.  ``modules_only``: leave function ops (called in
+    forward, no attribute) numbered.  Safe in any scope: from: and outputs: take names,
+    never an unnamed entry's number."""
     prefixes = [_attribute_prefix(n) for n in nodes]
     total = {p: prefixes.count(p) for p in prefixes}
     taken = {n.name for n in nodes}
@@ -432,7 +434,7 @@ def _name_unnamed(nodes: list[CodeNode]) -> dict[str, str]:
     renamed = {}
     for n, prefix in zip(nodes, prefixes, strict=True):
         seen[prefix] = k = seen.get(prefix, 0) + 1
-        if not _INDEX.fullmatch(n.name):
+        if not _INDEX.fullmatch(n.name) or (modules_only and calls_function(n.r)):
             continue
         name = prefix if total[prefix] == 1 else f"{prefix}{k}"
         while name in taken or name in MODULE_ATTRIBUTES or keyword.iskeyword(name):
@@ -454,18 +456,15 @@ LOADS_BY_POSITION = ("Weights saved from netspec.build's model (weights: its sta
                      "by position:")
 
 
-def _renamed_note(renamed: dict[str, str], total: int) -> list[str]:
+def _renamed_note(renamed: dict[str, str]) -> list[str]:
     """The docstring paragraph of a file that names entries netspec.build numbers."""
     if not renamed:
         return []
     first_old, first_new = next(iter(renamed.items()))
-    which = "none of its layers; netspec.build numbers them" if len(renamed) == total else \
-        f"{total - len(renamed)} of its {total} layers; netspec.build numbers the others"
     listed = _listed(list(renamed.items()))
-    return [f"The spec names {which}, this file names them as the tutorials do ({listed}), "
-            "so its state_dict "
-            f"keys read {first_new}.* where netspec.build's read {first_old}.*.  "
-            + LOADS_BY_POSITION, BY_POSITION]
+    return ["netspec.build numbers the layers the spec leaves unnamed; this file names them "
+            f"as the tutorials do ({listed}), so its state_dict keys read {first_new}.* "
+            f"where netspec.build's read {first_old}.*.  " + LOADS_BY_POSITION, BY_POSITION]
 
 
 def _given_up_note(nodes: list[CodeNode]) -> list[str]:
@@ -1534,11 +1533,8 @@ def generate(spec: CheckResult | Spec | str | os.PathLike, style: str = "class")
 
 def _class_style(tree: _Tree, nodes: list[CodeNode], name: str, result: CheckResult) -> str:
     net = result.network
-    renamed = {}
-    if nodes and _scope_is_chain(nodes, None) and not (net.inputs or net.outputs) \
-            and not any(n.r.ties for n in nodes):
-        # the network a tutorial writes as a class: self.conv1 = ..., an explicit forward
-        renamed = _name_unnamed(nodes)
+    # the network as a tutorial writes its class: self.conv1 = ..., an explicit forward
+    renamed = _name_unnamed(nodes, modules_only=True)
     classes = _Classes(tree, name)
     classes.assign(nodes)
     root = CodeNode(Node(0, name, name, result.network.input_shape, result.output_shape,
@@ -1549,7 +1545,7 @@ def _class_style(tree: _Tree, nodes: list[CodeNode], name: str, result: CheckRes
     classes.units.append(top)
     classes.finalize()
     ports = Ports(name, [i.name for i in net.inputs], net.outputs, net.returns,
-                  result.training_only())
+                  {renamed.get(n, n) for n in result.training_only()})
     writer = _ClassWriter({u.name for u in classes.units} | {ports.namedtuple}, ports)
     sources = [writer.unit_source(u) for u in classes.units]
     imports = _imports(result.layers)
@@ -1562,7 +1558,7 @@ def _class_style(tree: _Tree, nodes: list[CodeNode], name: str, result: CheckRes
         imports.insert(0, "from typing import Any")
     return _assemble(result.file, name, "class", sources, writer.uses_od, writer.uses_torch,
                      writer.helper_ops, writer.helpers, _input_text(result), imports,
-                     _renamed_note(renamed, len(nodes)))
+                     _renamed_note(renamed))
 
 
 def _ports_text(type_name: str) -> str:
@@ -1597,7 +1593,7 @@ def _sequential_style(tree: _Tree, nodes: list[CodeNode], name: str, result: Che
             "statement after the layers are made. Use --style class"))])
     # sequential gives up the spec's names; the other two name what the spec leaves unnamed
     note = _given_up_note(nodes) if style == "sequential" else \
-        _renamed_note(_name_unnamed(nodes), len(nodes))
+        _renamed_note(_name_unnamed(nodes))
     writer = _SequentialWriter(style)
     source = writer.network(name, nodes)
     return _assemble(result.file, name, style, [source], writer.uses_od, False,

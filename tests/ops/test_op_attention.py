@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 from conftest import examples
+from generated import build_weights_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -162,7 +163,7 @@ def test_build_codegen_summary_render(spec, tmp_path):
     sys.modules[name.lower()] = module
     module_spec.loader.exec_module(module)
     generated = getattr(module, name)().eval()
-    generated.load_state_dict(model.state_dict())
+    generated.load_state_dict(build_weights_for(generated, source, model.state_dict()))
     with torch.no_grad():
         assert torch.equal(generated(x), model(x))
     rows = {r.name: r for r in summarize(result).rows}

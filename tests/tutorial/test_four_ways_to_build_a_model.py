@@ -123,3 +123,70 @@ def test_every_way_builds_the_same_model(spec_kind, tmp_path):
         model.load_state_dict(build_weights_for(model, source, weights), strict=True)
         with torch.no_grad():
             assert torch.equal(model(x), want), style
+
+
+BRANCHING = """\
+netspec: 1
+name: Residual
+input: [4, 8, 8]
+layers:
+  - Conv2d: {out_channels: 4, kernel_size: 3, padding: 1}
+  - ReLU:
+    name: act
+  - Add:
+    from: [input, act]
+"""
+
+
+def test_a_branching_class_names_its_unnamed_layers_too(tmp_path):
+    """A network with a skip is written only as a class; its unnamed conv is self.conv, not
+    self.add_module("0", ...) read back with getattr(self, "0")."""
+    source = generate(BRANCHING, "class")
+    assert "        self.conv = nn.Conv2d(4, 4, 3, padding=1)" in source
+    assert "out = self.conv(x)" in source and 'getattr(self, "0")' not in source
+    built = netspec.build(BRANCHING).eval()
+    model = load_generated(source, "residual_class", tmp_path).Residual().eval()
+    model.load_state_dict(build_weights_for(model, source, built.state_dict()), strict=True)
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(model(x), built(x))
+
+
+AUX = """\
+netspec: 1
+name: Aux
+input: [4, 8, 8]
+layers:
+  - Conv2d: {out_channels: 4, kernel_size: 3, padding: 1}
+    name: stem
+  - Flatten:
+    from: stem
+  - Linear: {out_features: 3}
+    name: aux
+  - Flatten:
+    from: stem
+    name: flat
+  - Linear: {out_features: 2}
+    name: fc
+outputs:
+  main: fc
+  aux: {from: aux, training_only: true}
+"""
+
+
+def test_a_named_training_only_layer_stays_training_only(tmp_path):
+    """The unnamed Flatten of an aux head, named flatten1 here, still runs in training only."""
+    source = generate(AUX, "class")
+    assert "        if self.training:\n            out = self.flatten1(stem)" in source
+    built = netspec.build(AUX)
+    model = load_generated(source, "aux_class", tmp_path).Aux()
+    model.load_state_dict(build_weights_for(model, source, built.state_dict()), strict=True)
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        for mode in (True, False):
+            got, want = model.train(mode)(x), built.train(mode)(x)
+            if mode:
+                assert got.keys() == want.keys() and all(
+                    torch.equal(got[k], want[k]) for k in got)
+            else:
+                assert torch.equal(got, want)
