@@ -295,13 +295,22 @@ def weights_source(path: str | Path) -> Path:
     return path
 
 
-def save_weights(source: str | Path, dest: str | Path | None = None) -> dict[str, Any]:
+def checkpoint_spec_text(source: str | Path) -> str | None:
+    """The spec a checkpoint (or a run folder's best.pt) was trained from, as written."""
+    state = load(weights_source(source))
+    text = state.get("spec_text")
+    return text if isinstance(text, str) else None
+
+
+def save_weights(source: str | Path, dest: str | Path | None = None,
+                 renames: dict[str, str] | None = None) -> dict[str, Any]:
     """The model weights of a checkpoint (or a run folder) as a plain state_dict file:
     what ``model.load_state_dict(torch.load(dest))`` loads, in the built model and in the
     generated code alike (the same keys).  Tensors are made contiguous (a run trained in
     channels_last keeps no trace of it).  ``dest`` defaults to ``<stem>_weights.pt`` beside
-    the checkpoint.  Returns what was written: the file, the checkpoint, its epoch, the
-    number of tensors and of values."""
+    the checkpoint.  ``renames`` ({"0": "conv1"}) renames the keys' first part, for a
+    generated file that names what netspec.build numbers.  Returns what was written: the
+    file, the checkpoint, its epoch, the number of tensors and of values."""
     import torch
 
     source = weights_source(source)
@@ -315,7 +324,8 @@ def save_weights(source: str | Path, dest: str | Path | None = None) -> dict[str
         dest = dest / f"{source.stem}_weights.pt"
     if dest.resolve() == source.resolve():
         raise CheckpointError(f"{dest} is the checkpoint itself; write the weights elsewhere")
-    plain = {k: v.contiguous() for k, v in weights.items()}
+    renames = renames or {}
+    plain = {_renamed(k, renames): v.contiguous() for k, v in weights.items()}
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     try:
         try:
@@ -329,6 +339,11 @@ def save_weights(source: str | Path, dest: str | Path | None = None) -> dict[str
     return {"weights": str(dest), "checkpoint": str(source), "epoch": state.get("epoch"),
             "spec_name": state.get("spec_name"), "tensors": len(plain),
             "values": sum(t.numel() for t in plain.values())}
+
+
+def _renamed(key: str, renames: dict[str, str]) -> str:
+    head, dot, rest = key.partition(".")
+    return renames.get(head, head) + dot + rest
 
 
 class WeightsMismatch(CheckpointError):

@@ -1509,6 +1509,23 @@ def _load(spec: CheckResult | Spec | str | os.PathLike) -> tuple[CheckResult, An
     return result, result.document
 
 
+def state_dict_renames(spec: CheckResult | Spec | str | os.PathLike,
+                       style: str = "class") -> dict[str, str]:
+    """{netspec.build's name: the generated file's} for the top-level entries the file of
+    ``style`` names differently (those the spec leaves unnamed: 0 is conv1, ...); empty
+    where the keys are the same.  Sequential style gives every name up: its file says how
+    to load by position, and this raises StyleError."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+    result, doc = _load(spec)
+    tree = _Tree(doc, result.network.blocks)
+    nodes = tree.nodes(result.layers)
+    if style == "sequential":
+        raise StyleError([tree.diagnostic(("layers",), "style 'sequential' gives every name "
+                                          "up: load weights by position, as its file says")])
+    return _name_unnamed(nodes, modules_only=style == "class")
+
+
 def generate(spec: CheckResult | Spec | str | os.PathLike, style: str = "class") -> str:
     """The source text of a PyTorch module file for ``spec`` (a path, YAML text, a loaded
     Spec, or what ``netspec.check`` returned for one) in ``style`` (see STYLES).

@@ -28,8 +28,9 @@ from typing import Any
 
 import torch
 
+from netspec.core.diagnostics import SpecError
 from netspec.emit import checkpoint as ckpt_io
-from netspec.emit import memory
+from netspec.emit import codegen, memory
 from netspec.train import components, config, distributed, output
 from netspec.train import data as data_mod
 from netspec.train import device as dev
@@ -591,9 +592,18 @@ class Trainer:
         best.pt is a checkpoint, torch.load gives its whole dictionary."""
         best = "best.pt" if (self.run_dir / "best.pt").is_file() else "last.pt"
         name = self.result.network.name.lower()
-        return (f"{best} is a checkpoint (for --resume, eval, predict); the plain weights for "
+        hint = (f"{best} is a checkpoint (for --resume, eval, predict); the plain weights for "
                 f"model.load_state_dict(torch.load(\"{name}.pt\")):\n"
                 f"  netspec weights {self.run_dir / best} -o {name}.pt")
+        try:
+            renamed = codegen.state_dict_renames(self.result, "class")
+        except SpecError:  # a spec codegen cannot write: no generated class to load into
+            renamed = {}
+        if renamed:
+            hint += (f"\nand for the class netspec codegen writes (it names the layers the spec "
+                     f"leaves unnamed):\n  netspec weights {self.run_dir / best} -o "
+                     f"{name}_class.pt --style class")
+        return hint
 
     def evaluate_test(self, split: data_mod.Split) -> tuple[str, dict[str, Any]]:
         """('best' or 'last', the metrics): evaluated with the best epoch's weights when

@@ -111,3 +111,55 @@ def test_netspec_weights_refuses_what_is_not_a_checkpoint(tmp_path, monkeypatch)
     assert status == 1 and "is the checkpoint itself" in err
     assert run(["weights", "plain.pt"])[0] == 0  # a state_dict already: copied
     assert torch.equal(torch.load("plain_weights.pt")["w"], torch.ones(2))
+
+
+UNNAMED = """\
+netspec: 1
+name: Digits
+input: [1, 8, 8]
+layers:
+  - Conv2d: [1, 8, 3, 1, 1]
+  - ReLU
+  - MaxPool2d: 2
+  - Flatten
+  - Linear: [8*4*4, 10]
+"""
+
+
+def test_a_spec_with_unnamed_layers_gets_the_generated_class_s_keys_too(tmp_path,
+                                                                          monkeypatch):
+    """netspec.build numbers unnamed layers (0.weight), the generated class names them as
+    the tutorials do (conv.weight): training prints a second command, --style class, whose
+    file the tutorial's two lines load into that class."""
+    monkeypatch.chdir(tmp_path)
+    Path("digits.yaml").write_text(UNNAMED)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        status, out, err = run(["train", "digits.yaml", "--epochs", "1", "--progress",
+                                "plain", "--no-tensorboard", "--runs", "runs",
+                                "--data", "digits"])
+    finally:
+        torch.set_num_threads(before)
+    assert status == 0, err
+    command = (out + err).strip().splitlines()[-1].strip()
+    assert command.startswith("netspec weights ") and command.endswith(" --style class")
+    assert run(shlex.split(command)[1:])[0] == 0
+    assert run(["codegen", "digits.yaml", "-o", "digits_model.py"])[0] == 0
+    module_spec = importlib.util.spec_from_file_location("digits_model", "digits_model.py")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules["digits_model"] = module
+    try:
+        module_spec.loader.exec_module(module)
+        model = module.Digits()
+        model.load_state_dict(torch.load("digits_class.pt"))  # the tutorial's two lines
+    finally:
+        del sys.modules["digits_model"]
+    (best,) = Path("runs").glob("Digits/*/best.pt")
+    assert run(["weights", str(best), "-o", "digits.pt"])[0] == 0
+    built = netspec.build("digits.yaml")
+    built.load_state_dict(torch.load("digits.pt"))
+    assert list(torch.load("digits.pt")) != list(torch.load("digits_class.pt"))
+    images = digits_arrays()[0][:16]
+    with torch.inference_mode():
+        assert torch.equal(model.eval()(images), built.eval()(images))
