@@ -522,6 +522,9 @@ class Importer:
     # groups whose forward returns a module's tuple (return self.lstm(x)), by qualname: the
     # op of that module, so the caller takes the element that flows on
     returned_tuples: dict[str, LayerType] = field(default_factory=dict)
+    # the input each module is first called with in a run of the model at the spec's input
+    # (record_inputs), for sizes read in forward (_Scope.sizes); empty where it did not run
+    inputs: dict[int, torch.Tensor] = field(default_factory=dict)
 
     def where(self, qual: str, m: nn.Module) -> str:
         kind = type(m).__name__
@@ -623,6 +626,7 @@ class _Scope:
         self.parted: set[fx.Node] = set()  # calls of ops giving parts (x.chunk(2, 1))
         self.input_join: dict[str, Any] | None = None
         self.output: Any = None
+        self._values: dict[fx.Node, Any] | None = None  # the forward's values (values())
         if base is not None:  # the module's own tensors are the layer's, read by its call
             self.consumed.update(n for n in base[0].all_input_nodes if n.op == "get_attr")
 
@@ -1047,7 +1051,7 @@ class _Scope:
             self.merge(node, op, args, kwargs, what)
             return True
         if call.match is not None:
-            written = call.match(args[1:], kwargs, _size_of(args[0], self.helpers))
+            written = call.match(args[1:], kwargs, self.size_of(args[0]))
             if isinstance(written, str):
                 raise ImportProblem(f"{self.where}: {what} {written}")
             if isinstance(written, tuple):  # the call is another op (a view that flattens)
@@ -1064,6 +1068,36 @@ class _Scope:
         if op.parts:
             self.parted.add(node)
         return True
+
+    def size_of(self, tensor: Any):
+        """_size_of for a call on ``tensor``: a size another tensor has at some dim is read
+        from ``tensor`` at that dim where, in the model's run at the spec's input, the two
+        have that size in common there (timm's x.transpose(1, 2).reshape(B, N, C) with N =
+        x.shape[1] of the block's input: the same tokens)."""
+        plain = _size_of(tensor, self.helpers)
+
+        def size_of(value: Any) -> int | str | None:
+            read = plain(value)
+            source, dim = self.helpers.get(value, (None, None)) if isinstance(
+                value, fx.Node) else (None, None)
+            if read != "computed" or source is None or not isinstance(dim, int) or dim <= 0:
+                return read
+            values = self.values()
+            mine, theirs = values.get(tensor), values.get(source)
+            if isinstance(mine, torch.Tensor) and isinstance(theirs, torch.Tensor) and \
+                    dim < min(mine.dim(), theirs.dim()) and mine.shape[dim] == theirs.shape[dim]:
+                return dim
+            return read
+
+        return size_of
+
+    def values(self) -> dict[fx.Node, Any]:
+        """The value of each node of the forward when the module runs on the input it had in
+        the model's run (Importer.inputs); empty when it had none."""
+        if self._values is None:
+            self._values = _run_values(self.module, self.graph,
+                                       self.importer.inputs.get(id(self.module)))
+        return self._values
 
     def batch_source(self, op: LayerType, args: list, kwargs: dict, what: str) -> list[str]:
         """A parameter repeated over another tensor's batch (Port.batch_size_at):
@@ -1269,7 +1303,13 @@ def _trace_or_none(m: nn.Module) -> fx.Graph | None:
 
 def _spell_out(graph: fx.Graph) -> None:
     """Functions that are compositions of ones netspec spells, rewritten as them in place:
-    torch.addcmul(a, b, c, value=v) is a + b * c (* v) (resmlp's Affine)."""
+    torch.addcmul(a, b, c, value=v) is a + b * c (* v) (resmlp's Affine); the parts of
+    x.unbind(d) are x.select(d, i) (_spell_out_unbind)."""
+    _spell_out_addcmul(graph)
+    _spell_out_unbind(graph)
+
+
+def _spell_out_addcmul(graph: fx.Graph) -> None:
     for node in list(graph.nodes):
         method = node.op == "call_method" and node.target == "addcmul"
         if not (method or (node.op == "call_function" and node.target is torch.addcmul)):
@@ -1285,6 +1325,66 @@ def _spell_out(graph: fx.Graph) -> None:
             total = graph.call_function(operator.add, (values["input"], product))
         node.replace_all_uses_with(total)
         graph.erase_node(node)
+
+
+def _unbind_dim(node: fx.Node) -> int | None:
+    """d of x.unbind(d) / torch.unbind(x, d) whose every use is a part by a constant index
+    (q, k, v = qkv.unbind(0)), else None."""
+    method = node.op == "call_method" and node.target == "unbind"
+    if not (method or (node.op == "call_function" and node.target is torch.unbind)):
+        return None
+    values = {"dim": 0, **dict(zip(("input", "dim"), node.args, strict=False)), **node.kwargs}
+    if set(values) != {"input", "dim"} or not isinstance(values["dim"], int) or \
+            not isinstance(values["input"], fx.Node):
+        return None
+    if not node.users or not all(
+            u.op == "call_function" and u.target is operator.getitem and u.args[0] is node and
+            isinstance(u.args[1], int) and not isinstance(u.args[1], bool) for u in node.users):
+        return None
+    return values["dim"]
+
+
+def _permutation(node: fx.Node) -> list[int] | None:
+    """The dims of x.permute(*dims) / torch.permute(x, dims) when all are non-negative
+    constants, else None."""
+    method = node.op == "call_method" and node.target == "permute"
+    if not (method or (node.op == "call_function" and node.target is torch.permute)) or \
+            node.kwargs:
+        return None
+    dims = list(node.args[1:])
+    if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
+        dims = list(dims[0])
+    if not dims or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                           for d in dims) or sorted(dims) != list(range(len(dims))):
+        return None
+    return dims
+
+
+def _spell_out_unbind(graph: fx.Graph) -> None:
+    """Part i of x.unbind(d) is x.select(d, i).  Where x is y.permute(p) used by the unbind
+    alone and d is 0 (timm's qkv.reshape(B, N, 3, H, D).permute(2, 0, 3, 1, 4).unbind(0),
+    whose permute moves the batch), part i is y.select(p[0], i).permute(the rest of p), so
+    the batch stays first wherever p[1] is 0."""
+    for node in list(graph.nodes):
+        dim = _unbind_dim(node)
+        if dim is None:
+            continue
+        source = node.args[0] if node.args else node.kwargs["input"]
+        perm = _permutation(source) if dim == 0 and len(source.users) == 1 else None
+        if perm is not None:
+            source, dim = source.args[0], perm[0]
+            rest = [d - (d > perm[0]) for d in perm[1:]]
+        for part in list(node.users):
+            with graph.inserting_before(part):
+                value = graph.call_method("select", (source, dim, part.args[1]))
+                if perm is not None and rest != sorted(rest):
+                    value = graph.call_method("permute", (value, *rest))
+            part.replace_all_uses_with(value)
+            graph.erase_node(part)
+        removed = node.args[0] if node.args else node.kwargs["input"]
+        graph.erase_node(node)
+        if removed is not source and not removed.users:
+            graph.erase_node(removed)
 
 
 def _fixed_arguments(m: nn.Module, given: dict[str, Any]) -> dict[str, Any]:
@@ -1304,6 +1404,51 @@ def _fixed_arguments(m: nn.Module, given: dict[str, Any]) -> dict[str, Any]:
         elif p.default is not p.empty:
             fixed[p.name] = p.default
     return fixed
+
+
+def record_inputs(model: nn.Module, input_shape) -> dict[int, torch.Tensor]:
+    """The input (zeros of its shape, on the meta device) each module is first called with
+    when the model runs on zeros of the spec's input at batch 1 (by id); empty when it does
+    not run so."""
+    seen: dict[int, torch.Tensor] = {}
+
+    def record(module, args):
+        if args and isinstance(args[0], torch.Tensor) and id(module) not in seen:
+            seen[id(module)] = torch.zeros(args[0].shape, dtype=args[0].dtype, device="meta")
+
+    hooks = [m.register_forward_pre_hook(record) for m in model.modules()]
+    device = next((t.device for t in [*model.parameters(), *model.buffers()]), None)
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device or "cpu"))
+    except Exception:
+        seen.clear()  # a model that does not run at this input: no sizes to compare
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def _run_values(m: nn.Module, graph: fx.Graph, given: torch.Tensor | None) -> dict:
+    """Each node's value in m's traced forward run on zeros like ``given`` (the device of
+    m's tensors); empty where there is none or it does not run."""
+    if given is None:
+        return {}
+    device = next((t.device for t in [*m.parameters(), *m.buffers()]), torch.device("cpu"))
+    values: dict[fx.Node, Any] = {}
+
+    class Recorder(fx.Interpreter):
+        def run_node(self, n: fx.Node) -> Any:
+            values[n] = super().run_node(n)
+            return values[n]
+
+    try:
+        with torch.no_grad():
+            Recorder(fx.GraphModule(m, graph)).run(torch.zeros(given.shape, dtype=given.dtype,
+                                                               device=device))
+    except Exception:
+        return {}
+    return values
 
 
 def _forward_names(op: LayerType) -> list[str]:
@@ -1481,6 +1626,7 @@ def model_to_spec(model: nn.Module, input_shape=DEFAULT_INPUT, name: str | None 
     importer = Importer()
     try:
         _refuse_single_layer(model)
+        importer.inputs = record_inputs(model, input_shape)
         converted = importer.convert(model, "")
         if converted.input_join is not None:
             raise ImportProblem("the model takes a list of tensors; netspec models take one")
