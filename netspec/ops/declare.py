@@ -186,6 +186,10 @@ class Port:
     # state_rule(a, x) -> the output sample shape (the batch back at dim 0), x being the
     # state's shape without its batch; None: such a tensor is refused here
     state_rule: Callable[[Args, Shape], Shape] | None = None
+    # how the op reads a tensor without a batch dimension (a Parameter): whole_rule(a, x) ->
+    # the whole output shape, which has none either (a layer scale's gamma.reshape(1, -1, 1,
+    # 1) before x * it); None: such a tensor is refused here unless the op broadcasts it
+    whole_rule: Callable[[Args, Shape], Shape] | None = None
     # the op takes not this tensor but its batch size, read at run time, as its positional
     # call argument of this index (Torch.arguments' value there is replaced): the batch a
     # tensor without one (a Parameter) is repeated over, class_token.expand(x.shape[0], -1,

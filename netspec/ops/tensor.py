@@ -151,6 +151,32 @@ def _reshaped(shape: list, x: Shape) -> Shape:
     return tuple(sample)
 
 
+def reshaped_whole(a: Args, x: Shape) -> Shape:
+    """x.reshape(shape) of a tensor without a batch dimension (a Parameter): shape is the
+    whole shape, 0 keeps the size x has at that position, -1 is inferred, as torch."""
+    shape = list(a.shape)
+    if shape.count(-1) > 1:
+        raise ShapeError(f"shape {shape} has {shape.count(-1)} entries -1; only one size "
+                         "can be inferred", "shape")
+    beyond = [i for i, s in enumerate(shape) if s == 0 and i >= len(x)]
+    if beyond:
+        raise ShapeError(f"shape {shape}: shape[{beyond[0]}] is 0 (the size of dim "
+                         f"{beyond[0]} as it comes in), but the tensor is {fmt(x)}, "
+                         f"{len(x)} dimensions without a batch", "shape")
+    sizes = [x[i] if s == 0 else s for i, s in enumerate(shape)]
+    elements, known = numel(x), math.prod(s for s in sizes if s != -1)
+    if -1 in sizes:
+        if known == 0 or elements % known:
+            raise ShapeError(f"shape {shape}: the tensor {fmt(x)} has {elements} elements, "
+                             f"not divisible by the {known} of the known sizes, so -1 cannot "
+                             "be inferred", "shape")
+        sizes[sizes.index(-1)] = elements // known
+    elif known != elements:
+        raise ShapeError(f"shape {shape} holds {known} elements, but the tensor {fmt(x)} "
+                         f"has {elements}", "shape")
+    return tuple(sizes)
+
+
 def _reshape_arguments(values: dict, x: Shape) -> tuple:
     """x.reshape(x.shape[0], x.shape[1], 8, -1): the kept sizes read when the model runs."""
     return tuple(InputSize(i) if s == 0 else s for i, s in enumerate(values["shape"]))
@@ -190,7 +216,7 @@ def _shape_key(kw: dict) -> str:
 
 
 @layer("Reshape", Arg("shape", SHAPE, varargs=True), family="shape",
-       inputs=(Port(dtype="any", min_rank=0),),
+       inputs=(Port(dtype="any", min_rank=0, whole_rule=reshaped_whole),),
        torch=Torch("torch.Tensor.reshape", module=False, method=True,
                    arguments=_reshape_arguments),
        code=Code(method="reshape"), draw=Draw(key_args=_shape_key),
@@ -203,7 +229,7 @@ def reshape(a: Args, x: Shape) -> Shape:
 
 
 @layer("View", Arg("shape", SHAPE, varargs=True), family="shape",
-       inputs=(Port(dtype="any", min_rank=0),),
+       inputs=(Port(dtype="any", min_rank=0, whole_rule=reshaped_whole),),
        torch=Torch("torch.Tensor.view", module=False, method=True,
                    arguments=_reshape_arguments),
        code=Code(method="view"), draw=Draw(key_args=_shape_key),

@@ -110,6 +110,8 @@ class Inference:
             return self.tensor(entry, has_from, inputs)
         if any(f.batch_dim for f in inputs):
             return self.state(entry, inputs)
+        if len(inputs) == 1 and not inputs[0].batched and lt.inputs[0].whole_rule is not None:
+            return self.whole(entry, inputs[0])
         if any(not f.batched for f in inputs):
             inputs = self.batched(entry, inputs)
             if inputs is None:
@@ -200,6 +202,21 @@ class Inference:
                     qualname=entry.qualname)
         return node, Flow(out, state.dtype, f"output of {entry.label}, {fmt(out)}",
                           entry.name)
+
+    def whole(self, entry: LayerEntry, flow: Flow) -> tuple[Node, Flow]:
+        """A tensor without a batch dimension (a Parameter) into an op that declares how it
+        reads one (Port.whole_rule: Reshape, View): a tensor without one out."""
+        lt = entry.type
+        a = Args.filled(lt, entry.given)
+        try:
+            out = tuple(lt.inputs[0].whole_rule(a, flow.shape))
+        except ShapeError as exc:
+            self.report(entry, exc.message, exc.arg)
+            return self.unknown(entry, [Flow(None, flow.dtype, "", entry.name)])
+        node = Node(entry.index, entry.name, lt.name, flow.shape, out, 0, dict(entry.given),
+                    qualname=entry.qualname)
+        return node, Flow(out, flow.dtype, f"output of {entry.label}, {fmt(out)}", entry.name,
+                          batched=False)
 
     def tensor(self, entry: LayerEntry, has_from: bool, inputs: list[Flow]
                ) -> tuple[Node, Flow]:

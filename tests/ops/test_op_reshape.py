@@ -208,8 +208,10 @@ def test_import_round_trip(body, entries):
 
 @pytest.mark.parametrize(("body", "why"), [
     (lambda m, x: m.proj(x).view(2, 6, 16), "shape[0] is 2, a fixed batch size"),  # check's
+    # sizes of the input at other positions (proj(x) has them at theirs: read there, they
+    # are not where the reshape puts them)
     (lambda m, x: m.proj(x).reshape(x.shape[0], x.shape[2], x.shape[1]),
-     "computing more than one size in forward"),
+     "the sizes the input has at the same positions"),
     (lambda m, x: m.proj(x).view(torch.float16), "reshapes to [torch.float16]"),
 ])
 def test_import_refuses_what_it_cannot_express(body, why):
