@@ -536,6 +536,14 @@ class Importer:
             return _traced(m, given)
         except Exception as exc:
             why = str(exc).splitlines()[0] if str(exc) else ""
+            known = self.inputs.get(id(m))
+            if known is not None:
+                with contextlib.suppress(Exception):
+                    graph = _traced(m, given, tuple(known.shape))
+                    self.notes.append(f"{self.where(qual, m)}: its forward branches on its "
+                                      "input's size; traced at the spec's input, "
+                                      f"{'×'.join(map(str, known.shape[1:]))}")
+                    return graph
             raise ImportProblem(f"{self.where(qual, m)}: torch.fx cannot trace its forward "
                                 f"({type(exc).__name__}: {why});"
                                 " netspec imports models whose forward has no data-dependent "
@@ -1003,12 +1011,42 @@ class _Scope:
 
     def part(self, node: fx.Node, source: fx.Node, index: Any, what: str) -> None:
         """halves[0] of halves = x.chunk(2, 1): the part an entry takes by name (from:
-        chunk.0)."""
+        chunk.0); spx[-1] is the last part where the parts do not depend on the input's size
+        (_part_count)."""
+        if isinstance(index, int) and not isinstance(index, bool) and index < 0:
+            index += self.part_count(source) or 0
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise ImportProblem(f"{self.where}: {what} takes part {index!r} of "
                                 f"'{source.name}'; a spec takes a part by its number from 0 "
                                 "(how many there are depends on the input)")
         self.refs[node] = f"{self.refs[source]}.{index}"
+
+    def part_count(self, source: fx.Node) -> int | None:
+        """How many parts x.chunk(n, d) / x.split(sizes, d) gives in the model's run at the
+        spec's input, where every input the spec checks at gives as many: a list of sizes
+        (which must add up), or n chunks of a sample dim n divides (a check at a size it does
+        not divide refuses the part named); None otherwise."""
+        value = self.values().get(source)
+        if not isinstance(value, (tuple, list)) or not value:
+            return None
+        op = _spelling(_op_name(source)[0])
+        if op is None:
+            return None
+        whole = source.args[0]
+        tensor = self.values().get(whole)
+        if not isinstance(tensor, torch.Tensor):
+            return None
+        values = _bind(op[1].params, list(source.args[1:]), dict(source.kwargs),
+                       "the split", self.where)
+        dim = values.get("dim", 0)
+        chunks = values.get("chunks")
+        if isinstance(chunks, int) and isinstance(dim, int) and dim != 0 and \
+                tensor.shape[dim] % chunks == 0:
+            return len(value)
+        sections = values.get("split_size_or_sections")
+        if isinstance(sections, (list, tuple)):
+            return len(value)
+        return None
 
     def tuple_op(self, call: fx.Node) -> LayerType | None:
         """The op whose tuple a module call returns (an LSTM's (output, state)): the leaf's
@@ -1279,13 +1317,45 @@ def _chain_entries(scope: _Scope, name: str, position: int, where: str) -> list[
     return entries
 
 
-def _traced(m: nn.Module, given: dict[str, Any] | None = None) -> fx.Graph:
+class _SizedInput(fx.Proxy):
+    """The forward's input with its sample sizes known (sizes: batch 1 and the sample): its
+    shape / size() give them as ints and the batch as the traced x.shape[0], so a forward
+    branching on its input's size (timm's ConvMlp: if x.shape[-2] < 7) traces at them."""
+
+    sizes: tuple[int, ...] = ()
+
+    @property
+    def shape(self) -> tuple:
+        whole = self.tracer.create_proxy("call_function", getattr, (self, "shape"), {})
+        batch = self.tracer.create_proxy("call_function", operator.getitem, (whole, 0), {})
+        return (batch, *self.sizes[1:])
+
+    def size(self, dim: int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return len(self.sizes)
+
+
+def _traced(m: nn.Module, given: dict[str, Any] | None = None,
+            sizes: tuple[int, ...] | None = None) -> fx.Graph:
     """m's forward with its children as calls; its parameters after the input fixed to the
     constants its caller ``given`` (self.head(x, pre_logits=True)) or their defaults (timm's
-    pre_logits=False, attn_mask=None), as fx's concrete_args."""
+    pre_logits=False, attn_mask=None), as fx's concrete_args; with ``sizes``, its input's
+    sample sizes read as those constants (_SizedInput)."""
     class Children(fx.Tracer):
+        first = True
+
         def is_leaf_module(self, module: nn.Module, name: str) -> bool:
             return module is not m
+
+        def proxy(self, node: fx.Node) -> fx.Proxy:
+            if sizes is None or node.op != "placeholder" or not self.first:
+                return super().proxy(node)
+            self.first = False
+            proxy = _SizedInput(node, self)
+            proxy.sizes = sizes
+            return proxy
 
     # calls of functions ops are spelled as are recorded, not traced through
     graph = Children(autowrap_functions=_foreign_functions()).trace(
@@ -1337,11 +1407,25 @@ def _unbind_dim(node: fx.Node) -> int | None:
     if set(values) != {"input", "dim"} or not isinstance(values["dim"], int) or \
             not isinstance(values["input"], fx.Node):
         return None
-    if not node.users or not all(
-            u.op == "call_function" and u.target is operator.getitem and u.args[0] is node and
-            isinstance(u.args[1], int) and not isinstance(u.args[1], bool) for u in node.users):
-        return None
-    return values["dim"]
+    return values["dim"] if _parts_taken(node) else None
+
+
+def _parts_taken(node: fx.Node) -> bool:
+    """Every use of ``node`` is x[i] by a constant int (timm's cait: q, k, v = qkv[0],
+    qkv[1], qkv[2] after a permute)."""
+    return bool(node.users) and all(
+        u.op == "call_function" and u.target is operator.getitem and u.args[0] is node and
+        isinstance(u.args[1], int) and not isinstance(u.args[1], bool) for u in node.users)
+
+
+def _unbind_of(graph: fx.Graph, node: fx.Node) -> fx.Node:
+    """``node``'s parts x[i] taken from a new x.unbind(0) instead: the same tensors."""
+    with graph.inserting_after(node):
+        unbound = graph.call_method("unbind", (node, 0))
+    for part in list(node.users):
+        if part is not unbound:
+            part.replace_input_with(node, unbound)
+    return unbound
 
 
 def _permutation(node: fx.Node) -> list[int] | None:
@@ -1367,6 +1451,8 @@ def _spell_out_unbind(graph: fx.Graph) -> None:
     the batch stays first wherever p[1] is 0."""
     for node in list(graph.nodes):
         dim = _unbind_dim(node)
+        if dim is None and _permutation(node) is not None and _parts_taken(node):
+            dim, node = 0, _unbind_of(graph, node)  # qkv[0], qkv[1]: unbind(0)'s parts
         if dim is None:
             continue
         source = node.args[0] if node.args else node.kwargs["input"]

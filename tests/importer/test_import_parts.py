@@ -1,6 +1,8 @@
 """Ops that give several tensors (torch.split, torch.chunk) import with their parts taken by
 name: ``a, b = x.chunk(2, 1)`` is a Chunk entry and ``from: chunk.0`` (gMLP's gate, CSP's
-split stage); a part by a negative or computed index is refused by name."""
+split stage); a part by a negative index is named by its number where the count of parts
+is fixed (a list of sizes, chunks that divide the dim), refused by name otherwise, as a part
+by a computed index is."""
 
 from __future__ import annotations
 
@@ -56,11 +58,35 @@ def test_parts_are_taken_by_name(model, written):
 
 
 class LastPart(nn.Module):
+    def __init__(self, how):
+        super().__init__()
+        self.how = how
+
     def forward(self, x):
-        return x.chunk(2, 1)[-1] + 1
+        return self.how(x)[-1] + 1
 
 
-def test_a_part_by_a_negative_index_is_refused():
-    with pytest.raises(ImportProblem, match=r"takes part -1 of 'chunk'; a spec takes a part "
-                       r"by its number from 0"):
-        model_to_spec(LastPart(), (8, 4, 4))
+@pytest.mark.parametrize("how, part", [
+    (lambda x: x.chunk(2, 1), "chunk.1"),  # 8 channels in 2: 2 parts at every input
+    (lambda x: torch.split(x, [2, 2, 4], 1), "split.2"),  # listed sizes: 3 parts
+    (lambda x: x.chunk(4, dim=-1), "chunk.3"),
+])
+def test_the_last_part_is_named_by_its_number_where_the_count_is_fixed(how, part):
+    model = LastPart(how)
+    imported = model_to_spec(model, (8, 4, 4))
+    text = dumps(imported.data)
+    assert verify(imported, text).ok and f"from: {part}" in text, text
+    x = torch.randn(2, 8, 4, 4)
+    with torch.no_grad():
+        assert torch.equal(netspec.build(text)(x), model(x))
+
+
+@pytest.mark.parametrize("how, source", [
+    (lambda x: x.chunk(3, 1), "chunk"),  # 8 in 3 chunks: 3 parts here, 2 at 4 channels
+    (lambda x: torch.split(x, 3, 1), "split"),  # parts of 3: their count follows the size
+])
+def test_a_part_by_a_negative_index_is_refused_where_the_count_depends_on_the_input(how,
+                                                                                    source):
+    with pytest.raises(ImportProblem, match=rf"takes part -1 of '{source}'; a spec takes a "
+                       r"part by its number from 0"):
+        model_to_spec(LastPart(how), (8, 4, 4))

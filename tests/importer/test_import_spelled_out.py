@@ -74,6 +74,9 @@ def _round_trip(model, shape, x):
 @pytest.mark.parametrize("how, permutes", [
     (lambda t: t.permute(2, 0, 3, 1, 4).unbind(0), 3),
     (lambda t: torch.unbind(torch.permute(t, (2, 0, 3, 1, 4)), dim=0), 3),
+    # timm's cait: q, k, v = qkv[0], qkv[1], qkv[2] of the permuted tensor
+    (lambda t: (lambda p: (p[0], p[1], p[2]))(t.permute(2, 0, 3, 1, 4)), 3),
+    (lambda t: (lambda p: (p[0], p[1], p[-1]))(t.permute(2, 0, 3, 1, 4)), 3),
 ])
 def test_unbind_parts_are_selects(how, permutes):
     text = _round_trip(QKV(how), (5, 8), torch.randn(3, 5, 8))
@@ -148,3 +151,39 @@ class SizesThatDiffer(nn.Module):
 def test_sizes_of_another_tensor_that_differ_stay_computed_and_are_refused_by_name():
     with pytest.raises(ImportProblem, match="computing more than one size in forward"):
         model_to_spec(SizesThatDiffer().eval(), (5, 8))
+
+
+class ShapeBranch(nn.Module):
+    """timm's VGG ConvMlp: a branch on the input's size, taken at the spec's input."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Conv2d(4, 6, 3)
+
+    def forward(self, x):
+        if x.shape[-2] < 3 or x.size(-1) < 3:
+            x = torch.nn.functional.adaptive_avg_pool2d(x, (3, 3))
+        b = x.size(0)
+        return self.fc(x).reshape(b, -1)
+
+
+def test_a_branch_on_the_input_size_is_traced_at_the_spec_s_input():
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), ShapeBranch()).eval()
+    imported = model_to_spec(model, (3, 5, 5))
+    assert any("branches on its input's size; traced at the spec's input, 4×5×5" in note
+               for note in imported.notes), imported.notes
+    text = _round_trip(model, (3, 5, 5), torch.randn(2, 3, 5, 5))
+    assert "adaptive" not in text.lower() and "Flatten" in text, text  # batch read, not 1
+    # at a smaller input the other branch is taken: imported there, it holds the pool
+    small = dumps(model_to_spec(model, (3, 2, 2)).data)
+    assert "AdaptiveAvgPool2d" in small or "adaptive_avg_pool2d" in small, small
+
+
+class DataBranch(nn.Module):
+    def forward(self, x):
+        return x if x.sum() > 0 else -x
+
+
+def test_a_branch_on_values_is_still_refused_by_name():
+    with pytest.raises(ImportProblem, match=r"torch\.fx cannot trace its forward"):
+        model_to_spec(nn.Sequential(nn.Linear(3, 3), DataBranch()).eval(), (3,))
