@@ -522,9 +522,20 @@ class Importer:
     # groups whose forward returns a module's tuple (return self.lstm(x)), by qualname: the
     # op of that module, so the caller takes the element that flows on
     returned_tuples: dict[str, LayerType] = field(default_factory=dict)
-    # the input each module is first called with in a run of the model at the spec's input
-    # (record_inputs), for sizes read in forward (_Scope.sizes); empty where it did not run
-    inputs: dict[int, torch.Tensor] = field(default_factory=dict)
+    # the model and the spec's input, to run it on when sizes read in forward need it
+    model: nn.Module | None = None
+    input_shape: tuple[int, ...] = ()
+    _inputs: dict[int, tuple] | None = None
+
+    @property
+    def inputs(self) -> dict[int, tuple]:
+        """The input each module is first called with in a run of the model at the spec's
+        input (record_inputs, on the first need: most models never need it), for sizes read
+        in forward; empty where it does not run."""
+        if self._inputs is None:
+            self._inputs = {} if self.model is None else \
+                record_inputs(self.model, self.input_shape)
+        return self._inputs
 
     def where(self, qual: str, m: nn.Module) -> str:
         kind = type(m).__name__
@@ -539,10 +550,10 @@ class Importer:
             known = self.inputs.get(id(m))
             if known is not None:
                 with contextlib.suppress(Exception):
-                    graph = _traced(m, given, tuple(known.shape))
+                    graph = _traced(m, given, known[0])
                     self.notes.append(f"{self.where(qual, m)}: its forward branches on its "
                                       "input's size; traced at the spec's input, "
-                                      f"{'×'.join(map(str, known.shape[1:]))}")
+                                      f"{'×'.join(map(str, known[0][1:]))}")
                     return graph
             raise ImportProblem(f"{self.where(qual, m)}: torch.fx cannot trace its forward "
                                 f"({type(exc).__name__}: {why});"
@@ -1492,32 +1503,41 @@ def _fixed_arguments(m: nn.Module, given: dict[str, Any]) -> dict[str, Any]:
     return fixed
 
 
-def record_inputs(model: nn.Module, input_shape) -> dict[int, torch.Tensor]:
-    """The input (zeros of its shape, on the meta device) each module is first called with
-    when the model runs on zeros of the spec's input at batch 1 (by id); empty when it does
-    not run so."""
-    seen: dict[int, torch.Tensor] = {}
+def record_inputs(model: nn.Module, input_shape) -> dict[int, tuple]:
+    """The input each module is first called with (its shape and dtype, by the module's id)
+    when the model runs on zeros of the spec's input at batch 1; empty when it does not run
+    so."""
+    seen: dict[int, tuple] = {}
 
     def record(module, args):
         if args and isinstance(args[0], torch.Tensor) and id(module) not in seen:
-            seen[id(module)] = torch.zeros(args[0].shape, dtype=args[0].dtype, device="meta")
+            seen[id(module)] = (tuple(args[0].shape), args[0].dtype)
+
+    from torch._subclasses.fake_tensor import FakeTensorMode
 
     hooks = [m.register_forward_pre_hook(record) for m in model.modules()]
     device = next((t.device for t in [*model.parameters(), *model.buffers()]), None)
     try:
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape, device=device or "cpu"))
-    except Exception:
-        seen.clear()  # a model that does not run at this input: no sizes to compare
+        # shapes only: fake tensors (no arithmetic), or where an op has no fake kernel, a
+        # real run
+        for mode in (lambda: FakeTensorMode(allow_non_fake_inputs=True),
+                     contextlib.nullcontext):
+            seen.clear()
+            try:
+                with torch.no_grad(), mode():
+                    model(torch.zeros(1, *input_shape, device=device or "cpu"))
+                break
+            except Exception:
+                seen.clear()  # a model that does not run at this input: no sizes to compare
     finally:
         for hook in hooks:
             hook.remove()
     return seen
 
 
-def _run_values(m: nn.Module, graph: fx.Graph, given: torch.Tensor | None) -> dict:
-    """Each node's value in m's traced forward run on zeros like ``given`` (the device of
-    m's tensors); empty where there is none or it does not run."""
+def _run_values(m: nn.Module, graph: fx.Graph, given: tuple | None) -> dict:
+    """Each node's value in m's traced forward run on zeros of ``given``'s (shape, dtype),
+    on the device of m's tensors; empty where there is none or it does not run."""
     if given is None:
         return {}
     device = next((t.device for t in [*m.parameters(), *m.buffers()]), torch.device("cpu"))
@@ -1530,7 +1550,7 @@ def _run_values(m: nn.Module, graph: fx.Graph, given: torch.Tensor | None) -> di
 
     try:
         with torch.no_grad():
-            Recorder(fx.GraphModule(m, graph)).run(torch.zeros(given.shape, dtype=given.dtype,
+            Recorder(fx.GraphModule(m, graph)).run(torch.zeros(given[0], dtype=given[1],
                                                                device=device))
     except Exception:
         return {}
@@ -1712,7 +1732,7 @@ def model_to_spec(model: nn.Module, input_shape=DEFAULT_INPUT, name: str | None 
     importer = Importer()
     try:
         _refuse_single_layer(model)
-        importer.inputs = record_inputs(model, input_shape)
+        importer.model, importer.input_shape = model, tuple(input_shape)
         converted = importer.convert(model, "")
         if converted.input_join is not None:
             raise ImportProblem("the model takes a list of tensors; netspec models take one")
