@@ -27,13 +27,16 @@ timm = pytest.importorskip("timm")
 KNOWN = json.loads((Path(__file__).parent / "import_coverage_timm.json").read_text())
 FAMILIES = ("timm", "video")
 # round-tripping: plain CNN, BatchNormAct2d (+ timm's Linear, hard-swish), a ClassifierHead
-# flag fixed at its default, LayerNorm's (n,), addcmul; torchvision's Conv3DSimple;
-# refused: LayerNorm2d at an indexed position, several outputs, weights changed in forward,
-# a tensor besides the input, untraceable control flow, a computed pad
+# flag fixed at its default, LayerNorm's (n,), addcmul, a Parameter reshaped (convnext's
+# layer scale), qkv.permute(...).unbind(0) with sizes read from the block's input (ViT), a
+# branch on the input's size (VGG's ConvMlp); torchvision's Conv3DSimple;
+# refused: weights changed in forward, a tensor besides the input, untraceable control flow,
+# a computed pad
 SPREAD = {
     "timm": ["resnet18", "efficientnet_b0", "mobilenetv3_small_100", "regnetx_002",
              "mixer_s16_224", "resmlp_12_224", "convnext_atto", "vit_tiny_patch16_224",
-             "nfnet_l0", "dla34", "crossvit_tiny_240", "swin_tiny_patch4_window7_224"],
+             "vgg11", "nfnet_l0", "dla34", "crossvit_tiny_240",
+             "swin_tiny_patch4_window7_224"],
     "video": ["r3d_18", "mvit_v1_b", "swin3d_t"],
 }
 ALL = os.environ.get("NETSPEC_IMPORT_COVERAGE") == "all"
