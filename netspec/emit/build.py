@@ -197,6 +197,8 @@ def _call_function(graph: Any, op: Any, child: Node, inputs: list, by_name: dict
         inputs = [*inputs, values[scalar]]
     if spec.inputs == "list":
         return graph.call_function(torch_side.function(op), (inputs,), kwargs)
+    if spec.inputs == "args" and spec.method:  # a Tensor method of the others: x.reshape_as(y)
+        return graph.call_method(spec.target.rpartition(".")[2], tuple(inputs), kwargs)
     if spec.inputs == "args":
         return graph.call_function(torch_side.function(op), tuple(inputs), kwargs)
     first = by_name.get(child.sources[0]) if child.sources else None

@@ -1294,6 +1294,9 @@ class _ClassWriter:
         values = Args.filled(op, c.r.kwargs).values
         if op.torch.arguments is not None:  # x.reshape(x.shape[0], 8, -1), x[:, 0]
             return self.arguments_call(op, values, args, c.r.input_shape)
+        if op.code.method:  # a Tensor method taking the other inputs: x.reshape_as(grid)
+            return call(f"{args[0]}.{op.code.method}", [
+                *args[1:], *(f"{k}={v}" for k, v in keywords.items())])
         name = op.code.call or op.torch.target
         self.uses_torch |= name.startswith("torch.")
         inputs = [Expr("", [Item(atom(a)) for a in args], "[", "]")] \

@@ -1,5 +1,5 @@
 """Tensor functions that rearrange a sample without modules or state: Permute, Transpose,
-Reshape, View, Squeeze, Unsqueeze, Expand, Roll.
+Reshape, View, ReshapeAs, Squeeze, Unsqueeze, Expand, Roll.
 
 In a built model they are plain functions in forward (``torch.permute(x, dims)``,
 ``x.reshape(x.shape[0], 8, -1)``), so they add no modules, parameters or state_dict keys,
@@ -239,6 +239,23 @@ def view(a: Args, x: Shape) -> Shape:
     strides it cannot view (after a transpose or permute); netspec does not track strides,
     so that refusal is not checked: use Reshape where the input may not be contiguous."""
     return _reshaped(list(a.shape), x)
+
+
+@layer("ReshapeAs", family="shape",
+       inputs=(Port(dtype="any", min_rank=0, doc="what to reshape"),
+               Port("other", dtype="any", min_rank=0, doc="the tensor whose shape to take")),
+       torch=Torch("torch.Tensor.reshape_as", module=False, method=True),
+       code=Code(method="reshape_as"), dtype=lambda a, dtypes: dtypes[0],  # other's unused
+       draw=Draw(key_args=lambda kw: ""), origin="reshaped", fx=(FxCall("reshape_as"),))
+def reshape_as(a: Args, shapes: list[Shape]) -> Shape:
+    """x.reshape_as(other): x's elements in other's shape, read from other when the model
+    runs (tokens back on the H×W grid of the feature map they came from, at any image
+    size).  Both have the batch, so a sample of x must hold as many elements as other's."""
+    x, other = shapes
+    if numel(x) != numel(other):
+        raise ShapeError(f"cannot reshape {a.describe(0)} as {a.describe(1)}: a sample holds "
+                         f"{numel(x)} elements, and {fmt(other)} holds {numel(other)}")
+    return tuple(other)
 
 
 # ---------------------------------------------------------------- Transpose
