@@ -36,6 +36,10 @@ FEWER_BLOCKS = {
     "mnasnet1_0": lambda text: re.sub(r"repeat: [34]\n", "repeat: 2\n", text),
     "regnet_y_400mf": lambda text: re.sub(r"count: [36],", "count: 2,", text),
     "shufflenet_v2_x1_0": lambda text: re.sub(r"repeat: [48]\n", "repeat: 2\n", text),
+    # one block of the first and the last stage on 64×64 images: attention over a map
+    # reduced 8 times and the full one, the stage's own patch embedding
+    "pvt_v2_b0": lambda text: re.sub(r"\n +- Stage: \{dim: (64|160),[^\n]*", "", text)
+    .replace("depth: 2,", "depth: 1,").replace("input: [3, 224, 224]", "input: [3, 64, 64]"),
 }
 SUFFIX = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
 LENET = ZOO / "lenet5.yaml"
