@@ -18,6 +18,7 @@ from netspec.ops import (  # noqa: F401  (importing a family file registers its 
     reduce,
     reshape,
     tensor,
+    window,
 )
 from netspec.ops.declare import REGISTRY, Arg, Args, LayerType, Shape, ShapeError, fmt
 

@@ -52,6 +52,24 @@ def crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def window_partition(x: torch.Tensor, p: int) -> torch.Tensor:
+    """B×C×H×W -> B×(H/p·W/p)×(p·p)×C: non-overlapping p×p windows of C-vectors."""
+    B, C, H, W = x.shape
+    x = x.reshape(B, C, H // p, p, W // p, p)
+    x = x.permute(0, 2, 4, 3, 5, 1)
+    return x.reshape(B, (H // p) * (W // p), p * p, C)
+
+
+def window_departition(
+    x: torch.Tensor, p: int, h_partitions: int, w_partitions: int
+) -> torch.Tensor:
+    """B×(h·w)×(p·p)×C -> B×C×(h·p)×(w·p): the windows put back on the map."""
+    B, _, _, C = x.shape
+    x = x.reshape(B, h_partitions, w_partitions, p, p, C)
+    x = x.permute(0, 5, 1, 3, 2, 4)
+    return x.reshape(B, C, h_partitions * p, w_partitions * p)
+
+
 def torch_class(type_name: str, raw: bool = False) -> Any:
     """The torch module class a declared module op builds (``raw``: the torch class even
     where it returns a tuple)."""
