@@ -132,8 +132,14 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
         if is_parameter(child):  # registered here under its name, read as self.<name>
             from netspec.ops.torch_side import make_parameter
 
-            root.register_parameter(child.name, make_parameter(child.kwargs) if reuse is None
-                                    else reuse.get_parameter(child.name))
+            if REGISTRY[child.type].torch.buffer:  # state made from the arguments
+                from netspec.ops.torch_side import make_buffer
+
+                root.register_buffer(child.name, make_buffer(child.type, child.kwargs)
+                                     if reuse is None else reuse.get_buffer(child.name))
+            else:
+                root.register_parameter(child.name, make_parameter(child.kwargs)
+                                        if reuse is None else reuse.get_parameter(child.name))
             node = graph.get_attr(child.name)
         elif calls_function(child):
             node = _call_function(graph, REGISTRY[child.type], child, inputs, by_name, uses)

@@ -1113,6 +1113,12 @@ class _ClassWriter:
     def parameter_lines(self, c: CodeNode) -> list[str]:
         op = REGISTRY[c.r.type]
         values = Args.filled(op, c.r.kwargs).values
+        if op.torch.buffer:  # self.register_buffer("index", relative_position_index(7, 7))
+            if op.code.helper:
+                self.helper_ops.add(op.name)
+            return statement(call("self.register_buffer", [literal(c.name),
+                                                           atom(op.code.tensor(values))]),
+                             8, self.local, comment=shape_comment(c.r))
         args = [atom(op.code.tensor(values))]
         if not values.get("requires_grad", True):
             args.append("requires_grad=False")

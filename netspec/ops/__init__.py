@@ -14,6 +14,7 @@ from netspec.ops import (  # noqa: F401  (importing a family file registers its 
     padding,
     parameter,
     pool,
+    position,
     recurrent,
     reduce,
     reshape,

@@ -196,6 +196,9 @@ class Port:
     # -1).  The other ports then take a tensor without a batch dimension whose dim 0 (of
     # size 1) becomes the batch
     batch_size_at: int | None = None
+    # the port takes a tensor without a batch dimension (a Parameter, a buffer) whole, and
+    # not a batch (a relative position bias made from its table and index)
+    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,9 @@ class Torch:
     # A learnable tensor (nn.Parameter) registered on the module that holds the entry and
     # read in forward as self.<name>; made by torch_side.make_parameter from the arguments.
     parameter: bool = False
+    # with parameter: a buffer (register_buffer, state that is not learnt), made by the
+    # function ``target`` from the op's arguments (a relative position index)
+    buffer: bool = False
     # A Tensor method (target "torch.Tensor.reshape"): built as a call_method, x.reshape(...)
     method: bool = False
     # Function ops whose arguments after the input are not call_args as written:
@@ -453,6 +459,11 @@ class LayerType:
         ``count`` inputs given, else None."""
         return next((i for i, p in enumerate(self.inputs[:count])
                      if p.batch_size_at is not None), None)
+
+    @property
+    def takes_whole(self) -> bool:
+        """The op takes tensors without a batch (Parameters, buffers) whole: Port.whole."""
+        return bool(self.inputs) and all(p.whole for p in self.inputs)
 
     @property
     def takes_none(self) -> bool:

@@ -88,6 +88,28 @@ def inplace_function(op: LayerType) -> Any:
     return _resolve(op.torch.inplace)
 
 
+def make_buffer(type_name: str, kwargs: dict[str, Any]) -> torch.Tensor:
+    """A buffer entry's tensor: the op's function of its arguments."""
+    op = REGISTRY[type_name]
+    values = {a.name: kwargs.get(a.name, a.default) for a in op.args}
+    return function(op)(*op.torch.arguments(values, ()))
+
+
+def relative_position_index(height: int, width: int) -> torch.Tensor:
+    """(h·w)×(h·w) indices into a (2h-1)·(2w-1)-row table of relative position biases."""
+    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    coords_flat = torch.stack([rows.flatten(), cols.flatten()])
+    relative = (coords_flat[:, :, None] - coords_flat[:, None, :]).permute(1, 2, 0)
+    return (relative[:, :, 0] + height - 1) * (2 * width - 1) + relative[:, :, 1] + width - 1
+
+
+def relative_position_bias(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """1×heads×N×N: each head's bias for every pair of the N positions of a window."""
+    n = index.shape[0]
+    bias = table[index.reshape(-1)].reshape(n, n, -1)
+    return bias.permute(2, 0, 1).contiguous().unsqueeze(0)
+
+
 def make_parameter(kwargs: dict[str, Any]) -> torch.nn.Parameter:
     """A Parameter entry's tensor, initialised as its arguments say (torch.nn.init)."""
     data = torch.empty(tuple(kwargs["shape"]))

@@ -112,7 +112,13 @@ class Inference:
             return self.state(entry, inputs)
         if len(inputs) == 1 and not inputs[0].batched and lt.inputs[0].whole_rule is not None:
             return self.whole(entry, inputs[0])
-        if any(not f.batched for f in inputs):
+        if lt.takes_whole and any(f.batched for f in inputs):
+            batch = next(f for f in inputs if f.batched)
+            self.report(entry, f"{lt.name} takes tensors without a batch dimension (a "
+                        f"Parameter, a buffer) whole, but '{batch.node}' is a batch of "
+                        f"{fmt(batch.shape)}")
+            return self.unknown(entry, [Flow(None, "float32", "", entry.name)])
+        if any(not f.batched for f in inputs) and not lt.takes_whole:
             inputs = self.batched(entry, inputs)
             if inputs is None:
                 return self.unknown(entry, [Flow(None, "float32", "", entry.name)])
@@ -154,7 +160,7 @@ class Inference:
             origin = f"{fmt(inputs[0].shape)} {lt.origin} at {where}"
         else:
             origin = f"output of {entry.label}, {fmt(out)}"
-        flow = Flow(out, dtype, origin, entry.name)
+        flow = Flow(out, dtype, origin, entry.name, batched=lt.outputs[lt.flow_index].batched)
         if parts is not None:
             flow.parts = {name: Flow(shape, dtype, f"part {name} of {entry.label}, "
                                      f"{fmt(shape)}", f"{entry.name}.{name}")

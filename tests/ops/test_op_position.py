@@ -1,0 +1,134 @@
+"""RelativePositionIndex and RelativePositionBias (netspec/ops/position.py): a window's
+relative position bias as torchvision's MaxViT attention and Swin compute it."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+from conftest import examples
+from function_ops import build_and_codegen_agree, summary_and_render
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torchvision.models.maxvit import RelativePositionalMultiHeadAttention
+
+import netspec
+from netspec.ops import REGISTRY, torch_side
+
+# a window of 7×7 positions and 4 heads: the bias added to attention logits (B×4×49×49)
+SPEC = """\
+netspec: 1
+name: Biased
+input: [4, 49, 49]
+layers:
+  - Parameter: {shape: [169, 4], init: trunc_normal, std: 0.02}
+    name: relative_position_bias_table
+  - RelativePositionIndex: {window_size: 7}
+    name: relative_position_index
+  - RelativePositionBias: {window_size: 7}
+    from: [relative_position_bias_table, relative_position_index]
+    name: pos_bias
+  - Add:
+    from: [input, pos_bias]
+"""
+
+
+def spec(rows: int, heads: int, window: tuple, index_window: tuple) -> str:
+    return (SPEC.replace("[169, 4]", f"[{rows}, {heads}]")
+            .replace("RelativePositionIndex: {window_size: 7}",
+                     f"RelativePositionIndex: {{window_size: {list(index_window)}}}")
+            .replace("RelativePositionBias: {window_size: 7}",
+                     f"RelativePositionBias: {{window_size: {list(window)}}}")
+            .replace("input: [4, 49, 49]", f"input: [{heads}, {window[0] * window[1]}, "
+                                           f"{window[0] * window[1]}]"))
+
+
+@st.composite
+def case(draw):
+    """A window, heads, a table of the rows it needs (now and then one fewer or more), and
+    the index of that window or, now and then, of a window of other positions."""
+    h, w, heads = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    rows = (2 * h - 1) * (2 * w - 1) + draw(st.sampled_from([0, 0, 0, -1, 1]))
+    index_window = (h, w)
+    if draw(st.integers(0, 4)) == 0:
+        index_window = draw(st.tuples(st.integers(1, 4), st.integers(1, 4))
+                            .filter(lambda s: s[0] * s[1] != h * w))
+    return max(rows, 1), heads, (h, w), index_window
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(drawn=case())
+def test_relative_position_bias_agrees_with_torch(drawn):
+    """netspec accepts exactly when torchvision's gather (table[index.view(-1)].view(N, N,
+    -1) for the N positions of the window) runs, with its shape; the index is
+    torchvision's _get_relative_position_index."""
+    from torchvision.models.maxvit import _get_relative_position_index
+
+    rows, heads, window, index_window = drawn
+    n = window[0] * window[1]
+    table, index = torch.zeros(rows, heads), _get_relative_position_index(*index_window)
+    try:
+        theirs = tuple(table[index.view(-1)].view(n, n, -1).permute(2, 0, 1)
+                       .unsqueeze(0).shape)
+    except (RuntimeError, IndexError):
+        theirs = None
+    result = netspec.check(spec(rows, heads, window, index_window))
+    ours = {r.name: r.output_shape for r in result.layers} if result.ok else None
+    assert (ours["pos_bias"] if ours else None) == theirs, (drawn, result.errors)
+    warned = any("reads only the first" in d.message for d in result.warnings)
+    assert warned == (result.ok and rows > (2 * window[0] - 1) * (2 * window[1] - 1))
+
+
+def test_refusals_name_the_numbers():
+    errors = netspec.check(spec(168, 4, (7, 7), (7, 7))).errors
+    assert "the table 168×4 from 'relative_position_bias_table' must be 169×heads" in \
+        errors[0].message, [d.message for d in errors]
+    errors = netspec.check(spec(169, 4, (7, 7), (6, 6))).errors
+    assert "the index 36×36 from 'relative_position_index' must be 49×49" in \
+        errors[0].message, [d.message for d in errors]
+    batched = SPEC.replace("from: [relative_position_bias_table, relative_position_index]",
+                           "from: [input, relative_position_index]")
+    errors = netspec.check(batched).errors
+    assert "takes tensors without a batch dimension (a Parameter, a buffer) whole, but " \
+        "'input' is a batch of 4×49×49" in errors[0].message, [d.message for d in errors]
+
+
+def test_generated_files_define_what_build_runs():
+    for op, function in (("RelativePositionIndex", torch_side.relative_position_index),
+                         ("RelativePositionBias", torch_side.relative_position_bias)):
+        assert inspect.getsource(function).rstrip() == REGISTRY[op].code.helper
+
+
+def test_build_codegen_summary_render_against_torchvision(tmp_path):
+    """The buffer holds torchvision's index under its key; the bias is torchvision's
+    get_relative_positional_bias(), built and generated."""
+    reference = RelativePositionalMultiHeadAttention(128, 32, 49)
+    model = netspec.build(SPEC)
+    assert list(model.state_dict()) == ["relative_position_bias_table",
+                                        "relative_position_index"]
+    assert model.relative_position_index.dtype == torch.int64
+    model.load_state_dict({k: reference.state_dict()[k] for k in model.state_dict()},
+                          strict=True)
+    x = torch.randn(2, 4, 49, 49)
+    with torch.no_grad():
+        assert torch.equal(model(x), x + reference.get_relative_positional_bias())
+    source = build_and_codegen_agree(
+        SPEC, lambda m, x: x + torch_side.relative_position_bias(
+            m.relative_position_bias_table, m.relative_position_index),
+        [x], tmp_path, "Biased")
+    assert 'self.register_buffer("relative_position_index", relative_position_index(7, 7))' \
+        in source, source
+    rows, dot = summary_and_render(SPEC)
+    assert rows["relative_position_bias_table"].params == 169 * 4
+    assert rows["relative_position_index"].buffers == 49 * 49
+    assert rows["relative_position_index"].params == 0
+    assert "window 7" in dot
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_export(fmt, tmp_path):
+    from netspec.emit.export import export
+
+    report = export(SPEC, fmt, tmp_path / f"biased.{'ts' if fmt == 'torchscript' else fmt}")
+    assert report.ok and len(report.differences) == 2, report
