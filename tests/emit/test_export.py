@@ -40,6 +40,8 @@ FEWER_BLOCKS = {
     # reduced 8 times and the full one, the stage's own patch embedding
     "pvt_v2_b0": lambda text: re.sub(r"\n +- Stage: \{dim: (64|160),[^\n]*", "", text)
     .replace("depth: 2,", "depth: 1,").replace("input: [3, 224, 224]", "input: [3, 64, 64]"),
+    # the first layer of each block (the window sizes are fixed for 224×224 images)
+    "maxvit_t": lambda text: re.sub(r"\n +- MaxVitLayer: \{[^\n]*sd_prob: [0-9.]+\}", "", text),
 }
 SUFFIX = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
 LENET = ZOO / "lenet5.yaml"
