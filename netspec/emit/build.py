@@ -130,16 +130,7 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
     for child in children:
         inputs = [nodes[s] for s in child.sources] if child.sources else [previous]
         if is_parameter(child):  # registered here under its name, read as self.<name>
-            from netspec.ops.torch_side import make_parameter
-
-            if REGISTRY[child.type].torch.buffer:  # state made from the arguments
-                from netspec.ops.torch_side import make_buffer
-
-                root.register_buffer(child.name, make_buffer(child.type, child.kwargs)
-                                     if reuse is None else reuse.get_buffer(child.name))
-            else:
-                root.register_parameter(child.name, make_parameter(child.kwargs)
-                                        if reuse is None else reuse.get_parameter(child.name))
+            _register_tensor(root, child, reuse)
             node = graph.get_attr(child.name)
         elif calls_function(child):
             node = _call_function(graph, REGISTRY[child.type], child, inputs, by_name, uses)
@@ -171,6 +162,19 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
     else:
         graph.output(nodes.get(output, previous) if output else previous)
     return fx.GraphModule(root, graph, class_name=class_name)
+
+
+def _register_tensor(root: Any, child: Node, reuse: Any) -> None:
+    """A Parameter entry's tensor on ``root`` under its name, or a buffer's (Torch.buffer:
+    state made from the arguments); ``reuse``'s own where a built module is reused."""
+    from netspec.ops.torch_side import make_buffer, make_parameter
+
+    if REGISTRY[child.type].torch.buffer:
+        root.register_buffer(child.name, make_buffer(child.type, child.kwargs)
+                             if reuse is None else reuse.get_buffer(child.name))
+    else:
+        root.register_parameter(child.name, make_parameter(child.kwargs)
+                                if reuse is None else reuse.get_parameter(child.name))
 
 
 def _call_function(graph: Any, op: Any, child: Node, inputs: list, by_name: dict,

@@ -112,14 +112,8 @@ class Inference:
             return self.state(entry, inputs)
         if len(inputs) == 1 and not inputs[0].batched and lt.inputs[0].whole_rule is not None:
             return self.whole(entry, inputs[0])
-        if lt.takes_whole and any(f.batched for f in inputs):
-            batch = next(f for f in inputs if f.batched)
-            self.report(entry, f"{lt.name} takes tensors without a batch dimension (a "
-                        f"Parameter, a buffer) whole, but '{batch.node}' is a batch of "
-                        f"{fmt(batch.shape)}")
-            return self.unknown(entry, [Flow(None, "float32", "", entry.name)])
-        if any(not f.batched for f in inputs) and not lt.takes_whole:
-            inputs = self.batched(entry, inputs)
+        if lt.takes_whole or any(not f.batched for f in inputs):
+            inputs = self.without_batch(entry, inputs)
             if inputs is None:
                 return self.unknown(entry, [Flow(None, "float32", "", entry.name)])
         if lt.takes_several:
@@ -246,6 +240,20 @@ class Inference:
                     qualname=entry.qualname)
         return node, Flow(out, dtype, f"{entry.label}, {fmt(out)}", entry.name,
                           batched=output.batched)
+
+    def without_batch(self, entry: LayerEntry, inputs: list[Flow]) -> list[Flow] | None:
+        """Inputs that are not all batches: an op that takes tensors without a batch whole
+        (Port.whole: a relative position bias from its table and index) takes them as they
+        are and refuses a batch; the others broadcast them against the batch (batched)."""
+        lt = entry.type
+        if not lt.takes_whole:
+            return self.batched(entry, inputs)
+        batch = next((f for f in inputs if f.batched), None)
+        if batch is None:
+            return inputs
+        self.report(entry, f"{lt.name} takes tensors without a batch dimension (a Parameter, "
+                    f"a buffer) whole, but '{batch.node}' is a batch of {fmt(batch.shape)}")
+        return None
 
     def batched(self, entry: LayerEntry, inputs: list[Flow]) -> list[Flow] | None:
         """Inputs without a batch dimension (Parameters) as the per-sample shapes torch
