@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 
-import pytest
 import torch
 from conftest import examples
 from function_ops import build_and_codegen_agree, summary_and_render
@@ -126,9 +125,9 @@ def test_build_codegen_summary_render_against_torchvision(tmp_path):
     assert "window 7" in dot
 
 
-@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
-def test_export(fmt, tmp_path):
+def test_torchscript_export(tmp_path):
+    """Scripted and verified at two batches (ONNX: MaxViT's reduced export)."""
     from netspec.emit.export import export
 
-    report = export(SPEC, fmt, tmp_path / f"biased.{'ts' if fmt == 'torchscript' else fmt}")
+    report = export(SPEC, "torchscript", tmp_path / "biased.ts")
     assert report.ok and len(report.differences) == 2, report
