@@ -1446,6 +1446,18 @@ def _helper_class(type_name: str) -> str:
             f"        return super().forward(x)[{lt.flow_index}]")
 
 
+def _helper_definitions(helper_ops: set[str]) -> list[str]:
+    """The definitions the ops' helpers make (Code.helper: definitions apart by two blank
+    lines), each once: ops that share a function (Swin's shifted_window_attention) write it
+    once."""
+    definitions: list[str] = []
+    for op_name in sorted(helper_ops):
+        for text in REGISTRY[op_name].code.helper.split("\n\n\n"):
+            if text not in definitions:
+                definitions.append(text)
+    return definitions
+
+
 def _doc_text(text: str) -> str:
     """``repr`` of a file name, safe inside a triple-quoted docstring."""
     return repr(text).replace("\\", "\\\\").replace('"', '\\"')
@@ -1487,8 +1499,8 @@ def _assemble(file: str, name: str, style: str, classes: list[list[str]], uses_o
     lines.append("from torch import nn")
     lines += imports
     blocks = []
-    for op_name in sorted(helper_ops):
-        blocks.append(REGISTRY[op_name].code.helper.split("\n"))
+    for text in _helper_definitions(helper_ops):
+        blocks.append(text.split("\n"))
     for type_name in sorted(helpers):
         blocks.append(_helper_class(type_name).split("\n"))
     blocks += classes

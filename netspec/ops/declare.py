@@ -277,7 +277,9 @@ class Code:
 
     call: str | None = None  # the function's name in the generated file
     infix: str | None = None  # written "a + b" (where no Torch.keywords argument is written)
-    helper: str | None = None  # source of a function the generated file defines once
+    # source of the functions and classes the generated file defines once; definitions
+    # apart by two blank lines are each written once among all the file's ops
+    helper: str | None = None
     # a Parameter: its arguments -> the expression that makes the tensor
     # ("torch.zeros((1, 1, 768))"), which generated code wraps in nn.Parameter
     tensor: Callable[[dict[str, Any]], str] | None = None

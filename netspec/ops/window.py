@@ -6,22 +6,42 @@ Declared as a pair rather than spelled as Reshape + Permute + Reshape: cutting H
 into H/p × p and W/p × p needs two sizes computed from the tensor, which a Reshape (one
 -1) cannot read, and the pair reads as the paper and torchvision write it.  In a built
 model they are plain functions (no modules, no state_dict keys); generated files define
-them once, with the source netspec.ops.torch_side runs."""
+them once, with the source netspec.ops.torch_side runs.
+
+Swin Transformer's window ops, as torchvision declares them: ShiftedWindowAttention(V2)
+and PatchMerging(V2).
+
+Each is one module op rather than its steps spelled out in a spec, because its forward
+computes from the input's size what no static entry can say: the padding of H and W to
+multiples of the window, the shift dropped where the window covers the padded input, and
+the attention mask of the shifted windows.  torchvision marks these functions
+(shifted_window_attention, _patch_merging_pad) with torch.fx.wrap, so a traced Swin calls
+them as one step too.  netspec builds torchvision's classes (their state_dict keys:
+relative_position_bias_table, the relative_position_index buffer, qkv, proj; V2's
+logit_scale, relative_coords_table, cpb_mlp); generated code defines its own copies below,
+so it needs only PyTorch.  Samples are channels last: H×W×C.
+"""
 
 from __future__ import annotations
+
+import math
 
 from netspec.ops.declare import (
     Arg,
     Args,
+    ArgType,
+    Bool,
     Code,
     Draw,
     Int,
     Port,
+    Probability,
     Shape,
     ShapeError,
     Torch,
     fmt,
     layer,
+    numel,
 )
 
 # as generated files define them; netspec.ops.torch_side holds the same source
@@ -80,3 +100,295 @@ def window_departition(a: Args, x: Shape) -> Shape:
                          f"and {a.h_partitions}×{a.w_partitions} windows of {a.p}×{a.p} are "
                          f"{want}", "h_partitions")
     return (c, a.h_partitions * a.p, a.w_partitions * a.p)
+
+
+# ---------------------------------------------------------------- Swin
+
+# torchvision takes a list of two ints (and copies it with list.copy: no tuple, no int)
+PAIR_ITEM = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+WINDOW = ArgType({"type": "array", "items": PAIR_ITEM | {"minimum": 1}, "minItems": 2,
+                  "maxItems": 2}, "a list of 2 positive integers")
+SHIFT = ArgType({"type": "array", "items": PAIR_ITEM, "minItems": 2, "maxItems": 2},
+                "a list of 2 non-negative integers")
+CPB_HIDDEN = 512  # V2's continuous position bias MLP: Linear(2, 512), ReLU, Linear(512, heads)
+MODULE = "torchvision.models.swin_transformer"
+
+
+def _channels_last(x: Shape) -> int:
+    return x[-1]
+
+
+def _table_cells(a: Args) -> int:
+    """Cells of the relative position table: every offset between two tokens of a window."""
+    return (2 * a.window_size[0] - 1) * (2 * a.window_size[1] - 1)
+
+
+def _padded(a: Args, x: Shape) -> tuple[int, int]:
+    """H and W padded up to multiples of the window, as the forward pads them."""
+    return (-(-x[0] // a.window_size[0]) * a.window_size[0],
+            -(-x[1] // a.window_size[1]) * a.window_size[1])
+
+
+def _projections(a: Args) -> int:
+    return 4 * a.dim * a.dim + (3 * a.dim if a.qkv_bias else 0) + (a.dim if a.proj_bias else 0)
+
+
+def _attention_macs(a: Args, x: Shape, y: Shape) -> int:
+    """qkv and proj over every token of the padded input, and Q·Kᵀ and the weights·V within
+    each window (window_size tokens, all heads: 2 · tokens · window tokens · C)."""
+    tokens = math.prod(_padded(a, x))
+    return 4 * tokens * a.dim * a.dim + 2 * tokens * numel(a.window_size) * a.dim
+
+
+def _position_mlp_macs(a: Args) -> int:
+    # V2's cpb_mlp runs once per forward on the table, whatever the batch: counted here as
+    # for one sample, which is what FlopCounterMode finds at batch 1
+    return _table_cells(a) * (2 * CPB_HIDDEN + CPB_HIDDEN * a.num_heads)
+
+
+def _read_attention(m) -> dict:
+    """The arguments a ShiftedWindowAttention(V2) was made with: dim and the biases are its
+    qkv and proj Linears'."""
+    return {"dim": m.qkv.in_features, "window_size": list(m.window_size),
+            "shift_size": list(m.shift_size), "num_heads": m.num_heads,
+            "qkv_bias": m.qkv.bias is not None, "proj_bias": m.proj.bias is not None,
+            "attention_dropout": m.attention_dropout, "dropout": m.dropout}
+
+
+def _read_merging(m) -> dict | str:
+    """PatchMerging(V2)'s dim, where its norm is the default nn.LayerNorm (torchvision passes
+    LayerNorm with eps 1e-5; another norm_layer is no argument a spec can write)."""
+    norm = m.norm
+    if type(norm).__name__ != "LayerNorm" or norm.eps != 1e-5 or not norm.elementwise_affine \
+            or norm.bias is None:
+        return f"its norm_layer is {norm!r}, not nn.LayerNorm's default (eps 1e-05)"
+    return {"dim": m.dim}
+
+
+def _key_args(kw: dict) -> str:
+    window = kw.get("window_size", ["?", "?"])
+    shift = kw.get("shift_size", [0, 0])
+    text = f"{kw.get('num_heads', '?')} heads, window {window[0]}×{window[1]}"
+    return text + (f", shift {shift[0]}×{shift[1]}" if any(shift) else "")
+
+
+ATTENTION_ARGS = (
+    Arg("dim", Int(), infer=_channels_last, noun="channels"),
+    Arg("window_size", WINDOW), Arg("shift_size", SHIFT), Arg("num_heads", Int()),
+    Arg("qkv_bias", Bool, True), Arg("proj_bias", Bool, True),
+    Arg("attention_dropout", Probability, 0.0), Arg("dropout", Probability, 0.0),
+)
+
+
+def _attention_rule(a: Args, x: Shape) -> Shape:
+    if x[-1] % a.num_heads:
+        raise ShapeError(f"the {x[-1]} channels are not divisible by num_heads {a.num_heads}",
+                         "num_heads")
+    return x
+
+
+# The generated file's copy of torchvision's shifted window attention; blocks apart by two
+# blank lines are written once however many ops use them.
+_WINDOW_FUNCTIONS = '''def swin_position_index(window_size: list[int]) -> torch.Tensor:
+    """For every pair of tokens in a window, the row of their offset in the position table."""
+    coords = torch.stack(torch.meshgrid(torch.arange(window_size[0]), torch.arange(window_size[1]),
+                                        indexing="ij")).flatten(1)
+    relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0).contiguous()
+    relative[:, :, 0] += window_size[0] - 1  # offsets from 0
+    relative[:, :, 1] += window_size[1] - 1
+    relative[:, :, 0] *= 2 * window_size[1] - 1
+    return relative.sum(-1).flatten()
+
+
+def shifted_window_mask(pad_h: int, pad_w: int, window_size: list[int], shift: list[int],
+                        like: torch.Tensor) -> torch.Tensor:
+    """-100 between tokens of a shifted window that come from different regions, else 0."""
+    mask = like.new_zeros((pad_h, pad_w))
+    h_slices = ((0, -window_size[0]), (-window_size[0], -shift[0]), (-shift[0], None))
+    w_slices = ((0, -window_size[1]), (-window_size[1], -shift[1]), (-shift[1], None))
+    count = 0
+    for h in h_slices:
+        for w in w_slices:
+            mask[h[0]:h[1], w[0]:w[1]] = count
+            count += 1
+    mask = mask.view(pad_h // window_size[0], window_size[0], pad_w // window_size[1],
+                     window_size[1])
+    mask = mask.permute(0, 2, 1, 3).reshape(-1, window_size[0] * window_size[1])
+    mask = mask.unsqueeze(1) - mask.unsqueeze(2)
+    return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+
+
+def shifted_window_attention(x: torch.Tensor, attn: nn.Module, position_bias: torch.Tensor,
+                             logit_scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Self-attention within windows of a B×H×W×C tensor (torchvision's Swin): padded to
+    multiples of the window, cyclically shifted unless the window covers it, then back."""
+    b, h, w, c = x.shape
+    ws, heads = attn.window_size, attn.num_heads
+    x = nn.functional.pad(x, (0, 0, 0, (ws[1] - w % ws[1]) % ws[1], 0, (ws[0] - h % ws[0]) % ws[0]))
+    _, pad_h, pad_w, _ = x.shape
+    # no shift along a side the window covers
+    shift = [0 if ws[0] >= pad_h else attn.shift_size[0],
+             0 if ws[1] >= pad_w else attn.shift_size[1]]
+    if sum(shift) > 0:
+        x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+    windows = (pad_h // ws[0]) * (pad_w // ws[1])
+    x = x.view(b, pad_h // ws[0], ws[0], pad_w // ws[1], ws[1], c)
+    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b * windows, ws[0] * ws[1], c)
+    qkv_bias = attn.qkv.bias
+    if logit_scale is not None and qkv_bias is not None:  # V2: no bias on the keys
+        qkv_bias = qkv_bias.clone()
+        qkv_bias[c:2 * c].zero_()
+    qkv = nn.functional.linear(x, attn.qkv.weight, qkv_bias)
+    q, k, v = qkv.reshape(x.size(0), x.size(1), 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+    if logit_scale is not None:  # V2: cosine attention
+        q, k = nn.functional.normalize(q, dim=-1), nn.functional.normalize(k, dim=-1)
+        scores = q @ k.transpose(-2, -1)
+        scores = scores * torch.clamp(logit_scale, max=4.605170185988092).exp()  # log(100)
+    else:
+        scores = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1))
+    scores = scores + position_bias
+    if sum(shift) > 0:
+        mask = shifted_window_mask(pad_h, pad_w, ws, shift, x)
+        scores = scores.view(x.size(0) // windows, windows, heads, x.size(1), x.size(1))
+        scores = (scores + mask.unsqueeze(1).unsqueeze(0)).view(-1, heads, x.size(1), x.size(1))
+    scores = nn.functional.dropout(scores.softmax(-1), p=attn.attention_dropout,
+                                   training=attn.training)
+    x = scores.matmul(v).transpose(1, 2).reshape(x.size(0), x.size(1), c)
+    x = nn.functional.dropout(attn.proj(x), p=attn.dropout, training=attn.training)
+    x = x.view(b, pad_h // ws[0], pad_w // ws[1], ws[0], ws[1], c)
+    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, pad_h, pad_w, c)
+    if sum(shift) > 0:
+        x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
+    return x[:, :h, :w, :].contiguous()'''
+
+_ATTENTION_CLASS = '''class ShiftedWindowAttention(nn.Module):
+    """Window attention with a learned relative position bias (torchvision's Swin)."""
+
+    def __init__(self, dim: int, window_size: list[int], shift_size: list[int], num_heads: int,
+                 qkv_bias: bool = True, proj_bias: bool = True, attention_dropout: float = 0.0,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.window_size, self.shift_size, self.num_heads = window_size, shift_size, num_heads
+        self.attention_dropout, self.dropout = attention_dropout, dropout
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+        cells = (2 * window_size[0] - 1) * (2 * window_size[1] - 1)
+        self.relative_position_bias_table = nn.Parameter(torch.zeros(cells, num_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        self.register_buffer("relative_position_index", swin_position_index(window_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.window_size[0] * self.window_size[1]
+        bias = self.relative_position_bias_table[self.relative_position_index]
+        bias = bias.view(tokens, tokens, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        return shifted_window_attention(x, self, bias)'''
+
+_ATTENTION_V2_CLASS = '''class ShiftedWindowAttentionV2(nn.Module):
+    """Swin V2's window attention: cosine scores with a learned scale, and the position bias
+    from an MLP over log-spaced offsets (torchvision's Swin V2)."""
+
+    def __init__(self, dim: int, window_size: list[int], shift_size: list[int], num_heads: int,
+                 qkv_bias: bool = True, proj_bias: bool = True, attention_dropout: float = 0.0,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.window_size, self.shift_size, self.num_heads = window_size, shift_size, num_heads
+        self.attention_dropout, self.dropout = attention_dropout, dropout
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+        offsets = [torch.arange(-(n - 1), n, dtype=torch.float32) for n in window_size]
+        table = torch.stack(torch.meshgrid(offsets, indexing="ij")).permute(1, 2, 0)
+        table = table.contiguous().unsqueeze(0)
+        table[:, :, :, 0] /= window_size[0] - 1
+        table[:, :, :, 1] /= window_size[1] - 1
+        table *= 8  # to [-8, 8], then log-spaced
+        table = torch.sign(table) * torch.log2(torch.abs(table) + 1.0) / 3.0
+        self.register_buffer("relative_coords_table", table)
+        self.register_buffer("relative_position_index", swin_position_index(window_size))
+        self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((num_heads, 1, 1))))
+        self.cpb_mlp = nn.Sequential(nn.Linear(2, 512, bias=True), nn.ReLU(inplace=True),
+                                     nn.Linear(512, num_heads, bias=False))
+        if qkv_bias:
+            self.qkv.bias[dim:2 * dim].data.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.window_size[0] * self.window_size[1]
+        table = self.cpb_mlp(self.relative_coords_table).view(-1, self.num_heads)
+        bias = table[self.relative_position_index].view(tokens, tokens, -1)
+        bias = 16 * torch.sigmoid(bias.permute(2, 0, 1).contiguous().unsqueeze(0))
+        return shifted_window_attention(x, self, bias, self.logit_scale)'''
+
+
+def _register_attention(name: str, helper: str, params, macs, buffers):
+    return layer(name, *ATTENTION_ARGS, family="recurrent", ranks={3: "H×W×C"},
+                 torch=Torch(f"{MODULE}.{name}"),
+                 code=Code(call=name, helper=f"{_WINDOW_FUNCTIONS}\n\n\n{helper}"),
+                 draw=Draw(abbrev="W-MSA", key_args=_key_args), params=params, macs=macs,
+                 buffers=buffers, read_module=_read_attention)
+
+
+@_register_attention(
+    "ShiftedWindowAttention", _ATTENTION_CLASS,
+    params=lambda a, x: _projections(a) + _table_cells(a) * a.num_heads,
+    macs=_attention_macs,
+    buffers=lambda a, x: {"int64": numel(a.window_size) ** 2})
+def shifted_window_attention(a: Args, x: Shape) -> Shape:
+    """torchvision's Swin window attention on an H×W×C sample: H and W padded to multiples
+    of window_size, shifted by shift_size (not where the window covers the padded size),
+    attention within each window with a relative position bias table, back; same shape."""
+    return _attention_rule(a, x)
+
+
+@_register_attention(
+    "ShiftedWindowAttentionV2", _ATTENTION_V2_CLASS,
+    params=lambda a, x: (_projections(a) + a.num_heads + 3 * CPB_HIDDEN
+                         + CPB_HIDDEN * a.num_heads),
+    macs=lambda a, x, y: _attention_macs(a, x, y) + _position_mlp_macs(a),
+    buffers=lambda a, x: {"float32": 2 * _table_cells(a), "int64": numel(a.window_size) ** 2})
+def shifted_window_attention_v2(a: Args, x: Shape) -> Shape:
+    """Swin V2's window attention: as ShiftedWindowAttention, with cosine scores scaled by a
+    learned logit_scale and the position bias from a small MLP (cpb_mlp)."""
+    return _attention_rule(a, x)
+
+
+_MERGING_PAD = '''def patch_merging_pad(x: torch.Tensor) -> torch.Tensor:
+    """...×H×W×C -> ...×H/2×W/2×4C: each 2×2 patch's tokens side by side (odd sizes padded)."""
+    h, w, _ = x.shape[-3:]
+    x = nn.functional.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+    return torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :],
+                      x[..., 1::2, 1::2, :]], -1)'''
+
+
+def _merging_class(name: str, norm_width: str, body: str) -> str:
+    return f'''class {name}(nn.Module):
+    """Swin's downsampling: 2×2 patches concatenated, a LayerNorm and a Linear to 2C."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.norm = nn.LayerNorm({norm_width} * dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return {body}'''
+
+
+def _merging_rule(a: Args, x: Shape) -> Shape:
+    """torchvision's PatchMerging on ...×H×W×C: every 2×2 patch (H and W padded to even
+    sizes) concatenated to 4C channels, LayerNorm and Linear(4C, 2C): ...×⌈H/2⌉×⌈W/2⌉×2C."""
+    return (*x[:-3], -(-x[-3] // 2), -(-x[-2] // 2), 2 * a.dim)
+
+
+def _register_merging(name: str, norm_width: int, body: str) -> None:
+    layer(name, Arg("dim", Int(), infer=_channels_last, noun="channels"), family="linear",
+          min_rank=3, torch=Torch(f"{MODULE}.{name}"),
+          code=Code(call=name, helper=f"{_MERGING_PAD}\n\n\n"
+                                      f"{_merging_class(name, str(norm_width), body)}"),
+          draw=Draw(abbrev="PM"),
+          params=lambda a, x: 8 * a.dim * a.dim + 2 * norm_width * a.dim,
+          macs=lambda a, x, y: numel(y[:-1]) * 8 * a.dim * a.dim,
+          read_module=_read_merging)(_merging_rule)
+
+
+_register_merging("PatchMerging", 4, "self.reduction(self.norm(patch_merging_pad(x)))")
+_register_merging("PatchMergingV2", 2, "self.norm(self.reduction(patch_merging_pad(x)))")
+
