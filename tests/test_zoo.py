@@ -54,11 +54,13 @@ TORCHVISION = {
     "shufflenet_v2_x1_0": (lambda: torchvision.models.shufflenet_v2_x1_0(), (3, 224, 224)),
     "vit_b_16": (vit_b_16, (3, 224, 224)),
     "convnext_tiny": (convnext_tiny, (3, 224, 224)),
+    "swin_t": (lambda: torchvision.models.swin_t(), (3, 224, 224)),
 }
 
 # held exactly (not within summary's 1%) to FlopCounterMode on both models: SE gates, grouped
-# and depthwise convolutions, Mean pooling, channel split and shuffle
-EXACT_MACS = ["efficientnet_b0", "mnasnet1_0", "regnet_y_400mf", "shufflenet_v2_x1_0"]
+# and depthwise convolutions, Mean pooling, channel split and shuffle, window attention
+EXACT_MACS = ["efficientnet_b0", "mnasnet1_0", "regnet_y_400mf", "shufflenet_v2_x1_0",
+              "swin_t"]
 
 
 @pytest.mark.parametrize("stem", sorted(TORCHVISION))
@@ -214,3 +216,20 @@ def test_convnext_stochastic_depth_grows_as_torchvision_s():
     theirs = {n: repr(m) for n, m in torchvision.models.convnext_tiny().named_modules()
               if type(m).__name__ == "StochasticDepth"}
     assert len(ours) == 18 and ours == theirs
+
+
+def test_swin_t_keys_in_torchvision_s_order_and_stochastic_depth_as_its():
+    """The state_dict in the reference's order (relative_position_bias_table and the
+    relative_position_index buffer before qkv and proj, as torchvision registers them), and
+    training as torchvision's: each block's two StochasticDepth (torchvision calls its one
+    module twice) have its p, 0.2 * k / 11 over the 12 blocks."""
+    with torch.device("meta"):
+        ours = netspec.build(ZOO / "swin_t.yaml")
+        theirs = torchvision.models.swin_t()
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    expected = {n: repr(m) for n, m in theirs.named_modules()
+                if type(m).__name__ == "StochasticDepth"}
+    for suffix in ("stochastic_depth", "mlp_stochastic_depth"):
+        got = {n.removesuffix(suffix) + "stochastic_depth": repr(m)
+               for n, m in ours.named_modules() if n.endswith("." + suffix)}
+        assert len(got) == 12 and got == expected, suffix
