@@ -69,8 +69,9 @@ test: $(STAMP)
 # long differential runs against torch (100,000 drawn cases per property),
 # then the seeded mutation fuzzer over every spec in specs/ (100,000 mutants; the seed is
 # printed, NETSPEC_FUZZ_SEED=N picks another), then the importer over all of timm's 54-model
-# sample and torchvision's 9 video models (make test runs a spread of them), then the wheel
-# installed into a fresh venv and run from another folder (make test checks the wheel's files)
+# sample and torchvision's 9 video models and its big Swins (make test runs a spread of them),
+# then the wheel installed into a fresh venv and run from another folder (make test checks the
+# wheel's files)
 fuzz: $(STAMP)
 	NETSPEC_FUZZ_EXAMPLES=100000 $(PY) -m pytest -q -n 2 -p no:cacheprovider \
 	  tests/ops/test_differential_spatial.py tests/ops/test_differential_layers.py tests/ops/test_differential_merge.py
@@ -78,7 +79,7 @@ fuzz: $(STAMP)
 	import fuzz_specs as f; print(f'mutation fuzzer: NETSPEC_FUZZ_SEED={f.SEED}, {f.MUTANTS:,} mutants')"
 	NETSPEC_FUZZ_MUTANTS=100000 $(PY) -m pytest -q -n 2 -p no:cacheprovider tests/test_fuzz.py
 	NETSPEC_IMPORT_COVERAGE=all $(PY) -m pytest -q -n 2 -p no:cacheprovider \
-	  tests/importer/test_import_coverage_timm.py
+	  tests/importer/test_import_coverage_timm.py tests/importer/test_import_coverage.py
 	NETSPEC_INSTALLED_PACKAGE=1 $(PY) -m pytest -q -p no:cacheprovider \
 	  tests/tutorial/test_install_and_start_from_the_zoo.py
 
