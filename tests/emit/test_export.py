@@ -23,8 +23,9 @@ SPECS = sorted(ZOO.glob("*.yaml"))
 HEAVY = {"unet", "densenet121", "vgg11", "vgg11_bn", "vgg16", "vgg16_bn"}
 # networks of identical blocks exported with fewer of them (every op kind is still there):
 # ViT-B/16's 12 encoder blocks take the ONNX exporter a minute, 2 of them 10 s; ConvNeXt
-# keeps one CNBlock per stage; the mobile networks keep at most two blocks per stage (the
-# first, which downsamples, and one with the residual or the channel split)
+# keeps one CNBlock per stage, Swin-T the two blocks of its first stage and one of the
+# others; the mobile networks keep at most two blocks per stage (the first, which
+# downsamples, and one with the residual or the channel split)
 FEWER_BLOCKS = {
     "vit_b_16": lambda text: text.replace("count: 12", "count: 2"),
     "convnext_tiny": lambda text: re.sub(
@@ -33,6 +34,11 @@ FEWER_BLOCKS = {
     "efficientnet_b0": lambda text: re.sub(  # stages of 3 or 4 blocks keep their first
         r"(\n +- MBConv: \{out: (\d+),[^\n]*)(\n +- MBConv: \{out: \2,[^\n]*){2,}", r"\1",
         text),
+    # Swin-T keeps its first stage (a block with shifted windows and one without) and one
+    # block of each later stage: 5 of 12 blocks, every window op still there
+    "swin_t": lambda text: re.sub(
+        r"(\n +- SwinBlock: \{dim: (192|384|768),[^\n]*)(\n +- SwinBlock: \{dim: \2,[^\n]*)+",
+        r"\1", text),
     "mnasnet1_0": lambda text: re.sub(r"repeat: [34]\n", "repeat: 2\n", text),
     "regnet_y_400mf": lambda text: re.sub(r"count: [36],", "count: 2,", text),
     "shufflenet_v2_x1_0": lambda text: re.sub(r"repeat: [48]\n", "repeat: 2\n", text),
