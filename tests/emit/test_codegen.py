@@ -27,7 +27,7 @@ GOLDEN = ROOT / "tests" / "golden" / "codegen_tutorial_cifar10_class.py"
 BRANCHING = {"resnet18", "resnet34", "resnet50", "googlenet", "densenet121", "mobilenet_v2",
              "squeezenet1_1", "unet", "unet_padded", "efficientnet_b0",
              "mnasnet1_0", "regnet_y_400mf", "shufflenet_v2_x1_0", "vit_b_16",
-             "convnext_tiny", "pvt_v2_b0", "maxvit_t"}
+             "convnext_tiny", "pvt_v2_b0", "maxvit_t", "swin_t"}
 
 
 def spec_id(path: Path) -> str:
