@@ -374,7 +374,8 @@ def _merging_class(name: str, norm_width: str, body: str) -> str:
 
 def _merging_rule(a: Args, x: Shape) -> Shape:
     """torchvision's PatchMerging on ...×H×W×C: every 2×2 patch (H and W padded to even
-    sizes) concatenated to 4C channels, LayerNorm and Linear(4C, 2C): ...×⌈H/2⌉×⌈W/2⌉×2C."""
+    sizes) concatenated to 4C channels, a LayerNorm and Linear(4C, 2C) (V2: the Linear, then
+    a LayerNorm over 2C): ...×⌈H/2⌉×⌈W/2⌉×2C."""
     return (*x[:-3], -(-x[-3] // 2), -(-x[-2] // 2), 2 * a.dim)
 
 
