@@ -1,6 +1,8 @@
 """ShiftedWindowAttention and ShiftedWindowAttentionV2 (netspec/ops/window.py): torchvision's
 Swin window attention on an H×W×C sample; their rule against torchvision's modules, and
-every command on them (ONNX: specs/zoo/swin_t.yaml in tests/emit/test_export.py)."""
+every command on them (ONNX: specs/zoo/swin_t.yaml in tests/emit/test_export.py; swin_t's
+generated code against the built model: tests/emit/test_codegen.py, which test_zoo holds to
+torchvision's)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from typing import Any
 
 import pytest
 import torch
-import torchvision
 from conftest import examples
 from function_ops import (
     DTYPES,
@@ -194,18 +195,3 @@ def test_import_refuses_another_norm_layer_in_patch_merging():
     with pytest.raises(ImportProblem, match="norm_layer is Identity"):
         model_to_spec(model, (6, 6, 8))
 
-
-def test_swin_t_s_generated_code_is_torchvision_s_swin_t(tmp_path):
-    """The class-style code of specs/zoo/swin_t.yaml needs no netspec and computes
-    torchvision's swin_t exactly (its weights loaded strictly)."""
-    from function_ops import load_generated
-    from zoo_helpers import ZOO
-
-    result = netspec.check(ZOO / "swin_t.yaml")
-    generated = load_generated(result, tmp_path, "SwinTransformer")().eval()
-    reference = torchvision.models.swin_t().eval()
-    assert list(generated.state_dict()) == list(reference.state_dict())
-    generated.load_state_dict(reference.state_dict(), strict=True)
-    x = torch.randn(1, 3, 224, 224)
-    with torch.no_grad():
-        assert (generated(x) - reference(x)).abs().max().item() <= 1e-5
