@@ -105,3 +105,13 @@ def test_import_round_trips(op):
             p.normal_()
     layers = import_round_trip(model, (5, 3, 4), torch.randn(2, 5, 3, 4))
     assert layers[1] in (op, {op: None}, {op: {}}), layers
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "exported-program"])
+def test_torchscript_and_torch_export_verified(fmt, tmp_path):
+    """Scripted and torch.export-ed as built (torchvision's classes), outputs compared at two
+    batch sizes (ONNX: specs/zoo/swin_t.yaml in tests/emit/test_export.py)."""
+    from netspec.emit.export import export
+
+    report = export(SPEC, fmt, tmp_path / ("merging.ts" if fmt == "torchscript" else "merging.pt2"))
+    assert report.ok and max(report.differences.values()) <= 1e-5, report.differences

@@ -195,3 +195,12 @@ def test_import_refuses_another_norm_layer_in_patch_merging():
     with pytest.raises(ImportProblem, match="norm_layer is Identity"):
         model_to_spec(model, (6, 6, 8))
 
+
+@pytest.mark.parametrize("fmt", ["torchscript", "exported-program"])
+def test_torchscript_and_torch_export_verified(fmt, tmp_path):
+    """Scripted and torch.export-ed as built (torchvision's classes), outputs compared at two
+    batch sizes (ONNX: specs/zoo/swin_t.yaml in tests/emit/test_export.py)."""
+    from netspec.emit.export import export
+
+    report = export(SPEC, fmt, tmp_path / ("windows.ts" if fmt == "torchscript" else "windows.pt2"))
+    assert report.ok and max(report.differences.values()) <= 1e-5, report.differences
