@@ -673,6 +673,8 @@ def test_accepted_with_a_warning(type_name, kwargs, sample, fragment):
 
 SKIPPED_PARAMS = {"self", "device", "dtype", "_weight", "_freeze"}
 DEPRECATED_PARAMS = {("Hardtanh", "min_value"), ("Hardtanh", "max_value")}
+# a class argument no spec can write: netspec builds the default, checked to be nn.LayerNorm
+DEFAULT_CLASS_PARAMS = {("PatchMerging", "norm_layer"), ("PatchMergingV2", "norm_layer")}
 RNN_ATTRIBUTES = {"input_size": 5, "hidden_size": 7, "num_layers": 2, "nonlinearity": "relu",
                   "bias": False, "batch_first": True, "dropout": 0.25, "bidirectional": True,
                   "proj_size": 3}
@@ -708,8 +710,12 @@ def test_arguments_match_torch_signature(type_name):
             if arg.default is not REQUIRED:
                 assert _same_default(arg.default, getattr(bare, arg.name)), (type_name, arg.name)
         return
-    params = [p for p in inspect.signature(cls.__init__).parameters.values()
+    signature = inspect.signature(cls.__init__).parameters
+    for name in (n for t, n in DEFAULT_CLASS_PARAMS if t == type_name):
+        assert signature[name].default is torch_class("LayerNorm"), (type_name, name)
+    params = [p for p in signature.values()
               if p.name not in SKIPPED_PARAMS and (type_name, p.name) not in DEPRECATED_PARAMS
+              and (type_name, p.name) not in DEFAULT_CLASS_PARAMS
               and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     theirs = [p.name for p in params if p.kind != p.KEYWORD_ONLY]
     assert [a.name for a in lt.positional] == theirs, type_name
