@@ -51,7 +51,8 @@ def module_for(result: Node) -> Any:
     from torch import nn
 
     if result.kind in ("layer", "merge"):  # a merge here is a module op (MultiheadAttention)
-        return construct(result)
+        # an RNN given its initial state (a merge) returns its tuple, read in forward
+        return construct(result, raw=result.kind == "merge")
     if result.kind == "repeat":
         return nn.Sequential(OrderedDict((c.name, module_for(c)) for c in result.children))
     class_name = result.type if result.kind == "block" else "Sequential"
@@ -146,7 +147,8 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
                 keep_tuple = type(module) is torch_class(child.type, raw=True)
             root.add_module(child.name, module)
             if keep_tuple:
-                nodes.returned[child.name] = graph.call_module(child.name, tuple(inputs))
+                nodes.returned[child.name] = graph.call_module(child.name,
+                                                               tuple(op.call_inputs(inputs)))
                 node = graph.call_function(operator.getitem, (nodes.returned[child.name],
                                                               op.flow_index))
             elif child.kind != "merge":

@@ -1271,7 +1271,7 @@ class _ClassWriter:
             return self.function_call(op, c, args)
         target = f"self.{c.name}" if _IDENTIFIER.fullmatch(c.name) else \
             f"getattr(self, {literal(c.name)})"
-        if op is not None and op.takes_several:
+        if op is not None and (op.takes_several or len(args) > 1):
             # optional ports filled in (attention's key, value), a tuple for (h, c)
             args = [a if isinstance(a, str) else f"({', '.join(a)}{',' * (len(a) == 1)})"
                     for a in op.call_inputs(args)]

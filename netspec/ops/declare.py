@@ -199,6 +199,10 @@ class Port:
     # the port takes a tensor without a batch dimension (a Parameter, a buffer) whole, and
     # not a batch (a relative position bias made from its table and index)
     whole: bool = False
+    # the port takes a recurrent state, layers × batch × hidden (its batch at dim 1: an
+    # RNN's h_0, given as from: [x, encoder.h_n]); an op whose ports after the first are
+    # all states takes one input where none is given (an RNN in a chain)
+    state: bool = False
 
 
 @dataclass(frozen=True)
@@ -446,8 +450,17 @@ class LayerType:
 
     @property
     def takes_several(self) -> bool:
-        """The op takes more than one tensor: written with from: [a, b]."""
+        """The op takes more than one tensor: written with from: [a, b].  (An op whose other
+        ports are states, an RNN's h_0, takes one unless they are given: ``takes_state``.)"""
+        if self.takes_state:
+            return False
         return len(self.inputs) > 1 or (bool(self.inputs) and self.inputs[0].variadic > 0)
+
+    @property
+    def takes_state(self) -> bool:
+        """The op's ports after the first are recurrent states it may be given (an RNN's
+        initial state h_0: from: [x, encoder.h_n])."""
+        return len(self.inputs) > 1 and all(p.state for p in self.inputs[1:])
 
     @property
     def broadcasts(self) -> bool:

@@ -48,7 +48,9 @@ def _batch_first(a: Args) -> None:
 
 
 def _rnn_rule(kind: str):
-    def rule(a: Args, x: Shape) -> Shape:
+    def rule(a: Args, x: Shape | list[Shape]) -> Shape:
+        states = x[1:] if isinstance(x, list) else []  # h_0 (and c_0), given as from:
+        x = x[0] if isinstance(x, list) else x
         proj = a.values.get("proj_size", 0)
         if proj >= a.hidden_size:
             raise ShapeError(f"proj_size {proj} has to be smaller than hidden_size "
@@ -56,11 +58,35 @@ def _rnn_rule(kind: str):
         if a.dropout > 0 and a.num_layers == 1:
             a.warn(f"dropout {a.dropout} has no effect with num_layers 1 (dropout is applied "
                    f"between stacked layers)", "dropout")
+        _check_states(a, states)
         _batch_first(a)
         directions = 2 if a.bidirectional else 1
         return (x[0], directions * (proj or a.hidden_size))
 
     return rule
+
+
+def _check_states(a: Args, states: list[Shape]) -> None:
+    """The initial state, h_0 (and an LSTM's c_0): torch's (num_layers · directions) × N ×
+    hidden_size (h_0 of an LSTM with proj_size: proj_size), whatever batch_first says."""
+    directions = 2 if a.bidirectional else 1
+    for i, state in enumerate(states, start=1):
+        name = ("h_0", "c_0")[i - 1]
+        expected = _state_shape(name == "c_0")(a, ())
+        if tuple(state) != expected:
+            proj = a.values.get("proj_size", 0)
+            width = (f"proj_size {proj}" if proj and name == "h_0"
+                     else f"hidden_size {a.hidden_size}")
+            raise ShapeError(
+                f"the initial state {name} ({a.describe(i)}) should be "
+                f"{expected[0]}×N×{expected[1]} (num_layers {a.num_layers} × {directions} "
+                f"direction{'s' * (directions > 1)}, the batch, {width})",
+                _differing_arg(a, state[0] != expected[0], width.partition(" ")[0]))
+        if not a.batch_first:
+            raise ShapeError(
+                f"with batch_first false torch reads dimension 1, the sequence length, as the "
+                f"batch, so the initial state {name} ({a.describe(i)}) would need that many "
+                f"rows, not the batch's; write batch_first: true", "batch_first")
 
 
 def _state_shape(cell: bool):
@@ -74,8 +100,14 @@ def _state_shape(cell: bool):
     return shape
 
 
+def _differing_arg(a: Args, rows: bool, width: str) -> str | None:
+    """The written argument a wrong initial state disagrees with, to point at."""
+    names = ("num_layers", "bidirectional") if rows else (width,)
+    return next((n for n in names if n in a.given), None)
+
+
 def _rnn_params(kind: str):
-    def count(a: Args, x: Shape) -> int:
+    def count(a: Args, x: Shape | list[Shape]) -> int:
         gates, hidden = GATES[kind], a.hidden_size
         proj = a.values.get("proj_size", 0)
         out = proj or hidden
@@ -127,7 +159,14 @@ def _register(kind: str) -> None:
                      batch_dim=1),)
     if lstm:
         states += (Output("c_n", at=(1, 1), shape=_state_shape(True), batch_dim=1),)
-    layer(kind, *args, family="recurrent", ranks=SEQUENCE, outputs=(Output(), *states),
+    # the initial state, torch's hx (an LSTM's (h_0, c_0)), optional: from: [x, enc.h_n]
+    inputs = [Port("input", ranks=SEQUENCE, doc="the sequence"),
+              Port("h_0", doc="the initial hidden state h_0", optional=True, param="hx",
+                   state=True)]
+    if lstm:
+        inputs.append(Port("c_0", doc="the initial cell state c_0", optional=True,
+                           param="hx", state=True))
+    layer(kind, *args, family="recurrent", inputs=tuple(inputs), outputs=(Output(), *states),
           torch=Torch(f"torch.nn.{kind}", returns=("output", None)),
           draw=Draw(key_args=rnn_key_args),
           params=_rnn_params(kind), macs=_rnn_macs(kind))(_rnn_rule(kind))

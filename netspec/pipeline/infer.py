@@ -69,6 +69,13 @@ def _rank_error(entry: LayerEntry, x: tuple[int, ...]) -> str | None:
     return None
 
 
+def _shown(flow: Flow) -> str:
+    """A flow's shape as messages show it: a recurrent state with its batch, 2×N×64."""
+    if flow.shape is None or not flow.batch_dim:
+        return fmt(flow.shape) if flow.shape is not None else "?"
+    return fmt(flow.shape[:flow.batch_dim] + ("N",) + flow.shape[flow.batch_dim:])
+
+
 # PyTorch sizes a tensor's storage in int64 bytes: a larger tensor cannot be made at all
 # ("Storage size calculation overflowed"), on any machine
 MAX_TENSOR_BYTES = 2**63 - 1
@@ -108,7 +115,13 @@ class Inference:
         lt = entry.type
         if lt.takes_none:
             return self.tensor(entry, has_from, inputs)
-        if any(f.batch_dim for f in inputs):
+        several = lt.takes_several or (lt.takes_state and len(inputs) > 1)
+        if lt.takes_state and len(inputs) > 1:
+            problem = self.state_ports(entry, inputs)
+            if problem:
+                self.report(entry, problem)
+                return self.unknown(entry, inputs)
+        elif any(f.batch_dim for f in inputs):
             return self.state(entry, inputs)
         if len(inputs) == 1 and not inputs[0].batched and lt.inputs[0].whole_rule is not None:
             return self.whole(entry, inputs[0])
@@ -116,7 +129,7 @@ class Inference:
             inputs = self.without_batch(entry, inputs)
             if inputs is None:
                 return self.unknown(entry, [Flow(None, "float32", "", entry.name)])
-        if lt.takes_several:
+        if several:
             least, most = lt.input_range(entry.given)
             if (most is None and len(inputs) < least) or (least > 1 and not has_from):
                 self.report(entry, f"{_takes(lt)}: {_how_to_give(lt)}")
@@ -142,8 +155,8 @@ class Inference:
             self.report(entry, problem)
             out, params = None, None
         result = Node(entry.index, entry.name, lt.name, inputs[0].shape, out, params, kwargs,
-                      kind="merge" if lt.takes_several else "layer", qualname=entry.qualname)
-        if lt.takes_several:
+                      kind="merge" if several else "layer", qualname=entry.qualname)
+        if several:
             result.input_shapes = lt.fill_inputs([f.shape for f in inputs])
         if parts is not None:
             result.outputs = [(str(i), p) for i, p in enumerate(parts)]
@@ -178,6 +191,26 @@ class Inference:
                                     f"{output.name} of {entry.label}, {shown}",
                                     f"{entry.name}.{output.name}", batch_dim=output.batch_dim)
         return out
+
+    def state_ports(self, entry: LayerEntry, inputs: list[Flow]) -> str | None:
+        """An op given a recurrent state (an RNN's h_0): the state ports take states
+        (layers × batch × hidden, as from: encoder.h_n), the input port none; else why not."""
+        ports = entry.type.inputs
+        if len(inputs) > len(ports):
+            return f"{entry.type.name} takes at most {len(ports)} inputs " \
+                   f"({', '.join(p.doc or p.name for p in ports)}), got {len(inputs)}"
+        for port, flow in zip(ports, inputs, strict=False):
+            if flow.shape is None or bool(flow.batch_dim) == port.state:
+                continue
+            if port.state:
+                return (f"{port.doc or port.name} takes a recurrent state, layers × batch × "
+                        f"hidden (its batch at dim 1, as another RNN's: from: encoder.h_n), "
+                        f"but '{flow.node}' is a batch of samples ({fmt(flow.shape)} each)")
+            full = fmt(flow.shape[:flow.batch_dim] + ("N",) + flow.shape[flow.batch_dim:])
+            return (f"'{flow.node}' is a recurrent state, {full} (layers × batch × hidden), "
+                    f"not {port.doc or port.name}; the state goes after it: "
+                    f"from: [x, {flow.node}]")
+        return None
 
     def state(self, entry: LayerEntry, inputs: list[Flow]) -> tuple[Node, Flow]:
         """A recurrent state (an LSTM's h_n: layers × batch × hidden) into an op: only one
@@ -322,7 +355,7 @@ class Inference:
 
     def merge(self, entry: LayerEntry, inputs: list[Flow]):
         lt = entry.type
-        sources = [f"{fmt(f.shape)} from '{f.node}'" for f in inputs]
+        sources = [f"{_shown(f)} from '{f.node}'" for f in inputs]
         a = Args.filled(lt, entry.given, lt.fill_inputs(sources))
         kwargs = dict(entry.given)
         params = 0
