@@ -580,6 +580,10 @@ class _Drawing:
             return self.fused(graph, single, sources, container=r)
         node = self.node_id(r.qualname or r.name)
         graph.node(node, **self.leaf_attrs(r))
+        loop = REGISTRY[r.type].draw.loop if r.type in REGISTRY else None
+        if loop and r.output_shape is not None:  # steps over time, feeding itself its state
+            self.edges.append((node, node, {"label": graphviz.escape(f" {loop} "),
+                                            "style": "dashed", "dir": "back"}))
         ports = REGISTRY[r.type].inputs if r.kind == "merge" and r.type in REGISTRY else ()
         for i, s in enumerate(sources):
             self.edge(s, node)

@@ -306,6 +306,9 @@ class Draw:
     # the arguments that tell two of its boxes apart, in a few words; None: the written
     # non-default arguments
     key_args: Callable[[dict[str, Any]], str] | None = None
+    # the box gets an edge back to itself with this label: the op runs step after step,
+    # feeding itself its state (a cell stepped over time)
+    loop: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from netspec.ops.declare import (
     Arg,
     Args,
     Bool,
+    Code,
     Draw,
     Enum,
     Float,
@@ -334,3 +335,80 @@ def _register_cell(kind: str) -> None:
 
 for _kind in CELL_GATES:
     _register_cell(_kind)
+
+
+# A cell stepped over the time dimension with one set of weights, as the tutorials write
+# it: for t in range(x.shape[1]): h = cell(x[:, t], h).  The class is netspec's: the
+# built model runs this source (netspec.ops.torch_side) and generated code writes it, a
+# subclass of the cell, so its state_dict keys are the cell's (cell.weight_ih, ...).
+LOOP_SOURCE = '''class {kind}Loop(nn.{kind}):
+    """nn.{kind} stepped over dim 1 (time) of a batch-first N×L×features input with one set
+    of weights: the state starts at the one given ({zeros}) and each step's h is
+    stacked along time.  Returns (the N×L×hidden_size outputs, the last {state})."""
+
+    def forward(self, x: torch.Tensor, hx: {hx_type} = None
+                ) -> tuple[torch.Tensor, {hx_type_given}]:
+        if hx is None:
+            hx = {start}
+        steps = []
+        for t in range(x.shape[1]):
+            hx = super().forward(x[:, t], hx)
+            steps.append({h})
+        return torch.stack(steps, dim=1), hx'''
+
+
+def _loop_source(kind: str) -> str:
+    lstm = kind == "LSTMCell"
+    pair = "tuple[torch.Tensor, torch.Tensor]"
+    zeros = "x.new_zeros(x.shape[0], self.hidden_size)"
+    return LOOP_SOURCE.format(
+        kind=kind, zeros="zeros for h and c when not" if lstm else "zeros when not",
+        state="(h, c)" if lstm else "h", hx_type=f"{pair} | None" if lstm else "torch.Tensor | None",
+        hx_type_given=pair if lstm else "torch.Tensor",
+        start=f"({zeros}, {zeros})" if lstm else zeros, h="hx[0]" if lstm else "hx")
+
+
+def _loop_rule(kind: str):
+    step = _cell_rule(kind)
+
+    def rule(a: Args, shapes: list[Shape]) -> Shape:
+        return (shapes[0][0], *step(a, [shapes[0][1:], *shapes[1:]]))
+
+    state = "(h, c)" if kind == "LSTMCell" else "h"
+    rule.__doc__ = (f"torch.nn.{kind} stepped over the L steps of an L×features sample, one "
+                    f"set of weights; its {state} starts at the one given (zeros when not); "
+                    f"the outputs, L×hidden_size, flow on; the last {state} as .h"
+                    f"{' and .c' if kind == 'LSTMCell' else ''}.")
+    return rule
+
+
+def _loop_macs(kind: str):
+    cell = _cell_macs(kind)
+    return lambda a, shapes, y: shapes[0][0] * cell(a, shapes, y)  # one cell per step
+
+
+def _register_loop(kind: str) -> None:
+    args = [Arg("input_size", Int(), infer=_features, noun="features"),
+            Arg("hidden_size", Int()), Arg("bias", Bool, True)]
+    if kind == "RNNCell":
+        args.append(Arg("nonlinearity", Enum("tanh", "relu"), "tanh"))
+    lstm = kind == "LSTMCell"
+    inputs = [Port("input", ranks=SEQUENCE, doc="the sequence"),
+              Port("h", ranks=HIDDEN, doc="the initial hidden state h", optional=True,
+                   param="hx")]
+    last = (lambda a, x: (a.hidden_size,))
+    outputs = [Output(), Output("h", at=(1, 0) if lstm else (1,), shape=last)]
+    if lstm:
+        inputs.append(Port("c", ranks=HIDDEN, doc="the initial cell state c", optional=True,
+                           param="hx"))
+        outputs.append(Output("c", at=(1, 1), shape=last))
+    name = f"{kind}Loop"
+    layer(name, *args, family="recurrent", inputs=tuple(inputs), outputs=tuple(outputs),
+          torch=Torch(f"netspec.ops.torch_side.{name}", returns=("output", None)),
+          code=Code(call=name, helper=_loop_source(kind)),
+          draw=Draw(key_args=rnn_key_args, loop="h, each step"),
+          params=_cell_params(kind), macs=_loop_macs(kind))(_loop_rule(kind))
+
+
+for _kind in CELL_GATES:
+    _register_loop(_kind)

@@ -44,6 +44,21 @@ OUTPUT_ONLY = {name: _output_class(op) for name, op in REGISTRY.items()
                if op.torch.module and op.torch.returns is not None and not op.takes_several}
 globals().update(OUTPUT_ONLY)  # importable by name, as pickle looks classes up
 
+def _own_class(op: LayerType) -> type:
+    """A module op whose class netspec defines (a cell stepped over time): the source that
+    generated code writes (Code.helper), so the built model runs the same text."""
+    namespace: dict[str, Any] = {"torch": torch, "nn": torch.nn}
+    exec(op.code.helper, namespace)  # noqa: S102 - netspec's own constant source
+    cls = namespace[op.name]
+    cls.__module__ = __name__
+    return cls
+
+
+OWN_CLASSES = {name: _own_class(op) for name, op in REGISTRY.items()
+               if op.torch.target == f"{__name__}.{name}" and op.code.helper}
+globals().update(OWN_CLASSES)  # importable by name, as torch_class and pickle look them up
+
+
 def crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Center-crop every spatial dim of x (dims 2..) to the size of like's."""
     for dim in range(2, x.dim()):
