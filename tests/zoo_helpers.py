@@ -55,11 +55,11 @@ def assert_hook_shapes(spec: Path, model: torch.nn.Module | None = None, batch: 
         for name, module in model.named_modules()
         if name in expected
     ]
-    net = result.network
-    x = torch.zeros((batch, *net.input_shape), dtype=getattr(torch, net.input_dtype))
+    xs = [torch.zeros((batch, *i.shape), dtype=getattr(torch, i.dtype))
+          for i in result.network.all_inputs]  # every input, by position
     model.eval()
     with torch.no_grad():
-        model(x)
+        model(*xs)
     for h in hooks:
         h.remove()
     checked = 0

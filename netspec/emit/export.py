@@ -374,9 +374,11 @@ def _runner_onnx(path: Path):
 
 
 def _output_only_children(model: Any) -> list[tuple[str, Any]]:
-    from netspec.ops.torch_side import FirstOutput
-
-    return [(n, m) for n, m in model.named_modules() if n and isinstance(m, FirstOutput)]
+    """The children TorchScript cannot compile (netspec's classes calling super().forward:
+    an RNN's output-only wrapper, a cell loop), each saying what it is (script_note)."""
+    return [(n, m) for n, m in model.named_modules()
+            if n and type(m).__module__ == "netspec.ops.torch_side"
+            and getattr(m, "script_note", None)]
 
 
 def _set_child(model: Any, qualname: str, module: Any) -> None:
@@ -396,7 +398,7 @@ def _export_torchscript(model: Any, xs: tuple, path: Path, report: ExportReport)
         # (no control flow depends on the data; the batch size stays symbolic) and script
         # everything around them.
         seen: dict[str, Any] = {}
-        hooks = [m.register_forward_pre_hook(lambda m, a, n=n: seen.setdefault(n, a[0]))
+        hooks = [m.register_forward_pre_hook(lambda m, a, n=n: seen.setdefault(n, a))
                  for n, m in rnns]
         with torch.no_grad():
             _forward(scriptable, xs)
@@ -405,14 +407,18 @@ def _export_torchscript(model: Any, xs: tuple, path: Path, report: ExportReport)
         with _quiet():
             for name, module in rnns:
                 if name in seen:
-                    _set_child(scriptable, name, torch.jit.trace(module, (seen[name],)))
-                    traced_children.append(name)
+                    _set_child(scriptable, name, torch.jit.trace(module, seen[name]))
+                    traced_children.append((name, module.script_note))
     try:
         with _quiet():
             compiled = torch.jit.script(scriptable)
         report.method = "torch.jit.script"
-        if traced_children:
-            report.method += f" ({', '.join(traced_children)} traced: RNN output-only wrapper)"
+        notes: dict[str, list[str]] = {}
+        for name, note in traced_children:
+            notes.setdefault(note, []).append(name)
+        if notes:
+            report.method += " (" + "; ".join(f"{', '.join(names)} traced: {note}"
+                                              for note, names in notes.items()) + ")"
     except Exception as exc:
         why = _reason(exc).split(":")[0][:200]
         try:

@@ -28,6 +28,8 @@ class FirstOutput:
     ``flow_index`` only, so the module can sit in a chain."""
 
     flow_index = 0
+    # TorchScript cannot compile super().forward: export traces such a child alone
+    script_note = "RNN output-only wrapper"
 
     def forward(self, input: Tensor) -> Tensor:
         return super().forward(input)[self.flow_index]
@@ -51,6 +53,9 @@ def _own_class(op: LayerType) -> type:
     exec(op.code.helper, namespace)  # noqa: S102 - netspec's own constant source
     cls = namespace[op.name]
     cls.__module__ = __name__
+    # TorchScript cannot compile its super().forward: export traces it alone, unrolled over
+    # the spec's steps (the batch stays symbolic)
+    cls.script_note = "cell loop, unrolled over its steps"
     return cls
 
 

@@ -77,13 +77,16 @@ EQUIVALENCE = textwrap.dedent(
         ref = netspec.build(job["spec"]).eval()
         state = ref.state_dict()
         shapes = {k: list(v.shape) for k, v in state.items()}
-        shape = job["input"]
-        if job["int"]:
-            x = torch.randint(0, 10, (2, *shape))
-        else:
-            x = torch.randn(2, *shape)
+        xs = [torch.randint(0, 10, (2, *shape)) if is_int else torch.randn(2, *shape)
+              for shape, is_int in job["inputs"]]
+
+        def flat(out):  # a dict or tuple of outputs as a list, one tensor as a list of one
+            if isinstance(out, dict):
+                return list(out.values())
+            return list(out) if isinstance(out, (tuple, list)) else [out]
+
         with torch.no_grad():
-            want = ref(x.clone())
+            want = flat(ref(*[x.clone() for x in xs]))
         results = {}
         for style, file in job["files"].items():
             spec = importlib.util.spec_from_file_location(f"gen_{abs(hash(file))}", file)
@@ -100,20 +103,20 @@ EQUIVALENCE = textwrap.dedent(
             model.load_state_dict(loaded, strict=True, assign=True)
             model.eval()
             with torch.no_grad():
-                got = model(x.clone())
+                got = flat(model(*[x.clone() for x in xs]))
             results[style] = {
                 "keys_equal": keys_equal,
                 "keys": list(got_shapes),
                 "says_by_position": by_position,
                 "shapes_equal": list(got_shapes.values()) == list(shapes.values()),
-                "out_shape": list(got.shape),
-                "max_diff": float((got - want).abs().max()),
+                "out_shape": [list(g.shape) for g in got],
+                "max_diff": max(float((g - w).abs().max()) for g, w in zip(got, want)),
                 # by storage: load_state_dict(assign=True) gives a tied weight (one tensor
                 # under two keys) two Parameter objects over the one storage
                 "params": sum(p.numel() for p in {p.data_ptr(): p
                                                   for p in model.parameters()}.values()),
             }
-        report[job["id"]] = {"want_shape": list(want.shape), "styles": results,
+        report[job["id"]] = {"want_shape": [list(w.shape) for w in want], "styles": results,
                              "keys": list(shapes),
                              "params": sum(p.numel() for p in ref.parameters())}
     print(json.dumps(report))
@@ -128,7 +131,9 @@ def equivalence(generated) -> dict:
         result = check(spec)
         jobs.append({
             "id": spec_id(spec), "spec": str(spec), "name": result.network.name,
-            "input": small_input(spec), "int": result.network.input_dtype.startswith("int"),
+            "inputs": [[small_input(spec), result.network.input_dtype.startswith("int")]]
+            if len(result.network.all_inputs) == 1 else  # several inputs: their own shapes
+            [[list(i.shape), i.dtype.startswith("int")] for i in result.network.all_inputs],
             "files": {s: str(f) for s, f in generated[spec_id(spec)].items()},
         })
     run = subprocess.run([sys.executable, "-c", EQUIVALENCE, json.dumps(jobs)],

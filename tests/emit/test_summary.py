@@ -50,12 +50,14 @@ def counting():
 
 
 def torch_macs(model: torch.nn.Module, shape, dtype: str, device: str = "meta",
-               train: bool = False) -> float:
-    """FlopCounterMode's count of one forward pass at batch 1, halved."""
-    x = torch.zeros((1, *shape), dtype=getattr(torch, dtype), device=device)
+               train: bool = False, others: tuple = ()) -> float:
+    """FlopCounterMode's count of one forward pass at batch 1, halved; ``others``: the
+    (shape, dtype) of the inputs after the first, where the network has several."""
+    xs = [torch.zeros((1, *s), dtype=getattr(torch, d), device=device)
+          for s, d in [(shape, dtype), *others]]
     model.train(train)
     with counting() as f, torch.set_grad_enabled(train):
-        model(x)
+        model(*xs)
     return f.get_total_flops() / 2
 
 
@@ -76,7 +78,8 @@ def test_counts_match_torch(spec):
     assert s.buffers == sum(b.numel() for b in model.buffers())
     assert s.buffer_bytes == sum(b.numel() * b.element_size() for b in model.buffers())
     assert s.param_bytes == sum(p.numel() * p.element_size() for p in model.parameters())
-    theirs = torch_macs(model, s.input_shape, s.input_dtype)
+    others = [(i.shape, i.dtype) for i in netspec.check(spec).network.all_inputs[1:]]
+    theirs = torch_macs(model, s.input_shape, s.input_dtype, others=others)
     assert theirs > 0
     assert relative(s.macs, theirs) <= 0.01, (s.macs, theirs)
 
