@@ -162,7 +162,9 @@ def test_seq2seq_check_render_and_onnx(tmp_path, capsys):
                   'encoder -> decoder [label=" h_n: 1×128 "]'):  # the state handed over
         assert label in dot, label
     onnx_path = tmp_path / "seq2seq.onnx"
-    result = ex.export(SEQ2SEQ, "onnx", onnx_path)
+    # shorter sequences: torch.export unrolls a GRU over its steps (a minute for 12 + 10)
+    shorter = SEQ2SEQ.read_text(encoding="utf-8").replace("shape: [12]", "shape: [4]")
+    result = ex.export(shorter.replace("shape: [10]", "shape: [3]"), "onnx", onnx_path)
     assert result.ok and set(result.differences) == {2, 3} and result.scale > 1e-2
     import onnx
 
