@@ -361,10 +361,10 @@ def _loop_source(kind: str) -> str:
     lstm = kind == "LSTMCell"
     pair = "tuple[torch.Tensor, torch.Tensor]"
     zeros = "x.new_zeros(x.shape[0], self.hidden_size)"
+    given = pair if lstm else "torch.Tensor"
     return LOOP_SOURCE.format(
         kind=kind, zeros="zeros for h and c when not" if lstm else "zeros when not",
-        state="(h, c)" if lstm else "h", hx_type=f"{pair} | None" if lstm else "torch.Tensor | None",
-        hx_type_given=pair if lstm else "torch.Tensor",
+        state="(h, c)" if lstm else "h", hx_type=f"{given} | None", hx_type_given=given,
         start=f"({zeros}, {zeros})" if lstm else zeros, h="hx[0]" if lstm else "hx")
 
 
@@ -387,6 +387,11 @@ def _loop_macs(kind: str):
     return lambda a, shapes, y: shapes[0][0] * cell(a, shapes, y)  # one cell per step
 
 
+def _last_state(a: Args, x: Shape) -> Shape:
+    """The loop's last h (or c): hidden_size per sample."""
+    return (a.hidden_size,)
+
+
 def _register_loop(kind: str) -> None:
     args = [Arg("input_size", Int(), infer=_features, noun="features"),
             Arg("hidden_size", Int()), Arg("bias", Bool, True)]
@@ -396,12 +401,11 @@ def _register_loop(kind: str) -> None:
     inputs = [Port("input", ranks=SEQUENCE, doc="the sequence"),
               Port("h", ranks=HIDDEN, doc="the initial hidden state h", optional=True,
                    param="hx")]
-    last = (lambda a, x: (a.hidden_size,))
-    outputs = [Output(), Output("h", at=(1, 0) if lstm else (1,), shape=last)]
+    outputs = [Output(), Output("h", at=(1, 0) if lstm else (1,), shape=_last_state)]
     if lstm:
         inputs.append(Port("c", ranks=HIDDEN, doc="the initial cell state c", optional=True,
                            param="hx"))
-        outputs.append(Output("c", at=(1, 1), shape=last))
+        outputs.append(Output("c", at=(1, 1), shape=_last_state))
     name = f"{kind}Loop"
     layer(name, *args, family="recurrent", inputs=tuple(inputs), outputs=tuple(outputs),
           torch=Torch(f"netspec.ops.torch_side.{name}", returns=("output", None)),

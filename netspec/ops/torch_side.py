@@ -50,7 +50,7 @@ def _own_class(op: LayerType) -> type:
     """A module op whose class netspec defines (a cell stepped over time): the source that
     generated code writes (Code.helper), so the built model runs the same text."""
     namespace: dict[str, Any] = {"torch": torch, "nn": torch.nn}
-    exec(op.code.helper, namespace)  # noqa: S102 - netspec's own constant source
+    exec(op.code.helper, namespace)  # netspec's own constant source, not the user's
     cls = namespace[op.name]
     cls.__module__ = __name__
     # TorchScript cannot compile its super().forward: export traces it alone, unrolled over

@@ -575,6 +575,7 @@ def test_every_layer_type_of_these_families_is_fuzzed():
         | {"StochasticDepth"}  # tests/ops/test_op_stochastic_depth.py
         | {"LayerNorm2d"}  # tests/ops/test_op_layer_norm_2d.py
         | {"RNNCell", "GRUCell", "LSTMCell"}  # tests/ops/test_op_cells.py
+        | {"RNNCellLoop", "GRUCellLoop", "LSTMCellLoop"}  # tests/ops/test_op_cell_loop.py
         | {"TransformerDecoderLayer"}  # tests/ops/test_op_decoder.py
         | {"Interpolate"})  # a function op: tests/ops/test_op_interpolate.py
     mine = {name for name, lt in REGISTRY.items() if lt.rule.__module__ in MODULES}
