@@ -643,6 +643,10 @@ class _Scope:
         self.live = _live(self.graph)
         self.consumed: set[fx.Node] = set()  # calls taken into a ModuleList's group
         self.parted: set[fx.Node] = set()  # calls of ops giving parts (x.chunk(2, 1))
+        # an element of a module's tuple that is itself a tuple of named outputs (an LSTM's
+        # (h_n, c_n)): (the module's entry, its op, the element's path)
+        self.state_tuples: dict[fx.Node, tuple[str, LayerType, tuple[int, ...]]] = {}
+        self.states: set[fx.Node] = set()  # recurrent states (layers × batch × hidden)
         self.input_join: dict[str, Any] | None = None
         self.output: Any = None
         self._values: dict[fx.Node, Any] | None = None  # the forward's values (values())
@@ -800,7 +804,8 @@ class _Scope:
         given = self.call_constants(node, child, child_where)
         data, join = self.importer.child_entry(child, child_qual, given)
         op = layer_type_of(child)
-        if op is not None and op.takes_several:
+        if op is not None and (op.takes_several or (op.takes_state and (
+                len(node.args) > 1 or node.kwargs))):  # an RNN given its initial state
             sources = self.module_inputs(node, op, target, child_where)
         else:
             sources = self.one_input(node, target, child_where, join, bool(given))
@@ -1010,15 +1015,48 @@ class _Scope:
         if source in self.parted:
             self.part(node, source, args[1], what)
             return
+        if source in self.states and isinstance(args[1], int) and \
+                not isinstance(args[1], bool):  # h_n[-1]: a layer's state, dim 0 of h_n
+            self.refs[node] = self.add({"Select": {"dim": 0, "index": args[1]}}, None,
+                                       [self.refs[source]], node)
+            return
+        if source in self.state_tuples:  # (h_n, c_n)[1]: c_n
+            entry, op, path = self.state_tuples[source]
+            if not self.named_output(node, entry, op, (*path, args[1])):
+                raise ImportProblem(f"{self.where}: {what} takes no output of '{entry}'")
+            return
         if isinstance(source, fx.Node) and source.op == "call_module" and source in self.refs:
             flows = self.flow_index(source)
             if args[1] == flows:
                 self.refs[node] = self.refs[source]  # its output flows on
                 return
+            # a layer's own tuple (not a group's that returns one): its state by name
+            op = layer_type_of(self.module.get_submodule(str(source.target))) \
+                if flows is not None else None
+            if op is not None and self.named_output(node, self.refs[source], op, (args[1],)):
+                return
             if flows is not None and isinstance(args[1], int):
                 raise ImportProblem(self.other_element(node, source, args[1]))
         if not self.spelled_op(node, _spelling("getitem"), args, {}, what):
             raise ImportProblem(f"{self.where}: {what}: indexing is not expressible in a spec")
+
+    def named_output(self, node: fx.Node, entry: str, op: LayerType,
+                     path: tuple[int, ...]) -> bool:
+        """An output besides the flowing one that an entry names (an RNN's h_n, from:
+        rnn.h_n), where ``path`` is in the module's tuple, or a tuple of them (an LSTM's
+        (h_n, c_n)); False where it is neither."""
+        if not isinstance(path[-1], int) or isinstance(path[-1], bool):
+            return False
+        for output in op.extra_outputs:
+            if output.at == path:
+                self.refs[node] = f"{entry}.{output.name}"
+                if output.batch_dim == 1:  # its dim 0 is the layers: h_n[-1] selects one
+                    self.states.add(node)
+                return True
+        if any(output.at[:len(path)] == path for output in op.extra_outputs):
+            self.state_tuples[node] = (entry, op, path)
+            return True
+        return False
 
     def part(self, node: fx.Node, source: fx.Node, index: Any, what: str) -> None:
         """halves[0] of halves = x.chunk(2, 1): the part an entry takes by name (from:

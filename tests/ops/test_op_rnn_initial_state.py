@@ -12,9 +12,11 @@ from conftest import examples
 from generated import load_generated
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 import netspec
 from netspec.emit.codegen import generate
+from netspec.importer.fx import ImportProblem, dumps, model_to_spec
 
 FEATURES = 6
 
@@ -167,3 +169,49 @@ def test_built_and_generated_models_are_torchs(tmp_path):
             expected = built.head(decoded)
             assert torch.equal(built(src, tgt), expected)
             assert torch.equal(generated(src, tgt), expected)
+
+
+class Handover(nn.Module):
+    """Encoders handing their final states to decoders, as torch code writes it: a GRU's h,
+    an LSTM's (h, c) unpacked and passed as a tuple; the last layer's h_n into a head."""
+
+    def __init__(self, whole: bool = False):
+        super().__init__()
+        self.whole = whole
+        self.enc = nn.GRU(6, 8, batch_first=True)
+        self.dec = nn.GRU(6, 8, batch_first=True)
+        self.lenc = nn.LSTM(6, 4, num_layers=2, batch_first=True)
+        self.ldec = nn.LSTM(8, 4, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        _, h = self.enc(x)
+        y, _ = self.dec(x, h)
+        _, state = self.lenc(x)
+        if self.whole:  # the (h, c) tuple passed on as it came
+            _, (h_n, _) = self.ldec(y, state)
+        else:
+            h0, c0 = state
+            _, (h_n, _) = self.ldec(y, (h0, c0))
+        return self.fc(h_n[-1])
+
+
+def test_import_round_trip():
+    reference = Handover().eval()
+    layers = model_to_spec(reference, (5, 6)).data["layers"]
+    by_name = {e.get("name"): e for e in layers}
+    assert by_name["dec"]["from"] == ["input", "enc.h_n"]
+    assert by_name["ldec"]["from"] == ["dec", "lenc.h_n", "lenc.c_n"]
+    assert {"Select": {"dim": 0, "index": -1}, "from": "ldec.h_n"}.items() <= \
+        next(e for e in layers if "Select" in e).items()
+    model = netspec.build(dumps({"netspec": 1, "input": [5, 6], "layers": layers})).eval()
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 5, 6)
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
+
+
+def test_import_refuses_an_lstm_state_passed_whole():
+    with pytest.raises(ImportProblem, match=r"module 'ldec' \(LSTM\) is given hx=getitem_\d+; "
+                       r"a spec passes hx as a tuple of 2 tensors \(h_0, c_0\)"):
+        model_to_spec(Handover(whole=True).eval(), (5, 6))
