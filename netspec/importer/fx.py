@@ -1017,8 +1017,10 @@ class _Scope:
             return
         if source in self.states and isinstance(args[1], int) and \
                 not isinstance(args[1], bool):  # h_n[-1]: a layer's state, dim 0 of h_n
-            self.refs[node] = self.add({"Select": {"dim": 0, "index": args[1]}}, None,
-                                       [self.refs[source]], node)
+            reader = next(op for op in REGISTRY.values()
+                          if op.inputs and op.inputs[0].state_item is not None)
+            self.refs[node] = self.add({reader.name: reader.inputs[0].state_item(args[1])},
+                                       None, [self.refs[source]], node)
             return
         if source in self.state_tuples:  # (h_n, c_n)[1]: c_n
             entry, op, path = self.state_tuples[source]

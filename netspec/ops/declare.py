@@ -190,6 +190,9 @@ class Port:
     # the whole output shape, which has none either (a layer scale's gamma.reshape(1, -1, 1,
     # 1) before x * it); None: such a tensor is refused here unless the op broadcasts it
     whole_rule: Callable[[Args, Shape], Shape] | None = None
+    # the op's arguments that read h_n[i], element i of a state's dim 0 (the layers): the
+    # importer writes h_n[-1] as this op
+    state_item: Callable[[int], dict[str, Any]] | None = None
     # the op takes not this tensor but its batch size, read at run time, as its positional
     # call argument of this index (Torch.arguments' value there is replaced): the batch a
     # tensor without one (a Parameter) is repeated over, class_token.expand(x.shape[0], -1,

@@ -66,7 +66,8 @@ def select_state(a: Args, x: Shape) -> Shape:
 
 
 @layer("Select", Arg("dim", Dim), Arg("index", ANY_INT), family="shape",
-       inputs=(Port(dtype="any", min_rank=1, state_rule=select_state),),
+       inputs=(Port(dtype="any", min_rank=1, state_rule=select_state,
+                    state_item=lambda i: {"dim": 0, "index": i}),),
        torch=Torch("operator.getitem", module=False,
                    arguments=lambda v, x: (index_at(v["dim"], v["index"]),)),
        code=Code(subscript=True),
