@@ -1214,6 +1214,7 @@ def build_invariants(m: Mutant, result: Any, workdir: Path) -> list[Failure]:
 
     import netspec
     from netspec.emit import codegen
+    from netspec.emit.export import flat_outputs
 
     rec = Recorder(m)
     try:
@@ -1224,19 +1225,26 @@ def build_invariants(m: Mutant, result: Any, workdir: Path) -> list[Failure]:
             if model is None:
                 return rec.failures
             net = result.network
-            dtype = getattr(torch, net.input_dtype)
             torch.manual_seed(0)
-            x = (torch.zeros((2, *net.input_shape), dtype=dtype) if not dtype.is_floating_point
-                 else torch.randn((2, *net.input_shape)).to(dtype))
+            xs = []  # every input, by position (a seq2seq model's source and target)
+            for spec_input in net.all_inputs:
+                dtype = getattr(torch, spec_input.dtype)
+                shape = (2, *spec_input.shape)
+                xs.append(torch.zeros(shape, dtype=dtype) if not dtype.is_floating_point
+                          else torch.randn(shape).to(dtype))
             want = None
             with rec.stage("build forward"), torch.no_grad():
-                want = model(x.clone())
+                want = flat_outputs(model(*[x.clone() for x in xs]))
             if want is None:
                 return rec.failures
             params = sum(p.numel() for p in model.parameters())
-            if tuple(want.shape) != (2, *result.output_shape) or params != result.total_params:
+            kept = [o for o in net.outputs if not o.training_only]  # eval's outputs
+            expected = [(*o.shape[:o.batch_dim], 2, *o.shape[o.batch_dim:]) for o in kept] \
+                or [(2, *result.output_shape)]
+            shapes = [tuple(w.shape) for w in want]
+            if shapes != expected or params != result.total_params:
                 rec.fail("build disagrees with check",
-                         f"output {tuple(want.shape)} vs {result.output_shape}, params "
+                         f"output {shapes} vs {expected}, params "
                          f"{params:,} vs {result.total_params:,}")
             state = model.state_dict()
             for style in codegen.STYLES:
@@ -1266,11 +1274,12 @@ def build_invariants(m: Mutant, result: Any, workdir: Path) -> list[Failure]:
                         state if list(got_keys) == list(want_keys)
                         else dict(zip(got_keys, state.values(), strict=True)), strict=True)
                     with torch.no_grad():
-                        got = generated(x.clone())
-                    if got.shape != want.shape or not torch.allclose(
-                            got.float(), want.float(), rtol=1e-4, atol=1e-5, equal_nan=True):
+                        got = flat_outputs(generated(*[x.clone() for x in xs]))
+                    if [g.shape for g in got] != [w.shape for w in want] or not all(
+                            torch.allclose(g.float(), w.float(), rtol=1e-4, atol=1e-5,
+                                           equal_nan=True) for g, w in zip(got, want, strict=True)):
                         rec.fail(f"codegen --style {style}: other outputs than build",
-                                 f"shape {tuple(got.shape)} vs {tuple(want.shape)}")
+                                 f"shape {[tuple(g.shape) for g in got]} vs {shapes}")
     except Hang as exc:
         rec.fail(f"hang (build): {exc}")
     return rec.failures
