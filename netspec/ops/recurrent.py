@@ -343,13 +343,14 @@ for _kind in CELL_GATES:
 # subclass of the cell, so its state_dict keys are the cell's (cell.weight_ih, ...).
 LOOP_SOURCE = '''class {kind}Loop(nn.{kind}):
     """nn.{kind} stepped over dim 1 (time) of a batch-first N×L×features input with one set
-    of weights: the state starts at the one given ({zeros}) and each step's h is
+    of weights: the state starts at the one given (or at zeros) and each step's h is
     stacked along time.  Returns (the N×L×hidden_size outputs, the last {state})."""
 
-    def forward(self, x: torch.Tensor, hx: {hx_type} = None
-                ) -> tuple[torch.Tensor, {hx_type_given}]:
+    def forward(
+        self, x: torch.Tensor, hx: {hx_type} = None
+    ) -> tuple[torch.Tensor, {hx_type_given}]:
         if hx is None:
-            hx = {start}
+            {start}
         steps = []
         for t in range(x.shape[1]):
             hx = super().forward(x[:, t], hx)
@@ -363,9 +364,9 @@ def _loop_source(kind: str) -> str:
     zeros = "x.new_zeros(x.shape[0], self.hidden_size)"
     given = pair if lstm else "torch.Tensor"
     return LOOP_SOURCE.format(
-        kind=kind, zeros="zeros for h and c when not" if lstm else "zeros when not",
-        state="(h, c)" if lstm else "h", hx_type=f"{given} | None", hx_type_given=given,
-        start=f"({zeros}, {zeros})" if lstm else zeros, h="hx[0]" if lstm else "hx")
+        kind=kind, state="(h, c)" if lstm else "h", hx_type=f"{given} | None", hx_type_given=given,
+        start=f"zeros = {zeros}\n            hx = (zeros, zeros)" if lstm else f"hx = {zeros}",
+        h="hx[0]" if lstm else "hx")
 
 
 def _loop_rule(kind: str):
