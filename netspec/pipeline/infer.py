@@ -116,13 +116,8 @@ class Inference:
         if lt.takes_none:
             return self.tensor(entry, has_from, inputs)
         several = lt.takes_several or (lt.takes_state and len(inputs) > 1)
-        if lt.takes_state and len(inputs) > 1:
-            problem = self.state_ports(entry, inputs)
-            if problem:
-                self.report(entry, problem)
-                return self.unknown(entry, inputs)
-        elif any(f.batch_dim for f in inputs):
-            return self.state(entry, inputs)
+        if (stopped := self.states_in(entry, inputs)) is not None:
+            return stopped
         if len(inputs) == 1 and not inputs[0].batched and lt.inputs[0].whole_rule is not None:
             return self.whole(entry, inputs[0])
         if lt.takes_whole or any(not f.batched for f in inputs):
@@ -191,6 +186,17 @@ class Inference:
                                     f"{output.name} of {entry.label}, {shown}",
                                     f"{entry.name}.{output.name}", batch_dim=output.batch_dim)
         return out
+
+    def states_in(self, entry: LayerEntry, inputs: list[Flow]) -> tuple[Node, Flow] | None:
+        """Recurrent states among the inputs: into an op's state ports (an RNN's h_0), else
+        into an op that reads one (Select dim 0: h_n[-1]); None where the inputs go on."""
+        if entry.type.takes_state and len(inputs) > 1:
+            problem = self.state_ports(entry, inputs)
+            if problem:
+                self.report(entry, problem)
+                return self.unknown(entry, inputs)
+            return None
+        return self.state(entry, inputs) if any(f.batch_dim for f in inputs) else None
 
     def state_ports(self, entry: LayerEntry, inputs: list[Flow]) -> str | None:
         """An op given a recurrent state (an RNN's h_0): the state ports take states
