@@ -191,8 +191,9 @@ def _attention_rule(a: Args, x: Shape) -> Shape:
 # blank lines are written once however many ops use them.
 _WINDOW_FUNCTIONS = '''def swin_position_index(window_size: list[int]) -> torch.Tensor:
     """For every pair of tokens in a window, the row of their offset in the position table."""
-    coords = torch.stack(torch.meshgrid(torch.arange(window_size[0]), torch.arange(window_size[1]),
-                                        indexing="ij")).flatten(1)
+    coords = torch.stack(
+        torch.meshgrid(torch.arange(window_size[0]), torch.arange(window_size[1]), indexing="ij")
+    ).flatten(1)
     relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0).contiguous()
     relative[:, :, 0] += window_size[0] - 1  # offsets from 0
     relative[:, :, 1] += window_size[1] - 1
@@ -200,8 +201,9 @@ _WINDOW_FUNCTIONS = '''def swin_position_index(window_size: list[int]) -> torch.
     return relative.sum(-1).flatten()
 
 
-def shifted_window_mask(pad_h: int, pad_w: int, window_size: list[int], shift: list[int],
-                        like: torch.Tensor) -> torch.Tensor:
+def shifted_window_mask(
+    pad_h: int, pad_w: int, window_size: list[int], shift: list[int], like: torch.Tensor
+) -> torch.Tensor:
     """-100 between tokens of a shifted window that come from different regions, else 0."""
     mask = like.new_zeros((pad_h, pad_w))
     h_slices = ((0, -window_size[0]), (-window_size[0], -shift[0]), (-shift[0], None))
@@ -209,17 +211,22 @@ def shifted_window_mask(pad_h: int, pad_w: int, window_size: list[int], shift: l
     count = 0
     for h in h_slices:
         for w in w_slices:
-            mask[h[0]:h[1], w[0]:w[1]] = count
+            mask[h[0] : h[1], w[0] : w[1]] = count
             count += 1
-    mask = mask.view(pad_h // window_size[0], window_size[0], pad_w // window_size[1],
-                     window_size[1])
+    mask = mask.view(
+        pad_h // window_size[0], window_size[0], pad_w // window_size[1], window_size[1]
+    )
     mask = mask.permute(0, 2, 1, 3).reshape(-1, window_size[0] * window_size[1])
     mask = mask.unsqueeze(1) - mask.unsqueeze(2)
     return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
 
 
-def shifted_window_attention(x: torch.Tensor, attn: nn.Module, position_bias: torch.Tensor,
-                             logit_scale: torch.Tensor | None = None) -> torch.Tensor:
+def shifted_window_attention(
+    x: torch.Tensor,
+    attn: nn.Module,
+    position_bias: torch.Tensor,
+    logit_scale: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Self-attention within windows of a B×H×W×C tensor (torchvision's Swin): padded to
     multiples of the window, cyclically shifted unless the window covers it, then back."""
     b, h, w, c = x.shape
@@ -227,8 +234,10 @@ def shifted_window_attention(x: torch.Tensor, attn: nn.Module, position_bias: to
     x = nn.functional.pad(x, (0, 0, 0, (ws[1] - w % ws[1]) % ws[1], 0, (ws[0] - h % ws[0]) % ws[0]))
     _, pad_h, pad_w, _ = x.shape
     # no shift along a side the window covers
-    shift = [0 if ws[0] >= pad_h else attn.shift_size[0],
-             0 if ws[1] >= pad_w else attn.shift_size[1]]
+    shift = [
+        0 if ws[0] >= pad_h else attn.shift_size[0],
+        0 if ws[1] >= pad_w else attn.shift_size[1],
+    ]
     if sum(shift) > 0:
         x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
     windows = (pad_h // ws[0]) * (pad_w // ws[1])
@@ -237,7 +246,7 @@ def shifted_window_attention(x: torch.Tensor, attn: nn.Module, position_bias: to
     qkv_bias = attn.qkv.bias
     if logit_scale is not None and qkv_bias is not None:  # V2: no bias on the keys
         qkv_bias = qkv_bias.clone()
-        qkv_bias[c:2 * c].zero_()
+        qkv_bias[c : 2 * c].zero_()
     qkv = nn.functional.linear(x, attn.qkv.weight, qkv_bias)
     q, k, v = qkv.reshape(x.size(0), x.size(1), 3, heads, c // heads).permute(2, 0, 3, 1, 4)
     if logit_scale is not None:  # V2: cosine attention
@@ -251,8 +260,9 @@ def shifted_window_attention(x: torch.Tensor, attn: nn.Module, position_bias: to
         mask = shifted_window_mask(pad_h, pad_w, ws, shift, x)
         scores = scores.view(x.size(0) // windows, windows, heads, x.size(1), x.size(1))
         scores = (scores + mask.unsqueeze(1).unsqueeze(0)).view(-1, heads, x.size(1), x.size(1))
-    scores = nn.functional.dropout(scores.softmax(-1), p=attn.attention_dropout,
-                                   training=attn.training)
+    scores = nn.functional.dropout(
+        scores.softmax(-1), p=attn.attention_dropout, training=attn.training
+    )
     x = scores.matmul(v).transpose(1, 2).reshape(x.size(0), x.size(1), c)
     x = nn.functional.dropout(attn.proj(x), p=attn.dropout, training=attn.training)
     x = x.view(b, pad_h // ws[0], pad_w // ws[1], ws[0], ws[1], c)
@@ -264,9 +274,17 @@ def shifted_window_attention(x: torch.Tensor, attn: nn.Module, position_bias: to
 _ATTENTION_CLASS = '''class ShiftedWindowAttention(nn.Module):
     """Window attention with a learned relative position bias (torchvision's Swin)."""
 
-    def __init__(self, dim: int, window_size: list[int], shift_size: list[int], num_heads: int,
-                 qkv_bias: bool = True, proj_bias: bool = True, attention_dropout: float = 0.0,
-                 dropout: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        window_size: list[int],
+        shift_size: list[int],
+        num_heads: int,
+        qkv_bias: bool = True,
+        proj_bias: bool = True,
+        attention_dropout: float = 0.0,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.window_size, self.shift_size, self.num_heads = window_size, shift_size, num_heads
         self.attention_dropout, self.dropout = attention_dropout, dropout
@@ -287,9 +305,17 @@ _ATTENTION_V2_CLASS = '''class ShiftedWindowAttentionV2(nn.Module):
     """Swin V2's window attention: cosine scores with a learned scale, and the position bias
     from an MLP over log-spaced offsets (torchvision's Swin V2)."""
 
-    def __init__(self, dim: int, window_size: list[int], shift_size: list[int], num_heads: int,
-                 qkv_bias: bool = True, proj_bias: bool = True, attention_dropout: float = 0.0,
-                 dropout: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        window_size: list[int],
+        shift_size: list[int],
+        num_heads: int,
+        qkv_bias: bool = True,
+        proj_bias: bool = True,
+        attention_dropout: float = 0.0,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.window_size, self.shift_size, self.num_heads = window_size, shift_size, num_heads
         self.attention_dropout, self.dropout = attention_dropout, dropout
@@ -305,10 +331,13 @@ _ATTENTION_V2_CLASS = '''class ShiftedWindowAttentionV2(nn.Module):
         self.register_buffer("relative_coords_table", table)
         self.register_buffer("relative_position_index", swin_position_index(window_size))
         self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((num_heads, 1, 1))))
-        self.cpb_mlp = nn.Sequential(nn.Linear(2, 512, bias=True), nn.ReLU(inplace=True),
-                                     nn.Linear(512, num_heads, bias=False))
+        self.cpb_mlp = nn.Sequential(
+            nn.Linear(2, 512, bias=True),
+            nn.ReLU(inplace=True),
+            nn.Linear(512, num_heads, bias=False),
+        )
         if qkv_bias:
-            self.qkv.bias[dim:2 * dim].data.zero_()
+            self.qkv.bias[dim : 2 * dim].data.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.window_size[0] * self.window_size[1]
@@ -354,8 +383,15 @@ _MERGING_PAD = '''def patch_merging_pad(x: torch.Tensor) -> torch.Tensor:
     """...×H×W×C -> ...×H/2×W/2×4C: each 2×2 patch's tokens side by side (odd sizes padded)."""
     h, w, _ = x.shape[-3:]
     x = nn.functional.pad(x, (0, 0, 0, w % 2, 0, h % 2))
-    return torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :],
-                      x[..., 1::2, 1::2, :]], -1)'''
+    return torch.cat(
+        [
+            x[..., 0::2, 0::2, :],
+            x[..., 1::2, 0::2, :],
+            x[..., 0::2, 1::2, :],
+            x[..., 1::2, 1::2, :],
+        ],
+        -1,
+    )'''
 
 
 def _merging_class(name: str, norm_width: str, body: str) -> str:
