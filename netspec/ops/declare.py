@@ -686,7 +686,11 @@ def spelled(spellings: dict[str, tuple[FxCall, ...]]) -> None:
 def _check_spellings(op: LayerType) -> None:
     for call in op.fx:
         owner = SPELLINGS.setdefault(call.name, op.name)
-        if owner != op.name or sum(c.name == call.name for c in op.fx) > 1:
+        # one name may be torch's function and a library's copy of it (torchvision's
+        # channel_shuffle), read alike: the same parameters, from different modules
+        same = [c for c in op.fx if c.name == call.name]
+        if owner != op.name or len({c.module for c in same}) < len(same) or \
+                len({c.params for c in same}) > 1:
             raise ValueError(f"fx spelling {call.name} declared twice")
 
 

@@ -287,5 +287,10 @@ def channel_shuffle(a: Args, x: Shape) -> Shape:
 spelled({
     "PixelShuffle": (FxCall("pixel_shuffle", (("upscale_factor", REQUIRED),)),),
     "PixelUnshuffle": (FxCall("pixel_unshuffle", (("downscale_factor", REQUIRED),)),),
-    "ChannelShuffle": (FxCall("channel_shuffle", (("groups", REQUIRED),)),),
+    # torchvision's ShuffleNetV2 shuffles with a function of its own (x.view(b, groups, c //
+    # groups, h, w), transpose, view back): torch's channel_shuffle on 4-d inputs, where
+    # both refuse channels not divisible by groups (tests/ops/test_op_channel_shuffle.py)
+    "ChannelShuffle": (FxCall("channel_shuffle", (("groups", REQUIRED),)),
+                       FxCall("channel_shuffle", (("groups", REQUIRED),),
+                              module="torchvision.models.shufflenetv2")),
 })
