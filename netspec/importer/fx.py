@@ -513,6 +513,10 @@ class Converted:
     # the module takes a list of tensors and joins them first (forward(self, features) with
     # torch.cat(features, 1)): the entry that joins them, for its caller to write
     input_join: dict[str, Any] | None = None
+    # the model's forward returns several tensors (a dict, a namedtuple, a tuple): each
+    # output's key and the entry holding it (training_only marked later), how returned
+    outputs: list[tuple[str, str]] | None = None
+    returns: str = "tensor"
 
 
 @dataclass
@@ -536,6 +540,9 @@ class Importer:
             self._inputs = {} if self.model is None else \
                 record_inputs(self.model, self.input_shape)
         return self._inputs
+    # groups whose forward returns a dict (or tuple) of one tensor (torchvision's
+    # IntermediateLayerGetter: {"out": x}), by qualname: its key, which the caller takes
+    returned_keys: dict[str, Any] = field(default_factory=dict)
 
     def where(self, qual: str, m: nn.Module) -> str:
         kind = type(m).__name__
@@ -560,11 +567,11 @@ class Importer:
                                 " netspec imports models whose forward has no data-dependent "
                                 "control flow") from None
 
-    def convert(self, m: nn.Module, qual: str, given: dict[str, Any] | None = None
-                ) -> Converted:
-        """A non-leaf module -> the entries of its group (or of the whole spec); ``given``:
-        the constants its caller passes after the tensor."""
-        return _Scope(self, m, qual, given=given).convert()
+    def convert(self, m: nn.Module, qual: str, given: dict[str, Any] | None = None,
+                graph: fx.Graph | None = None) -> Converted:
+        """A non-leaf module -> the entries of its group (or of the whole spec, qual '');
+        ``given``: the constants its caller passes after the tensor."""
+        return _Scope(self, m, qual, graph, given=given).convert()
 
     def inlined(self, m: nn.Module, qual: str) -> _Scope | None:
         """A torch.nn layer subclass with a forward of its own (timm's BatchNormAct2d, an
@@ -650,6 +657,10 @@ class _Scope:
         self.input_join: dict[str, Any] | None = None
         self.output: Any = None
         self._values: dict[fx.Node, Any] | None = None  # the forward's values (values())
+        # the model's own forward may return several tensors (a spec's outputs:)
+        self.top = qual == "" and base is None
+        self.several: tuple[list[tuple[str, fx.Node]], str] | None = None
+        self.dicts: dict[fx.Node, Any] = {}  # calls returning {key: tensor}, by their key
         if base is not None:  # the module's own tensors are the layer's, read by its call
             self.consumed.update(n for n in base[0].all_input_nodes if n.op == "get_attr")
 
@@ -670,8 +681,8 @@ class _Scope:
                 self.tensor_attribute(node)
             elif node.op == "call_module":
                 self.call_module(node)
-            elif node in self.live:  # else computed and never used (x.size() for a print)
-                self.function(node)
+            elif node in self.live and not (self.top and _builds_outputs(node)):
+                self.function(node)  # else computed and never used (x.size() for a print)
         return self.finish()
 
     # -------------------------------------------------------------- entries and references
@@ -695,6 +706,10 @@ class _Scope:
         if value in self.helpers or value not in self.refs:
             raise ImportProblem(f"{self.where}: {what} (fx node '{node.name}') uses "
                                 f"'{value.name}', which is not a tensor netspec follows")
+        if value in self.dicts:
+            raise ImportProblem(f"{self.where}: {what} (fx node '{node.name}') uses the "
+                                f"dict '{value.name}' returns as a tensor; netspec takes its "
+                                f"one tensor, {value.name}[{self.dicts[value]!r}]")
         return self.refs[value]
 
     def add(self, data: dict, name: str | None, sources: list[str], node: fx.Node | None,
@@ -720,8 +735,17 @@ class _Scope:
             raise ImportProblem(f"{self.where}: its forward takes more than one input "
                                 f"('{node.target}'); netspec modules take one tensor")
 
-    def returned(self, node: fx.Node) -> fx.Node:
+    def returned(self, node: fx.Node) -> fx.Node | None:
+        from netspec.importer.outputs import returned_values
+
         output = node.args[0]
+        values, returns = returned_values(output)
+        if values is not None and self.top:  # the model's outputs: (a dict, a namedtuple)
+            self.several = (values, returns)
+            return None
+        if values is not None and len(values) == 1 and returns == "dict":
+            self.importer.returned_keys[self.qual] = values[0][0]  # the caller takes "out"
+            return values[0][1]
         if not isinstance(output, fx.Node):
             raise ImportProblem(f"{self.where}: its forward returns {type(output).__name__} "
                                 "of several values; netspec modules return one tensor"
@@ -815,6 +839,8 @@ class _Scope:
                                 "keyword, not starting with '_')")
         self.refs[node] = self.add(data, None if name.isdigit() else name, sources, node,
                                    self.state[target])
+        if child_qual in self.importer.returned_keys:
+            self.dicts[node] = self.importer.returned_keys[child_qual]
         if name.isdigit() and self.refs[node] != name:
             raise ImportProblem(f"{child_where}: in a spec, an entry without a name is named "
                                 f"by its position, but '{name}' would be entry "
@@ -1026,6 +1052,9 @@ class _Scope:
             entry, op, path = self.state_tuples[source]
             if not self.named_output(node, entry, op, (*path, args[1])):
                 raise ImportProblem(f"{self.where}: {what} takes no output of '{entry}'")
+            return
+        if source in self.dicts and self.dicts[source] == args[1]:
+            self.refs[node] = self.refs[source]  # features["out"]: the one tensor it holds
             return
         if isinstance(source, fx.Node) and source.op == "call_module" and source in self.refs:
             flows = self.flow_index(source)
@@ -1293,6 +1322,10 @@ class _Scope:
     def finish(self) -> Converted:
         """The entries, once the forward returned the last one; every child with parameters
         called."""
+        if self.several is not None:
+            from netspec.importer.outputs import several_outputs
+
+            return several_outputs(self, *self.several)
         if self.output is None or self.output not in self.refs:
             raise ImportProblem(f"{self.where}: its forward returns nothing netspec follows")
         out = self.refs[self.output]
@@ -1738,6 +1771,13 @@ def _safe_name(name: str) -> str:
     return name
 
 
+def _builds_outputs(node: fx.Node) -> bool:
+    """The namedtuple of the model's outputs (outputs.returned_values reads it)."""
+    from netspec.importer.outputs import namedtuple_call
+
+    return namedtuple_call(node) and all(u.op == "output" for u in node.users)
+
+
 def _has_state(m: nn.Module) -> bool:
     return any(True for _ in m.parameters()) or any(True for _ in m.buffers())
 
@@ -1769,20 +1809,20 @@ def model_to_spec(model: nn.Module, input_shape=DEFAULT_INPUT, name: str | None 
     """A model -> spec data (netspec, name, input, layers).  Raises ImportProblem."""
     was_training = model.training
     model.eval()  # torchvision's aux heads and training-only branches stay out
-    importer = Importer()
+    from netspec.importer.outputs import convert_model, outputs_data
+
     try:
         _refuse_single_layer(model)
-        importer.model, importer.input_shape = model, tuple(input_shape)
-        converted = importer.convert(model, "")
+        importer, converted = convert_model(model, tuple(input_shape))
         if converted.input_join is not None:
             raise ImportProblem("the model takes a list of tensors; netspec models take one")
-        entries = converted.entries
     finally:
         model.train(was_training)
     spec_name = name or type(model).__name__
     if not IDENTIFIER.fullmatch(spec_name):
         spec_name = _safe_name(spec_name)
-    data = {"netspec": 1, "name": spec_name, "input": list(input_shape), "layers": entries}
+    data = {"netspec": 1, "name": spec_name, "input": list(input_shape),
+            **outputs_data(converted), "layers": converted.entries}
     return Imported(data, importer.expected, importer.notes, model)
 
 
@@ -1826,9 +1866,14 @@ def _entry_lines(entry: dict[str, Any], indent: int) -> list[str]:
 def dumps(data: dict[str, Any], header: str = "") -> str:
     """Spec data as YAML laid out like the zoo's specs."""
     lines = [f"# {line}".rstrip() for line in header.splitlines()] if header else []
-    for key in ("netspec", "name", "input"):
+    for key in ("netspec", "name", "input", "returns"):
         if key in data:
             lines.append(f"{key}: {_flow(data[key])}")
+    if isinstance(data.get("outputs"), dict):
+        lines.append("outputs:")
+        lines.extend(f"  {key}: {_flow(value)}" for key, value in data["outputs"].items())
+    elif "outputs" in data:
+        lines.append(f"outputs: {_flow(data['outputs'])}")
     lines.append("")
     lines.append("layers:")
     for entry in data["layers"]:

@@ -236,7 +236,8 @@ class Unfolds(nn.Module):
     (Sums(), ["module 'tail.odd' (_Odd)", "Tensor.cumsum"]),
     (Shared(), ["module 'fc' (Linear) is called 2 times", "shared weights"]),
     (RawParameter(), ["'scale' directly"]),
-    (TwoOutputs(), ["returns tuple"]),
+    (TwoOutputs(), ["the model (TwoOutputs)", "its output 'output1' is its input",
+                    "outputs name entries"]),
     (Branchy(), ["torch.fx cannot trace", "the model (Branchy)"]),
     (Unfolds(), ["module 'unfold' (Unfold)", "torch.nn.Unfold is not a netspec layer type"]),
 ])
@@ -298,7 +299,9 @@ def test_cli_import_writes_a_checked_spec(tmp_path, capsys):
     (["import", "torchvision:resnet18", "--kwargs", "[10]"], 2, "JSON object"),
     (["import", "torchvision:resnet18", "--kwargs", '{"classes": 10}'], 2, "classes"),
     (["import", "torchvision:resnet18", "--name", "not a name"], 2, "not a Python identifier"),
-    (["import", "torchvision:googlenet", "--kwargs", '{"init_weights": false}'], 1, "aux1"),
+    # (GoogLeNet with its aux heads imports now: test_import_outputs, the coverage test)
+    (["import", "torchvision:alexnet", "--input", "3,16,16"], 1,
+     "does not check at input 3×16×16"),
     (["import", "torchvision:maxvit_t"], 1,
      "(WindowPartition): operation Tensor.reshape (fx node 'reshape') reshapes to "
      "[getitem, getitem_1, floordiv, 7, floordiv_1, 7], computing more than one size"),
