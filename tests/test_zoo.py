@@ -4,6 +4,7 @@ import pytest
 import torch
 import torchvision
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 from zoo_helpers import ZOO, assert_hook_shapes, assert_torchvision_equivalent, flop_counter_macs
 
 import netspec
@@ -28,6 +29,16 @@ def convnext_tiny():
             if name.endswith("layer_scale"):
                 parameter.uniform_(0.2, 1.0)
     return model
+
+
+def inception_v3():
+    """torchvision's default constructor: aux_logits=True, transform_input=False (True only
+    with pretrained weights), init_weights None, which means True (truncated normal)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # the init_weights=None notice
+        return torchvision.models.inception_v3(weights=None)
 
 
 # spec file stem -> (torchvision constructor, input shape)
@@ -55,12 +66,14 @@ TORCHVISION = {
     "vit_b_16": (vit_b_16, (3, 224, 224)),
     "convnext_tiny": (convnext_tiny, (3, 224, 224)),
     "swin_t": (lambda: torchvision.models.swin_t(), (3, 224, 224)),
+    "inception_v3": (inception_v3, (3, 299, 299)),
 }
 
 # held exactly (not within summary's 1%) to FlopCounterMode on both models: SE gates, grouped
-# and depthwise convolutions, Mean pooling, channel split and shuffle, window attention
+# and depthwise convolutions, Mean pooling, channel split and shuffle, window attention,
+# Inception v3's factorised convolutions
 EXACT_MACS = ["efficientnet_b0", "mnasnet1_0", "regnet_y_400mf", "shufflenet_v2_x1_0",
-              "swin_t"]
+              "swin_t", "inception_v3"]
 
 
 @pytest.mark.parametrize("stem", sorted(TORCHVISION))
@@ -75,18 +88,18 @@ def test_static_shapes_match_forward_hooks(spec):
     assert_hook_shapes(spec)
 
 
-def test_googlenet_returns_what_torchvision_returns():
-    """Training: GoogLeNetOutputs(logits, aux_logits2, aux_logits1), the aux heads on; eval:
-    the logits alone, the aux heads not run (torchvision's eager_outputs)."""
-    import torch
-
-    import netspec
-
-    reference = torchvision.models.googlenet(weights=None, init_weights=False)
-    model = netspec.build(ZOO / "googlenet.yaml")
+@pytest.mark.parametrize("stem, outputs", [("googlenet", "GoogLeNetOutputs"),
+                                           ("inception_v3", "InceptionOutputs")])
+def test_aux_heads_return_what_torchvision_returns(stem, outputs):
+    """Training: GoogLeNetOutputs(logits, aux_logits2, aux_logits1) and InceptionOutputs(
+    logits, aux_logits), the aux heads on; eval: the logits alone, the aux heads not run
+    (torchvision's eager_outputs)."""
+    make, shape = TORCHVISION[stem]
+    reference = make()
+    model = netspec.build(ZOO / f"{stem}.yaml")
     assert list(model.state_dict()) == list(reference.state_dict())  # the same order too
     model.load_state_dict(reference.state_dict(), strict=True)
-    x = torch.randn(2, 3, 224, 224)
+    x = torch.randn(2, *shape)
     for m in (model, reference):  # training mode, dropout off: deterministic
         m.train()
         for d in m.modules():
@@ -94,7 +107,7 @@ def test_googlenet_returns_what_torchvision_returns():
                 d.eval()
     with torch.no_grad():
         ours, theirs = model(x), reference(x)
-    assert type(ours).__name__ == type(theirs).__name__ == "GoogLeNetOutputs"
+    assert type(ours).__name__ == type(theirs).__name__ == outputs
     assert ours._fields == theirs._fields
     for a, b in zip(ours, theirs, strict=True):
         assert (a - b).abs().max().item() <= 1e-4
@@ -204,6 +217,17 @@ def test_summary_macs_are_flop_counter_s(stem):
     reference = make().to("meta")
     ours = summarize(ZOO / f"{stem}.yaml").macs
     assert ours == flop_counter_macs(model, shape) == flop_counter_macs(reference, shape)
+
+
+def test_inception_v3_training_macs_count_its_aux_head():
+    """summary's training MACs are FlopCounterMode's on torchvision's model in training (the
+    aux head run), halved; its eval MACs leave the head out."""
+    make, shape = TORCHVISION["inception_v3"]
+    reference = make().to("meta").train()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        reference(torch.zeros(2, *shape, device="meta"))  # batch 2: BatchNorm in training
+    summary = summarize(ZOO / "inception_v3.yaml")
+    assert summary.training_macs == counter.get_total_flops() / 4 > summary.macs
 
 
 def test_convnext_stochastic_depth_grows_as_torchvision_s():
