@@ -52,6 +52,7 @@ FEWER_BLOCKS = {
                    text)),
     # the cell loop is unrolled over its steps: 4 letters of the 19
     "char_rnn": lambda text: text.replace("input: [19, 57]", "input: [4, 57]"),
+    "inception_v3": lambda text: _lean_inception(text),
 }
 
 
@@ -65,6 +66,16 @@ def _fewer_narrower_swin(text: str) -> str:
     text = re.sub(f"({later}[^\\n]*)(\\n +- SwinBlock: \\{{dim: \\2,[^\\n]*)+", r"\1", text)
     return re.sub(r"\b(out_channels|dim): (96|192|384|768)\b",
                   lambda m: f"{m[1]}: {int(m[2]) // 4}", text)
+
+
+def _lean_inception(text: str) -> str:
+    """Inception v3 with one module of each kind (A to E: 11 -> 5) at its smallest input,
+    75×75 (1/16 of the pixels), so without the aux head, which needs 17×17 features and runs
+    in training only (export writes the eval graph; googlenet's export keeps its aux heads)."""
+    text = re.sub(r"\n  - Inception[ACE]:[^\n]*\n    name: Mixed_(5c|5d|6c|6d|7c)", "", text)
+    text = re.sub(r"returns: namedtuple\noutputs:\n(  [^\n]*\n)+", "", text)
+    text = text.replace("  - InceptionAux:\n    name: AuxLogits\n", "")
+    return text.replace("input: [3, 299, 299]", "input: [3, 75, 75]")
 
 
 SUFFIX = {"onnx": ".onnx", "torchscript": ".ts", "exported-program": ".pt2"}
