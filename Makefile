@@ -69,9 +69,9 @@ test: $(STAMP)
 # long differential runs against torch (100,000 drawn cases per property),
 # then the seeded mutation fuzzer over every spec in specs/ (100,000 mutants; the seed is
 # printed, NETSPEC_FUZZ_SEED=N picks another), then the importer over all of timm's 54-model
-# sample and torchvision's 9 video models and its big Swins (make test runs a spread of them),
-# then the wheel installed into a fresh venv and run from another folder (make test checks the
-# wheel's files)
+# sample, torchvision's 9 video and 6 segmentation models and its big Swins (make test runs a
+# spread of them), then the wheel installed into a fresh venv and run from another folder
+# (make test checks the wheel's files)
 fuzz: $(STAMP)
 	NETSPEC_FUZZ_EXAMPLES=100000 $(PY) -m pytest -q -n 2 -p no:cacheprovider \
 	  tests/ops/test_differential_spatial.py tests/ops/test_differential_layers.py tests/ops/test_differential_merge.py

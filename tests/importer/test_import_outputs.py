@@ -123,3 +123,31 @@ def test_a_tuple_of_outputs():
     assert "outputs: [a, b]" in text
     x = torch.randn(3, 4)
     assert all(map(torch.equal, net(x), model(x)))
+
+
+def test_torchvision_s_fcn_runs_at_any_image_size_as_the_reference():
+    """fcn_resnet50 imported at 64×64 (check computes that size) runs at another: its
+    F.interpolate(size=input_shape) reads the size when it runs, as torchvision's does."""
+    from torchvision.models.segmentation import fcn_resnet50
+
+    torch.manual_seed(0)
+    model = fcn_resnet50(weights=None, weights_backbone=None, num_classes=3).eval()
+    net, text = built(model, (3, 64, 64))
+    assert "outputs:\n  out: " in text
+    for size in ((64, 64), (48, 80)):
+        x = torch.randn(1, 3, *size)
+        with torch.no_grad():
+            ours, theirs = net.eval()(x), model(x)
+        assert set(ours) == set(theirs) == {"out"} and ours["out"].shape == (1, 3, *size)
+        assert (ours["out"] - theirs["out"]).abs().max() <= 1e-5
+
+
+def test_a_backbone_returning_two_tensors_is_refused_by_name():
+    """aux_loss=True: the backbone returns {"out": layer4, "aux": layer3}; a group returns
+    one tensor."""
+    from torchvision.models.segmentation import fcn_resnet50
+
+    model = fcn_resnet50(weights=None, weights_backbone=None, num_classes=3, aux_loss=True)
+    with pytest.raises(ImportProblem, match=r"module 'backbone' \(IntermediateLayerGetter\): "
+                                            r"its forward returns .* of several values"):
+        model_to_spec(model.eval(), (3, 64, 64))
