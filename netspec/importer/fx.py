@@ -33,6 +33,7 @@ import torch
 from torch import fx, nn
 
 from netspec.core.names import IDENTIFIER, MODULE_ATTRIBUTES, MODULE_NAME
+from netspec.importer.outputs import namedtuple_call, outputs_data, returned_values
 from netspec.importer.subclass import base_call, layer_base, overrides_nothing, same_forward
 from netspec.ops import REGISTRY, LayerType
 from netspec.ops.declare import REQUIRED, SPELLINGS, FxCall
@@ -736,8 +737,6 @@ class _Scope:
                                 f"('{node.target}'); netspec modules take one tensor")
 
     def returned(self, node: fx.Node) -> fx.Node | None:
-        from netspec.importer.outputs import returned_values
-
         output = node.args[0]
         values, returns = returned_values(output)
         if values is not None and self.top:  # the model's outputs: (a dict, a namedtuple)
@@ -1323,9 +1322,7 @@ class _Scope:
         """The entries, once the forward returned the last one; every child with parameters
         called."""
         if self.several is not None:
-            from netspec.importer.outputs import several_outputs
-
-            return several_outputs(self, *self.several)
+            return self.several_outputs(*self.several)
         if self.output is None or self.output not in self.refs:
             raise ImportProblem(f"{self.where}: its forward returns nothing netspec follows")
         out = self.refs[self.output]
@@ -1344,6 +1341,19 @@ class _Scope:
             self.importer.returned_tuples[self.qual] = self.tuple_op(self.output)
         self.check_children_called()
         return Converted(self.entries(), self.input_join)
+
+    def several_outputs(self, values: list[tuple[str, fx.Node]], returns: str) -> Converted:
+        """The model's entries and its outputs, each an entry's name."""
+        outputs = []
+        for key, node in values:
+            ref = self.ref(node, node, f"its output '{key}'")
+            if ref == "input" or ref.isdigit() or "." in ref:
+                raise ImportProblem(f"{self.where}: its output '{key}' is "
+                                    f"{'its input' if ref == 'input' else f'entry {ref}'}; a "
+                                    "spec's outputs name entries")
+            outputs.append((key, ref))
+        self.check_children_called()
+        return Converted(self.entries(), self.input_join, outputs, returns)
 
     def check_children_called(self) -> None:
         """Children with parameters the forward does not call are an error; others a note."""
@@ -1773,8 +1783,6 @@ def _safe_name(name: str) -> str:
 
 def _builds_outputs(node: fx.Node) -> bool:
     """The namedtuple of the model's outputs (outputs.returned_values reads it)."""
-    from netspec.importer.outputs import namedtuple_call
-
     return namedtuple_call(node) and all(u.op == "output" for u in node.users)
 
 
@@ -1797,6 +1805,90 @@ def _live(graph: fx.Graph) -> set[fx.Node]:
 # ----------------------------------------------------------------------------- the spec
 
 
+def convert_model(model: nn.Module, input_shape: tuple[int, ...]
+                  ) -> tuple[Importer, Converted]:
+    """The model's entries (model in eval mode).  Where its eval forward leaves modules with
+    parameters out (GoogLeNet's and Inception v3's aux heads), the model's own forward is
+    traced again with the model (not its children) in training: the outputs it returns there
+    besides the eval forward's become training_only, provided the eval forward is exactly
+    the training one without what feeds only them (netspec/importer/outputs.py reads what a
+    forward returns)."""
+    importer = Importer(model=model, input_shape=input_shape)
+    try:
+        return importer, importer.convert(model, "")
+    except ImportProblem as problem:
+        training = _training_graph(model)
+        if training is None:
+            raise
+        evaluate = _traced(model)
+        if _lineage(training, _output_nodes(training)) == \
+                _lineage(evaluate, _output_nodes(evaluate)):
+            raise  # the same forward in training: nothing more to read there
+        importer = Importer(model=model, input_shape=input_shape)
+        converted = importer.convert(model, "", graph=training)
+        if converted.outputs is None:
+            raise problem from None
+        converted.outputs = _mark_training_only(importer.where("", model), converted,
+                                                training, evaluate)
+        return importer, converted
+
+
+def _training_graph(model: nn.Module) -> fx.Graph | None:
+    """The model's forward traced with the model in training mode (its children stay in
+    eval: their own forwards are traced as in eval), or None where fx cannot."""
+    model.training = True
+    try:
+        return _traced(model)
+    except Exception:
+        return None
+    finally:
+        model.training = False
+
+
+def _output_nodes(graph: fx.Graph) -> list[tuple[str | None, fx.Node]]:
+    output = next(n for n in graph.nodes if n.op == "output").args[0]
+    values, _ = returned_values(output)
+    if values is not None:
+        return list(values)
+    return [(None, output)] if isinstance(output, fx.Node) else []
+
+
+def _lineage(graph: fx.Graph, outputs: list[tuple[Any, fx.Node]]) -> list[tuple]:
+    """What computes ``outputs``, node by node in graph order: (op, target, arguments with
+    nodes by position), comparable between two traces."""
+    needed, stack = set(), [node for _, node in outputs]
+    while stack:
+        node = stack.pop()
+        if node not in needed:
+            needed.add(node)
+            stack.extend(node.all_input_nodes)
+    order = [n for n in graph.nodes if n in needed]
+    position = {n: i for i, n in enumerate(order)}
+
+    def plain(value: Any) -> Any:
+        return fx.node.map_arg(value, lambda n: f"%{position[n]}")
+
+    return [(n.op, str(n.target), repr(plain(n.args)), repr(plain(n.kwargs))) for n in order]
+
+
+def _mark_training_only(where: str, converted: Converted, training: fx.Graph,
+                        evaluate: fx.Graph) -> list[tuple[str, str, bool]]:
+    """(key, entry, training_only) per output: those the eval forward returns too (the same
+    call) stay; the eval forward must be the training one computing only them."""
+    evaluated = _output_nodes(evaluate)
+    signatures = {(n.op, str(n.target)) for _, n in evaluated}
+    nodes = dict(_output_nodes(training))
+    kept = [k for k, _ in converted.outputs if (nodes[k].op, str(nodes[k].target)) in signatures]
+    if len(kept) != len(evaluated) or \
+            _lineage(training, [(k, nodes[k]) for k in kept]) != _lineage(evaluate, evaluated):
+        raise ImportProblem(f"{where}: its forward in training returns "
+                            f"{', '.join(k for k, _ in converted.outputs)}, and in eval "
+                            "computes otherwise than the training forward without the outputs "
+                            "it leaves out; a spec's eval forward is its training forward "
+                            "less the training_only outputs")
+    return [(k, ref, k not in kept) for k, ref in converted.outputs]
+
+
 @dataclass
 class Imported:
     data: dict[str, Any]  # the spec as YAML data
@@ -1809,8 +1901,6 @@ def model_to_spec(model: nn.Module, input_shape=DEFAULT_INPUT, name: str | None 
     """A model -> spec data (netspec, name, input, layers).  Raises ImportProblem."""
     was_training = model.training
     model.eval()  # torchvision's aux heads and training-only branches stay out
-    from netspec.importer.outputs import convert_model, outputs_data
-
     try:
         _refuse_single_layer(model)
         importer, converted = convert_model(model, tuple(input_shape))
