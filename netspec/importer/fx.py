@@ -794,10 +794,24 @@ class _Scope:
                                 f"'{head}' in more than one run")
         self.calls[head] = 1
         run = self.container_run(node, head, self.children.get(head))
+        self.refuse_side_by_side(run, head)
         self.consumed.update(run[1:])
         data = {"layers": self.run_entries(run, self.children[head], head)}
         self.refs[run[-1]] = self.add(data, head, [self.ref(node.args[0], node, f"'{target}'")],
                                       node, True)
+
+    def refuse_side_by_side(self, run: list[fx.Node], head: str) -> None:
+        """for m in self.convs: outs.append(m(x)) (DeepLabV3's ASPP): the modules of a
+        container each called on one input, which a group of entries named by position (its
+        state_dict keys) cannot join: from: names entries by name."""
+        beside = [n for n in self.graph.nodes if n.op == "call_module" and n is not run[0]
+                  and str(n.target).startswith(head + ".") and n.args[:1] == run[0].args[:1]]
+        if len(run) == 1 and beside:
+            names = ", ".join(str(n.target) for n in [run[0], *beside])
+            raise ImportProblem(f"{self.where}: its forward calls the modules of '{head}' side "
+                                f"by side on one input ({names}); their entries are named by "
+                                "position, as their state_dict keys are, and from: cannot "
+                                "name such entries to join them")
 
     def base_layer(self, node: fx.Node) -> None:
         """The layer subclass's own call of its layer: the layer's entry, the module's

@@ -41,3 +41,20 @@ def test_aux_logits_hint_only_for_a_model_with_aux_heads_on(aux, hinted):
         model_to_spec(UnusedHead(aux), (4,))
     assert ("pass aux_logits=False" in str(info.value)) == hinted
     assert "GoogLeNet" not in str(info.value)
+
+
+class SideBySide(nn.Module):
+    """DeepLabV3's ASPP: each module of a ModuleList run on the same input, concatenated."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(3, 2, 1), nn.Conv2d(3, 2, 3, padding=1)])
+
+    def forward(self, x):
+        return torch.cat([conv(x) for conv in self.convs], dim=1)
+
+
+def test_a_container_run_side_by_side_is_refused_saying_so():
+    with pytest.raises(ImportProblem, match=r"the model \(SideBySide\): its forward calls the "
+                       r"modules of 'convs' side by side on one input \(convs.0, convs.1\)"):
+        model_to_spec(SideBySide(), (3, 8, 8))
