@@ -233,11 +233,13 @@ _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def _meant_as_a_file(source: str) -> bool:
-    """A string that can only be a file's name: one line ending .yaml/.yml/.json, or one
-    line without a colon (as YAML it would be a bare string, never a spec)."""
+    """A string that can only be a file's name: one line (no line break, no NUL, no longer
+    than a path can be) ending .yaml/.yml/.json, or without a colon (as YAML it would be a
+    bare string, never a spec); not a flow mapping or a comment."""
     text = source.strip()
-    return bool(text) and "\n" not in text and (
-        text.lower().endswith(_SPEC_SUFFIXES) or ":" not in text) and text[0] not in "{["
+    if not text or "\n" in source or "\r" in source or "\0" in source or len(text) > 4096:
+        return False
+    return (text.lower().endswith(_SPEC_SUFFIXES) or ":" not in text) and text[0] not in "{[#"
 
 
 def _names_a_file(source: str) -> bool:

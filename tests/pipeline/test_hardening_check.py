@@ -237,11 +237,18 @@ def test_load_one_line_text_longer_than_a_file_name():
     assert result.ok and result.output_shape == (8, 6, 6)
 
 
-@pytest.mark.parametrize("source", ["x" * 5000, "a\0b", "/" * 300 + "spec.yaml",
-                                    "missing/" * 40 + "spec.yaml"])
+@pytest.mark.parametrize("source", ["x" * 5000, "a\0b"])
 def test_path_probing_never_raises(source: str):
-    result = netspec.check(source)  # read as YAML text: a string, not a spec
+    result = netspec.check(source)  # no file name can be this: read as YAML text
     assert not result.ok and result.errors[0].line == 1
+
+
+@pytest.mark.parametrize("source", ["/" * 300 + "spec.yaml", "missing/" * 40 + "spec.yaml"])
+def test_a_file_name_that_names_no_file_is_no_such_file(source: str):
+    """A spec file's name (issue 13: netspec.check("tudui.yml")), however long, is looked
+    for, not read as YAML; probing it raises nothing but FileNotFoundError."""
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        netspec.check(source)
 
 
 def test_load_still_reads_files(tmp_path):
