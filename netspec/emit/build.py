@@ -146,15 +146,17 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
 
                 keep_tuple = type(module) is torch_class(child.type, raw=True)
             root.add_module(child.name, module)
+            keywords = dict(op.torch.call_with) if op is not None else {}
             if keep_tuple:
                 nodes.returned[child.name] = graph.call_module(child.name,
-                                                               tuple(op.call_inputs(inputs)))
+                                                               tuple(op.call_inputs(inputs)),
+                                                               keywords)
                 node = graph.call_function(operator.getitem, (nodes.returned[child.name],
                                                               op.flow_index))
             elif child.kind != "merge":
                 node = graph.call_module(child.name, tuple(inputs))
             else:  # a module taking several tensors: optional ports filled in, (h, c) as one
-                node = graph.call_module(child.name, tuple(op.call_inputs(inputs)))
+                node = graph.call_module(child.name, tuple(op.call_inputs(inputs)), keywords)
                 if op.torch.returns is not None:  # a tuple: the output that flows on
                     node = graph.call_function(operator.getitem, (node, op.flow_index))
         nodes[child.name] = node

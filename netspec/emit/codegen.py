@@ -1275,6 +1275,8 @@ class _ClassWriter:
             # optional ports filled in (attention's key, value), a tuple for (h, c)
             args = [a if isinstance(a, str) else f"({', '.join(a)}{',' * (len(a) == 1)})"
                     for a in op.call_inputs(args)]
+        if op is not None:  # need_weights=False: what the built model passes too
+            args = [*args, *(f"{k}={literal(v)}" for k, v in op.torch.call_with)]
         text = f"{target}({', '.join(args)})"
         if op is not None and op.torch.returns is not None and not whole:
             text += f"[{op.flow_index}]"  # a tuple (RNN: output, state): one output flows on

@@ -84,7 +84,8 @@ def _key_args(kw: dict) -> str:
        outputs=(Output("attn_output"), Output("attn_weights")), flows="attn_output",
        torch=Torch("torch.nn.MultiheadAttention", returns=("attn_output", "attn_weights"),
                    forward_params=_FORWARD_PARAMS,
-                   free_params=("need_weights", "average_attn_weights")),
+                   free_params=("need_weights", "average_attn_weights"),
+                   call_with=(("need_weights", False),)),
        params=_mha_params, macs=_mha_macs, draw=Draw(key_args=_key_args),
        read_module=_read_attention)
 def multihead_attention(a: Args, shapes: list[Shape]) -> Shape:
@@ -228,3 +229,37 @@ def scaled_dot_product_attention(a: Args, shapes: list[Shape]) -> Shape:
         a.warn(f"dropout_p {a.dropout_p} is applied in eval too (the function has no "
                "training flag; write 0 for inference)", "dropout_p")
     return (*weights[:-1], v[-1])
+
+
+# ---------------------------------------------------------------- rotary position embedding
+
+# rotary_embedding as generated files define it; netspec.ops.torch_side.rotary_embedding is
+# the same source (tests/ops/test_op_rotary.py holds them equal).  Computed as transformers'
+# LlamaRotaryEmbedding and apply_rotary_pos_emb compute it, so the values are the same bits.
+ROTARY_EMBEDDING = '''def rotary_embedding(x: torch.Tensor, theta: float = 10000.0) -> torch.Tensor:
+    """Rotary position embedding (RoFormer, Llama) of x, N×heads×L×head_dim: the pair
+    (i, i + head_dim / 2) of position p turned by the angle p * theta ** (-2i / head_dim)."""
+    dim = x.shape[-1]
+    inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float, device=x.device)
+                                / dim))
+    positions = torch.arange(x.shape[-2], dtype=torch.float, device=x.device)
+    freqs = positions[:, None] * inv_freq
+    angles = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    rotated = torch.cat((-x[..., dim // 2:], x[..., :dim // 2]), dim=-1)
+    return x * cos + rotated * sin'''
+
+
+@layer("RotaryEmbedding", Arg("theta", Float(), 10000.0), family="recurrent", min_rank=3,
+       torch=Torch("netspec.ops.torch_side.rotary_embedding", module=False,
+                   keywords=("theta",)),
+       code=Code(call="rotary_embedding", helper=ROTARY_EMBEDDING),
+       draw=Draw(abbrev="RoPE", key_args=lambda kw: f"θ {kw.get('theta', 10000.0):g}"))
+def rotary_embedding(a: Args, x: Shape) -> Shape:
+    """Rotary position embedding of queries or keys, …×heads×L×head_dim (transformers'
+    apply_rotary_pos_emb with Llama's frequencies, rope_theta ``theta``): positions 0…L-1
+    along dim -2, L read from the input when it runs; the shape is kept."""
+    if x[-1] % 2:
+        raise ShapeError(f"head_dim {x[-1]} (the last dim of {fmt(x)}) is odd: the rotation "
+                         "turns pairs of features, i and i + head_dim / 2")
+    return x

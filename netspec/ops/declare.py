@@ -263,6 +263,11 @@ class Torch:
     # (MultiheadAttention's need_weights: whether attn_weights is computed).
     forward_params: tuple[tuple[str, Any], ...] = ()
     free_params: tuple[str, ...] = ()
+    # Free parameters the built model and generated code pass in every call: values that
+    # skip work on outputs no spec takes (MultiheadAttention's need_weights=False: no
+    # attention weights computed and averaged, and torch's fused fast path in eval, as
+    # torchvision's EncoderBlock calls it)
+    call_with: tuple[tuple[str, Any], ...] = ()
     # A learnable tensor (nn.Parameter) registered on the module that holds the entry and
     # read in forward as self.<name>; made by torch_side.make_parameter from the arguments.
     parameter: bool = False
@@ -414,6 +419,8 @@ class LayerType:
             raise ValueError(f"{self.name}: only the first positional argument may be varargs")
         if not set(self.torch.free_params) <= {k for k, _ in self.torch.forward_params}:
             raise ValueError(f"{self.name}: free_params names no forward parameter")
+        if not {k for k, _ in self.torch.call_with} <= set(self.torch.free_params):
+            raise ValueError(f"{self.name}: call_with names no free forward parameter")
         named = {*self.torch.call_args, *self.torch.keywords,
                  *(p.scalar for p in self.inputs if p.scalar),
                  *(p.size_of for p in self.inputs if p.size_of)}

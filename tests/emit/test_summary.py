@@ -7,7 +7,10 @@ elementwise.  Whole zoo networks are counted on the meta device (shapes only, no
 arithmetic: U-Net's 150 G MACs in milliseconds); ``test_meta_counts_are_real`` shows the
 count on meta is the count of a real CPU forward.  oneDNN is switched off while counting:
 with it, the CPU LSTM is one fused kernel FlopCounterMode does not see (0 FLOPs); without
-it, torch runs the LSTM as the addmm per step it counts.
+it, torch runs the LSTM as the addmm per step it counts.  Likewise attention is counted on
+scaled_dot_product_attention's math kernel (two matmuls): torch's fused CPU kernel, which
+MultiheadAttention runs when called with need_weights=False as netspec and torchvision call
+it, reports 0 FLOPs.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from conftest import examples
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from oracle import spec_text, to_torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import netspec
@@ -42,10 +46,12 @@ torch.set_num_threads(1)
 
 @contextmanager
 def counting():
-    """FlopCounterMode with oneDNN off (see the module docstring) and warnings quiet."""
+    """FlopCounterMode with oneDNN off and attention on the math kernel (see the module
+    docstring), warnings quiet."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as f:
+        with torch.backends.mkldnn.flags(enabled=False), sdpa_kernel(SDPBackend.MATH), \
+                FlopCounterMode(display=False) as f:
             yield f
 
 
@@ -96,11 +102,12 @@ def test_meta_counts_are_real(name):
     assert real == meta == s.macs
 
 
-@pytest.mark.parametrize("name", ["vit_b_16", "convnext_tiny"])
+@pytest.mark.parametrize("name", ["vit_b_16", "convnext_tiny", "llama_tiny"])
 def test_macs_of_the_modern_zoo_are_flop_counter_s(name):
     """Summary's MACs are exactly FlopCounterMode's total / 2 on the built model, attention
     included: on the CPU in training mode, as in eval the fused attention kernel (torch's
-    MultiheadAttention fast path) is invisible to the counter; and on meta in eval."""
+    MultiheadAttention fast path) is invisible to the counter; and on meta in eval.  Llama's
+    grouped-query heads are counted as the math kernel runs them, repeated to the query's."""
     spec = ROOT / "specs" / "zoo" / f"{name}.yaml"
     s = summarize(spec)
     torch.manual_seed(0)

@@ -154,7 +154,12 @@ def test_build_codegen_summary_render(spec, tmp_path):
     with torch.no_grad():
         assert tuple(model(x).shape) == (2, *result.output_shape)
     source = generate(result, "class")
-    assert ("x = self.attn(x, x, x)[0]" in source) or ("x = self.attn(x, kv, kv)[0]" in source)
+    # need_weights=False, as torchvision's EncoderBlock calls it: no attention weights are
+    # computed (nor averaged), and eval takes torch's fused fast path; built the same
+    assert ("x = self.attn(x, x, x, need_weights=False)[0]" in source) or \
+        ("x = self.attn(x, kv, kv, need_weights=False)[0]" in source)
+    (call,) = [n for n in model.graph.nodes if n.op == "call_module" and n.target == "attn"]
+    assert call.kwargs == {"need_weights": False}
     name = result.network.name
     path = tmp_path / f"{name.lower()}.py"
     path.write_text(source)
