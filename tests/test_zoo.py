@@ -209,6 +209,60 @@ def test_gpt_tiny_against_a_hand_written_decoder():
     assert summarize(spec).macs == counter.get_total_flops() // 2
 
 
+def llama_tiny():
+    """transformers' LlamaForCausalLM as specs/zoo/llama_tiny.yaml declares it, random
+    weights (no download), its default attention (sdpa); the RMSNorm weights, which start at
+    ones, drawn in [0.5, 1.5], so that a norm taking another's weight would show."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=1000, hidden_size=256, intermediate_size=688,
+                         num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=2,
+                         max_position_embeddings=512, rope_theta=10000.0, rms_norm_eps=1e-6,
+                         tie_word_embeddings=False)
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("norm.weight"):
+                parameter.uniform_(0.5, 1.5)
+    return model
+
+
+def test_llama_tiny_against_transformers():
+    """RMSNorm, rotary positions, causal grouped-query attention (8 query heads over 2
+    key/value heads) and the SiLU-gated MLP: the same state_dict keys and shapes, strict load,
+    the same logits at the declared 64 tokens and at 37 (lengths read when it runs); causal;
+    every named layer's shape as check says; MACs as FlopCounterMode counts the reference."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    reference = llama_tiny()
+    assert reference.config._attn_implementation == "sdpa"
+    spec = ZOO / "llama_tiny.yaml"
+    model = netspec.build(spec).eval()
+    ours, theirs = model.state_dict(), reference.state_dict()
+    assert set(ours) == set(theirs)  # rotary inv_freq is no persistent buffer in either
+    assert all(ours[k].shape == theirs[k].shape for k in ours)
+    count = sum(p.numel() for p in reference.parameters())
+    assert sum(p.numel() for p in model.parameters()) == count == netspec.check(spec).total_params
+    model.load_state_dict(theirs, strict=True)
+    for batch, length in ((2, 64), (3, 37)):
+        ids = torch.randint(0, 1000, (batch, length))
+        with torch.no_grad():
+            logits = reference(ids, use_cache=False).logits
+            assert (model(ids) - logits).abs().max().item() <= 1e-5, length
+    changed = ids.clone()  # a later token leaves earlier logits unchanged
+    changed[:, 20] = (ids[:, 20] + 1) % 1000
+    with torch.no_grad():
+        assert torch.equal(model(ids)[:, :20], model(changed)[:, :20])
+    assert_hook_shapes(spec, model)
+    # the math kernel: FlopCounterMode has no formula for the CPU's fused kernel (counts 0)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter, \
+            torch.no_grad():
+        reference(torch.zeros(1, 64, dtype=torch.int64), use_cache=False)
+    assert summarize(spec).macs == counter.get_total_flops() // 2
+
+
 @pytest.mark.parametrize("stem", EXACT_MACS)
 def test_summary_macs_are_flop_counter_s(stem):
     make, shape = TORCHVISION[stem]
