@@ -1,14 +1,17 @@
 """Does a netspec-built network run as fast as the hand-written one?
 
 specs/zoo/resnet18.yaml built by netspec.build against torchvision.models.resnet18() (at
-batch 1 and 32), and specs/zoo/vit_b_16.yaml against torchvision.models.vit_b_16() (at batch
-1 and 8), both in eval mode under torch.inference_mode on the CPU.  The timings are
+batch 1 and 32), specs/zoo/vit_b_16.yaml against torchvision.models.vit_b_16() (at batch 1
+and 8), and specs/zoo/llama_tiny.yaml against transformers' LlamaForCausalLM of the same
+configuration (64 tokens, batch 1 and 8; its logits), all in eval mode under
+torch.inference_mode on the CPU.  The timings are
 interleaved (each round times both models, alternating which goes first, so drift in clock
 speed or load hits both alike), after warm-up; the ratio is median(netspec) /
-median(torchvision), target at most 1.03.  Before timing, torchvision's weights are loaded
+median(reference), target at most 1.03.  Before timing, the reference's weights are loaded
 into the netspec model and the outputs are compared.
 
-    python bench/forward_overhead.py [--model resnet18|vit_b_16] [--rounds 15] [--threads N]
+    python bench/forward_overhead.py [--model resnet18|vit_b_16|llama_tiny] [--rounds 15]
+                                     [--threads N]
 
 Threads: torch's default (torch.get_num_threads()) unless --threads is given.  Exit 1 if the
 outputs differ (timings are reported either way; they depend on the machine).
@@ -30,10 +33,44 @@ sys.path.insert(0, str(ROOT))
 
 import netspec  # noqa: E402
 
-# the zoo spec -> (torchvision's constructor, the batch sizes timed: (batch, calls, warm-up))
+
+class LlamaLogits(torch.nn.Module):
+    """transformers' LlamaForCausalLM as specs/zoo/llama_tiny.yaml declares it (random
+    weights, its default sdpa attention), called as a decoder is for logits: no cache."""
+
+    def __init__(self):
+        super().__init__()
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        self.reference = LlamaForCausalLM(LlamaConfig(
+            vocab_size=1000, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
+            num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=512,
+            rope_theta=10000.0, rms_norm_eps=1e-6, tie_word_embeddings=False))
+
+    def state_dict(self, *args, **kwargs):
+        return self.reference.state_dict(*args, **kwargs)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.reference(ids, use_cache=False).logits
+
+
+def images(batch: int) -> torch.Tensor:
+    return torch.randn(batch, 3, 224, 224)
+
+
+def tokens(batch: int) -> torch.Tensor:
+    return torch.randint(0, 1000, (batch, 64))
+
+
+# the zoo spec -> (the reference's constructor, its name, the input of a batch, the batch
+# sizes timed: (batch, calls, warm-up))
 MODELS = {
-    "resnet18": (torchvision.models.resnet18, ((1, 10, 10), (32, 1, 2))),
-    "vit_b_16": (torchvision.models.vit_b_16, ((1, 3, 3), (8, 1, 2))),
+    "resnet18": (torchvision.models.resnet18, "torchvision.models.resnet18()", images,
+                 ((1, 10, 10), (32, 1, 2))),
+    "vit_b_16": (torchvision.models.vit_b_16, "torchvision.models.vit_b_16()", images,
+                 ((1, 3, 3), (8, 1, 2))),
+    "llama_tiny": (LlamaLogits, "transformers' LlamaForCausalLM", tokens,
+                   ((1, 20, 10), (8, 5, 3))),
 }
 TARGET = 1.03
 
@@ -45,15 +82,14 @@ def per_call(model: torch.nn.Module, x: torch.Tensor, calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def measure(ours, theirs, batch: int, rounds: int, calls: int, warmup: int):
-    x = torch.randn(batch, 3, 224, 224)
-    times = {"netspec": [], "torchvision": []}
+def measure(ours, theirs, x: torch.Tensor, rounds: int, calls: int, warmup: int):
+    times = {"netspec": [], "reference": []}
     with torch.inference_mode():
         for _ in range(warmup):
             ours(x)
             theirs(x)
         for r in range(rounds):
-            order = [("netspec", ours), ("torchvision", theirs)]
+            order = [("netspec", ours), ("reference", theirs)]
             if r % 2:
                 order.reverse()
             for label, model in order:
@@ -83,8 +119,8 @@ def main() -> int:
 
 
 def compare(name: str, rounds: int) -> tuple[float, bool]:
-    """Time one zoo spec against torchvision's model: (the worst ratio, outputs equal)."""
-    make, batches = MODELS[name]
+    """Time one zoo spec against its reference model: (the worst ratio, outputs equal)."""
+    make, label, example, batches = MODELS[name]
     spec = ROOT / "specs" / "zoo" / f"{name}.yaml"
     torch.manual_seed(0)
     theirs = make().eval()
@@ -95,23 +131,23 @@ def compare(name: str, rounds: int) -> tuple[float, bool]:
     ours = netspec.build(spec)
     ours.load_state_dict(theirs.state_dict(), strict=True)
     ours.eval()
-    x = torch.randn(4, 3, 224, 224)
+    x = example(4)
     with torch.inference_mode():
         a, b = ours(x), theirs(x)
     difference = (a - b).abs().max().item()
     print()
-    print(f"netspec.build({spec.relative_to(ROOT)}) vs torchvision.models.{name}(), same "
-          f"weights (strict load); outputs on 4 random images: max |difference| "
-          f"{difference:.3g} ({'bit-identical' if torch.equal(a, b) else 'not bit-identical'})")
-    header = f"{'batch':>5}  {'netspec ms':>10}  {'torchvision ms':>14}  {'ratio':>6}"
+    print(f"netspec.build({spec.relative_to(ROOT)}) vs {label}, same weights (strict load); "
+          f"outputs on 4 random inputs: max |difference| {difference:.3g} "
+          f"({'bit-identical' if torch.equal(a, b) else 'not bit-identical'})")
+    header = f"{'batch':>5}  {'netspec ms':>10}  {'reference ms':>12}  {'ratio':>6}"
     print(f"{header}  target ≤ {TARGET}")
     worst = 0.0
     for batch, calls, warmup in batches:
-        medians, _ = measure(ours, theirs, batch, rounds, calls, warmup)
-        ratio = medians["netspec"] / medians["torchvision"]
+        medians, _ = measure(ours, theirs, example(batch), rounds, calls, warmup)
+        ratio = medians["netspec"] / medians["reference"]
         worst = max(worst, ratio)
         print(f"{batch:>5}  {medians['netspec'] * 1e3:>10.2f}  "
-              f"{medians['torchvision'] * 1e3:>14.2f}  {ratio:>6.3f}  "
+              f"{medians['reference'] * 1e3:>12.2f}  {ratio:>6.3f}  "
               f"{'ok' if ratio <= TARGET else 'ABOVE TARGET'}")
     if difference > 1e-5:
         print(f"error: the outputs of {name} differ", file=sys.stderr)

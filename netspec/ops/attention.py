@@ -254,7 +254,9 @@ ROTARY_EMBEDDING = '''def rotary_embedding(x: torch.Tensor, theta: float = 10000
        torch=Torch("netspec.ops.torch_side.rotary_embedding", module=False,
                    keywords=("theta",)),
        code=Code(call="rotary_embedding", helper=ROTARY_EMBEDDING),
-       draw=Draw(abbrev="RoPE", key_args=lambda kw: f"θ {kw.get('theta', 10000.0):g}"))
+       draw=Draw(abbrev="RoPE", key_args=lambda kw: f"θ {kw.get('theta', 10000.0):g}"),
+       # a built model's call, which the importer reads back
+       fx=(FxCall("rotary_embedding", (("theta", 10000.0),), module="netspec.ops.torch_side"),))
 def rotary_embedding(a: Args, x: Shape) -> Shape:
     """Rotary position embedding of queries or keys, …×heads×L×head_dim (transformers'
     apply_rotary_pos_emb with Llama's frequencies, rope_theta ``theta``): positions 0…L-1

@@ -9,14 +9,22 @@ import inspect
 import pytest
 import torch
 from conftest import examples
-from function_ops import DTYPES, build_and_codegen_agree, compare, summary_and_render
+from function_ops import (
+    DTYPES,
+    build_and_codegen_agree,
+    compare,
+    import_round_trip,
+    summary_and_render,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 from transformers import LlamaConfig
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
 
 import netspec
 from netspec.ops import REGISTRY, torch_side
+from netspec.ops.torch_side import rotary_embedding
 
 
 def llama_rotary(x: torch.Tensor, theta: float = 10000.0) -> torch.Tensor:
@@ -120,3 +128,26 @@ def test_rotary_embedding_is_one_source():
     netspec.ops.torch_side.rotary_embedding: they are the same code."""
     assert inspect.getsource(torch_side.rotary_embedding).rstrip() == \
         REGISTRY["RotaryEmbedding"].code.helper
+
+
+class Rotated(nn.Module):
+    """Queries from a projection, rotated by the function build calls: a global of the
+    module its forward is in, as in a built model's code."""
+
+    def __init__(self, theta: float):
+        super().__init__()
+        self.proj, self.theta = nn.Linear(32, 32), theta
+
+    def forward(self, x):
+        q = self.proj(x)
+        return rotary_embedding(q.view(q.shape[0], q.shape[1], -1, 8).transpose(1, 2),
+                                theta=self.theta)
+
+
+@pytest.mark.parametrize("theta", [10000.0, 500000.0])
+def test_import_round_trip(theta):
+    """A model calling netspec.ops.torch_side.rotary_embedding imports back as
+    RotaryEmbedding, theta written where it is not the default."""
+    layers = import_round_trip(Rotated(theta), (10, 32), torch.randn(2, 10, 32))
+    assert next(iter(layers[-1])) == "RotaryEmbedding"
+    assert layers[-1]["RotaryEmbedding"] == (None if theta == 10000.0 else {"theta": theta})
