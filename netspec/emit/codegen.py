@@ -77,7 +77,10 @@ _MODULE_NAME = re.compile(MODULE_NAME.pattern, re.ASCII)  # block1-0, via getatt
 _INDEX = re.compile(r"(0|[1-9][0-9]*)", re.ASCII)
 # Module-level names the generated file defines or uses: a class may not take them.
 # Functions and classes the generated file defines once (Code.helper): crop_to, LayerNorm2d
-_HELPER_FUNCTIONS = frozenset(lt.code.call for lt in REGISTRY.values() if lt.code.helper)
+# every function and class the ops' helper sources define at the top of a generated file
+_HELPER_FUNCTIONS = frozenset(
+    name for lt in REGISTRY.values() if lt.code.helper
+    for name in re.findall(r"^(?:def|class) (\w+)", lt.code.helper, re.M))
 # Module ops whose class is not torch's and that the file does not define
 # (torchvision.ops.StochasticDepth): the file imports them by name, which no class may take
 _IMPORTED = {lt.torch.target.rpartition(".")[2]: lt.torch.target.rpartition(".")[0]

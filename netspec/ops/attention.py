@@ -240,13 +240,12 @@ ROTARY_EMBEDDING = '''def rotary_embedding(x: torch.Tensor, theta: float = 10000
     """Rotary position embedding (RoFormer, Llama) of x, N×heads×L×head_dim: the pair
     (i, i + head_dim / 2) of position p turned by the angle p * theta ** (-2i / head_dim)."""
     dim = x.shape[-1]
-    inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float, device=x.device)
-                                / dim))
+    inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float, device=x.device) / dim))
     positions = torch.arange(x.shape[-2], dtype=torch.float, device=x.device)
     freqs = positions[:, None] * inv_freq
     angles = torch.cat((freqs, freqs), dim=-1)
     cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-    rotated = torch.cat((-x[..., dim // 2:], x[..., :dim // 2]), dim=-1)
+    rotated = torch.cat((-x[..., dim // 2 :], x[..., : dim // 2]), dim=-1)
     return x * cos + rotated * sin'''
 
 

@@ -73,9 +73,12 @@ def _lean_inception(text: str) -> str:
     """Inception v3 with one module of each kind (A to E: 11 -> 5) at its smallest input,
     75×75 (1/16 of the pixels), so without the aux head, which needs 17×17 features and runs
     in training only (export writes the eval graph; googlenet's export keeps its aux heads)."""
-    text = re.sub(r"\n  - Inception[ACE]:[^\n]*\n    name: Mixed_(5c|5d|6c|6d|7c)", "", text)
+    kept = len(text)
+    text = re.sub(r"\n  - \{Inception[ACE]: [^\n]*name: Mixed_(5c|5d|6c|6d|7c)\}[^\n]*", "",
+                  text)
     text = re.sub(r"returns: namedtuple\noutputs:\n(  [^\n]*\n)+", "", text)
-    text = text.replace("  - InceptionAux:\n    name: AuxLogits\n", "")
+    text = text.replace("  - {InceptionAux: {}, name: AuxLogits}\n", "")
+    assert len(text) < kept - 300, "the lean copy's patterns no longer match the spec"
     return text.replace("input: [3, 299, 299]", "input: [3, 75, 75]")
 
 
