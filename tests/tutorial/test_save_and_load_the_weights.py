@@ -12,15 +12,13 @@ that writes the plain state_dict; this test follows it."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from student import run
+from student import generated_model, run
 
 import netspec
 from netspec.train.data import digits_arrays
@@ -83,15 +81,7 @@ def test_the_tutorial_two_lines_load_it_into_the_generated_class(trained, monkey
     (best,) = Path("runs").glob("LeNet5Digits/*/best.pt")
     assert run(["weights", str(best.parent), "-o", "lenet5digits.pt"])[0] == 0  # a run folder
     assert run(["codegen", str(LENET), "-o", "lenet5_model.py"])[0] == 0
-    module_spec = importlib.util.spec_from_file_location("lenet5_model", "lenet5_model.py")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules["lenet5_model"] = module
-    try:
-        module_spec.loader.exec_module(module)
-        model = module.LeNet5Digits()
-        model.load_state_dict(torch.load("lenet5digits.pt"))
-    finally:
-        del sys.modules["lenet5_model"]
+    model = generated_model("lenet5_model.py", "LeNet5Digits", "lenet5digits.pt")
     built = netspec.build(LENET)
     built.load_state_dict(torch.load("lenet5digits.pt"))
     images = digits_arrays()[0][:64]
@@ -146,15 +136,7 @@ def test_a_spec_with_unnamed_layers_gets_the_generated_class_s_keys_too(tmp_path
     assert command.startswith("netspec weights ") and command.endswith(" --style class")
     assert run(shlex.split(command)[1:])[0] == 0
     assert run(["codegen", "digits.yaml", "-o", "digits_model.py"])[0] == 0
-    module_spec = importlib.util.spec_from_file_location("digits_model", "digits_model.py")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules["digits_model"] = module
-    try:
-        module_spec.loader.exec_module(module)
-        model = module.Digits()
-        model.load_state_dict(torch.load("digits_class.pt"))  # the tutorial's two lines
-    finally:
-        del sys.modules["digits_model"]
+    model = generated_model("digits_model.py", "Digits", "digits_class.pt")  # the two lines
     (best,) = Path("runs").glob("Digits/*/best.pt")
     assert run(["weights", str(best), "-o", "digits.pt"])[0] == 0
     built = netspec.build("digits.yaml")
