@@ -43,7 +43,7 @@ def is_parameter(result: Node) -> bool:
 def is_chain(children: list[Node]) -> bool:
     """Each entry is a module taking the previous one's output: an nn.Sequential expresses
     it (a function op, Torch(module=False), needs a forward that calls it)."""
-    return all(not c.sources and not calls_function(c) and c.kind != "merge"
+    return all(not c.sources and not calls_function(c) and c.kind not in ("merge", "branches")
                for c in children)
 
 
@@ -55,6 +55,8 @@ def module_for(result: Node) -> Any:
         return construct(result, raw=result.kind == "merge")
     if result.kind == "repeat":
         return nn.Sequential(OrderedDict((c.name, module_for(c)) for c in result.children))
+    if result.kind == "branches":  # called one by one in its parent's forward
+        return nn.ModuleList([module_for(c) for c in result.children])
     class_name = result.type if result.kind == "block" else "Sequential"
     return scope_module(result.children, class_name, result.output)
 
@@ -130,7 +132,14 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
     previous = nodes[first]
     for child in children:
         inputs = [nodes[s] for s in child.sources] if child.sources else [previous]
-        if is_parameter(child):  # registered here under its name, read as self.<name>
+        if child.kind == "branches":  # self.convs[k](x) for each k: values convs.0, ...
+            root.add_module(child.name, reuse.get_submodule(child.name) if reuse is not None
+                            else module_for(child))
+            for part in child.children:
+                nodes[f"{child.name}.{part.name}"] = graph.call_module(
+                    f"{child.name}.{part.name}", (inputs[0],))
+            node = nodes[f"{child.name}.0"]
+        elif is_parameter(child):  # registered here under its name, read as self.<name>
             _register_tensor(root, child, reuse)
             node = graph.get_attr(child.name)
         elif calls_function(child):
@@ -165,7 +174,11 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
         graph.output(tuple(nodes[s] for s in outputs))
     else:
         graph.output(nodes.get(output, previous) if output else previous)
-    return fx.GraphModule(root, graph, class_name=class_name)
+    module = fx.GraphModule(root, graph, class_name=class_name)
+    for child in children:  # fx copies convs.0, convs.1 into a plain Module: the ModuleList
+        if child.kind == "branches":
+            setattr(module, child.name, root.get_submodule(child.name))
+    return module
 
 
 def _register_tensor(root: Any, child: Node, reuse: Any) -> None:

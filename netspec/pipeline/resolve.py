@@ -335,6 +335,13 @@ def unchecked(index: int, name: str, raw: Any, qualname: str, previous: Flow
             Flow(None, previous.dtype, "", name))
 
 
+def takes_all_parts(raw: Any) -> bool:
+    """The entry's op takes two or more tensors as one list (Concat, Stack, Add): from:
+    naming an entry that gives several (branches) gives it all of them, in order."""
+    lt = REGISTRY.get(entry_type(raw) or "")
+    return lt is not None and lt.max_inputs is None
+
+
 class Expander:
     def __init__(self, doc: Document, broken: set[tuple], report: Diagnostics,
                  infer_layer: InferLayer):
@@ -419,6 +426,8 @@ class Expander:
             previous = env[name]
         if skipped and failed_at is not None:
             self.note_unchecked(scope, skipped, failed_at)
+        if results and results[-1].kind == "branches" and not previous.whole:
+            self.branches_last(scope, results[-1])
         if scope.path == ("layers",):
             self.top_env = env
         return results, previous
@@ -468,9 +477,13 @@ class Expander:
             return [previous], True
         names = raw["from"] if isinstance(raw["from"], list) else [raw["from"]]
         flows, ok = [], bool(names)  # from: [] is validation's to report
+        takes_list = takes_all_parts(raw)
         for i, name in enumerate(names):
             where = path + ("from",) + ((i,) if isinstance(raw["from"], list) else ())
             if isinstance(name, str) and name in env:
+                if not env[name].whole and takes_list:  # torch.cat(res): every part, in order
+                    flows.extend(env[name].parts.values())
+                    continue
                 if not env[name].whole:
                     self.whole_parts(scope, path, where, env[name])
                     ok = False
@@ -583,6 +596,8 @@ class Expander:
             return failed(index, name, raw, qualname, inputs)
         if isinstance(raw, dict) and "repeat" in raw:
             return self.repeat(scope, raw, path, index, name, qualname, inputs)
+        if isinstance(raw, dict) and "branches" in raw:
+            return self.branches(scope, raw, path, index, name, qualname, inputs)
         if isinstance(raw, dict) and "layers" in raw:
             child = Scope(path + ("layers",), qualname + ".", scope.params, scope.block,
                           scope.depth)
@@ -839,3 +854,55 @@ class Expander:
             self.add(d, in_block=scope.block is not None)
         return not problems
 
+
+    # ------------------------------------------------------------------------- branches
+
+    def branches(self, scope, raw, path, index, name, qualname, inputs):
+        """branches: [a, b, ...]: each entry on this entry's input, side by side, as the
+        modules of an nn.ModuleList (named 0..N-1, its state_dict keys); it gives their N
+        outputs, taken one by one (from: name.0) or all at once, in order, by an op that
+        takes two or more tensors (Concat: {dim: 1}, from: name)."""
+        flow = inputs[0]
+        label = entry_label(self.doc.data, path)
+        children: list[Node] = []
+        parts: dict[str, Flow] = {}
+        for k, branch in enumerate(raw["branches"]):
+            where = path + ("branches", k)
+            child_qual = f"{qualname}.{k}"
+            if where in self.broken:
+                result, out = unchecked(k, str(k), branch, child_qual, flow)
+            else:
+                result, out = self.entry(scope, branch, where, k, str(k), child_qual, [flow])
+            result.path, result.written, result.block = where, branch, scope.block
+            result.output_dtype = out.dtype
+            children.append(result)
+            if not out.whole:  # a branch is one module giving one tensor, as torch's list
+                self.error_at(where, f"{label}: branch {k} gives {len(out.parts)} tensors; "
+                              "each branch gives one (the branches entry's output "
+                              f"{name}.{k})", scope)
+                out = Flow(None, out.dtype, "", str(k))
+            shown = fmt(out.shape) if out.shape is not None else "?"
+            parts[str(k)] = Flow(out.shape, out.dtype, f"branch {k} of {label}, {shown}",
+                                 f"{name}.{k}", batched=out.batched)
+        known = all(p.shape is not None for p in parts.values())
+        node = self.container(index, name, "branches", "branches", qualname, inputs, children,
+                              Flow(children[0].output_shape if known else None, flow.dtype,
+                                   "", name))
+        if not known:
+            return node, Flow(None, flow.dtype, "", name)
+        node.outputs = [(k, p.shape) for k, p in parts.items()]
+        first = parts["0"]
+        return node, Flow(first.shape, first.dtype, first.origin, name, parts=parts,
+                          whole=False)
+
+    def branches_last(self, scope: Scope, node: Node) -> None:
+        """A list ends with a branches entry: its output would be several tensors, where a
+        group's, a block's or the network's (without outputs:) is one."""
+        if scope.path == ("layers",) and isinstance(self.doc.data, dict) and \
+                self.doc.data.get("outputs") is not None:
+            return  # outputs: names the tensors the network returns
+        count = len(node.outputs)
+        self.error_at(node.path, f"{entry_label(self.doc.data, node.path)}: its {count} "
+                      "branches give a tensor each, and the last entry of a list gives its "
+                      "output, one tensor; join them after it (- Concat: {dim: 1}, from: "
+                      f"{node.name}) or take one (from: {node.name}.0)", scope)

@@ -52,7 +52,7 @@ ENTRY_NAME = {
 }
 TYPE_PATTERN = "^[A-Z][A-Za-z0-9_]*$"  # layer types and block names are CamelCase
 # lowercase keys an entry may carry besides its layer type
-ENTRY_KEYS = ("name", "from", "repeat", "first", "if", "layers", "tie")
+ENTRY_KEYS = ("name", "from", "repeat", "first", "if", "layers", "branches", "tie")
 RESERVED_KEYS: tuple[str, ...] = ()
 MAX_REPEAT = 10_000
 TARGET_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
@@ -147,6 +147,14 @@ def entry_schema(layer_names: list[str]) -> dict[str, Any]:
             "items": {"$ref": "#/$defs/entry"},
             "description": "a group: these layers as an nn.Sequential child",
         },
+        "branches": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"$ref": "#/$defs/entry"},
+            "description": "entries side by side, each on this entry's input, as an "
+                           "nn.ModuleList (children 0..N-1); gives N tensors: from: name.0, "
+                           "or all of them to Concat (from: name)",
+        },
     }
     properties.update({name: layer_schema(REGISTRY[name]) for name in layer_names})
     return {
@@ -171,6 +179,9 @@ def block_entry_schema() -> dict[str, Any]:
     entry = entry_schema([])  # every CamelCase key: a layer or a block, its arguments open
     layers = entry["else"]["properties"]["layers"]
     entry["else"]["properties"]["layers"] = layers | {"items": {"$ref": "#/$defs/block_entry"}}
+    branches = entry["else"]["properties"]["branches"]
+    entry["else"]["properties"]["branches"] = branches | {
+        "items": {"$ref": "#/$defs/block_entry"}}
     return entry
 
 

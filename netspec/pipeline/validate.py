@@ -222,7 +222,8 @@ def entry_index(path: tuple) -> int | None:
     if len(path) <= start or not isinstance(path[start], int):
         return None
     found, j = start, start + 1
-    while j + 1 < len(path) and path[j] == "layers" and isinstance(path[j + 1], int):
+    while j + 1 < len(path) and path[j] in ("layers", "branches") and \
+            isinstance(path[j + 1], int):
         found, j = j + 1, j + 2
     return found
 
@@ -867,6 +868,35 @@ def _check_scope(
             out.extend(_check_name(doc, path, name, label, info, seen, list_path, branching))
         if "layers" in entry and isinstance(entry["layers"], list):
             out.extend(_check_scope(doc, path + ("layers",), entry["layers"], broken, blocks))
+        if "branches" in entry and isinstance(entry["branches"], list):
+            out.extend(_check_branches(doc, path, entry["branches"], broken, blocks))
+    return out
+
+
+# what a branch cannot have: it takes the branches entry's input, is named by its position
+# (an nn.ModuleList's), and is always there (a list's positions would shift)
+_NOT_IN_BRANCH = {"from": "takes the branches entry's input", "name": "is named by its "
+                  "position, as an nn.ModuleList's modules are", "if": "is always there (a "
+                  "left-out branch would shift the positions of the others)",
+                  "tie": "cannot tie its parameters"}
+
+
+def _check_branches(
+    doc: Document, path: tuple, branches: list, broken: set[tuple], blocks: list[str]
+) -> list[Diagnostic]:
+    """The entries of a branches: list: each one checked as an entry of a list, without the
+    keys that make no sense side by side."""
+    out = _check_scope(doc, path + ("branches",), branches, broken, blocks)
+    for k, branch in enumerate(branches):
+        if not isinstance(branch, dict):
+            continue
+        where = path + ("branches", k)
+        label = entry_label(doc.data, where, with_type=entry_type(branch) is not None)
+        for key, why in _NOT_IN_BRANCH.items():
+            if key in branch:
+                out.append(doc.diagnostic(where + (key,), f"{label}: {key}: a branch {why}",
+                                          at_key=True))
+                broken.add(where)
     return out
 
 
@@ -912,7 +942,7 @@ def _check_entry_types(
                 layer=info,
             )
         )
-    group = "layers" in entry
+    group = "layers" in entry or "branches" in entry
     if "first" in entry and "repeat" not in entry:  # nothing would read it
         out.append(doc.diagnostic(path + ("first",), f"{label}: first: sets arguments of "
                                   "the first copy of a repeat, and this entry has no "
@@ -930,10 +960,15 @@ def _check_entry_types(
         out.append(
             doc.diagnostic(
                 path,
-                f"{label}: an entry is a layer or a group (layers: [...]), not both",
+                f"{label}: an entry is a layer or a group (layers: [...] or branches: "
+                "[...]), not both",
                 layer=info,
             )
         )
+    elif "layers" in entry and "branches" in entry:
+        out.append(doc.diagnostic(path, f"{label}: an entry is a group of layers in a chain "
+                                  "(layers: [...]) or side by side (branches: [...]), not both",
+                                  layer=info))
     elif not types and not group and entry and path not in broken:
         out.append(
             doc.diagnostic(
@@ -942,7 +977,8 @@ def _check_entry_types(
                 layer=info,
             )
         )
-    if unknown or (len(types) != 1 and not group) or (group and types):
+    if unknown or (len(types) != 1 and not group) or (group and types) or \
+            ("layers" in entry and "branches" in entry):
         broken.add(path)
     return out
 
@@ -997,8 +1033,9 @@ def validate_entry(doc: Document, path: tuple, entry: Any) -> list[Diagnostic]:
     if not _entry_validator_cache:
         full = schema_module.load()
         _entry_validator_cache.append(_Schema({"$defs": full["$defs"], "$ref": "#/$defs/entry"}))
-    if isinstance(entry, dict) and "layers" in entry:
-        entry = {k: v for k, v in entry.items() if k != "layers"}  # children: checked one by one
+    if isinstance(entry, dict) and ("layers" in entry or "branches" in entry):
+        # children: checked one by one
+        entry = {k: v for k, v in entry.items() if k not in ("layers", "branches")}
     translate = _Translator(doc, overrides={tuple(path): entry})
     out: list[Diagnostic] = []
     for error in _entry_validator_cache[0].errors(entry):
