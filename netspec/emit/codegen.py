@@ -402,7 +402,7 @@ def _branching(nodes: list[CodeNode], output: str | None) -> CodeNode | None:
     """The first entry that makes a scope not a plain chain, or None."""
     if not _scope_is_chain(nodes, output):  # a merge, a from:, or another output
         return next((n for n in nodes if calls_function(n.r) or n.r.sources
-                     or n.kind == "merge"), nodes[-1])
+                     or n.kind in ("merge", "branches")), nodes[-1])
     for n in nodes:
         if n.children:
             inner = _branching(n.children, n.r.output if n.kind != "repeat" else None)
@@ -640,6 +640,9 @@ def _positions(node: CodeNode) -> list[tuple[tuple, CodeNode, str, Any, bool]]:
                     out.append(((*here, "kw", arg), c, arg, c.raw_args.get(arg), reads_input))
             elif c.kind in ("group", "repeat"):
                 visit(c.children, here, reads_input, c.kind == "repeat")
+            elif c.kind == "branches":  # each branch reads the entry's input
+                for b in c.children:
+                    visit([b], here, reads_input, True)
             previous = c.name
 
     visit(node.children, (), True, False)
@@ -930,6 +933,16 @@ def _python_name(name: str) -> str:
 # ---------------------------------------------------------------- class style: rendering
 
 
+def _every_part(sources: list[str], children: list[CodeNode]) -> str | None:
+    """The branches entry whose every output ``sources`` names, in order (convs.0, convs.1,
+    ...), or None."""
+    base = _base(sources[0])
+    entry = next((c for c in children if c.name == base), None)
+    if entry is None or entry.kind != "branches" or len(sources) < 2:
+        return None
+    return base if sources == [f"{base}.{b.name}" for b in entry.children] else None
+
+
 def _base(source: str) -> str:
     """The entry a source names: halves for halves.0."""
     return source.partition(".")[0]
@@ -948,7 +961,8 @@ class _Where(dict):
         base, _, key = name.partition(".")
         if not key:
             raise KeyError(name)
-        path = REGISTRY[self.types[base]].output_path(key)
+        op = REGISTRY.get(self.types[base])
+        path = op.output_path(key) if op is not None else (int(key),)  # branches: convs[0]
         return self.returned.get(base, self[base]) + "".join(f"[{i}]" for i in path)
 
 
@@ -992,8 +1006,19 @@ class _ClassWriter:
             if REGISTRY[n.r.type].code.helper:  # a class the file defines (LayerNorm2d)
                 self.helper_ops.add(n.r.type)
             return _constructor(n.r.type, args, in_sequential)
+        if n.kind == "branches":  # nn.ModuleList([...]), each called on the input in forward
+            return self.module_list(n.children, unit, here)
         # a chain group or a repeat: nn.Sequential
         return self.sequential(n.children, unit, here)
+
+    def module_list(self, children: list[CodeNode], unit: Unit, prefix: tuple) -> Expr:
+        items = []
+        for c in children:
+            module = self.module_expr(c, unit, prefix, in_sequential=True)
+            if module.items is not None and module.hint is None:
+                module.hint = f"branch{c.name}"
+            items.append(Item(module, self.comment(c, unit)))
+        return call("nn.ModuleList", [Expr("", items, "[", "]")])
 
     def sequential(self, children: list[CodeNode], unit: Unit, prefix: tuple) -> Expr:
         named = not _default_names(children)
@@ -1215,6 +1240,10 @@ class _ClassWriter:
                 continue
             sources = c.r.sources or [previous]
             args = [where[s] for s in sources]
+            every = _every_part(sources, children)
+            if every is not None and calls_function(c.r) and \
+                    REGISTRY[c.r.type].torch.inputs == "list":
+                args = [where[every]]  # torch.cat(convs, dim=1): the list itself
             first = _base(sources[0])
             if c.name in named_vars:
                 var = named_vars[c.name]
@@ -1274,6 +1303,9 @@ class _ClassWriter:
             return self.function_call(op, c, args)
         target = f"self.{c.name}" if _IDENTIFIER.fullmatch(c.name) else \
             f"getattr(self, {literal(c.name)})"
+        if c.kind == "branches":  # as torchvision's ASPP: [conv(x) for conv in self.convs]
+            module = "module" if args[0] != "module" else "branch"
+            return atom(f"[{module}({args[0]}) for {module} in {target}]")
         if op is not None and (op.takes_several or len(args) > 1):
             # optional ports filled in (attention's key, value), a tuple for (h, c)
             args = [a if isinstance(a, str) else f"({', '.join(a)}{',' * (len(a) == 1)})"
@@ -1310,8 +1342,9 @@ class _ClassWriter:
                 *args[1:], *(f"{k}={v}" for k, v in keywords.items())])
         name = op.code.call or op.torch.target
         self.uses_torch |= name.startswith("torch.")
+        listed = op.torch.inputs == "list" and len(args) == 1  # a list already (convs)
         inputs = [Expr("", [Item(atom(a)) for a in args], "[", "]")] \
-            if op.torch.inputs == "list" else list(args)
+            if op.torch.inputs == "list" and not listed else list(args)
         return call(name, [*inputs, *(literal(op.arg_by_name[k].type.to_torch(values[k]))
                                       for k in op.torch.call_args),
                            *(f"{k}={v}" for k, v in keywords.items())])
@@ -1618,6 +1651,8 @@ def _sequential_style(tree: _Tree, nodes: list[CodeNode], name: str, result: Che
                 if where.kind == "merge" and where.r.sources
                 else f"the network branches{at}: '{where.name}' takes from: "
                 f"{', '.join(where.r.sources)}" if where.r.sources
+                else f"the network branches{at}: '{where.name}' runs its "
+                f"{len(where.children)} branches side by side" if where.kind == "branches"
                 else f"its {where.r.type} '{where.name}'{at} takes several inputs "
                 f"({_ports_text(where.r.type)}), called in forward" if where.kind == "merge"
                 else f"its {where.r.type} '{where.name}'{at} is a function called in forward "

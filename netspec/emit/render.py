@@ -71,7 +71,9 @@ FAMILY_NAMES = {
 ERROR_FILL, ERROR_LINE, ERROR_TEXT = "#ffe0e0", "#d62828", "#b00000"
 WARNING_LINE, WARNING_TEXT = "#e09b00", "#8a5a00"
 UNKNOWN_TEXT = "#8a8a8a"
-CLUSTER_FILL = {"group": "#f6f7f9", "block": "#f3f5fb", "repeat": "#fafafa"}
+CLUSTER_FILL = {"group": "#f6f7f9", "block": "#f3f5fb", "repeat": "#fafafa",
+                "branches": "#f7f6fb"}
+CONTAINERS = ("group", "block", "repeat", "branches")
 CLUSTER_LINE = "#8e97ad"
 
 
@@ -377,6 +379,8 @@ class Port:
     chain: bool = False  # taken by the next entry without from:, the main path
     part: str | None = None  # one output of an op giving several (halves.0): its name
     parts: tuple = ()  # an op giving several tensors: (name, shape) of each
+    # branches drawn side by side: (name, the node making it) of each output
+    part_nodes: tuple = ()
 
 
 class _Drawing:
@@ -513,7 +517,8 @@ class _Drawing:
         port = env.get(base, default)
         if not key:
             return port
-        return Port(port.node, dict(port.parts).get(key), part=key)
+        return Port(dict(port.part_nodes).get(key, port.node), dict(port.parts).get(key),
+                    part=key)
 
     def edge(self, src: Port, dst: str, training_only: bool = False) -> None:
         # every edge goes into the top-level graph at the end: a node named in an edge
@@ -561,7 +566,8 @@ class _Drawing:
                     self.top_ids[r.index] = self.order[drawn:]
             named = item[-1].outputs + item[-1].states  # Split's parts, an LSTM's h_n
             if named:
-                port = Port(port.node, port.shape, port.chain, parts=tuple(named))
+                port = Port(port.node, port.shape, port.chain, parts=tuple(named),
+                            part_nodes=port.part_nodes)
             for r in item:
                 env[r.name] = port
             previous = port
@@ -573,8 +579,8 @@ class _Drawing:
         return bool(r.children) and (self.depth is None or level + 1 < self.depth)
 
     def entry(self, graph, r: Node, level: int, sources: list[Port]) -> Port:
-        if r.kind in ("group", "block", "repeat") and self.expanded(r, level):
-            single = self.single_chain(r)
+        if r.kind in CONTAINERS and self.expanded(r, level):
+            single = self.single_chain(r) if r.kind != "branches" else None
             if single is None:
                 return self.cluster(graph, r, level, sources)
             return self.fused(graph, single, sources, container=r)
@@ -620,19 +626,30 @@ class _Drawing:
                      penwidth="1.6" if broken else "1.0", margin="10",
                      tooltip=_tip(f"{r.qualname}: {_type_text(r)}"))
             # the result of a group, block or repeat is its last active entry's
-            out = self.scope(sub, r.children, level + 1, sources[0])
+            out = self.side_by_side(sub, r, level, sources[0]) if r.kind == "branches" \
+                else self.scope(sub, r.children, level + 1, sources[0])
             if len(self.nodes) > first:  # the title beside the first box, on its left
                 with sub.subgraph() as row:
                     row.attr(rank="same")
                     row.node(header)
                     row.node(self.nodes[first])
                 self.edges.append((header, self.nodes[first], {"style": "invis"}))
-        return Port(out.node, r.output_shape if r.output_shape is not None else out.shape)
+        return Port(out.node, r.output_shape if r.output_shape is not None else out.shape,
+                    part_nodes=out.part_nodes)
+
+    def side_by_side(self, graph, r: Node, level: int, inp: Port) -> Port:
+        """A branches entry's entries, each on its input: its outputs are theirs."""
+        ends = []
+        for child in r.children:
+            port = self.entry(graph, child, level + 1, [Port(inp.node, inp.shape,
+                                                              part=inp.part)])
+            ends.append((child.name, port.node))
+        return Port(ends[0][1], r.output_shape, part_nodes=tuple(ends))
 
     # ---------------------------------------------------------------- boxes
 
     def leaf_attrs(self, r: Node) -> dict[str, str]:
-        collapsed = r.kind in ("group", "block", "repeat")
+        collapsed = r.kind in CONTAINERS
         fam = "block" if collapsed else family(r.type)
         errors = self.problems.errors.get(id(r), [])
         if collapsed and not errors:
@@ -834,7 +851,7 @@ def _type_text(r: Node) -> str:
 
 
 def _call(r: Node) -> str:
-    if r.kind in ("group", "block", "repeat"):
+    if r.kind in CONTAINERS:
         return _type_text(r)
     args = ", ".join(f"{k}={v!r}" for k, v in r.kwargs.items())
     return f"{r.type}({args})"

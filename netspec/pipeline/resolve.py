@@ -427,7 +427,7 @@ class Expander:
         if skipped and failed_at is not None:
             self.note_unchecked(scope, skipped, failed_at)
         if results and results[-1].kind == "branches" and not previous.whole:
-            self.branches_last(scope, results[-1])
+            previous = self.branches_last(scope, results[-1], previous)
         if scope.path == ("layers",):
             self.top_env = env
         return results, previous
@@ -877,9 +877,9 @@ class Expander:
             result.output_dtype = out.dtype
             children.append(result)
             if not out.whole:  # a branch is one module giving one tensor, as torch's list
-                self.error_at(where, f"{label}: branch {k} gives {len(out.parts)} tensors; "
-                              "each branch gives one (the branches entry's output "
-                              f"{name}.{k})", scope)
+                self.error_at(where, f"{entry_label(self.doc.data, where)}: gives "
+                              f"{len(out.parts)} tensors, where a branch gives one (the "
+                              f"output {name}.{k} of {label})", scope)
                 out = Flow(None, out.dtype, "", str(k))
             shown = fmt(out.shape) if out.shape is not None else "?"
             parts[str(k)] = Flow(out.shape, out.dtype, f"branch {k} of {label}, {shown}",
@@ -895,14 +895,16 @@ class Expander:
         return node, Flow(first.shape, first.dtype, first.origin, name, parts=parts,
                           whole=False)
 
-    def branches_last(self, scope: Scope, node: Node) -> None:
+    def branches_last(self, scope: Scope, node: Node, flow: Flow) -> Flow:
         """A list ends with a branches entry: its output would be several tensors, where a
-        group's, a block's or the network's (without outputs:) is one."""
+        group's, a block's or the network's (without outputs:) is one; after saying so, the
+        list's output is unknown."""
         if scope.path == ("layers",) and isinstance(self.doc.data, dict) and \
                 self.doc.data.get("outputs") is not None:
-            return  # outputs: names the tensors the network returns
+            return flow  # outputs: names the tensors the network returns
         count = len(node.outputs)
         self.error_at(node.path, f"{entry_label(self.doc.data, node.path)}: its {count} "
                       "branches give a tensor each, and the last entry of a list gives its "
                       "output, one tensor; join them after it (- Concat: {dim: 1}, from: "
                       f"{node.name}) or take one (from: {node.name}.0)", scope)
+        return Flow(None, flow.dtype, "", flow.node)
