@@ -662,6 +662,7 @@ class _Scope:
         self.top = qual == "" and base is None
         self.several: tuple[list[tuple[str, fx.Node]], str] | None = None
         self.dicts: dict[fx.Node, Any] = {}  # calls returning {key: tensor}, by their key
+        self.branch_counts: dict[str, int] = {}  # branches entries: how many outputs each
         if base is not None:  # the module's own tensors are the layer's, read by its call
             self.consumed.update(n for n in base[0].all_input_nodes if n.op == "get_attr")
 
@@ -794,24 +795,62 @@ class _Scope:
                                 f"'{head}' in more than one run")
         self.calls[head] = 1
         run = self.container_run(node, head, self.children.get(head))
-        self.refuse_side_by_side(run, head)
+        beside = self.side_by_side(run, head)
+        if beside:
+            self.branches(beside, head)
+            return
         self.consumed.update(run[1:])
         data = {"layers": self.run_entries(run, self.children[head], head)}
         self.refs[run[-1]] = self.add(data, head, [self.ref(node.args[0], node, f"'{target}'")],
                                       node, True)
 
-    def refuse_side_by_side(self, run: list[fx.Node], head: str) -> None:
-        """for m in self.convs: outs.append(m(x)) (DeepLabV3's ASPP): the modules of a
-        container each called on one input, which a group of entries named by position (its
-        state_dict keys) cannot join: from: names entries by name."""
+    def side_by_side(self, run: list[fx.Node], head: str) -> list[fx.Node] | None:
+        """for m in self.convs: outs.append(m(x)) (DeepLabV3's ASPP): the calls of the
+        modules of a container each on one input, in the forward's order; None where the
+        container's modules run in a chain."""
         beside = [n for n in self.graph.nodes if n.op == "call_module" and n is not run[0]
                   and str(n.target).startswith(head + ".") and n.args[:1] == run[0].args[:1]]
-        if len(run) == 1 and beside:
-            names = ", ".join(str(n.target) for n in [run[0], *beside])
-            raise ImportProblem(f"{self.where}: its forward calls the modules of '{head}' side "
-                                f"by side on one input ({names}); their entries are named by "
-                                "position, as their state_dict keys are, and from: cannot "
-                                "name such entries to join them")
+        return [run[0], *beside] if len(run) == 1 and beside else None
+
+    def branches(self, calls: list[fx.Node], head: str) -> None:
+        """The container's modules called side by side: a branches entry named after it,
+        its entries named by position as the container's modules are (convs.0, ...), each
+        call's value one of its outputs (from: convs.0; torch.cat(outs): from: convs)."""
+        container = self.children[head]
+        group_qual = self.child_qual(head)
+        names = [str(n.target).split(".", 1)[1] for n in calls]
+        expected = [str(i) for i in range(len(container))] if \
+            isinstance(container, (nn.ModuleList, nn.Sequential)) else None
+        if names != expected:
+            raise ImportProblem(f"{self.where}: its forward calls the modules of '{head}' "
+                                f"side by side on one input as {', '.join(names)}; a spec's "
+                                "branches are a ModuleList's (or Sequential's) modules, each "
+                                "called once, in order")
+        if not _nameable(head):
+            raise ImportProblem(f"{self.where}: the name '{group_qual}' cannot name a spec "
+                                "entry (a Python identifier, not an nn.Module attribute)")
+        entries = []
+        for i, (n, call) in enumerate(zip(names, calls, strict=True)):
+            module = container.get_submodule(n)
+            self.check_run_call(call, i, n, head, group_qual, module)
+            scope = self.importer.inlined(module, f"{group_qual}.{n}")
+            if scope is not None and len(scope.items) > 1:
+                raise ImportProblem(f"{self.where}: '{call.target}' is a layer with a forward "
+                                    "of its own, entries that a branch cannot hold beside "
+                                    "its layer's name")
+            data, join = self.importer.child_entry(
+                module, f"{group_qual}.{n}",
+                self.call_constants(call, module, self.where) if scope is None else None)
+            if join is not None:
+                raise ImportProblem(f"{self.where}: '{call.target}' takes a list of tensors")
+            entries.append(data)
+        source = self.ref(calls[0].args[0], calls[0], f"'{calls[0].target}'")
+        ref = self.add({"branches": [_order(e) for e in entries]}, head, [source], calls[0],
+                       True)
+        self.branch_counts[ref] = len(calls)
+        for i, call in enumerate(calls):
+            self.refs[call] = f"{ref}.{i}"
+        self.consumed.update(calls[1:])
 
     def base_layer(self, node: fx.Node) -> None:
         """The layer subclass's own call of its layer: the layer's entry, the module's
@@ -1389,6 +1428,7 @@ class _Scope:
     def entries(self) -> list[dict[str, Any]]:
         """The items as entries: name: where not the index, from: where the data does not
         come from the entry before."""
+        self.name_taken_by_position()
         out = []
         previous = "input"
         for item in self.items:
@@ -1402,9 +1442,46 @@ class _Scope:
                                             "is used out of order, and from: can only name "
                                             "entries with identifier names")
                 entry["from"] = item.sources[0] if len(item.sources) == 1 else list(item.sources)
+                every = self.every_part(item)
+                if every is not None:  # torch.cat(outs, 1) of every branch: from: convs
+                    entry["from"] = every
             out.append(_order(entry))
             previous = item.ref
         return out
+
+
+    def name_taken_by_position(self) -> None:
+        """An entry named by its position (a Sequential's child '3') that a later entry
+        takes besides the one before it (ASPPPooling's interpolate of its last module's
+        output to its input's size) is given a name when it holds no parameters (a ReLU):
+        from: names entries by identifier, and a module without state has no state_dict key
+        to keep."""
+        previous = "input"
+        renamed: dict[str, str] = {}
+        for item in self.items:
+            sources = [renamed.get(s, s) for s in item.sources]
+            item.sources = sources
+            if sources and sources != [previous]:
+                for s in sources:
+                    owner = next((i for i in self.items if i.ref == s), None)
+                    if s.isdigit() and owner is not None and not owner.stateful and \
+                            not self.state.get(s, False):
+                        kind = next(iter(owner.data), "entry")
+                        owner.ref = renamed[s] = self.fresh(kind.lower())
+                        owner.named = True
+                item.sources = [renamed.get(s, s) for s in item.sources]
+            previous = item.ref
+
+    def every_part(self, item: Item) -> str | None:
+        """The branches entry whose every output, in order, ``item`` takes, where its op
+        takes them as one list (Concat): that entry's name; else None."""
+        base = item.sources[0].partition(".")[0]
+        count = self.branch_counts.get(base)
+        op = REGISTRY.get(next(iter(item.data), ""))
+        if count is None or op is None or op.max_inputs is not None or \
+                item.sources != [f"{base}.{i}" for i in range(count)]:
+            return None
+        return base
 
 
 def _chain_entries(scope: _Scope, name: str, position: int, where: str) -> list[dict[str, Any]]:
@@ -1764,10 +1841,11 @@ def _bind(params, args, kwargs, what, where) -> dict[str, Any]:
 
 
 def _order(entry: dict[str, Any]) -> dict[str, Any]:
-    """Keys in the zoo's order: the type (or for a group, name, from, layers), name, from."""
+    """Keys in the zoo's order: the type (or for a group, name, from, layers or branches),
+    name, from."""
     keys = sorted(entry, key=lambda k: {"name": 1, "from": 2, "layers": 3}.get(k, 0))
-    if "layers" in entry:
-        keys = [k for k in ("name", "from", "layers") if k in entry]
+    if "layers" in entry or "branches" in entry:
+        keys = [k for k in ("name", "from", "layers", "branches") if k in entry]
     return {k: entry[k] for k in keys}
 
 
@@ -1956,8 +2034,8 @@ def _entry_lines(entry: dict[str, Any], indent: int) -> list[str]:
     lines = []
     for i, (key, value) in enumerate(entry.items()):
         lead = pad + ("- " if i == 0 else "  ")
-        if key == "layers":
-            lines.append(f"{lead}layers:")
+        if key in ("layers", "branches"):
+            lines.append(f"{lead}{key}:")
             for child in value:
                 lines.extend(_entry_lines(child, indent + 4))
         elif value is None and key[:1].isupper():
