@@ -8,7 +8,8 @@ round-tripping fails here.  No weights are downloaded.
 build and run; their window ops are the same, and tests/ops/test_op_shifted_window_attention.py
 imports a small V2 Swin), and runs a spread of the segmentation models (one that round-trips,
 FCN: a backbone's {"out": ...} dict, the logits resized to the input's size read at run time,
-the model's dict; one of each refusal); NETSPEC_IMPORT_COVERAGE=all (`make fuzz`) runs them
+the model's dict; DeepLabV3, whose ASPP runs a ModuleList's modules side by side; one of
+each refusal); NETSPEC_IMPORT_COVERAGE=all (`make fuzz`) runs them
 all."""
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import import_survey  # noqa: E402
 
 KNOWN = json.loads((Path(__file__).parent / "import_coverage.json").read_text())
 SLOW = {"swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b"}
-# ResNet-101's FCN and the DeepLabV3 ResNets are refused (or round-trip) as their smaller
-# siblings are: the spread keeps one of each mechanism
+# ResNet-101's FCN and the DeepLabV3 ResNets round-trip as their smaller siblings do (the
+# DeepLabV3s: the ASPP's ModuleList run side by side, a branches entry): the spread keeps
+# one of each mechanism, and LRASPP, refused
 SEGMENTATION_SPREAD = ["fcn_resnet50", "deeplabv3_mobilenet_v3_large",
                        "lraspp_mobilenet_v3_large"]
 ALL = os.environ.get("NETSPEC_IMPORT_COVERAGE") == "all"

@@ -54,7 +54,7 @@ class SideBySide(nn.Module):
         return torch.cat([conv(x) for conv in self.convs], dim=1)
 
 
-def test_a_container_run_side_by_side_is_refused_saying_so():
-    with pytest.raises(ImportProblem, match=r"the model \(SideBySide\): its forward calls the "
-                       r"modules of 'convs' side by side on one input \(convs.0, convs.1\)"):
-        model_to_spec(SideBySide(), (3, 8, 8))
+def test_a_container_run_side_by_side_imports_as_branches():
+    layers = model_to_spec(SideBySide(), (3, 8, 8)).data["layers"]
+    assert set(layers[0]) == {"name", "branches"} and layers[0]["name"] == "convs"
+    assert "Concat" in layers[1] and layers[1]["from"] == "convs"
