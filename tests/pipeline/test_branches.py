@@ -1,0 +1,302 @@
+"""branches: entries run side by side on one input, as an nn.ModuleList's modules
+(DeepLabV3's ASPP: for conv in self.convs: res.append(conv(x)); torch.cat(res, dim=1)).
+
+A hand-written spec against a hand-written torch module of the same structure: the same
+state_dict keys and shapes, a strict load, equal outputs; its shapes and parameters as
+check and summary count them; the generated code; the diagram; every mistake a positioned
+error; and the importer writing such a module back as a branches entry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from function_ops import import_round_trip, load_generated
+from generated import build_weights_for
+from torch import nn
+
+import netspec
+from netspec.emit.codegen import StyleError, generate
+from netspec.emit.render import to_dot
+from netspec.emit.summary import summarize
+from netspec.importer.fx import ImportProblem, model_to_spec
+
+SPEC = """\
+netspec: 1
+name: ASPPNet
+input: [8, 12, 12]
+blocks:
+  ASPPConv:
+    params: {out: required, dilation: 1}
+    layers:
+      - Conv2d: {out_channels: out, kernel_size: 3, padding: dilation, dilation: dilation,
+                 bias: false}
+      - BatchNorm2d
+      - ReLU
+layers:
+  - name: convs
+    branches:
+      - layers:
+          - Conv2d: {out_channels: 4, kernel_size: 1, bias: false}
+          - BatchNorm2d
+          - ReLU
+      - ASPPConv: {out: 4, dilation: 2}
+      - ASPPConv: {out: 4, dilation: 3}
+      - repeat: 2
+        Conv2d: {out_channels: 6, kernel_size: 1}
+      - Tanh
+  - Concat: {dim: 1}
+    from: convs
+    name: cat
+  - name: project
+    Conv2d: {out_channels: 4, kernel_size: 1}
+  - Add:
+    from: [convs.1, project]
+    name: residual
+"""
+
+
+def _conv_bn_relu(cin: int, cout: int, k: int, dilation: int = 1) -> nn.Sequential:
+    pad = dilation if k == 3 else 0
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=pad, dilation=dilation, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class ASPPNet(nn.Module):
+    """What SPEC says, written as torchvision writes its ASPP."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList([
+            _conv_bn_relu(8, 4, 1), _conv_bn_relu(8, 4, 3, 2), _conv_bn_relu(8, 4, 3, 3),
+            nn.Sequential(nn.Conv2d(8, 6, 1), nn.Conv2d(6, 6, 1)), nn.Tanh()])
+        self.project = nn.Conv2d(26, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        res = [conv(x) for conv in self.convs]
+        return res[1] + self.project(torch.cat(res, dim=1))
+
+
+def _reference() -> ASPPNet:
+    torch.manual_seed(0)
+    model = ASPPNet()
+    for m in model.modules():  # running statistics that are not the initial ones
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    return model.eval()
+
+
+def _key_shapes(model: nn.Module) -> list[tuple[str, tuple]]:
+    return [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+
+
+def test_built_is_the_module_list_weight_for_weight():
+    reference = _reference()
+    built = netspec.build(SPEC).eval()
+    assert isinstance(built.convs, nn.ModuleList)
+    assert _key_shapes(built) == _key_shapes(reference)
+    built.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(3, 8, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(built(x), reference(x))
+
+
+def test_check_gives_each_branch_s_shape_and_counts_parameters():
+    reference = _reference()
+    result = netspec.check(SPEC)
+    assert result.ok, [d.format() for d in result.errors]
+    convs = result.layers[0]
+    with torch.no_grad():
+        outputs = [m(torch.zeros(1, 8, 12, 12)) for m in reference.convs]
+    assert [shape for _, shape in convs.outputs] == [tuple(y.shape[1:]) for y in outputs]
+    assert [c.qualname for c in convs.children] == [f"convs.{k}" for k in range(5)]
+    assert convs.params == sum(p.numel() for p in reference.convs.parameters())
+    assert result.total_params == sum(p.numel() for p in reference.parameters())
+    assert result.layers[1].sources == [f"convs.{k}" for k in range(5)]
+
+
+def test_generated_code_is_the_module_list_and_loads_the_same_weights(tmp_path):
+    reference = _reference()
+    result = netspec.check(SPEC)
+    source = generate(result, "class")
+    assert "self.convs = nn.ModuleList(" in source
+    assert "convs = [module(x) for module in self.convs]" in source
+    assert "torch.cat(convs, 1)" in source
+    generated = load_generated(result, tmp_path, "ASPPNet")().eval()
+    assert _key_shapes(generated) == _key_shapes(reference)
+    weights = build_weights_for(generated, source, reference.state_dict())
+    generated.load_state_dict(weights, strict=True)
+    x = torch.randn(2, 8, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(generated(x), reference(x))
+
+
+@pytest.mark.parametrize("style", ["sequential", "ordereddict", "add-module"])
+def test_sequential_styles_refuse_branches_by_name(style):
+    with pytest.raises(StyleError, match=r"'convs' runs its 5 branches side by side"):
+        generate(netspec.check(SPEC), style)
+
+
+def test_summary_and_render_count_the_branches():
+    reference = _reference()
+    result = netspec.check(SPEC)
+    rows = {r.qualname: r for r in summarize(result).rows}
+    assert rows["convs"].params == sum(p.numel() for p in reference.convs.parameters())
+    for k, branch in enumerate(reference.convs):
+        assert rows[f"convs.{k}"].params == sum(p.numel() for p in branch.parameters())
+    dot = to_dot(result)
+    assert "branches" in dot and "convs" in dot
+    # each output's edge comes from its own branch: five labelled edges into the Concat
+    for k in range(5):
+        assert f" {k}: " in dot
+
+
+def test_outputs_may_name_the_branches():
+    spec = """\
+netspec: 1
+input: [4, 6, 6]
+outputs: [heads.0, heads.1]
+layers:
+  - name: heads
+    branches:
+      - Conv2d: {out_channels: 2, kernel_size: 1}
+      - Conv2d: {out_channels: 3, kernel_size: 3, padding: 1}
+"""
+    result = netspec.check(spec)
+    assert result.ok, [d.format() for d in result.errors]
+    assert [o.shape for o in result.network.outputs] == [(2, 6, 6), (3, 6, 6)]
+    built = netspec.build(result).eval()
+    x = torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        first, second = built(x)
+        assert torch.equal(first, built.heads[0](x))
+        assert torch.equal(second, built.heads[1](x))
+
+
+BRANCHES = """\
+netspec: 1
+input: [8, 12, 12]
+layers:
+  - name: convs
+    branches:
+      - Conv2d: {out_channels: 4, kernel_size: 1}
+      - Conv2d: {out_channels: 4, kernel_size: 3, padding: 1}
+"""
+
+MISTAKES = [
+    ("  - name: convs\n    branches: []\n  - ReLU\n", "(5, 15)",
+     "layer 0 'convs': branches must have at least 1 entry"),
+    (BRANCHES + "  - Conv2d: {out_channels: 4, kernel_size: 1}\n    from: convs.7\n",
+     "(9, 11)", "from: 'convs' has no output '7'; it gives 2: convs.0, convs.1"),
+    (BRANCHES + "  - ReLU:\n    from: convs\n", "(9, 11)",
+     "'convs' gives 2 tensors (4×12×12, 4×12×12); take one by name: from: convs.0 or "
+     "convs.1"),
+    (BRANCHES, "(4, 5)", "layer 0 'convs': its 2 branches give a tensor each, and the last "
+     "entry of a list gives its output, one tensor; join them after it (- Concat: {dim: 1}, "
+     "from: convs) or take one (from: convs.0)"),
+    (BRANCHES + "        name: second\n  - Concat:\n    from: convs\n", "(8, 9)",
+     "name: a branch is named by its position, as an nn.ModuleList's modules are"),
+    (BRANCHES + "        from: input\n  - Concat:\n    from: convs\n", "(8, 9)",
+     "from: a branch takes the branches entry's input"),
+    (BRANCHES + "        if: false\n  - Concat:\n    from: convs\n", "(8, 9)",
+     "if: a branch is always there"),
+    (BRANCHES + "      - Chunk: {chunks: 2, dim: 1}\n  - Concat:\n    from: convs\n",
+     "(8, 9)", "layer convs.2 (Chunk): gives 2 tensors, where a branch gives one (the "
+     "output convs.2 of layer 0 'convs')"),
+    (BRANCHES + "    layers: [ReLU]\n  - Concat:\n    from: convs\n", "(4, 5)",
+     "an entry is a group of layers in a chain (layers: [...]) or side by side (branches: "
+     "[...]), not both"),
+    (BRANCHES + "  - Concat:\n    from: convs\n  - name: more\n    layers:\n      - name: inner\n"
+     "        branches: [ReLU, Tanh]\n", "(12, 9)",
+     "layer more.inner: its 2 branches give a tensor each"),
+]
+
+
+@pytest.mark.parametrize("text, where, message", MISTAKES,
+                         ids=[str(i) for i in range(len(MISTAKES))])
+def test_mistakes_are_positioned_errors(text, where, message):
+    spec = text if text.startswith("netspec") else \
+        "netspec: 1\ninput: [8, 12, 12]\nlayers:\n" + text
+    result = netspec.check(spec)
+    found = [(d.line, d.col, d.message) for d in result.errors]
+    assert any(str((line, col)) == where and message in m for line, col, m in found), found
+
+
+# ------------------------------------------------------------------------- the importer
+
+
+class SideBySidePooled(nn.Module):
+    """DeepLabV3's ASPP in small: convolutions and a pooled branch resized back to its
+    input's size, each on the same input, concatenated and projected."""
+
+    class Pooling(nn.Sequential):
+        def __init__(self, cin: int, cout: int) -> None:
+            super().__init__(nn.AdaptiveAvgPool2d(1), nn.Conv2d(cin, cout, 1, bias=False),
+                             nn.BatchNorm2d(cout), nn.ReLU())
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            size = x.shape[-2:]
+            for mod in self:
+                x = mod(x)
+            return nn.functional.interpolate(x, size=size, mode="bilinear",
+                                             align_corners=False)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList([_conv_bn_relu(3, 4, 1), _conv_bn_relu(3, 4, 3, 2),
+                                    self.Pooling(3, 4)])
+        self.project = nn.Conv2d(12, 5, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        res = []
+        for conv in self.convs:
+            res.append(conv(x))
+        return self.project(torch.cat(res, dim=1))
+
+
+def test_modules_called_side_by_side_import_as_branches():
+    torch.manual_seed(0)
+    model = SideBySidePooled().eval()
+    layers = import_round_trip(model, (3, 10, 10), torch.randn(2, 3, 10, 10))
+    convs, cat, project = layers
+    assert convs["name"] == "convs" and len(convs["branches"]) == 3
+    assert cat == {"Concat": None, "name": "cat", "from": "convs"}
+    assert project["name"] == "project"
+    # the pooled branch resizes its ReLU's output: the ReLU, without state, gets a name
+    pooled = convs["branches"][2]["layers"]
+    assert pooled[3] == {"ReLU": None, "name": "relu"}
+    assert pooled[4]["from"] == ["relu", "input"]
+
+
+class OneOfThem(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList([nn.Conv2d(3, 2, 1), nn.Conv2d(3, 2, 3, padding=1)])
+        self.tail = nn.Conv2d(2, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = (head(x) for head in self.heads)
+        return self.tail(b) * a
+
+
+def test_branches_taken_one_by_one_import_by_name():
+    torch.manual_seed(0)
+    layers = import_round_trip(OneOfThem().eval(), (3, 6, 6), torch.randn(2, 3, 6, 6))
+    assert layers[0]["name"] == "heads" and "branches" in layers[0]
+    assert layers[1]["from"] == "heads.1"
+    assert layers[2]["from"] == ["tail", "heads.0"]
+
+
+class OutOfOrder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(3, 2, 1), nn.Conv2d(3, 2, 1)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.convs[1](x), self.convs[0](x)], dim=1)
+
+
+def test_side_by_side_out_of_order_is_refused_saying_so():
+    with pytest.raises(ImportProblem, match=r"calls the modules of 'convs' side by side on "
+                       r"one input as 1, 0; a spec's branches are a ModuleList's"):
+        model_to_spec(OutOfOrder(), (3, 6, 6))
