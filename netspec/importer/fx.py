@@ -1478,7 +1478,7 @@ class _Scope:
         base = item.sources[0].partition(".")[0]
         count = self.branch_counts.get(base)
         op = REGISTRY.get(next(iter(item.data), ""))
-        if count is None or op is None or op.max_inputs is not None or \
+        if count is None or op is None or op.torch.inputs != "list" or \
                 item.sources != [f"{base}.{i}" for i in range(count)]:
             return None
         return base

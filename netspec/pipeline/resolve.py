@@ -336,10 +336,10 @@ def unchecked(index: int, name: str, raw: Any, qualname: str, previous: Flow
 
 
 def takes_all_parts(raw: Any) -> bool:
-    """The entry's op takes two or more tensors as one list (Concat, Stack, Add): from:
-    naming an entry that gives several (branches) gives it all of them, in order."""
+    """The entry's op takes its tensors as one list (Concat, Stack: torch.cat(tensors)):
+    from: naming an entry that gives several (branches) gives it all of them, in order."""
     lt = REGISTRY.get(entry_type(raw) or "")
-    return lt is not None and lt.max_inputs is None
+    return lt is not None and lt.torch.inputs == "list"
 
 
 class Expander:
@@ -861,7 +861,7 @@ class Expander:
         """branches: [a, b, ...]: each entry on this entry's input, side by side, as the
         modules of an nn.ModuleList (named 0..N-1, its state_dict keys); it gives their N
         outputs, taken one by one (from: name.0) or all at once, in order, by an op that
-        takes two or more tensors (Concat: {dim: 1}, from: name)."""
+        takes a list of tensors (Concat: {dim: 1}, from: name)."""
         flow = inputs[0]
         label = entry_label(self.doc.data, path)
         children: list[Node] = []
