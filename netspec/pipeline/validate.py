@@ -965,6 +965,11 @@ def _check_entry_types(
                 layer=info,
             )
         )
+    elif "repeat" in entry and "branches" in entry:
+        out.append(doc.diagnostic(path + ("repeat",), f"{label}: repeat: runs copies in a "
+                                  "chain, each on the one tensor the copy before gives, and "
+                                  "branches give several; repeat an entry inside a branch "
+                                  "instead", at_key=True, layer=info))
     elif "layers" in entry and "branches" in entry:
         out.append(doc.diagnostic(path, f"{label}: an entry is a group of layers in a chain "
                                   "(layers: [...]) or side by side (branches: [...]), not both",
@@ -978,7 +983,7 @@ def _check_entry_types(
             )
         )
     if unknown or (len(types) != 1 and not group) or (group and types) or \
-            ("layers" in entry and "branches" in entry):
+            ("branches" in entry and ("layers" in entry or "repeat" in entry)):
         broken.add(path)
     return out
 

@@ -206,6 +206,9 @@ MISTAKES = [
     (BRANCHES + "    layers: [ReLU]\n  - Concat:\n    from: convs\n", "(4, 5)",
      "an entry is a group of layers in a chain (layers: [...]) or side by side (branches: "
      "[...]), not both"),
+    (BRANCHES.replace("    branches:", "    repeat: 2\n    branches:") + "  - Concat:\n"
+     "    from: convs\n", "(5, 5)", "layer 0 'convs': repeat: runs copies in a chain, each "
+     "on the one tensor the copy before gives, and branches give several"),
     (BRANCHES + "  - Concat:\n    from: convs\n  - name: more\n    layers:\n      - name: inner\n"
      "        branches: [ReLU, Tanh]\n", "(12, 9)",
      "layer more.inner: its 2 branches give a tensor each"),
