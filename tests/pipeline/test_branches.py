@@ -303,3 +303,11 @@ def test_side_by_side_out_of_order_is_refused_saying_so():
     with pytest.raises(ImportProblem, match=r"calls the modules of 'convs' side by side on "
                        r"one input as 1, 0; a spec's branches are a ModuleList's"):
         model_to_spec(OutOfOrder(), (3, 6, 6))
+
+
+def test_a_built_model_with_branches_imports_back():
+    built = netspec.build(SPEC).eval()
+    layers = import_round_trip(built, (8, 12, 12), torch.randn(2, 8, 12, 12))
+    assert [e.get("name") for e in layers] == ["convs", "cat", "project", "add"]
+    assert len(layers[0]["branches"]) == 5 and layers[1]["from"] == "convs"
+    assert layers[3]["from"] == ["convs.1", "project"]
