@@ -335,6 +335,23 @@ def unchecked(index: int, name: str, raw: Any, qualname: str, previous: Flow
             Flow(None, previous.dtype, "", name))
 
 
+def _not_a_branch(node: Node) -> str | None:
+    """Why a layer cannot be a branch, the module of an nn.ModuleList called on its input:
+    a function op (called in forward), a tensor, an op taking several inputs; else None."""
+    op = REGISTRY.get(node.type) if node.kind in ("layer", "merge") else None
+    if op is None:
+        return None
+    wrap = "; put it in a group: - layers: [...]"
+    if op.takes_none:
+        return f"a branch is a module run on the entry's input, and {op.name} is a tensor"
+    if not op.torch.module:
+        return (f"a branch is a module, as an nn.ModuleList holds, and {op.name} is a "
+                f"function called in forward ({op.torch.target})" + wrap)
+    if node.kind == "merge" or op.takes_several:
+        return f"{op.name} takes several inputs, and a branch takes the entry's one input"
+    return None
+
+
 def takes_all_parts(raw: Any) -> bool:
     """The entry's op takes its tensors as one list (Concat, Stack: torch.cat(tensors)):
     from: naming an entry that gives several (branches) gives it all of them, in order."""
@@ -876,7 +893,11 @@ class Expander:
             result.path, result.written, result.block = where, branch, scope.block
             result.output_dtype = out.dtype
             children.append(result)
-            if not out.whole:  # a branch is one module giving one tensor, as torch's list
+            problem = _not_a_branch(result) if out.shape is not None else None
+            if problem:
+                self.error_at(where, f"{entry_label(self.doc.data, where)}: {problem}", scope)
+                out = Flow(None, out.dtype, "", str(k))
+            elif not out.whole:  # a branch is one module giving one tensor, as torch's list
                 self.error_at(where, f"{entry_label(self.doc.data, where)}: gives "
                               f"{len(out.parts)} tensors, where a branch gives one (the "
                               f"output {name}.{k} of {label})", scope)

@@ -200,9 +200,20 @@ MISTAKES = [
      "from: a branch takes the branches entry's input"),
     (BRANCHES + "        if: false\n  - Concat:\n    from: convs\n", "(8, 9)",
      "if: a branch is always there"),
-    (BRANCHES + "      - Chunk: {chunks: 2, dim: 1}\n  - Concat:\n    from: convs\n",
-     "(8, 9)", "layer convs.2 (Chunk): gives 2 tensors, where a branch gives one (the "
-     "output convs.2 of layer 0 'convs')"),
+    (BRANCHES + "      - layers: [{Chunk: {chunks: 2, dim: 1}}]\n  - Concat:\n"
+     "    from: convs\n", "(8, 9)", "layer convs.2: gives 2 tensors, where a branch gives "
+     "one (the output convs.2 of layer 0 'convs')"),
+    (BRANCHES + "      - Mul: 0.5\n  - Concat:\n    from: convs\n", "(8, 9)",
+     "layer convs.2 (Mul): a branch is a module, as an nn.ModuleList holds, and Mul is a "
+     "function called in forward"),
+    (BRANCHES + "      - Parameter: {shape: [4, 12, 12]}\n  - Concat:\n    from: convs\n",
+     "(8, 9)", "layer convs.2 (Parameter): a branch is a module run on the entry's input, "
+     "and Parameter is a tensor"),
+    ("netspec: 1\ninput: [5, 12]\nlayers:\n"
+     "  - name: convs\n    branches:\n      - MultiheadAttention: {embed_dim: 12, num_heads: "
+     "1, batch_first: true}\n      - ReLU\n  - Concat:\n    from: convs\n", "(6, 9)",
+     "layer convs.0 (MultiheadAttention): MultiheadAttention takes several inputs, and a "
+     "branch takes the entry's one input"),
     (BRANCHES + "    layers: [ReLU]\n  - Concat:\n    from: convs\n", "(4, 5)",
      "an entry is a group of layers in a chain (layers: [...]) or side by side (branches: "
      "[...]), not both"),
