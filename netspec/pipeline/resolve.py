@@ -574,8 +574,8 @@ class Expander:
             (f" ... {flow.node}.{names[-1]}" if len(names) > 3 else "")
         shapes = ", ".join(fmt(f.shape) for f in flow.parts.values())
         self.error_at(where, f"{entry_label(self.doc.data, path)}: '{flow.node}' gives "
-                      f"{len(names)} tensors ({shapes}); take one by name: from: {shown}",
-                      scope)
+                      f"{len(names)} tensors ({shapes}); take one by name: from: {shown}; "
+                      f"Concat or Stack takes them all: from: {flow.node}", scope)
 
     def part(self, scope: Scope, path: tuple, where: tuple, env: dict, name: str) -> Flow | None:
         """from: halves.0, one output of an earlier entry; None after saying why not."""
