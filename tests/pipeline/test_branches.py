@@ -322,3 +322,22 @@ def test_a_built_model_with_branches_imports_back():
     assert [e.get("name") for e in layers] == ["convs", "cat", "project", "add"]
     assert len(layers[0]["branches"]) == 5 and layers[1]["from"] == "convs"
     assert layers[3]["from"] == ["convs.1", "project"]
+
+
+def test_concat_takes_every_part_of_a_split_too():
+    spec = """\
+netspec: 1
+input: [8, 6]
+layers:
+  - Chunk: {chunks: 4, dim: 1}
+    name: quarters
+  - Concat: {dim: 2}
+    from: quarters
+"""
+    result = netspec.check(spec)
+    assert result.ok, [d.format() for d in result.errors]
+    assert result.layers[1].sources == [f"quarters.{k}" for k in range(4)]
+    assert result.output_shape == (2, 24)
+    x = torch.randn(3, 8, 6)
+    with torch.no_grad():
+        assert torch.equal(netspec.build(result)(x), torch.cat(x.chunk(4, dim=1), dim=2))
