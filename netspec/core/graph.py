@@ -46,6 +46,12 @@ class Node:
     # parameters tied to an earlier entry's: {"weight": "embed.weight"} (qualified names);
     # params counts only the entry's own
     ties: dict[str, str] = field(default_factory=dict)
+    # a group or block declaring inputs:/outputs: (forward(self, x, shortcut) -> (a, b)): its
+    # inputs' names in forward's order, and its outputs as (key, source) each, returned as
+    # "tuple" or "dict" ("tensor": one output); its parts are in outputs as an op's are
+    port_inputs: list[str] = field(default_factory=list)
+    port_outputs: list[tuple[str, str]] = field(default_factory=list)
+    returns: str = "tensor"
 
     def as_json(self) -> dict[str, Any]:
         out = {

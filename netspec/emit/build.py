@@ -58,7 +58,42 @@ def module_for(result: Node) -> Any:
     if result.kind == "branches":  # called one by one in its parent's forward
         return nn.ModuleList([module_for(c) for c in result.children])
     class_name = result.type if result.kind == "block" else "Sequential"
+    if result.port_inputs or result.port_outputs:
+        return body_module(result, class_name)
     return scope_module(result.children, class_name, result.output)
+
+
+def body_module(result: Node, class_name: str) -> Any:
+    """A group or block declaring inputs:/outputs:: forward takes its inputs in order and
+    returns its outputs (a tuple, a dict, or the one tensor)."""
+    sources = [source for _, source in result.port_outputs] or None
+    module = scope_module(result.children, class_name, result.output,
+                          result.port_inputs or None, sources)
+    if sources is not None:
+        return_as(module, result.returns, [key for key, _ in result.port_outputs])
+    return module
+
+
+def return_as(module: Any, returns: str, keys: list[str]) -> None:
+    """A GraphModule returning a tuple of outputs made to return them as a dict {key:
+    value} or, for "tensor", its one value."""
+    if returns not in ("dict", "tensor"):
+        return
+    output = next(n for n in module.graph.nodes if n.op == "output")
+    values = output.args[0]
+    output.args = ({k: v for k, v in zip(keys, values, strict=True)} if returns == "dict"
+                   else values[0],)
+    module.recompile()
+
+
+def part_path(node: Node, key: str) -> tuple:
+    """Where output ``key`` of an entry giving several is in what it returns: an op's
+    declared place (Split's index, an LSTM's h_n (1, 0)); a group's or block's outputs:
+    its index in the tuple, or its key in the dict."""
+    if node.kind in ("layer", "merge"):
+        return REGISTRY[node.type].output_path(key)
+    # branches: an nn.ModuleList's outputs by position, as a tuple's
+    return (int(key),) if node.kind == "branches" or node.returns == "tuple" else (key,)
 
 
 # An op whose output is a new tensor that autograd does not save for backward (Torch.
@@ -77,15 +112,15 @@ class _Values(dict):
     gives several (halves.0, lstm.h_n: getitems of what torch returned, made where first
     used)."""
 
-    def __init__(self, graph: Any, types: dict[str, str]):
+    def __init__(self, graph: Any, entries: dict[str, Node]):
         super().__init__()
-        self.graph, self.types = graph, types
+        self.graph, self.entries = graph, entries
         self.returned: dict[str, Any] = {}  # entry -> the tuple torch returned, if kept
 
     def __missing__(self, name: str) -> Any:
         base, _, key = name.partition(".")
         node = self.returned.get(base, self[base])
-        for index in REGISTRY[self.types[base]].output_path(key):
+        for index in part_path(self.entries[base], key):
             node = self.graph.call_function(operator.getitem, (node, index))
         self[name] = node
         return node
@@ -123,7 +158,7 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
     by_name = {c.name: c for c in children}
     root = nn.Module()
     graph = fx.Graph()
-    nodes = _Values(graph, {c.name: c.type for c in children})
+    nodes = _Values(graph, by_name)
     taken = states_taken(children, outputs)
     for name in inputs or ["x"]:
         nodes[name] = graph.placeholder(name)
@@ -289,11 +324,7 @@ def network_module(result: CheckResult) -> Any:
     sources = [o.source for o in net.outputs]
     full = scope_module(result.layers, net.name, None, inputs, sources)
     if net.returns in ("tuple", "dict") and not any(o.training_only for o in net.outputs):
-        if net.returns == "dict":  # the graph returns {key: value}, as written
-            output = next(n for n in full.graph.nodes if n.op == "output")
-            output.args = ({o.key: v for o, v in zip(net.outputs, output.args[0],
-                                                     strict=True)},)
-            full.recompile()
+        return_as(full, net.returns, [o.key for o in net.outputs])  # {key: value}, as written
         return full
     from netspec.emit.modules import NetworkOutputs
 

@@ -61,12 +61,13 @@ from netspec.emit.build import (
     constructor_kwargs,
     is_chain,
     is_parameter,
+    part_path,
     states_taken,
 )
 from netspec.ops import REGISTRY, Args, fmt
 from netspec.ops.declare import REQUIRED, InputSize
 from netspec.pipeline.check import CheckResult, Spec, check
-from netspec.pipeline.resolve import keyword_form
+from netspec.pipeline.resolve import Output, keyword_form
 
 STYLES = ("class", "sequential", "add-module", "ordereddict")
 LINE_LENGTH = 100
@@ -404,6 +405,8 @@ def _branching(nodes: list[CodeNode], output: str | None) -> CodeNode | None:
         return next((n for n in nodes if calls_function(n.r) or n.r.sources
                      or n.kind in ("merge", "branches")), nodes[-1])
     for n in nodes:
+        if _has_ports(n):  # forward(self, x, skip) -> (a, b): not a step of a chain
+            return n
         if n.children:
             inner = _branching(n.children, n.r.output if n.kind != "repeat" else None)
             if inner is not None:
@@ -604,7 +607,7 @@ def _structure(node: CodeNode) -> tuple:
         return tuple(one(c) for c in children)
 
     def one(c: CodeNode) -> tuple:
-        head = (c.name, c.kind, tuple(c.r.sources), c.r.output)
+        head = (c.name, c.kind, tuple(c.r.sources), c.r.output, _ports_key(c))
         if c.unit is not None:
             return (*head, "unit", id(c.unit))
         if c.kind in ("layer", "merge"):
@@ -615,7 +618,16 @@ def _structure(node: CodeNode) -> tuple:
         return (*head, scope(c.children))
 
     return (node.r.type if node.kind == "block" else node.name, node.r.output,
-            scope(node.children))
+            _ports_key(node), scope(node.children))
+
+
+def _ports_key(node: CodeNode) -> tuple:
+    """A group's or block's inputs: and outputs: (forward's signature and return)."""
+    return (tuple(node.r.port_inputs), tuple(node.r.port_outputs), node.r.returns)
+
+
+def _has_ports(node: CodeNode) -> bool:
+    return bool(node.r.port_inputs or node.r.port_outputs)
 
 
 def _positions(node: CodeNode) -> list[tuple[tuple, CodeNode, str, Any, bool]]:
@@ -738,7 +750,7 @@ class _Classes:
 
     @staticmethod
     def inline_group(n: CodeNode) -> bool:
-        return _scope_is_chain(n.children, n.r.output)
+        return _scope_is_chain(n.children, n.r.output) and not _has_ports(n)
 
     def new_unit(self, n: CodeNode, key: tuple) -> Unit:
         base = n.r.type if n.kind == "block" else _camel(n.name)
@@ -952,18 +964,17 @@ class _Where(dict):
     """The variable holding each value; one output of an entry giving several is an index
     of what torch returned (halves.0: halves[0]; lstm.h_n: lstm[1][0])."""
 
-    def __init__(self, values: dict[str, str], types: dict[str, str]):
+    def __init__(self, values: dict[str, str], entries: dict[str, Node]):
         super().__init__(values)
-        self.types = types
+        self.entries = entries
         self.returned: dict[str, str] = {}  # entry -> the variable holding its whole tuple
 
     def __missing__(self, name: str) -> str:
         base, _, key = name.partition(".")
         if not key:
             raise KeyError(name)
-        op = REGISTRY.get(self.types[base])
-        path = op.output_path(key) if op is not None else (int(key),)  # branches: convs[0]
-        return self.returned.get(base, self[base]) + "".join(f"[{i}]" for i in path)
+        path = part_path(self.entries[base], key)
+        return self.returned.get(base, self[base]) + "".join(f"[{literal(i)}]" for i in path)
 
 
 @dataclass
@@ -1057,6 +1068,10 @@ class _ClassWriter:
         t = unit.instances[0]
         children, output = t.children, t.r.output
         ports = self.ports if t.r.qualname == "" and unit.name == self.ports.name else None
+        if ports is None and _has_ports(t):  # forward(self, x, skip) -> (a, b)
+            ports = Ports(unit.name, t.r.port_inputs,
+                          [Output(key, source) for key, source in t.r.port_outputs],
+                          t.r.returns, set())
         named = ports is not None and bool(ports.inputs or ports.outputs)
         # a tie is a statement after the layers: not an nn.Sequential(...) call
         chain = _scope_is_chain(children, output) and not named and \
@@ -1226,7 +1241,7 @@ class _ClassWriter:
                       if v not in named_vars.values()]
         # value -> the variable that holds it
         where = _Where({"input": "x"} if inputs == ["input"] else {n: n for n in inputs},
-                       {c.name: c.r.type for c in children})
+                       {c.name: c.r for c in children})
         taken = states_taken([c.r for c in children], results)
         live = set(where.values())
         lines = []
@@ -1271,7 +1286,7 @@ class _ClassWriter:
             if last_use.get(c.name, -1) < i:  # nothing reads it
                 live.discard(var)
             previous = c.name
-        if ports is None or not ports.outputs:
+        if ports is None or not ports.outputs or ports.returns == "tensor":
             lines.append(f"{INDENT * 2}return {where[results[0]]}")
             return lines
         return lines + self.return_lines(ports, where)
@@ -1646,7 +1661,10 @@ def _sequential_style(tree: _Tree, nodes: list[CodeNode], name: str, result: Che
     where = _branching(nodes, None)  # the network's output is its last entry's
     if where is not None:
         at = f" (in {where.r.qualname.rsplit('.', 1)[0]})" if "." in where.r.qualname else ""
-        what = (f"the network branches{at}: its {where.r.type} '{where.name}' merges "
+        what = (f"its {where.r.type} '{where.name}'{at} declares inputs: or outputs: (a "
+                f"forward taking {len(where.r.port_inputs) or 1} and returning "
+                f"{len(where.r.port_outputs) or 1})" if _has_ports(where)
+                else f"the network branches{at}: its {where.r.type} '{where.name}' merges "
                 f"{', '.join(repr(s) for s in where.r.sources)}"
                 if where.kind == "merge" and where.r.sources
                 else f"the network branches{at}: '{where.name}' takes from: "

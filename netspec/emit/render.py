@@ -379,8 +379,9 @@ class Port:
     chain: bool = False  # taken by the next entry without from:, the main path
     part: str | None = None  # one output of an op giving several (halves.0): its name
     parts: tuple = ()  # an op giving several tensors: (name, shape) of each
-    # branches drawn side by side: (name, the node making it) of each output
-    part_nodes: tuple = ()
+    # a group's or block's outputs, or branches side by side: drawn expanded, each from
+    # the box inside that makes it
+    part_ports: dict | None = None
 
 
 class _Drawing:
@@ -396,6 +397,7 @@ class _Drawing:
         self.nodes: list[str] = []  # boxes in the order drawn
         self.edges: list[tuple[str, str, dict[str, str]]] = []
         self.top_env: dict[str, Port] = {}  # the top-level names, once drawn
+        self.last_env: dict[str, Port] = {}  # the names of the list drawn last
         self.drawn_red = self.drawn_grey = False  # what the caption's legend describes
         self.order: list[str] = []  # every id made, boxes and cluster titles, in order
         self.top_ids: dict[int, list[str]] = {}  # a top-level entry's index -> its ids
@@ -517,8 +519,10 @@ class _Drawing:
         port = env.get(base, default)
         if not key:
             return port
-        return Port(dict(port.part_nodes).get(key, port.node), dict(port.parts).get(key),
-                    part=key)
+        inner = (port.part_ports or {}).get(key)
+        if inner is not None:
+            return Port(inner.node, inner.shape, part=key)
+        return Port(port.node, dict(port.parts).get(key), part=key)
 
     def edge(self, src: Port, dst: str, training_only: bool = False) -> None:
         # every edge goes into the top-level graph at the end: a node named in an edge
@@ -567,12 +571,13 @@ class _Drawing:
             named = item[-1].outputs + item[-1].states  # Split's parts, an LSTM's h_n
             if named:
                 port = Port(port.node, port.shape, port.chain, parts=tuple(named),
-                            part_nodes=port.part_nodes)
+                            part_ports=port.part_ports)
             for r in item:
                 env[r.name] = port
             previous = port
         if level == 0:
             self.top_env = env
+        self.last_env = env  # a body's names, for its outputs: (read at once)
         return previous
 
     def expanded(self, r: Node, level: int) -> bool:
@@ -625,26 +630,38 @@ class _Drawing:
                      color=ERROR_LINE if broken else CLUSTER_LINE,
                      penwidth="1.6" if broken else "1.0", margin="10",
                      tooltip=_tip(f"{r.qualname}: {_type_text(r)}"))
-            # the result of a group, block or repeat is its last active entry's
-            out = self.side_by_side(sub, r, level, sources[0]) if r.kind == "branches" \
-                else self.scope(sub, r.children, level + 1, sources[0])
+            # the result of a group, block or repeat is its last active entry's, or its
+            # outputs: (inputs: named, each from its source); branches give one each
+            named = dict(zip(r.port_inputs, sources, strict=False)) or None
+            outputs = {}
+            if r.kind == "branches":
+                out = self.side_by_side(sub, r, level, sources[0])
+            else:
+                out = self.scope(sub, r.children, level + 1, sources[0], named=named)
+                outputs = {key: self.source(self.last_env, source, out)
+                           for key, source in r.port_outputs}
             if len(self.nodes) > first:  # the title beside the first box, on its left
                 with sub.subgraph() as row:
                     row.attr(rank="same")
                     row.node(header)
                     row.node(self.nodes[first])
                 self.edges.append((header, self.nodes[first], {"style": "invis"}))
+        if r.returns == "tensor" and outputs:  # its one output, the entry that gives it
+            out = next(iter(outputs.values()))
+        elif outputs:
+            return Port(out.node, r.output_shape, part_ports={
+                key: Port(p.node, p.shape) for key, p in outputs.items()})
         return Port(out.node, r.output_shape if r.output_shape is not None else out.shape,
-                    part_nodes=out.part_nodes)
+                    part_ports=out.part_ports)
 
     def side_by_side(self, graph, r: Node, level: int, inp: Port) -> Port:
         """A branches entry's entries, each on its input: its outputs are theirs."""
-        ends = []
+        ends = {}
         for child in r.children:
             port = self.entry(graph, child, level + 1, [Port(inp.node, inp.shape,
-                                                              part=inp.part)])
-            ends.append((child.name, port.node))
-        return Port(ends[0][1], r.output_shape, part_nodes=tuple(ends))
+                                                             part=inp.part)])
+            ends[child.name] = Port(port.node, port.shape)
+        return Port(next(iter(ends.values())).node, r.output_shape, part_ports=ends)
 
     # ---------------------------------------------------------------- boxes
 

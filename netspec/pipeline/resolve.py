@@ -146,6 +146,36 @@ def resolve(doc: Document) -> Network:
     return Network(data.get("name", "Net"), shape, dtype, [], blocks, inputs, outputs, returns)
 
 
+@dataclass
+class BodyPorts:
+    """A group's or a block's inputs: and outputs: (none: one tensor in, one out)."""
+
+    inputs: list[str]
+    outputs: list[Output]
+    returns: str  # tensor (one output) | tuple | dict
+
+
+def body_ports(definition: Any, path: tuple) -> BodyPorts:
+    """The inputs: and outputs: a block definition or a group entry at ``path`` declares
+    (schema-valid): a list of outputs is a tuple (one: the tensor itself), a mapping a
+    dict."""
+    if not isinstance(definition, dict):
+        return BodyPorts([], [], "tensor")
+    inputs = [str(n) for n in definition.get("inputs") or []]
+    written = definition.get("outputs")
+    if isinstance(written, list):
+        outputs = [Output(str(i), str(source), path=path + ("outputs", i))
+                   for i, source in enumerate(written)]
+        returns = "tuple" if len(outputs) > 1 else "tensor"
+    elif isinstance(written, dict):
+        outputs = [Output(str(key), str(source), path=path + ("outputs", key))
+                   for key, source in written.items()]
+        returns = "dict"
+    else:
+        outputs, returns = [], "tensor"
+    return BodyPorts(inputs, outputs, returns)
+
+
 def keyword_form(lt: Any, args: Any, args_path: tuple = ()) -> tuple[str, dict, dict]:
     """A layer's arguments as written (a mapping, a positional list, one scalar for the
     first positional argument, or nothing) -> (form, {argument: value}, {argument: the
@@ -373,6 +403,7 @@ class Expander:
         self.entry_problems: dict[tuple, list[Diagnostic]] = {}
         self.expanded = 0  # entries walked so far, repeats and blocks expanded
         self.top_env: dict[str, Flow] = {}  # the top-level names, once walked
+        self.last_env: dict[str, Flow] = {}  # the names of the list walked last
 
     def add(self, diagnostic: Diagnostic, in_block: bool = False) -> None:
         self.diagnostics.add(diagnostic, in_block)
@@ -447,6 +478,7 @@ class Expander:
             previous = self.branches_last(scope, results[-1], previous)
         if scope.path == ("layers",):
             self.top_env = env
+        self.last_env = env  # a body's names, for its outputs: (read at once, before another)
         return results, previous
 
     def note_unchecked(self, scope: Scope, skipped: list[tuple[tuple, str]],
@@ -531,9 +563,11 @@ class Expander:
                        + "; from: refers to earlier entries only, so a network has no cycles")
             else:
                 known = [n for n in env if n != "input"]
+                extra = ["input"] if "input" in env else []
                 why = (f"no earlier entry here is named '{name}'"
-                       f"{did_you_mean(str(name), known + ['input'])}; names here: "
-                       f"{', '.join(known) or '(none yet)'}, and 'input'")
+                       f"{did_you_mean(str(name), known + extra)}; names here: "
+                       f"{', '.join(known) or '(none yet)'}"
+                       + (", and 'input'" if extra else ""))
             self.error_at(where, f"{entry_label(self.doc.data, path)}: from: {why}", scope)
         return flows, ok
 
@@ -618,9 +652,8 @@ class Expander:
         if isinstance(raw, dict) and "layers" in raw:
             child = Scope(path + ("layers",), qualname + ".", scope.params, scope.block,
                           scope.depth)
-            children, out = self.scope(child, raw["layers"], inputs[0])
-            return self.container(index, name, "group", "group", qualname, inputs, children,
-                                  out), out
+            return self.body(scope, child, raw, path, index, name, qualname, inputs, "group",
+                             "group")
         type_name = entry_type(raw)
         if type_name in self.blocks:
             args = raw.get(type_name) if isinstance(raw, dict) else None
@@ -695,9 +728,88 @@ class Expander:
             params.setdefault("in_channels", flow.shape[0])
         body = Scope(("blocks", block_name, "layers"), qualname + ".", params, block_name,
                      scope.depth + 1)
-        children, out = self.scope(body, definition["layers"], flow)
-        return self.container(index, name, block_name, "block", qualname, inputs, children,
-                              out), out
+        return self.body(scope, body, definition, path, index, name, qualname, inputs,
+                         block_name, "block")
+
+    # ---------------------------------------------------------- inputs: and outputs:
+
+    def body(self, scope: Scope, child: Scope, definition: dict, path: tuple, index: int,
+             name: str, qualname: str, inputs: list[Flow], type_name: str, kind: str
+             ) -> tuple[Node, Flow]:
+        """A group's or a block's layers walked on the flows it is given: one (the previous
+        entry's, or from:'s) or, with inputs:, one per named input; its outputs: are what
+        it hands on (several: parts taken as from: name.0, name.key)."""
+        ports = body_ports(definition, child.path[:-1])
+        what = f"block {type_name}" if kind == "block" else "the group"
+        wanted = ports.inputs or ["input"]
+        if len(inputs) != len(wanted):
+            label = entry_label(self.doc.data, path)
+            where = path + ("from",) if isinstance(self.raw_at(path), dict) and \
+                "from" in self.raw_at(path) else path
+            takes = (f"{len(wanted)} inputs ({', '.join(wanted)})" if ports.inputs
+                     else "one input (it declares no inputs:)")
+            how = (f"; write from: [{', '.join(wanted)}] with the entries that give them"
+                   if len(inputs) < len(wanted) else "")
+            self.error_at(where, f"{label}: {what} takes {takes}, given {len(inputs)}{how}",
+                          scope)
+            return failed(index, name, definition if kind == "group" else {type_name: None},
+                          qualname, inputs)
+        named = ({n: replace(f, node=n) for n, f in zip(ports.inputs, inputs, strict=True)}
+                 if ports.inputs else None)
+        first = named[ports.inputs[0]] if named else inputs[0]
+        children, last = self.scope(child, definition["layers"], first, named=named)
+        env = self.last_env
+        node = self.container(index, name, type_name, kind, qualname, inputs, children, last)
+        node.port_inputs = list(ports.inputs)
+        if not ports.outputs:
+            return node, last
+        flows = [self.port_flow(child, env, output, what) for output in ports.outputs]
+        node.port_outputs = [(o.key, o.source) for o in ports.outputs]
+        node.returns = ports.returns
+        node.output = None
+        node.input_shapes = [f.shape for f in inputs]
+        if any(f is None or f.shape is None for f in flows):
+            node.output_shape = node.params = None
+            return node, Flow(None, inputs[0].dtype, "", name)
+        node.output_shape = flows[0].shape
+        if ports.returns == "tensor":
+            return node, replace(flows[0], node=name, parts=None, whole=True)
+        label = f"{kind} {qualname or name}" if kind == "group" else f"{type_name} '{name}'"
+        parts = {o.key: replace(f, node=f"{name}.{o.key}", origin=f"output {o.key} of {label}, "
+                                f"{fmt(f.shape)}", parts=None, whole=True)
+                 for o, f in zip(ports.outputs, flows, strict=True)}
+        node.outputs = [(key, f.shape) for key, f in parts.items()]
+        return node, Flow(flows[0].shape, flows[0].dtype, "", name, parts=parts, whole=False)
+
+    def raw_at(self, path: tuple) -> Any:
+        return lookup(self.doc.data, path)
+
+    def port_flow(self, child: Scope, env: dict[str, Flow], output: Output, what: str
+                  ) -> Flow | None:
+        """The flow one outputs: item of a body names; None after saying why there is none."""
+        base, _, part = output.source.partition(".")
+        known = [n for n in env if n != "input"]
+        flow = env.get(base)
+        problem = None
+        if flow is None:
+            problem = (f"no entry of its layers (or input) is named '{base}'"
+                       f"{did_you_mean(base, known)}; names: {', '.join(known) or '(none)'}")
+        elif part and flow.left_out:
+            return flow
+        elif part and flow.parts is None and flow.shape is not None:
+            problem = f"'{base}' gives one tensor, not several: write {base}"
+        elif part and flow.parts is not None and part not in flow.parts:
+            problem = (f"'{base}' has no output '{part}'{did_you_mean(part, list(flow.parts))}"
+                       f"; it gives {', '.join(f'{base}.{n}' for n in flow.parts)}")
+        elif not part and not flow.whole:
+            problem = (f"'{base}' gives {len(flow.parts)} tensors; name one: "
+                       f"{', '.join(f'{base}.{n}' for n in flow.parts)}")
+        if problem:
+            self.error_at(output.path, f"{what}: outputs: {output.key}: {problem}", child)
+            return None
+        if part and flow.parts is not None:
+            return flow.parts[part]
+        return flow
 
     def bind(self, scope: Scope, block_name: str, declared: dict, args: dict, path: tuple,
              label: str) -> dict[str, Any] | None:

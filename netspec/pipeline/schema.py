@@ -52,10 +52,31 @@ ENTRY_NAME = {
 }
 TYPE_PATTERN = "^[A-Z][A-Za-z0-9_]*$"  # layer types and block names are CamelCase
 # lowercase keys an entry may carry besides its layer type
-ENTRY_KEYS = ("name", "from", "repeat", "first", "if", "layers", "branches", "tie")
+ENTRY_KEYS = ("name", "from", "repeat", "first", "if", "layers", "branches", "tie", "inputs",
+              "outputs")
 RESERVED_KEYS: tuple[str, ...] = ()
 MAX_REPEAT = 10_000
 TARGET_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+# a block's or a group's named inputs and its outputs (forward(self, x, shortcut) -> a, b)
+PORT_INPUTS = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"type": "string", "pattern": IDENT_PATTERN},
+    "description": "named inputs, forward's arguments in this order; the first flows into "
+                   "the first entry, the others are taken by from:; the caller gives them "
+                   "with from: [a, b]",
+}
+PORT_OUTPUTS = {
+    "type": ["array", "object"],
+    "minItems": 1,
+    "minProperties": 1,
+    "items": SOURCE_NAME,
+    "propertyNames": {"pattern": IDENT_PATTERN},
+    "additionalProperties": SOURCE_NAME,
+    "description": "what its forward returns: entries of its layers (or inputs) by name, a "
+                   "list (a tuple; one: the tensor itself) or key: name (a dict); the "
+                   "caller takes one as from: name.0 or name.key",
+}
 MODULE_PATH = {"type": "string", "description": "a module path as in state_dict keys, e.g. "
                "classifier.6"}
 EDIT = {
@@ -155,6 +176,8 @@ def entry_schema(layer_names: list[str]) -> dict[str, Any]:
                            "nn.ModuleList (children 0..N-1); gives N tensors: from: name.0, "
                            "or all of them to Concat (from: name)",
         },
+        "inputs": PORT_INPUTS,
+        "outputs": PORT_OUTPUTS,
     }
     properties.update({name: layer_schema(REGISTRY[name]) for name in layer_names})
     return {
@@ -198,6 +221,8 @@ def generate() -> dict[str, Any]:
                 "propertyNames": {"pattern": IDENT_PATTERN},
                 "description": "parameter: default value, or 'required'",
             },
+            "inputs": PORT_INPUTS,
+            "outputs": PORT_OUTPUTS,
             "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/block_entry"}},
         },
     }

@@ -785,6 +785,8 @@ def validate(doc: Document) -> Validation:
         if isinstance(body, dict) and isinstance(body.get("layers"), list):
             path = ("blocks", block, "layers")
             diagnostics.extend(_check_scope(doc, path, body["layers"], broken, blocks))
+            diagnostics.extend(_check_body_ports(doc, ("blocks", block), body,
+                                                 f"block {block}", broken))
     # jsonschema yields one 'required' error per missing key; each is translated once
     unique: dict[tuple, Diagnostic] = {}
     for d in diagnostics:
@@ -868,6 +870,13 @@ def _check_scope(
             out.extend(_check_name(doc, path, name, label, info, seen, list_path, branching))
         if "layers" in entry and isinstance(entry["layers"], list):
             out.extend(_check_scope(doc, path + ("layers",), entry["layers"], broken, blocks))
+            out.extend(_check_body_ports(doc, path, entry, label, broken))
+        elif "inputs" in entry or "outputs" in entry:
+            key = "inputs" if "inputs" in entry else "outputs"
+            out.append(doc.diagnostic(path + (key,), f"{label}: {key}: belongs to a group "
+                                      "(layers: [...]) or a block's definition, which take "
+                                      "named inputs and return outputs; a layer's inputs are "
+                                      "given with from:", at_key=True, layer=info))
         if "branches" in entry and isinstance(entry["branches"], list):
             out.extend(_check_branches(doc, path, entry["branches"], broken, blocks))
     return out
@@ -897,6 +906,38 @@ def _check_branches(
                 out.append(doc.diagnostic(where + (key,), f"{label}: {key}: a branch {why}",
                                           at_key=True))
                 broken.add(where)
+    return out
+
+
+def _check_body_ports(doc: Document, path: tuple, body: dict, what: str, broken: set[tuple]
+                      ) -> list[Diagnostic]:
+    """A group's or block's inputs: are forward's arguments: distinct, no keyword and not
+    self, and no entry of its layers takes one's name (from: would not know which)."""
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list):
+        return []
+    out = []
+    seen: set[str] = set()
+    for i, name in enumerate(inputs):
+        if not isinstance(name, str):
+            continue  # the schema's to report
+        problem = None
+        if keyword.iskeyword(name) or name == "self":
+            problem = f"input name '{name}' cannot be an argument of forward; choose another"
+        elif name in seen:
+            problem = f"input '{name}' is named twice; each input needs its own name"
+        seen.add(name)
+        if problem:
+            out.append(doc.diagnostic(path + ("inputs", i), f"{what}: {problem}"))
+    layers = body.get("layers")
+    for index, entry in enumerate(layers if isinstance(layers, list) else []):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and name in seen:
+            out.append(doc.diagnostic(path + ("layers", index, "name"), f"{what}: entry "
+                                      f"{index}: name '{name}' is already an input (inputs:); "
+                                      "choose another"))
+    if out:
+        broken.add(path)
     return out
 
 
