@@ -564,6 +564,8 @@ def _output_flow(doc: Document, diagnostics: Diagnostics, output, names: dict) -
     if flow is None:
         problem = (f"no entry of layers: (or input) is named '{base}'"
                    f"{did_you_mean(base, known)}; names: {', '.join(known) or '(none)'}")
+    elif part and flow.parts is None and flow.shape is None:
+        return flow  # unknown after an error (said there)
     elif part and flow.parts is None:
         problem = f"'{base}' gives one tensor, not several: write {base}"
     elif part and part not in flow.parts:

@@ -1,0 +1,273 @@
+"""Blocks and groups with several inputs and outputs (inputs: [x, shortcut], outputs: a list
+or a mapping): checked, built and generated as a PyTorch user writes forward(self, x,
+shortcut) -> {"low": a, "high": b}, the same state_dict and outputs as a hand-written
+module; the mistakes, each at its place; summary and render."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from function_ops import load_generated
+from torch import nn
+
+import netspec
+from netspec.emit.codegen import StyleError, generate
+from netspec.emit.render import to_dot
+from netspec.emit.summary import summarize
+
+SPEC = """\
+netspec: 1
+name: Ports
+input: [4, 8, 8]
+outputs:
+  main: pair
+  side: mix1.high
+blocks:
+  Mix:
+    params: {channels: required}
+    inputs: [x, shortcut]
+    outputs: {low: conv, high: proj}
+    layers:
+      - Conv2d: {out_channels: channels, kernel_size: 3, padding: 1}
+        name: conv
+      - Add:
+        from: [conv, shortcut]
+        name: joined
+      - ReLU:
+        name: act
+      - Conv2d: {out_channels: channels, kernel_size: 1}
+        name: proj
+  Halves:
+    outputs: [first, second]
+    layers:
+      - Conv2d: {out_channels: 8, kernel_size: 1}
+        name: first
+      - Conv2d: {out_channels: 8, kernel_size: 3, padding: 1}
+        from: input
+        name: second
+layers:
+  - Conv2d: {out_channels: 8, kernel_size: 1}
+    name: stem
+  - Halves:
+    name: halves
+  - Mix: {channels: 8}
+    from: [halves.0, halves.1]
+    name: mix1
+  - Mix: {channels: 8}
+    from: [mix1.high, stem]
+    name: mix2
+  - Add:
+    from: [mix2.low, mix2.high]
+    name: total
+  - name: pair
+    from: [total, mix1.low]
+    inputs: [a, b]
+    outputs: [product]
+    layers:
+      - Mul:
+        from: [a, b]
+        name: product
+"""
+
+
+class Mix(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.proj = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x, shortcut):
+        conv = self.conv(x)
+        return {"low": conv, "high": self.proj(torch.relu(conv + shortcut))}
+
+
+class Halves(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Conv2d(8, 8, 1)
+        self.second = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        return self.first(x), self.second(x)
+
+
+class Reference(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(4, 8, 1)
+        self.halves = Halves()
+        self.mix1 = Mix(8)
+        self.mix2 = Mix(8)
+
+    def forward(self, x):
+        stem = self.stem(x)
+        first, second = self.halves(stem)
+        mix1 = self.mix1(first, second)
+        mix2 = self.mix2(mix1["high"], stem)
+        return {"main": (mix2["low"] + mix2["high"]) * mix1["low"], "side": mix1["high"]}
+
+
+def same(a: dict, b: dict) -> bool:
+    return list(a) == list(b) and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_check_infers_every_output():
+    result = netspec.check(SPEC)
+    assert result.ok, [d.format() for d in result.errors]
+    by_name = {n.name: n for n in result.layers}
+    assert by_name["halves"].outputs == [("0", (8, 8, 8)), ("1", (8, 8, 8))]
+    assert by_name["mix1"].outputs == [("low", (8, 8, 8)), ("high", (8, 8, 8))]
+    assert by_name["mix1"].port_inputs == ["x", "shortcut"]
+    assert by_name["mix1"].sources == ["halves.0", "halves.1"]
+    assert by_name["pair"].output_shape == (8, 8, 8) and by_name["pair"].outputs == []
+    assert by_name["mix1"].params == Mix(8).conv.weight.numel() + 8 + 8 * 8 + 8
+    assert result.total_params == sum(p.numel() for p in Reference().parameters())
+
+
+def test_build_matches_a_hand_written_module():
+    built = netspec.build(SPEC).eval()
+    reference = Reference().eval()
+    assert list(built.state_dict()) == list(reference.state_dict())
+    reference.load_state_dict(built.state_dict(), strict=True)
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        assert same(built(x), reference(x))
+        low_high = built.mix1(*built.halves(built.stem(x)))
+    assert isinstance(low_high, dict) and list(low_high) == ["low", "high"]
+    assert isinstance(built.halves(built.stem(x)), tuple)
+    assert isinstance(built.pair(x[:, :1], x[:, :1]), torch.Tensor)  # one output: a tensor
+
+
+def test_generated_code_runs_and_loads_the_same_weights(tmp_path):
+    result = netspec.check(SPEC)
+    source = generate(result, "class")
+    assert ("    def forward(self, x: torch.Tensor, shortcut: torch.Tensor) -> "
+            "dict[str, torch.Tensor]:") in source
+    assert "    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:" in source
+    assert "    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:" in source
+    assert "self.mix1(halves[0], halves[1])" in source
+    built = netspec.build(result).eval()
+    generated = load_generated(result, tmp_path, "Ports")().eval()
+    generated.load_state_dict(built.state_dict(), strict=True)
+    x = torch.randn(3, 4, 8, 8)
+    with torch.no_grad():
+        assert same(generated(x), built(x))
+
+
+CHAIN = """\
+netspec: 1
+name: Chain
+input: [4, 8, 8]
+blocks:
+  Stem:
+    inputs: [x]
+    outputs: [conv]
+    layers:
+      - Conv2d: {out_channels: 8, kernel_size: 1}
+        name: conv
+      - ReLU:
+layers:
+  - Stem:
+    name: stem
+  - Flatten:
+"""
+
+
+@pytest.mark.parametrize("style", ["sequential", "add-module", "ordereddict"])
+def test_sequential_styles_say_why_not(style):
+    """A block with inputs:/outputs: is a forward of its own, even where it is a chain."""
+    with pytest.raises(StyleError) as info:
+        generate(netspec.check(CHAIN), style)
+    (d,) = info.value.diagnostics
+    assert (d.line, d.col) == (CHAIN.splitlines().index("  - Stem:") + 1, 5)
+    assert ("its Stem 'stem' declares inputs: or outputs: (a forward taking 1 and returning "
+            "1)") in d.message and "--style class" in d.message
+    assert "def forward(self, x: torch.Tensor) -> torch.Tensor:" in generate(netspec.check(CHAIN))
+
+
+def test_summary_and_render_show_the_outputs():
+    summary = summarize(SPEC)
+    rows = {r.name: r for r in summary.rows}
+    assert "mix1" in rows and rows["mix1"].params == netspec.check(SPEC).layers[2].params
+    text = str(summary)
+    assert "mix1 (Mix)" in text
+    dot = to_dot(SPEC)
+    # each input into the entry inside that takes it, each output from the entry giving it
+    assert '"@input" -> stem' in dot
+    assert '"halves.first" -> "mix1.conv"' in dot
+    assert '"halves.second" -> "mix1.joined"' in dot
+    assert '"mix1.proj" -> "mix2.conv"' in dot
+    assert "stem -> \"mix2.joined\"" in dot
+    assert '"mix2.conv" -> total [label=" low: 8×8×8 "' in dot
+    assert '"mix2.proj" -> total [label=" high: 8×8×8 "' in dot
+
+
+def errors(text: str) -> list[tuple[int, int, str]]:
+    result = netspec.check(text)
+    return [(d.line, d.col, d.message) for d in result.errors]
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_wrong_number_of_inputs_is_said_at_from():
+    text = SPEC.replace("from: [mix1.high, stem]", "from: [mix1.high]")
+    ((line, col, message),) = errors(text)
+    assert line == line_of(text, "from: [mix1.high]") and col == 11
+    assert message == ("layer 3 'mix2' (Mix): block Mix takes 2 inputs (x, shortcut), given 1; "
+                       "write from: [x, shortcut] with the entries that give them")
+    text = SPEC.replace("from: [total, mix1.low]", "from: [total, mix1.low, stem]")
+    ((_, _, message),) = errors(text)
+    assert message == "layer 5 'pair': the group takes 2 inputs (a, b), given 3"
+
+
+def test_an_output_naming_no_entry_suggests_one():
+    text = SPEC.replace("outputs: {low: conv, high: proj}", "outputs: {low: conv, high: projj}")
+    ((line, col, message),) = errors(text)
+    assert (line, col) == (line_of(text, "high: projj"), 32)
+    assert message.startswith("block Mix: outputs: high: no entry of its layers (or input) "
+                              "is named 'projj' (did you mean 'proj'?)")
+
+
+def test_taking_a_block_with_several_outputs_whole_names_its_parts():
+    text = SPEC.replace("from: [mix2.low, mix2.high]", "from: [mix2, mix2.high]")
+    ((_, _, message),) = errors(text)
+    assert message == ("layer 4 'total' (Add): 'mix2' gives 2 tensors (8×8×8, 8×8×8); take "
+                       "one by name: from: mix2.low or mix2.high")
+    text = SPEC.replace("from: [mix2.low, mix2.high]", "from: [mix2.low, mix2.middle]")
+    ((_, _, message),) = errors(text)
+    assert message == ("layer 4 'total' (Add): from: 'mix2' has no output 'middle'; it gives 2: "
+                       "mix2.low, mix2.high")
+
+
+def test_input_names_are_checked():
+    text = SPEC.replace("inputs: [x, shortcut]", "inputs: [x, x]")
+    found = errors(text)
+    assert (line_of(text, "inputs: [x, x]"), 17,
+            "block Mix: input 'x' is named twice; each input needs its own name") in found
+    text = SPEC.replace("inputs: [a, b]", "inputs: [a, product]")
+    found = errors(text)
+    assert any("name 'product' is already an input (inputs:)" in m for _, _, m in found)
+    text = SPEC.replace("inputs: [x, shortcut]", "inputs: [x, class]")
+    assert any("input name 'class' cannot be an argument of forward" in m
+               for _, _, m in errors(text))
+    text = SPEC.replace("      - Add:\n        from: [conv, shortcut]",
+                        "      - Add:\n        from: [conv, shortcut2]")
+    ((_, _, message),) = [e for e in errors(text) if "shortcut2" in e[2]]
+    assert "(did you mean 'shortcut'?)" in message and "names here: x, shortcut, conv" in message
+
+
+def test_inputs_on_a_layer_is_refused():
+    text = SPEC.replace("    name: stem\n", "    name: stem\n    inputs: [q]\n", 1)
+    ((line, col, message),) = errors(text)
+    assert (line, col) == (line_of(text, "inputs: [q]"), 5)
+    assert message.startswith("layer 0 'stem' (Conv2d): inputs: belongs to a group")
+
+
+def test_a_group_without_inputs_given_two_is_refused():
+    text = SPEC.replace("    inputs: [a, b]\n    outputs: [product]\n", "").replace(
+        "        from: [a, b]\n", "")
+    ((_, _, message),) = errors(text)
+    assert message == ("layer 5 'pair': the group takes one input (it declares no inputs:), "
+                       "given 2")
