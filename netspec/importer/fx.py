@@ -44,6 +44,11 @@ TARGET = re.compile(rf"({_IDENT}(?:\.{_IDENT})*):({_IDENT})")
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
+# a forward's parameter its caller passes a tensor (forward(self, x, shortcut)): traced as
+# an input, not fixed to a constant
+TENSOR = object()
+
+
 class ImportProblem(Exception):
     """The model (or one of its modules or operations) cannot be written as a spec."""
 
@@ -518,6 +523,9 @@ class Converted:
     # output's key and the entry holding it (training_only marked later), how returned
     outputs: list[tuple[str, str]] | None = None
     returns: str = "tensor"
+    # a module taking several tensors (forward(self, x, shortcut), or a dict of them): the
+    # names of its group's inputs:, in the order its caller gives them
+    inputs: list[str] | None = None
 
 
 @dataclass
@@ -544,6 +552,9 @@ class Importer:
     # groups whose forward returns a dict (or tuple) of one tensor (torchvision's
     # IntermediateLayerGetter: {"out": x}), by qualname: its key, which the caller takes
     returned_keys: dict[str, Any] = field(default_factory=dict)
+    # groups returning several tensors (a tuple, a dict: IntermediateLayerGetter's {"low",
+    # "high"}), by qualname: their keys and how returned, for the caller to take them
+    ported: dict[str, tuple[list[str], str]] = field(default_factory=dict)
 
     def where(self, qual: str, m: nn.Module) -> str:
         kind = type(m).__name__
@@ -569,10 +580,11 @@ class Importer:
                                 "control flow") from None
 
     def convert(self, m: nn.Module, qual: str, given: dict[str, Any] | None = None,
-                graph: fx.Graph | None = None) -> Converted:
+                graph: fx.Graph | None = None, packed: list[str] | None = None) -> Converted:
         """A non-leaf module -> the entries of its group (or of the whole spec, qual '');
-        ``given``: the constants its caller passes after the tensor."""
-        return _Scope(self, m, qual, graph, given=given).convert()
+        ``given``: the constants its caller passes after the tensor; ``packed``: the keys of
+        the dict of tensors it is called with (LRASPPHead(features))."""
+        return _Scope(self, m, qual, graph, given=given, packed=packed).convert()
 
     def inlined(self, m: nn.Module, qual: str) -> _Scope | None:
         """A torch.nn layer subclass with a forward of its own (timm's BatchNormAct2d, an
@@ -599,8 +611,8 @@ class Importer:
         scope.convert()
         return scope
 
-    def child_entry(self, child: nn.Module, qual: str, given: dict[str, Any] | None = None
-                    ) -> tuple[dict[str, Any], dict | None]:
+    def child_entry(self, child: nn.Module, qual: str, given: dict[str, Any] | None = None,
+                    packed: list[str] | None = None) -> tuple[dict[str, Any], dict | None]:
         """A child's entry (a layer, or a group of its own forward's entries, traced with the
         constants ``given`` by its call), and the entry that joins its input when it takes a
         list of tensors."""
@@ -622,8 +634,18 @@ class Importer:
         if type(child).__module__.startswith("torch.nn") and not isinstance(child, CONTAINERS):
             raise ImportProblem(f"{self.where(qual, child)}: torch.nn.{type(child).__name__} "
                                 "is not a netspec layer type (see `netspec layers`)")
-        converted = self.convert(child, qual, given)
-        return {"layers": converted.entries}, converted.input_join
+        converted = self.convert(child, qual, given, packed=packed)
+        data: dict[str, Any] = {"layers": converted.entries}
+        if converted.inputs:
+            data["inputs"] = converted.inputs
+        if converted.outputs is not None:  # forward returns (a, b) or {"low": a, ...}
+            keys = [key for key, _ in converted.outputs]
+            data["outputs"] = ({key: ref for key, ref in converted.outputs}
+                               if converted.returns == "dict"
+                               else [ref for _, ref in converted.outputs])
+            self.ported[qual] = (keys if converted.returns == "dict"
+                                 else [str(i) for i in range(len(keys))], converted.returns)
+        return data, converted.input_join
 
 
 class _Scope:
@@ -632,7 +654,7 @@ class _Scope:
 
     def __init__(self, importer: Importer, m: nn.Module, qual: str,
                  graph: fx.Graph | None = None, base: tuple[fx.Node, LayerType] | None = None,
-                 given: dict[str, Any] | None = None):
+                 given: dict[str, Any] | None = None, packed: list[str] | None = None):
         self.importer, self.module, self.qual = importer, m, qual
         self.where = importer.where(qual, m)
         self.graph = graph if graph is not None else importer.trace(m, qual, given)
@@ -663,11 +685,17 @@ class _Scope:
         self.several: tuple[list[tuple[str, fx.Node]], str] | None = None
         self.dicts: dict[fx.Node, Any] = {}  # calls returning {key: tensor}, by their key
         self.branch_counts: dict[str, int] = {}  # branches entries: how many outputs each
+        # the keys of the dict of tensors this forward is called with (input["low"])
+        self.packed = packed
+        self.port_inputs: list[str] = []  # its inputs: where it takes several tensors
+        # calls of children returning several tensors: (their entry, keys, how returned)
+        self.multi: dict[fx.Node, tuple[str, list[str], str]] = {}
         if base is not None:  # the module's own tensors are the layer's, read by its call
             self.consumed.update(n for n in base[0].all_input_nodes if n.op == "get_attr")
 
     def convert(self) -> Converted:
         first_input = next((n for n in self.graph.nodes if n.op == "placeholder"), None)
+        self.name_inputs(first_input)
         for node in self.graph.nodes:
             if node in self.consumed:
                 continue
@@ -708,6 +736,10 @@ class _Scope:
         if value in self.helpers or value not in self.refs:
             raise ImportProblem(f"{self.where}: {what} (fx node '{node.name}') uses "
                                 f"'{value.name}', which is not a tensor netspec follows")
+        if value in self.multi:
+            raise ImportProblem(f"{self.where}: {what} (fx node '{node.name}') uses the "
+                                f"{self.multi[value][2]} of tensors '{value.name}' returns as "
+                                "one tensor; a spec takes them one by one")
         if value in self.dicts:
             raise ImportProblem(f"{self.where}: {what} (fx node '{node.name}') uses the "
                                 f"dict '{value.name}' returns as a tensor; netspec takes its "
@@ -724,8 +756,40 @@ class _Scope:
 
     # -------------------------------------------------------------- inputs, output, tensors
 
+    def name_inputs(self, first: fx.Node | None) -> None:
+        """A module called with several tensors (forward(self, x, shortcut), the tensors
+        its caller passes besides the first) or with a dict of them (input["low"]): its
+        group's inputs:, named after its forward's arguments or the dict's keys."""
+        if first is None or self.top:
+            return
+        if self.packed is not None:
+            taken = {}
+            for user in first.users:
+                key = user.args[1] if user.op == "call_function" and \
+                    user.target is operator.getitem else None
+                if key not in self.packed:
+                    raise ImportProblem(f"{self.where}: it is called with a dict of tensors "
+                                        f"({', '.join(self.packed)}) and its forward uses it "
+                                        f"otherwise than by key (fx node '{user.name}')")
+                taken[user] = key
+            names = {key: self.fresh(key) for key in self.packed}
+            self.port_inputs = list(names.values())
+            self.refs[first] = self.port_inputs[0]
+            for user, key in taken.items():
+                self.refs[user] = names[key]
+            return
+        tensors = [n for n in self.graph.nodes if n.op == "placeholder" and
+                   (n is first or n in self.live)]
+        if len(tensors) > 1:
+            for node in tensors:
+                self.refs[node] = self.fresh(str(node.target))
+                self.port_inputs.append(self.refs[node])
+
     def placeholder(self, node: fx.Node, first: bool) -> None:
-        """The forward's tensor (or the list of tensors it joins first); no other inputs."""
+        """The forward's tensor (or the list of tensors it joins first); the others named
+        already (name_inputs)."""
+        if node in self.refs:
+            return
         if first:
             self.refs[node] = "input"
             users = list(node.users)
@@ -746,6 +810,9 @@ class _Scope:
         if values is not None and len(values) == 1 and returns == "dict":
             self.importer.returned_keys[self.qual] = values[0][0]  # the caller takes "out"
             return values[0][1]
+        if values is not None and returns in ("dict", "tuple"):  # a group's outputs:
+            self.several = (values, returns)
+            return None
         if not isinstance(output, fx.Node):
             raise ImportProblem(f"{self.where}: its forward returns {type(output).__name__} "
                                 "of several values; netspec modules return one tensor"
@@ -878,13 +945,20 @@ class _Scope:
             return
         name = self.call_name(target, child_where)
         given = self.call_constants(node, child, child_where)
-        data, join = self.importer.child_entry(child, child_qual, given)
+        # tensors besides the first (forward(self, x, shortcut)): inputs of its group
+        tensors = [v for v in given.values() if isinstance(v, fx.Node)]
+        given = {k: TENSOR if isinstance(v, fx.Node) else v for k, v in given.items()}
+        packed = self.packed_keys(node)
+        data, join = self.importer.child_entry(child, child_qual, given, packed)
         op = layer_type_of(child)
         if op is not None and (op.takes_several or (op.takes_state and (
                 len(node.args) > 1 or node.kwargs))):  # an RNN given its initial state
             sources = self.module_inputs(node, op, target, child_where)
+        elif packed is not None:  # self.classifier(features): each of the dict's tensors
+            sources = [f"{self.multi[node.args[0]][0]}.{key}" for key in packed]
         else:
             sources = self.one_input(node, target, child_where, join, bool(given))
+            sources += [self.ref(v, node, f"the call of '{target}'") for v in tensors]
         if not name.isdigit() and not _nameable(name):
             raise ImportProblem(f"{child_where}: its name '{name}' cannot name a spec entry (a "
                                 "Python identifier that is not an nn.Module attribute or "
@@ -893,10 +967,20 @@ class _Scope:
                                    self.state[target])
         if child_qual in self.importer.returned_keys:
             self.dicts[node] = self.importer.returned_keys[child_qual]
+        if child_qual in self.importer.ported:  # its outputs are taken as from: name.key
+            self.multi[node] = (self.refs[node], *self.importer.ported[child_qual])
         if name.isdigit() and self.refs[node] != name:
             raise ImportProblem(f"{child_where}: in a spec, an entry without a name is named "
                                 f"by its position, but '{name}' would be entry "
                                 f"{self.refs[node]} of {self.where}")
+
+    def packed_keys(self, node: fx.Node) -> list[str] | None:
+        """The keys of a child's dict of outputs that this call passes whole, as its one
+        argument (LRASPP's self.classifier(self.backbone(x))); None for any other call."""
+        arg = node.args[0] if len(node.args) == 1 and not node.kwargs else None
+        if arg in self.multi and self.multi[arg][2] == "dict":
+            return list(self.multi[arg][1])
+        return None
 
     @property
     def inlined(self) -> bool:
@@ -951,11 +1035,12 @@ class _Scope:
         if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in rest):
             return {}
         given = {k: v for k, v in bound.items() if k != first.name}
-        tensors = [k for k, v in given.items() if _holds_node(v)]
-        if tensors:
-            raise ImportProblem(f"{child_where} is called with the tensor "
-                                f"{' and '.join(repr(t) for t in tensors)} besides its input; "
-                                "netspec modules take one tensor")
+        # a tensor is an input of the child's group; a list or dict of them is not
+        held = [k for k, v in given.items() if _holds_node(v) and not isinstance(v, fx.Node)]
+        if held:
+            raise ImportProblem(f"{child_where} is called with "
+                                f"{' and '.join(repr(t) for t in held)}, holding tensors, "
+                                "besides its input; a spec passes tensors one by one")
         return given
 
     def one_input(self, node: fx.Node, target: str, child_where: str,
@@ -1104,6 +1189,16 @@ class _Scope:
             entry, op, path = self.state_tuples[source]
             if not self.named_output(node, entry, op, (*path, args[1])):
                 raise ImportProblem(f"{self.where}: {what} takes no output of '{entry}'")
+            return
+        if source in self.multi:  # backbone["low"], halves[1]: one of a group's outputs
+            entry, keys, returns = self.multi[source]
+            key = args[1]
+            if returns == "tuple" and isinstance(key, int) and not isinstance(key, bool):
+                key = str(key + len(keys) if key < 0 else key)
+            if key not in keys:
+                raise ImportProblem(f"{self.where}: {what} takes {args[1]!r} of what "
+                                    f"'{entry}' returns, which gives {', '.join(keys)}")
+            self.refs[node] = f"{entry}.{key}"
             return
         if source in self.dicts and self.dicts[source] == args[1]:
             self.refs[node] = self.refs[source]  # features["out"]: the one tensor it holds
@@ -1393,20 +1488,21 @@ class _Scope:
         if self.output.op == "call_module" and self.tuple_op(self.output) is not None:
             self.importer.returned_tuples[self.qual] = self.tuple_op(self.output)
         self.check_children_called()
-        return Converted(self.entries(), self.input_join)
+        return Converted(self.entries(), self.input_join, inputs=self.port_inputs or None)
 
     def several_outputs(self, values: list[tuple[str, fx.Node]], returns: str) -> Converted:
         """The model's entries and its outputs, each an entry's name."""
         outputs = []
         for key, node in values:
             ref = self.ref(node, node, f"its output '{key}'")
-            if ref == "input" or ref.isdigit() or "." in ref:
+            if self.top and (ref == "input" or ref.isdigit() or "." in ref):
                 raise ImportProblem(f"{self.where}: its output '{key}' is "
                                     f"{'its input' if ref == 'input' else f'entry {ref}'}; a "
                                     "spec's outputs name entries")
             outputs.append((key, ref))
         self.check_children_called()
-        return Converted(self.entries(), self.input_join, outputs, returns)
+        return Converted(self.entries(), self.input_join, outputs, returns,
+                         self.port_inputs or None)
 
     def check_children_called(self) -> None:
         """Children with parameters the forward does not call are an error; others a note."""
@@ -1430,7 +1526,7 @@ class _Scope:
         come from the entry before."""
         self.name_taken_by_position()
         out = []
-        previous = "input"
+        previous = self.port_inputs[0] if self.port_inputs else "input"
         for item in self.items:
             entry = dict(item.data)
             if item.named:
@@ -1668,7 +1764,7 @@ def _fixed_arguments(m: nn.Module, given: dict[str, Any]) -> dict[str, Any]:
         return {}
     fixed = {}
     for p in parameters:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or given.get(p.name) is TENSOR:
             continue
         if p.name in given:
             fixed[p.name] = given[p.name]
@@ -1845,7 +1941,8 @@ def _order(entry: dict[str, Any]) -> dict[str, Any]:
     name, from."""
     keys = sorted(entry, key=lambda k: {"name": 1, "from": 2, "layers": 3}.get(k, 0))
     if "layers" in entry or "branches" in entry:
-        keys = [k for k in ("name", "from", "layers", "branches") if k in entry]
+        keys = [k for k in ("name", "from", "inputs", "outputs", "layers", "branches")
+                if k in entry]
     return {k: entry[k] for k in keys}
 
 

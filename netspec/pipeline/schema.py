@@ -66,13 +66,16 @@ PORT_INPUTS = {
                    "the first entry, the others are taken by from:; the caller gives them "
                    "with from: [a, b]",
 }
+# an output of a body may be an entry it leaves unnamed, by its number (a backbone's stage 4)
+PORT_SOURCE = SOURCE_NAME | {
+    "pattern": "^([A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*|0|[1-9][0-9]*)(\\.[A-Za-z0-9_]+)?$"}
 PORT_OUTPUTS = {
     "type": ["array", "object"],
     "minItems": 1,
     "minProperties": 1,
-    "items": SOURCE_NAME,
+    "items": PORT_SOURCE,
     "propertyNames": {"pattern": IDENT_PATTERN},
-    "additionalProperties": SOURCE_NAME,
+    "additionalProperties": PORT_SOURCE,
     "description": "what its forward returns: entries of its layers (or inputs) by name, a "
                    "list (a tuple; one: the tensor itself) or key: name (a dict); the "
                    "caller takes one as from: name.0 or name.key",

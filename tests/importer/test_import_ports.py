@@ -1,0 +1,183 @@
+"""The importer's modules called with several tensors, or returning several: a group with
+inputs: (forward(self, x, shortcut), as DLA's trees call their blocks) and outputs: (a tuple,
+or a dict as torchvision's IntermediateLayerGetter returns {"low", "high"}, passed whole to
+LRASPP's head, which reads input["low"]).  Each round-trips weight for weight; the torchvision
+and timm models are in test_import_coverage*.py."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import pytest
+import torch
+from function_ops import load_generated
+from torch import nn
+from torchvision.models._utils import IntermediateLayerGetter
+
+import netspec
+from netspec.importer.fx import ImportProblem, dumps, model_to_spec
+from netspec.pipeline.imported import verify
+
+
+def round_trip(model: nn.Module, shape: tuple, tmp_path=None) -> str:
+    """The imported spec's text; its build (and generated code) load the model's
+    state_dict strictly and compute its outputs."""
+    torch.manual_seed(0)
+    model = model.eval()
+    imported = model_to_spec(model, shape)
+    text = dumps(imported.data)
+    result = verify(imported, text)
+    net = netspec.build(result).eval()
+    net.load_state_dict(model.state_dict(), strict=True)
+    models = [net]
+    if tmp_path is not None:
+        generated = load_generated(result, tmp_path, imported.data["name"])().eval()
+        generated.load_state_dict(model.state_dict(), strict=True)
+        models.append(generated)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        expected = model(x)
+        for ours in models:
+            got = ours(x)
+            if isinstance(expected, dict):
+                assert list(got) == list(expected)
+                assert all(torch.allclose(got[k], expected[k], atol=1e-6) for k in expected)
+            else:
+                assert torch.allclose(got, expected, atol=1e-6)
+    return text
+
+
+class Basic(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(4, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x, shortcut=None):
+        if shortcut is None:
+            shortcut = x
+        return torch.relu(self.conv2(torch.relu(self.conv1(x))) + shortcut)
+
+
+class Tree(nn.Module):
+    """DLA's tree: tree1 is given the projected shortcut, tree2 goes without."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.project = nn.Conv2d(4, 4, 1)
+        self.tree1 = Basic()
+        self.tree2 = Basic()
+
+    def forward(self, x):
+        x1 = self.tree1(x, self.project(x))
+        return self.tree2(x1)
+
+
+def test_a_module_called_with_two_tensors_is_a_group_with_inputs(tmp_path):
+    text = round_trip(Tree(), (4, 8, 8), tmp_path)
+    assert "  - name: tree1\n    from: [input, project]\n    inputs: [x, shortcut]\n" in text
+    assert "        from: [conv2, shortcut]\n" in text
+    # tree2, called with its input alone, is traced with shortcut = x: one input
+    tree2 = text[text.index("  - name: tree2"):]
+    assert "inputs:" not in tree2 and "        from: [conv2, input]\n" in tree2
+
+
+class Heads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(4, 4, 1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.a(x), self.b(x)
+
+
+class UsesTuple(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = Heads()
+        self.fc = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        out = self.heads(x)
+        return self.fc(out[1]) * out[0]
+
+
+def test_a_module_returning_a_tuple_gives_parts_by_position(tmp_path):
+    text = round_trip(UsesTuple(), (4, 6, 6), tmp_path)
+    assert "  - name: heads\n    outputs: [a, b]\n" in text
+    assert "    from: heads.1\n" in text and "    from: [fc, heads.0]\n" in text
+
+
+class Head(nn.Module):
+    """LRASPP's head: called with the backbone's dict, reads it by key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.low_classifier = nn.Conv2d(4, 3, 1)
+        self.high_classifier = nn.Conv2d(8, 3, 1)
+
+    def forward(self, input):
+        low = input["low"]
+        high = input["high"]
+        return self.low_classifier(low) + self.high_classifier(high)
+
+
+class Segmenter(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        trunk = nn.Sequential(OrderedDict([
+            ("0", nn.Conv2d(3, 4, 3, padding=1)), ("1", nn.ReLU()),
+            ("2", nn.Conv2d(4, 8, 3, padding=1)), ("3", nn.ReLU())]))
+        self.backbone = IntermediateLayerGetter(trunk, {"1": "low", "3": "high"})
+        self.classifier = Head()
+
+    def forward(self, x):
+        features = self.backbone(x)
+        return {"out": self.classifier(features)}
+
+
+def test_a_dict_of_tensors_passed_whole_is_given_key_by_key(tmp_path):
+    text = round_trip(Segmenter(), (3, 8, 8), tmp_path)
+    assert "  - name: backbone\n    outputs: {low: '1', high: '3'}\n" in text
+    assert ("  - name: classifier\n    from: [backbone.low, backbone.high]\n"
+            "    inputs: [low, high]\n") in text
+
+
+class ListArgument(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(4, 4, 1)
+        self.tree = Joins()
+
+    def forward(self, x):
+        return self.tree(x, [self.a(x), x])
+
+
+class Joins(nn.Module):
+    def forward(self, x, children):
+        return x + children[0] + children[1]
+
+
+def test_a_list_of_tensors_besides_the_input_is_refused_saying_so():
+    with pytest.raises(ImportProblem) as info:
+        model_to_spec(ListArgument().eval(), (4, 4, 4))
+    assert str(info.value) == ("module 'tree' (Joins) is called with 'children', holding "
+                               "tensors, besides its input; a spec passes tensors one by one")
+
+
+class UsesDictWhole(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = Segmenter().backbone
+
+    def forward(self, x):
+        features = self.backbone(x)
+        return torch.relu(features)
+
+
+def test_a_dict_of_outputs_used_as_one_tensor_is_refused():
+    with pytest.raises(ImportProblem) as info:
+        model_to_spec(UsesDictWhole().eval(), (3, 8, 8))
+    assert "uses the dict of tensors 'backbone' returns as one tensor; a spec takes them " \
+           "one by one" in str(info.value)
