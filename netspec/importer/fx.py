@@ -494,6 +494,16 @@ def _holds_node(value: Any) -> bool:
     return isinstance(value, fx.Node)
 
 
+def _tensors(value: Any) -> list[fx.Node]:
+    """The tensors an argument passes: itself, or the elements of a list or tuple of them
+    (DLA's children); [] for anything else."""
+    if isinstance(value, fx.Node):
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, fx.Node) for v in value):
+        return list(value)
+    return []
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -555,6 +565,8 @@ class Importer:
     # groups returning several tensors (a tuple, a dict: IntermediateLayerGetter's {"low",
     # "high"}), by qualname: their keys and how returned, for the caller to take them
     ported: dict[str, tuple[list[str], str]] = field(default_factory=dict)
+    # modules called with several tensors, by qualname: which of them its forward uses
+    taken_inputs: dict[str, list[bool]] = field(default_factory=dict)
 
     def where(self, qual: str, m: nn.Module) -> str:
         kind = type(m).__name__
@@ -656,6 +668,7 @@ class _Scope:
                  graph: fx.Graph | None = None, base: tuple[fx.Node, LayerType] | None = None,
                  given: dict[str, Any] | None = None, packed: list[str] | None = None):
         self.importer, self.module, self.qual = importer, m, qual
+        self.given = given or {}
         self.where = importer.where(qual, m)
         self.graph = graph if graph is not None else importer.trace(m, qual, given)
         # a layer subclass's forward (Importer.inlined): the call that is the layer's own,
@@ -778,10 +791,16 @@ class _Scope:
             for user, key in taken.items():
                 self.refs[user] = names[key]
             return
-        tensors = [n for n in self.graph.nodes if n.op == "placeholder" and
-                   (n is first or n in self.live)]
-        if len(tensors) > 1:
-            for node in tensors:
+        # the tensors its caller gives, in order: the first, those of forward's arguments
+        # given a tensor, each of a list of them (children_1, children_2); the ones its
+        # forward uses are its inputs (DLA's tree computes its own shortcut)
+        lists = {k for k, v in self.given.items() if isinstance(v, list) and TENSOR in v}
+        tensors = [first] + [n for n in self.graph.nodes if n.op == "placeholder" and (
+            self.given.get(n.target) is TENSOR or str(n.target).rpartition("_")[0] in lists)]
+        used = [n is first or n in self.live for n in tensors]
+        self.importer.taken_inputs[self.qual] = used
+        if sum(used) > 1:
+            for node in (n for n, u in zip(tensors, used, strict=True) if u):
                 self.refs[node] = self.fresh(str(node.target))
                 self.port_inputs.append(self.refs[node])
 
@@ -946,8 +965,9 @@ class _Scope:
         name = self.call_name(target, child_where)
         given = self.call_constants(node, child, child_where)
         # tensors besides the first (forward(self, x, shortcut)): inputs of its group
-        tensors = [v for v in given.values() if isinstance(v, fx.Node)]
-        given = {k: TENSOR if isinstance(v, fx.Node) else v for k, v in given.items()}
+        tensors = [t for v in given.values() for t in _tensors(v)]
+        given = {k: TENSOR if isinstance(v, fx.Node) else [TENSOR] * len(v) if _tensors(v)
+                 else v for k, v in given.items()}
         packed = self.packed_keys(node)
         data, join = self.importer.child_entry(child, child_qual, given, packed)
         op = layer_type_of(child)
@@ -958,7 +978,10 @@ class _Scope:
             sources = [f"{self.multi[node.args[0]][0]}.{key}" for key in packed]
         else:
             sources = self.one_input(node, target, child_where, join, bool(given))
-            sources += [self.ref(v, node, f"the call of '{target}'") for v in tensors]
+            if tensors:  # those its forward uses (name_inputs)
+                used = self.importer.taken_inputs.get(child_qual, [])
+                sources += [self.ref(v, node, f"the call of '{target}'")
+                            for v, u in zip(tensors, used[1:], strict=False) if u]
         if not name.isdigit() and not _nameable(name):
             raise ImportProblem(f"{child_where}: its name '{name}' cannot name a spec entry (a "
                                 "Python identifier that is not an nn.Module attribute or "
@@ -1035,8 +1058,9 @@ class _Scope:
         if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in rest):
             return {}
         given = {k: v for k, v in bound.items() if k != first.name}
-        # a tensor is an input of the child's group; a list or dict of them is not
-        held = [k for k, v in given.items() if _holds_node(v) and not isinstance(v, fx.Node)]
+        # a tensor, or a list of them (DLA's children), gives inputs of the child's group; a
+        # dict of them, or tensors among constants, do not
+        held = [k for k, v in given.items() if _holds_node(v) and not _tensors(v)]
         if held:
             raise ImportProblem(f"{child_where} is called with "
                                 f"{' and '.join(repr(t) for t in held)}, holding tensors, "
@@ -1641,8 +1665,20 @@ def _traced(m: nn.Module, given: dict[str, Any] | None = None,
     # calls of functions ops are spelled as are recorded, not traced through
     graph = Children(autowrap_functions=_foreign_functions()).trace(
         m, concrete_args=_fixed_arguments(m, given or {}))
+    _unflatten_output(graph)
     _spell_out(graph)
     return graph
+
+
+def _unflatten_output(graph: fx.Graph) -> None:
+    """A forward traced with a list of inputs (DLA's children: fx.PH each) returns its
+    outputs flattened, [x]: the tensor itself where it returns one."""
+    info = getattr(graph._codegen, "pytree_info", None)
+    spec = getattr(info, "out_spec", None)
+    output = next(n for n in graph.nodes if n.op == "output")
+    if spec is not None and spec.is_leaf() and isinstance(output.args[0], (list, tuple)) \
+            and len(output.args[0]) == 1:
+        output.args = (output.args[0][0],)
 
 
 def _trace_or_none(m: nn.Module) -> fx.Graph | None:
@@ -1766,7 +1802,9 @@ def _fixed_arguments(m: nn.Module, given: dict[str, Any]) -> dict[str, Any]:
     for p in parameters:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or given.get(p.name) is TENSOR:
             continue
-        if p.name in given:
+        if isinstance(given.get(p.name), list) and TENSOR in given[p.name]:
+            fixed[p.name] = [fx.PH] * len(given[p.name])  # a list of inputs (children_1, ...)
+        elif p.name in given:
             fixed[p.name] = given[p.name]
         elif p.default is not p.empty:
             fixed[p.name] = p.default

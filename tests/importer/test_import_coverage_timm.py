@@ -29,9 +29,9 @@ FAMILIES = ("timm", "video")
 # round-tripping: plain CNN, BatchNormAct2d (+ timm's Linear, hard-swish), a ClassifierHead
 # flag fixed at its default, LayerNorm's (n,), addcmul, a Parameter reshaped (convnext's
 # layer scale), qkv.permute(...).unbind(0) with sizes read from the block's input (ViT), a
-# branch on the input's size (VGG's ConvMlp); torchvision's Conv3DSimple;
-# refused: weights changed in forward, a tensor besides the input, untraceable control flow,
-# a computed pad
+# branch on the input's size (VGG's ConvMlp), modules called with tensors besides the input
+# and a list of them (DLA's trees: groups with inputs:); torchvision's Conv3DSimple;
+# refused: weights changed in forward, untraceable control flow, a computed pad
 SPREAD = {
     "timm": ["resnet18", "efficientnet_b0", "mobilenetv3_small_100", "regnetx_002",
              "mixer_s16_224", "resmlp_12_224", "convnext_atto", "vit_tiny_patch16_224",

@@ -144,6 +144,16 @@ def test_a_dict_of_tensors_passed_whole_is_given_key_by_key(tmp_path):
             "    inputs: [low, high]\n") in text
 
 
+class Joins(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.project = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x, shortcut=None, children=None):
+        shortcut = self.project(x)  # what it is given is not used (DLA's trees)
+        return x + shortcut + children[0] * children[1]
+
+
 class ListArgument(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -151,17 +161,30 @@ class ListArgument(nn.Module):
         self.tree = Joins()
 
     def forward(self, x):
-        return self.tree(x, [self.a(x), x])
+        a = self.a(x)
+        return self.tree(x, a, [a, x])
 
 
-class Joins(nn.Module):
-    def forward(self, x, children):
-        return x + children[0] + children[1]
+def test_a_list_of_tensors_gives_an_input_each_and_unused_ones_are_left_out(tmp_path):
+    """DLA's trees: tree2(x1, None, children) with children a list of tensors."""
+    text = round_trip(ListArgument(), (4, 4, 4), tmp_path)
+    assert ("  - name: tree\n    from: [input, a, input]\n"
+            "    inputs: [x, children_1, children_2]\n") in text
 
 
-def test_a_list_of_tensors_besides_the_input_is_refused_saying_so():
+class DictArgument(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(4, 4, 1)
+        self.tree = Joins()
+
+    def forward(self, x):
+        return self.tree(x, None, {"0": self.a(x), "1": x})
+
+
+def test_a_dict_of_tensors_besides_the_input_is_refused_saying_so():
     with pytest.raises(ImportProblem) as info:
-        model_to_spec(ListArgument().eval(), (4, 4, 4))
+        model_to_spec(DictArgument().eval(), (4, 4, 4))
     assert str(info.value) == ("module 'tree' (Joins) is called with 'children', holding "
                                "tensors, besides its input; a spec passes tensors one by one")
 
