@@ -142,12 +142,19 @@ def test_torchvision_s_fcn_runs_at_any_image_size_as_the_reference():
         assert (ours["out"] - theirs["out"]).abs().max() <= 1e-5
 
 
-def test_a_backbone_returning_two_tensors_is_refused_by_name():
-    """aux_loss=True: the backbone returns {"out": layer4, "aux": layer3}; a group returns
-    one tensor."""
+def test_a_backbone_returning_two_tensors_gives_both():
+    """aux_loss=True: the backbone returns {"aux": layer3, "out": layer4} (in the order it
+    fills the dict), a group with outputs: whose parts the classifier and aux head take."""
     from torchvision.models.segmentation import fcn_resnet50
 
-    model = fcn_resnet50(weights=None, weights_backbone=None, num_classes=3, aux_loss=True)
-    with pytest.raises(ImportProblem, match=r"module 'backbone' \(IntermediateLayerGetter\): "
-                                            r"its forward returns .* of several values"):
-        model_to_spec(model.eval(), (3, 64, 64))
+    torch.manual_seed(0)
+    model = fcn_resnet50(weights=None, weights_backbone=None, num_classes=3,
+                         aux_loss=True).eval()
+    net, text = built(model, (3, 64, 64))
+    assert "  - name: backbone\n    outputs: {aux: layer3, out: layer4}\n" in text
+    assert "    from: backbone.out\n" in text and "    from: backbone.aux\n" in text
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        ours, theirs = net.eval()(x), model(x)
+    assert list(ours) == list(theirs) == ["out", "aux"]
+    assert all((ours[k] - theirs[k]).abs().max() <= 1e-5 for k in theirs)
