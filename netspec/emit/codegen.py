@@ -431,8 +431,9 @@ def _name_unnamed(nodes: list[CodeNode], modules_only: bool = False) -> dict[str
     tutorials would (conv1, pool1, conv2, ..., flatten, fc1, fc2): their prefix, numbered
     in order among the scope's entries of that prefix where there are several.  Sets each
     one's alias; returns {number: name}.  ``modules_only``: leave function ops (called in
-    forward, no attribute) numbered.  Safe in any scope: from: and outputs: take names,
-    never an unnamed entry's number."""
+    forward, no attribute) numbered.  An entry whose outputs from: takes by its number
+    ('0.1') keeps it."""
+    by_number = {s.partition(".")[0] for n in nodes for s in n.r.sources}
     prefixes = [_attribute_prefix(n) for n in nodes]
     total = {p: prefixes.count(p) for p in prefixes}
     taken = {n.name for n in nodes}
@@ -440,7 +441,8 @@ def _name_unnamed(nodes: list[CodeNode], modules_only: bool = False) -> dict[str
     renamed = {}
     for n, prefix in zip(nodes, prefixes, strict=True):
         seen[prefix] = k = seen.get(prefix, 0) + 1
-        if not _INDEX.fullmatch(n.name) or (modules_only and calls_function(n.r)):
+        if not _INDEX.fullmatch(n.name) or (modules_only and calls_function(n.r)) or \
+                n.name in by_number:
             continue
         name = prefix if total[prefix] == 1 else f"{prefix}{k}"
         while name in taken or name in MODULE_ATTRIBUTES or keyword.iskeyword(name):
@@ -1233,6 +1235,7 @@ class _ClassWriter:
                 explicit and (j != i + 1 or k > 0) for j, k, explicit in readers[c.name])
             if keep:
                 var = c.name.replace("-", "_")  # stem-conv: a local stem_conv
+                var = var if _IDENTIFIER.fullmatch(var) else f"out{var}"  # 3: out3
                 while var in taken or keyword.issoftkeyword(var):
                     var += "_"
                 taken.add(var)

@@ -696,6 +696,8 @@ class _Scope:
         # the model's own forward may return several tensors (a spec's outputs:)
         self.top = qual == "" and base is None
         self.several: tuple[list[tuple[str, fx.Node]], str] | None = None
+        # a child's several outputs this forward returns as they are: (key, entry.key), how
+        self.passed_on: tuple[list[tuple[str, str]], str] | None = None
         self.dicts: dict[fx.Node, Any] = {}  # calls returning {key: tensor}, by their key
         self.branch_counts: dict[str, int] = {}  # branches entries: how many outputs each
         # the keys of the dict of tensors this forward is called with (input["low"])
@@ -795,8 +797,9 @@ class _Scope:
         # given a tensor, each of a list of them (children_1, children_2); the ones its
         # forward uses are its inputs (DLA's tree computes its own shortcut)
         lists = {k for k, v in self.given.items() if isinstance(v, list) and TENSOR in v}
-        tensors = [first] + [n for n in self.graph.nodes if n.op == "placeholder" and (
-            self.given.get(n.target) is TENSOR or str(n.target).rpartition("_")[0] in lists)]
+        tensors = list(dict.fromkeys([first] + [
+            n for n in self.graph.nodes if n.op == "placeholder" and (
+                self.given.get(n.target) is TENSOR or str(n.target).rpartition("_")[0] in lists)]))
         used = [n is first or n in self.live for n in tensors]
         self.importer.taken_inputs[self.qual] = used
         if sum(used) > 1:
@@ -831,6 +834,10 @@ class _Scope:
             return values[0][1]
         if values is not None and returns in ("dict", "tuple"):  # a group's outputs:
             self.several = (values, returns)
+            return None
+        if not self.top and output in self.multi:  # a child's several outputs, passed on
+            entry, keys, returns = self.multi[output]
+            self.passed_on = ([(key, f"{entry}.{key}") for key in keys], returns)
             return None
         if not isinstance(output, fx.Node):
             raise ImportProblem(f"{self.where}: its forward returns {type(output).__name__} "
@@ -969,6 +976,13 @@ class _Scope:
         given = {k: TENSOR if isinstance(v, fx.Node) else [TENSOR] * len(v) if _tensors(v)
                  else v for k, v in given.items()}
         packed = self.packed_keys(node)
+        listed = self.listed_parts(node, child)
+        if listed is not None:  # traced with a list of inputs in its first argument's place
+            given = {**given, listed[0]: [TENSOR] * len(listed[1])}
+        elements = self.list_elements(node, child, given)
+        if elements is not None:  # features([x]): a list it does not join, an input each
+            given = {**given, elements[0]: [TENSOR] * len(elements[1])}
+            tensors = [*elements[1], *tensors]
         data, join = self.importer.child_entry(child, child_qual, given, packed)
         op = layer_type_of(child)
         if op is not None and (op.takes_several or (op.takes_state and (
@@ -976,6 +990,14 @@ class _Scope:
             sources = self.module_inputs(node, op, target, child_where)
         elif packed is not None:  # self.classifier(features): each of the dict's tensors
             sources = [f"{self.multi[node.args[0]][0]}.{key}" for key in packed]
+        elif listed is not None:  # block(previous_block(x)): each of the tuple's it uses
+            used = self.importer.taken_inputs.get(child_qual, [])
+            sources = [f"{self.multi[node.args[0]][0]}.{key}"
+                       for key, u in zip(listed[1], used, strict=False) if u]
+        elif elements is not None:  # those its forward uses (name_inputs)
+            used = self.importer.taken_inputs.get(child_qual, [])
+            sources = [self.ref(v, node, f"the call of '{target}'")
+                       for v, u in zip(tensors, used, strict=False) if u]
         else:
             sources = self.one_input(node, target, child_where, join, bool(given))
             if tensors:  # those its forward uses (name_inputs)
@@ -1004,6 +1026,41 @@ class _Scope:
         if arg in self.multi and self.multi[arg][2] == "dict":
             return list(self.multi[arg][1])
         return None
+
+    def listed_parts(self, node: fx.Node, child: nn.Module) -> tuple[str, list[str]] | None:
+        """A child's tuple of outputs passed whole to a module (not a layer) as its one
+        argument (timm's SelecSLS blocks pass [out, skip] on): the name of the module's first
+        argument and the tuple's keys; None for any other call."""
+        arg = node.args[0] if len(node.args) == 1 and not node.kwargs else None
+        if arg not in self.multi or self.multi[arg][2] != "tuple" or \
+                layer_type_of(child) is not None:
+            return None
+        try:
+            first = next(iter(inspect.signature(child.forward).parameters.values()))
+        except (TypeError, ValueError, StopIteration):
+            return None
+        return first.name, list(self.multi[arg][1])
+
+    def list_elements(self, node: fx.Node, child: nn.Module, given: dict[str, Any]
+                      ) -> tuple[str, list[fx.Node]] | None:
+        """A list of tensors as the first argument of a module (not a layer) that does not
+        join it first (timm's SelecSLS: self.features([x]), its blocks index it): the name
+        of that argument and the tensors; None for any other call (DenseNet's layers
+        concatenate the list they are given: an entry joining them, as before)."""
+        arg = node.args[0] if node.args else None
+        if not isinstance(arg, (list, tuple)) or not _tensors(arg) or \
+                layer_type_of(child) is not None:
+            return None
+        try:
+            first = next(iter(inspect.signature(child.forward).parameters.values()))
+            graph = _traced(child, given)
+        except Exception:
+            return None  # one_input says why not
+        placeholder = next((n for n in graph.nodes if n.op == "placeholder"), None)
+        users = list(placeholder.users) if placeholder is not None else []
+        if len(users) == 1 and _list_join(users[0]) is not None:
+            return None
+        return first.name, list(arg)
 
     @property
     def inlined(self) -> bool:
@@ -1495,6 +1552,10 @@ class _Scope:
         called."""
         if self.several is not None:
             return self.several_outputs(*self.several)
+        if self.passed_on is not None:
+            self.check_children_called()
+            return Converted(self.entries(), self.input_join, *self.passed_on,
+                             self.port_inputs or None)
         if self.output is None or self.output not in self.refs:
             raise ImportProblem(f"{self.where}: its forward returns nothing netspec follows")
         out = self.refs[self.output]
@@ -1795,11 +1856,13 @@ def _fixed_arguments(m: nn.Module, given: dict[str, Any]) -> dict[str, Any]:
     gives a constant (``given``) or that has a default, at that value (a netspec model is
     called with its input alone)."""
     try:
-        parameters = list(inspect.signature(m.forward).parameters.values())[1:]
+        parameters = list(inspect.signature(m.forward).parameters.values())
     except (TypeError, ValueError):
         return {}
     fixed = {}
-    for p in parameters:
+    if parameters and isinstance(given.get(parameters[0].name), list):  # a list of inputs
+        fixed[parameters[0].name] = [fx.PH] * len(given[parameters[0].name])
+    for p in parameters[1:]:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or given.get(p.name) is TENSOR:
             continue
         if isinstance(given.get(p.name), list) and TENSOR in given[p.name]:

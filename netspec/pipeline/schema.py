@@ -44,6 +44,10 @@ SOURCE_NAME = {
     "description": "an earlier entry's name, or name.output for one of its outputs "
                    "(halves.0)",
 }
+# from: also takes one output of an entry left unnamed, by its number (a ModuleList's 3.0)
+FROM_PATTERN = ("^([A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*(\\.[A-Za-z0-9_]+)?"
+                "|(0|[1-9][0-9]*)\\.[A-Za-z0-9_]+)$")
+FROM_NAME = SOURCE_NAME | {"pattern": FROM_PATTERN}
 ENTRY_NAME = {
     "type": "string",
     "pattern": NAME_PATTERN,
@@ -135,8 +139,8 @@ def entry_schema(layer_names: list[str]) -> dict[str, Any]:
         "name": ENTRY_NAME,
         "from": {
             "type": ["string", "array"],
-            "pattern": SOURCE_PATTERN,
-            "items": SOURCE_NAME,
+            "pattern": FROM_PATTERN,
+            "items": FROM_NAME,
             "minItems": 1,
             "description": "input(s): earlier entries of this list by name (name.0 for one "
                            "output of an entry giving several), or 'input'",

@@ -204,3 +204,54 @@ def test_a_dict_of_outputs_used_as_one_tensor_is_refused():
         model_to_spec(UsesDictWhole().eval(), (3, 8, 8))
     assert "uses the dict of tensors 'backbone' returns as one tensor; a spec takes them " \
            "one by one" in str(info.value)
+
+
+class Sls(nn.Module):
+    """timm's SelecSLS block: takes [x] or [x, skip], passes [out, skip] on."""
+
+    def __init__(self, first: bool) -> None:
+        super().__init__()
+        self.first = first
+        self.conv = nn.Conv2d(4 if first else 8, 4, 1)
+
+    def forward(self, x):
+        if not isinstance(x, list):
+            x = [x]
+        if self.first:
+            out = self.conv(x[0])
+            return [out, out]
+        return [self.conv(torch.cat([x[0], x[1]], 1)), x[1]]
+
+
+class SequentialList(nn.Sequential):
+    def forward(self, x):
+        for module in self:
+            x = module(x)
+        return x
+
+
+class Pick(nn.Module):
+    def forward(self, x):
+        return x[0]
+
+
+class SlsNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.features = SequentialList(Sls(True), Sls(False), Sls(False))
+        self.pick = Pick()
+
+    def forward(self, x):
+        return self.pick(self.features([self.stem(x)]))
+
+
+def test_lists_of_tensors_passed_from_module_to_module(tmp_path):
+    """features([x]): a list the modules index, each block's [out, skip] the next one's
+    input: numbered entries' outputs taken by from: '0.0', the chain's last passed on."""
+    text = round_trip(SlsNet(), (3, 6, 6), tmp_path)
+    assert "  - name: features\n    outputs: ['2.0', '2.1']\n" in text
+    assert "      - outputs: [conv, conv]\n" in text  # the first block uses x[0] only
+    assert ("      - from: ['0.0', '0.1']\n        inputs: [x_1, x_2]\n"
+            "        outputs: [conv, x_2]\n") in text
+    assert "  - name: pick\n    from: features.0\n" in text

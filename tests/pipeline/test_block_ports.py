@@ -271,3 +271,39 @@ def test_a_group_without_inputs_given_two_is_refused():
     ((_, _, message),) = errors(text)
     assert message == ("layer 5 'pair': the group takes one input (it declares no inputs:), "
                        "given 2")
+
+
+NUMBERED = """\
+netspec: 1
+name: Numbered
+input: [8, 4, 4]
+blocks:
+  Pair:
+    outputs: [a, b]
+    layers:
+      - Conv2d: {out_channels: 8, kernel_size: 1}
+        name: a
+      - ReLU:
+        name: b
+layers:
+  - Pair:
+  - Add:
+    from: ['0.0', '0.1']
+"""
+
+
+def test_an_unnamed_entry_s_outputs_are_taken_by_its_number(tmp_path):
+    """from: '0.1': one output of the entry numbered 0 (an importer's ModuleList child)."""
+    result = netspec.check(NUMBERED)
+    assert result.ok, [d.format() for d in result.errors]
+    built = netspec.build(result).eval()
+    generated = load_generated(result, tmp_path, "Numbered")().eval()
+    generated.load_state_dict(built.state_dict(), strict=True)
+    x = torch.randn(2, 8, 4, 4)
+    conv = getattr(built, "0").a
+    with torch.no_grad():
+        expected = conv(x) + torch.relu(conv(x))
+        assert torch.allclose(built(x), expected) and torch.allclose(generated(x), expected)
+    assert "out0 = getattr(self, \"0\")(x)" in generate(result)
+    ((_, _, message),) = errors(NUMBERED.replace("'0.1'", "'0.2'"))
+    assert message == "layer 1 (Add): from: '0' has no output '2'; it gives 2: 0.0, 0.1"
