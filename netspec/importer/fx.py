@@ -887,6 +887,10 @@ class _Scope:
             raise ImportProblem(f"{self.where}: its forward calls the modules of "
                                 f"'{head}' in more than one run")
         self.calls[head] = 1
+        if len(node.args) > 1 and not node.kwargs and \
+                all(isinstance(a, fx.Node) for a in node.args):
+            self.tuple_chain(node, head)
+            return
         run = self.container_run(node, head, self.children.get(head))
         beside = self.side_by_side(run, head)
         if beside:
@@ -896,6 +900,74 @@ class _Scope:
         data = {"layers": self.run_entries(run, self.children[head], head)}
         self.refs[run[-1]] = self.add(data, head, [self.ref(node.args[0], node, f"'{target}'")],
                                       node, True)
+
+    def tuple_chain(self, node: fx.Node, head: str) -> None:
+        """for blk in self.blocks: x, y = blk(x, y) (timm's TNT): a chain whose modules take
+        several tensors and return as many, each the previous one's: a group with inputs:
+        and outputs:, its entries taking from: ['0.0', '0.1']."""
+        container, width = self.children.get(head), len(node.args)
+        if not isinstance(container, (nn.ModuleList, nn.Sequential)):
+            raise ImportProblem(f"{self.where}: its forward calls '{node.target}', a module "
+                                "inside a child, directly")
+        run, current, between = [node], node, []
+        while True:
+            users = list(current.users)
+            parts = {u.args[1]: u for u in users if u.op == "call_function"
+                     and u.target is operator.getitem and isinstance(u.args[1], int)}
+            if len(parts) != len(users) or sorted(parts) != list(range(width)):
+                break
+            nexts = {n for p in parts.values() for n in p.users}
+            after = next(iter(nexts)) if len(nexts) == 1 else None
+            if after is None or after.op != "call_module" or after.kwargs or \
+                    not str(after.target).startswith(head + ".") or \
+                    list(after.args) != [parts[i] for i in range(width)]:
+                break
+            between.extend(parts.values())
+            run.append(after)
+            current = after
+        group_qual = self.child_qual(head)
+        names = [str(n.target).split(".", 1)[1] for n in run]
+        missing = [n for n, c in container.named_children() if n not in names and _has_state(c)]
+        if missing or len(set(names)) != len(names):
+            raise ImportProblem(f"{self.where}: its forward calls the modules of '{head}' as "
+                                f"{' -> '.join(names)}; a spec group calls each of its "
+                                "modules once, in a chain")
+        first = container.get_submodule(names[0])
+        try:
+            params = list(inspect.signature(first.forward).parameters)[:width]
+        except (TypeError, ValueError):
+            params = [f"input{k}" for k in range(width)]
+        inputs = list(dict.fromkeys(_safe_name(p) for p in params))
+        if len(inputs) != width:
+            inputs = [f"input{k}" for k in range(width)]
+        entries, previous = [], inputs
+        for i, (n, call) in enumerate(zip(names, run, strict=True)):
+            if (n.isdigit() and int(n) != i) or (not n.isdigit() and not _nameable(n)):
+                raise ImportProblem(f"{self.where}: calls '{head}.{n}' as the {i}th module of "
+                                    f"'{head}'; an entry without a name is named by its "
+                                    "position")
+            module, qual = container.get_submodule(n), f"{group_qual}.{n}"
+            given = self.call_constants(call, module, self.where)
+            given = {k: TENSOR if isinstance(v, fx.Node) else v for k, v in given.items()}
+            data, _ = self.importer.child_entry(module, qual, given)
+            keys, returns = self.importer.ported.get(qual, ([], "tensor"))
+            if returns != "tuple" or len(keys) != width:
+                raise ImportProblem(f"{self.where}: '{head}.{n}' is called with {width} "
+                                    f"tensors and returns other than {width} (a chain over "
+                                    f"'{head}' passes its outputs on as the next one's inputs)")
+            used = self.importer.taken_inputs.get(qual, [True] * width)
+            entry = {**data, "from": [s for s, u in zip(previous, used, strict=False) if u]}
+            if not n.isdigit():
+                entry["name"] = n
+            entries.append(_order(entry))
+            previous = [f"{n}.{k}" for k in keys]
+        data = {"inputs": inputs, "outputs": previous, "layers": entries}
+        keys = [str(k) for k in range(width)]
+        self.importer.ported[group_qual] = (keys, "tuple")
+        self.consumed.update([*run[1:], *between])
+        self.refs[run[-1]] = self.add(data, head, [self.ref(a, node, f"'{node.target}'")
+                                                   for a in node.args], node, True)
+        self.multi[run[-1]] = (self.refs[run[-1]], keys, "tuple")
 
     def side_by_side(self, run: list[fx.Node], head: str) -> list[fx.Node] | None:
         """for m in self.convs: outs.append(m(x)) (DeepLabV3's ASPP): the calls of the

@@ -255,3 +255,39 @@ def test_lists_of_tensors_passed_from_module_to_module(tmp_path):
     assert ("      - from: ['0.0', '0.1']\n        inputs: [x_1, x_2]\n"
             "        outputs: [conv, x_2]\n") in text
     assert "  - name: pick\n    from: features.0\n" in text
+
+
+class Pairwise(nn.Module):
+    """timm's TNT block: (pixel_embed, patch_embed) in, both out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.Linear(4, 4)
+        self.outer = nn.Linear(4, 4)
+
+    def forward(self, pixel, patch):
+        pixel = pixel + self.inner(pixel)
+        return pixel, patch + self.outer(pixel)
+
+
+class PairChain(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Linear(4, 4)
+        self.blocks = nn.ModuleList([Pairwise() for _ in range(3)])
+
+    def forward(self, x):
+        pixel, patch = x, self.stem(x)
+        for block in self.blocks:
+            pixel, patch = block(pixel, patch)
+        return pixel * patch
+
+
+def test_a_chain_of_modules_passing_two_tensors_on(tmp_path):
+    """for blk in self.blocks: pixel, patch = blk(pixel, patch): a group with inputs: and
+    outputs:, each entry taking the previous one's two outputs by number."""
+    text = round_trip(PairChain(), (5, 4), tmp_path)
+    assert ("  - name: blocks\n    from: [input, stem]\n    inputs: [pixel, patch]\n"
+            "    outputs: ['2.0', '2.1']\n") in text
+    assert "      - from: ['0.0', '0.1']\n        inputs: [pixel, patch]\n" in text
+    assert "    from: [blocks.0, blocks.1]\n" in text
