@@ -202,6 +202,16 @@ def test_summary_and_render_show_the_outputs():
     assert '"mix2.proj" -> total [label=" high: 8×8×8 "' in dot
 
 
+def test_exported_to_onnx_with_its_dict_outputs(tmp_path):
+    """The network returns {main, side}, side one output of a block: ONNX export verifies
+    both against PyTorch at two batch sizes."""
+    from netspec.emit import export as ex
+
+    report = ex.export(SPEC, "onnx", tmp_path / "ports.onnx")
+    assert report.ok and sorted(report.differences) == [2, 3], report.differences
+    assert report.scale > 1e-2
+
+
 def errors(text: str) -> list[tuple[int, int, str]]:
     result = netspec.check(text)
     return [(d.line, d.col, d.message) for d in result.errors]
