@@ -626,8 +626,10 @@ class Expander:
         if flow.parts is None and flow.shape is None:  # unknown after an error
             return replace(flow, node=name)
         if flow.parts is None:
+            how = ("give it a name: to take it, from: names it" if base.isdigit()
+                   else f"write from: {base}")  # a number is no name from: takes
             self.error_at(where, f"{label}: from: '{base}' gives one tensor, not several: "
-                          f"write from: {base}", scope)
+                          f"{how}", scope)
             return None
         if key not in flow.parts:
             names = list(flow.parts)

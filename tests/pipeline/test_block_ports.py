@@ -317,3 +317,7 @@ def test_an_unnamed_entry_s_outputs_are_taken_by_its_number(tmp_path):
     assert "out0 = getattr(self, \"0\")(x)" in generate(result)
     ((_, _, message),) = errors(NUMBERED.replace("'0.1'", "'0.2'"))
     assert message == "layer 1 (Add): from: '0' has no output '2'; it gives 2: 0.0, 0.1"
+    plain = NUMBERED.replace("  - Pair:\n", "  - ReLU:\n  - Pair:\n").replace("'0.1'", "'1.1'")
+    ((_, _, message),) = errors(plain)
+    assert message == ("layer 2 (Add): from: '0' gives one tensor, not several: give it a "
+                       "name: to take it, from: names it")
