@@ -877,6 +877,14 @@ class Expander:
             [str(k) for k in range(count)]
         base = {k: v for k, v in raw.items() if k not in ("repeat", "first", "name")}
         type_name = entry_type(base)
+        ports = body_ports(self.blocks.get(type_name) if type_name else base, path)
+        if len(ports.inputs) > 1 or ports.returns != "tensor":
+            what = f"block {type_name}" if type_name else "the group"
+            self.error_at(path + ("repeat",), f"{label}: repeat: passes one tensor from copy "
+                          f"to copy, and {what} takes {len(ports.inputs) or 1} and gives "
+                          f"{len(ports.outputs) or 1}; write the copies out, each taking "
+                          "the one before's outputs (from: [a.0, a.1])", scope)
+            return failed(index, name, raw, qualname, inputs)
         first = raw.get("first")
         if first is not None and not self.first_ok(scope, path, label, type_name, base, first,
                                                    inputs[0]):

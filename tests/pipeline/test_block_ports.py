@@ -321,3 +321,13 @@ def test_an_unnamed_entry_s_outputs_are_taken_by_its_number(tmp_path):
     ((_, _, message),) = errors(plain)
     assert message == ("layer 2 (Add): from: '0' gives one tensor, not several: give it a "
                        "name: to take it, from: names it")
+
+
+def test_a_repeat_of_a_block_with_several_inputs_says_to_write_the_copies_out():
+    text = SPEC.replace("    from: [mix1.high, stem]\n    name: mix2",
+                        "    from: [mix1.high, stem]\n    repeat: 2\n    name: mix2")
+    found = errors(text)
+    assert (line_of(text, "repeat: 2"), 13,
+            "layer 3 'mix2' (Mix): repeat: passes one tensor from copy to copy, and block "
+            "Mix takes 2 and gives 2; write the copies out, each taking the one before's "
+            "outputs (from: [a.0, a.1])") in found
