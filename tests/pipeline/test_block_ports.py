@@ -244,7 +244,8 @@ def test_taking_a_block_with_several_outputs_whole_names_its_parts():
     text = SPEC.replace("from: [mix2.low, mix2.high]", "from: [mix2, mix2.high]")
     ((_, _, message),) = errors(text)
     assert message == ("layer 4 'total' (Add): 'mix2' gives 2 tensors (8×8×8, 8×8×8); take "
-                       "one by name: from: mix2.low or mix2.high")
+                       "one by name: from: mix2.low or mix2.high; Concat or Stack takes them "
+                       "all: from: mix2")
     text = SPEC.replace("from: [mix2.low, mix2.high]", "from: [mix2.low, mix2.middle]")
     ((_, _, message),) = errors(text)
     assert message == ("layer 4 'total' (Add): from: 'mix2' has no output 'middle'; it gives 2: "
