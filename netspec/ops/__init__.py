@@ -18,6 +18,7 @@ from netspec.ops import (  # noqa: F401  (importing a family file registers its 
     recurrent,
     reduce,
     reshape,
+    std_conv,
     tensor,
     window,
 )

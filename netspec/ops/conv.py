@@ -80,8 +80,9 @@ def conv_output(a: Args, x: Shape, n: int) -> Shape:
             sides = [(0, 0)] * n
     else:
         sides = [(p, p) for p in a.tuple("padding", n)]
-    if a.padding_mode != "zeros":
-        check_mode_padding(a.padding_mode, spatial, sides, arg="padding")
+    mode = a.values.get("padding_mode", "zeros")  # ScaledStdConv2d has none
+    if mode != "zeros":
+        check_mode_padding(mode, spatial, sides, arg="padding")
     padded = tuple(L + lo + hi for L, (lo, hi) in zip(spatial, sides, strict=True))
     effective = tuple(di * (ki - 1) + 1 for di, ki in zip(d, k, strict=True))
     if any(p < e for p, e in zip(padded, effective, strict=True)):

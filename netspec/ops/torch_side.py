@@ -53,9 +53,11 @@ def _own_class(op: LayerType) -> type:
     exec(op.code.helper, namespace)  # netspec's own constant source, not the user's
     cls = namespace[op.name]
     cls.__module__ = __name__
-    # TorchScript cannot compile its super().forward: export traces it alone, unrolled over
-    # the spec's steps (the batch stays symbolic)
-    cls.script_note = "cell loop, unrolled over its steps"
+    # TorchScript cannot compile a class without a source file (nor a cell loop's
+    # super().forward): export traces it alone (a cell loop unrolled over the spec's steps;
+    # the batch stays symbolic)
+    cls.script_note = "cell loop, unrolled over its steps" if op.name.endswith("Loop") else \
+        f"{op.name}, traced"
     return cls
 
 

@@ -30,7 +30,8 @@ FAMILIES = ("timm", "video")
 # flag fixed at its default, LayerNorm's (n,), addcmul, a Parameter reshaped (convnext's
 # layer scale), qkv.permute(...).unbind(0) with sizes read from the block's input (ViT), a
 # branch on the input's size (VGG's ConvMlp), modules called with tensors besides the input
-# and a list of them (DLA's trees: groups with inputs:); torchvision's Conv3DSimple;
+# and a list of them (DLA's trees: groups with inputs:), a weight-standardised conv (NFNet's
+# ScaledStdConv2d); torchvision's Conv3DSimple;
 # refused: weights changed in forward, untraceable control flow, a computed pad
 SPREAD = {
     "timm": ["resnet18", "efficientnet_b0", "mobilenetv3_small_100", "regnetx_002",
