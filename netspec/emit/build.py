@@ -221,9 +221,12 @@ def _register_tensor(root: Any, child: Node, reuse: Any) -> None:
     state made from the arguments); ``reuse``'s own where a built module is reused."""
     from netspec.ops.torch_side import make_buffer, make_parameter
 
-    if REGISTRY[child.type].torch.buffer:
+    spec = REGISTRY[child.type].torch
+    if spec.buffer:
+        persistent = child.kwargs.get(spec.persistent, True) if spec.persistent else True
         root.register_buffer(child.name, make_buffer(child.type, child.kwargs)
-                             if reuse is None else reuse.get_buffer(child.name))
+                             if reuse is None else reuse.get_buffer(child.name),
+                             persistent=persistent)
     else:
         root.register_parameter(child.name, make_parameter(child.kwargs)
                                 if reuse is None else reuse.get_parameter(child.name))

@@ -1161,8 +1161,11 @@ class _ClassWriter:
         if op.torch.buffer:  # self.register_buffer("index", relative_position_index(7, 7))
             if op.code.helper:
                 self.helper_ops.add(op.name)
+            persistent = [] if op.torch.persistent is None or \
+                values[op.torch.persistent] else ["persistent=False"]
             return statement(call("self.register_buffer", [literal(c.name),
-                                                           atom(op.code.tensor(values))]),
+                                                           atom(op.code.tensor(values)),
+                                                           *persistent]),
                              8, self.local, comment=shape_comment(c.r))
         args = [atom(op.code.tensor(values))]
         if not values.get("requires_grad", True):

@@ -33,6 +33,7 @@ import torch
 from torch import fx, nn
 
 from netspec.core.names import IDENTIFIER, MODULE_ATTRIBUTES, MODULE_NAME
+from netspec.importer.buffers import ValuesNeeded, buffer_op, index_tensors, tensor_index
 from netspec.importer.outputs import namedtuple_call, outputs_data, returned_values
 from netspec.importer.subclass import base_call, layer_base, overrides_nothing, same_forward
 from netspec.ops import REGISTRY, LayerType
@@ -51,6 +52,11 @@ TENSOR = object()
 
 class ImportProblem(Exception):
     """The model (or one of its modules or operations) cannot be written as a spec."""
+
+
+class MetaValuesNeeded(ImportProblem):
+    """The import reads a tensor's values (a buffer's), and the model was made on the meta
+    device: it is made again with its tensors (import_target does)."""
 
 
 class TargetError(Exception):
@@ -853,7 +859,8 @@ class _Scope:
             return
         target = str(node.target)
         tensor = self.module._parameters.get(target) if "." not in target else None
-        op = next((lt for lt in REGISTRY.values() if lt.torch.parameter), None)
+        op = next((lt for lt in REGISTRY.values()
+                   if lt.torch.parameter and not lt.torch.buffer), None)
         if tensor is not None and op is not None and _nameable(target) and \
                 target not in self.children:
             args: dict[str, Any] = {"shape": list(tensor.shape)}
@@ -865,11 +872,56 @@ class _Scope:
             self.used_names.add(target)
             self.refs[node] = self.add({op.name: args}, target, [], node, True)
             return
+        if "." not in target and self.module._buffers.get(target) is not None and \
+                target not in self.children:
+            self.buffer(node, target)
+            return
         if node.users:
             raise ImportProblem(f"{self.where}: its forward uses the tensor "
                                 f"'{self.qual + '.' if self.qual else ''}{node.target}' "
                                 f"directly (fx node '{node.name}'); netspec layers own their "
                                 "parameters")
+
+    def buffer(self, node: fx.Node, target: str) -> None:
+        """A buffer of this module read in forward (an index table): the entry of the op
+        that makes it, named as the buffer (its state_dict key where it is persistent)."""
+        try:
+            found = buffer_op(self.module, target)
+        except ValuesNeeded:
+            raise MetaValuesNeeded(f"{self.where}: its buffer '{target}' was made on the meta "
+                                   "device, without values to read") from None
+        if isinstance(found, str):
+            raise ImportProblem(f"{self.where}: {found}")
+        if not _nameable(target):
+            raise ImportProblem(f"{self.where}: its buffer's name '{target}' cannot name a "
+                                "spec entry")
+        op, args = found
+        self.used_names.add(target)
+        self.refs[node] = self.add({op.name: args}, target, [], node, True)
+
+    def tensor_index(self, node: fx.Node, source: Any, index: Any) -> bool:
+        """table[:, idx] with idx a tensor netspec follows (an index buffer): the entry of
+        the op that gathers so (LayerType.tensor_index), where one does."""
+        tensors = index_tensors(index)
+        if len(tensors) != 1 or tensors[0] not in self.refs or tensors[0] in self.helpers or \
+                not isinstance(source, fx.Node):
+            return False
+        (index_node,) = tensors
+        value = self.module._buffers.get(str(index_node.target)) \
+            if index_node.op == "get_attr" else self.values().get(index_node)
+        try:
+            found = tensor_index(self.module, index, index_node, value)
+        except ValuesNeeded:
+            raise MetaValuesNeeded(f"{self.where}: the index '{index_node.name}' was made on "
+                                   "the meta device, without values to read") from None
+        if found is None:
+            return False
+        op, args = found
+        what = f"the index (fx node '{node.name}')"
+        sources = [self.ref(source, node, what), self.ref(index_node, node, what)]
+        self.refs[node] = self.add({op.name: args}, self.fresh(op.code.call or node.name),
+                                   sources, node)
+        return True
 
     # -------------------------------------------------------------- calls of children
 
@@ -1368,6 +1420,8 @@ class _Scope:
                 return
             if flows is not None and isinstance(args[1], int):
                 raise ImportProblem(self.other_element(node, source, args[1]))
+        if self.tensor_index(node, source, args[1]):
+            return
         if not self.spelled_op(node, _spelling("getitem"), args, {}, what):
             raise ImportProblem(f"{self.where}: {what}: indexing is not expressible in a spec")
 

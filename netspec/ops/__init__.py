@@ -5,6 +5,7 @@ Importing this package registers every op in ``REGISTRY`` (name -> LayerType).""
 from netspec.ops import (  # noqa: F401  (importing a family file registers its ops)
     activation,
     attention,
+    attention_bias,
     conv,
     dropout,
     index,

@@ -19,6 +19,7 @@ Shape = tuple[int, ...]
 
 MAX_DIM = 2**31 - 1  # larger sizes are absurd for one dimension of a layer
 REQUIRED = object()  # marks an argument that has no default
+TENSOR_INDEX = object()  # stands for the index tensor in a subscript (LayerType.tensor_index)
 
 
 class ShapeError(Exception):
@@ -274,6 +275,9 @@ class Torch:
     # with parameter: a buffer (register_buffer, state that is not learnt), made by the
     # function ``target`` from the op's arguments (a relative position index)
     buffer: bool = False
+    # with buffer: the argument saying whether the buffer is in the state_dict
+    # (register_buffer's persistent); None: it always is
+    persistent: str | None = None
     # A Tensor method (target "torch.Tensor.reshape"): built as a call_method, x.reshape(...)
     method: bool = False
     # Function ops whose arguments after the input are not call_args as written:
@@ -391,6 +395,14 @@ class LayerType:
     # same names: read_module(module) -> the arguments it was made with, or why they cannot
     # be written (the importer reads the others attribute by attribute)
     read_module: Callable[[Any], dict[str, Any] | str] | None = None
+    # For a buffer op: read_buffer(values, persistent) -> the arguments that make a module's
+    # buffer of these contents (nested lists), or None where they make no such buffer; the
+    # importer writes a buffer its forward reads as this op's entry
+    read_buffer: Callable[[Any, bool], dict[str, Any] | None] | None = None
+    # For an op taking a tensor and an index tensor: tensor_index(subscript, values) -> its
+    # arguments where x[subscript] is the op (TENSOR_INDEX standing in the subscript for the
+    # index tensor, whose contents are ``values``, nested lists), else None
+    tensor_index: Callable[[tuple, Any], dict[str, Any] | None] | None = None
     verb: str | None = None  # what the op does, in messages: "adds"
     doc: str = ""
     arg_by_name: dict[str, Arg] = field(init=False)
@@ -421,6 +433,9 @@ class LayerType:
             raise ValueError(f"{self.name}: free_params names no forward parameter")
         if not {k for k, _ in self.torch.call_with} <= set(self.torch.free_params):
             raise ValueError(f"{self.name}: call_with names no free forward parameter")
+        if self.torch.persistent is not None and (
+                not self.torch.buffer or self.torch.persistent not in self.arg_by_name):
+            raise ValueError(f"{self.name}: persistent names no argument of a buffer")
         named = {*self.torch.call_args, *self.torch.keywords,
                  *(p.scalar for p in self.inputs if p.scalar),
                  *(p.size_of for p in self.inputs if p.size_of)}

@@ -51,6 +51,25 @@ def _window(a: Args) -> tuple[int, int]:
     return _window_of(a.window_size)
 
 
+def relative_offsets(height: int, width: int) -> list[list[int]]:
+    """relative_position_index's values, in plain Python (the importer compares a model's
+    buffer with them)."""
+    cells = [(r, c) for r in range(height) for c in range(width)]
+    return [[(r1 - r2 + height - 1) * (2 * width - 1) + c1 - c2 + width - 1 for r2, c2 in cells]
+            for r1, c1 in cells]
+
+
+def _read_index(values: list[list[int]], persistent: bool) -> dict | None:
+    """The window whose relative_position_index ``values`` are (a persistent buffer, as
+    torchvision registers it), or None."""
+    n = len(values)
+    for height in range(1, n + 1):
+        if persistent and n % height == 0 and relative_offsets(height, n // height) == values:
+            window = [height, n // height]
+            return {"window_size": window[0] if window[0] == window[1] else window}
+    return None
+
+
 def _index_source(kwargs: dict) -> str:
     return "relative_position_index({}, {})".format(*_window_of(kwargs.get("window_size")))
 
@@ -61,7 +80,7 @@ def _index_source(kwargs: dict) -> str:
                    parameter=True, buffer=True,
                    arguments=lambda values, x: tuple(_window_of(values["window_size"]))),
        buffers=lambda a, shapes: {"int64": (_window(a)[0] * _window(a)[1]) ** 2},
-       code=Code(tensor=_index_source, helper=RELATIVE_POSITION_INDEX),
+       code=Code(tensor=_index_source, helper=RELATIVE_POSITION_INDEX), read_buffer=_read_index,
        draw=Draw(key_args=lambda kw: f"window {kw.get('window_size', '?')}"))
 def relative_position_index(a: Args, shapes: list) -> Shape:
     """A buffer of int64 indices: for every pair of the h·w positions of a window, the row

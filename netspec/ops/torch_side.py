@@ -145,6 +145,19 @@ def relative_position_bias(table: torch.Tensor, index: torch.Tensor) -> torch.Te
     return bias.permute(2, 0, 1).contiguous().unsqueeze(0)
 
 
+def attention_bias_index(height: int, width: int) -> torch.Tensor:
+    """(h·w)×(h·w): |r1 - r2|·w + |c1 - c2| for every pair of the positions of an h×w map."""
+    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    pos = torch.stack([rows.flatten(), cols.flatten()])
+    offsets = (pos[:, :, None] - pos[:, None, :]).abs()
+    return offsets[0] * width + offsets[1]
+
+
+def attention_bias(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """heads×N×N: each head's bias for every pair of the N positions."""
+    return table[:, index]
+
+
 def make_parameter(kwargs: dict[str, Any]) -> torch.nn.Parameter:
     """A Parameter entry's tensor, initialised as its arguments say (torch.nn.init)."""
     data = torch.empty(tuple(kwargs["shape"]))

@@ -9,6 +9,7 @@ from netspec.importer.fx import (
     DEFAULT_INPUT,
     Imported,
     ImportProblem,
+    MetaValuesNeeded,
     collapse_arg,
     dumps,
     kwargs_text,
@@ -58,7 +59,11 @@ def import_target(target: str, kwargs: dict[str, Any] | None = None,
     """`netspec import`: (spec text, Imported, CheckResult) for a target's model, checked.
     Raises TargetError (cannot make the model) or ImportProblem (cannot express it)."""
     model = make_model(target, kwargs)
-    imported = model_to_spec(model, input_shape, name)
+    try:
+        imported = model_to_spec(model, input_shape, name)
+    except MetaValuesNeeded:  # a buffer's values are read: made again, with its tensors
+        model = make_model(target, kwargs, meta=False)
+        imported = model_to_spec(model, input_shape, name)
     cls = type(model)
     call = f"{target}({kwargs_text(kwargs or {})})"
     header = (f"Imported by `netspec import` from {call}, a {cls.__module__}.{cls.__qualname__},\n"

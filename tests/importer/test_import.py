@@ -235,7 +235,8 @@ class Unfolds(nn.Module):
     (Sorts(), ["the model (Sorts)", "torch.sort"]),
     (Sums(), ["module 'tail.odd' (_Odd)", "Tensor.cumsum"]),
     (Shared(), ["module 'fc' (Linear) is called 2 times", "shared weights"]),
-    (RawParameter(), ["'scale' directly"]),
+    (RawParameter(), ["the model (RawParameter): its buffer 'scale' (4, float32) holds values "
+                      "that no netspec op makes"]),
     (TwoOutputs(), ["the model (TwoOutputs)", "its output 'output1' is its input",
                     "outputs name entries"]),
     (Branchy(), ["torch.fx cannot trace", "the model (Branchy)"]),

@@ -131,3 +131,18 @@ def test_torchscript_export(tmp_path):
 
     report = export(SPEC, "torchscript", tmp_path / "biased.ts")
     assert report.ok and len(report.differences) == 2, report
+
+
+def test_the_importer_reads_torchvision_s_index_back():
+    """read_buffer: the window whose index a buffer holds (persistent, as torchvision
+    registers it), and none for other values."""
+    from torchvision.models.maxvit import _get_relative_position_index
+
+    read = REGISTRY["RelativePositionIndex"].read_buffer
+    for window in ((1, 1), (2, 3), (7, 7), (4, 2)):
+        values = _get_relative_position_index(*window).tolist()
+        args = read(values, True)
+        assert torch.equal(torch_side.make_buffer("RelativePositionIndex", args),
+                           _get_relative_position_index(*window)), window
+        assert read(values, False) is None
+    assert read([[0, 1], [1, 0]], True) is None

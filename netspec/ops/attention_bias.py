@@ -1,0 +1,138 @@
+"""Attention biases of LeViT and EfficientFormer: a learnt bias per head and per offset,
+gathered by an index buffer into the heads×N×N bias added to the attention logits.
+
+The positions of an h×w map are numbered row by row; the offset of positions (r1, c1) and
+(r2, c2) is |r1 - r2|·w + |c1 - c2|, below h·w.  AttentionBiasIndex is that N×N table of
+offsets (N = h·w), a buffer as timm registers it (state_dict key ``attention_bias_idxs``;
+LeViT's is not persistent, EfficientFormer's is).  AttentionBias gathers the heads×(h·w)
+``attention_biases`` Parameter by it: ``attention_biases[:, attention_bias_idxs]``.  Neither
+has a batch dimension; the Add broadcasts the bias against the batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netspec.ops.declare import (
+    TENSOR_INDEX,
+    Arg,
+    Args,
+    Bool,
+    Code,
+    Draw,
+    Output,
+    Port,
+    Shape,
+    ShapeError,
+    Size,
+    Torch,
+    fmt,
+    layer,
+)
+
+# as generated files define them; netspec.ops.torch_side holds the same source
+# (tests/ops/test_op_attention_bias.py holds them equal)
+ATTENTION_BIAS_INDEX = '''def attention_bias_index(height: int, width: int) -> torch.Tensor:
+    """(h·w)×(h·w): |r1 - r2|·w + |c1 - c2| for every pair of the positions of an h×w map."""
+    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    pos = torch.stack([rows.flatten(), cols.flatten()])
+    offsets = (pos[:, :, None] - pos[:, None, :]).abs()
+    return offsets[0] * width + offsets[1]'''
+
+ATTENTION_BIAS = '''def attention_bias(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """heads×N×N: each head's bias for every pair of the N positions."""
+    return table[:, index]'''
+
+
+def _pair(size: Any) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (size[0], size[1])
+
+
+def offsets(height: int, width: int) -> list[list[int]]:
+    """attention_bias_index's values, in plain Python (the importer compares a model's
+    buffer with them)."""
+    cells = [(r, c) for r in range(height) for c in range(width)]
+    return [[abs(r1 - r2) * width + abs(c1 - c2) for r2, c2 in cells] for r1, c1 in cells]
+
+
+def resolution_of(values: list[list[int]]) -> list[int] | None:
+    """The h×w map whose offsets ``values`` (an N×N nested list) are, or None."""
+    n = len(values)
+    for height in range(1, n + 1):
+        if n % height == 0 and offsets(height, n // height) == values:
+            return [height, n // height]
+    return None
+
+
+def _read_index(values: list[list[int]], persistent: bool) -> dict[str, Any] | None:
+    """The arguments of the buffer ``values`` (its contents as nested lists), or None when
+    they are not such a table."""
+    resolution = resolution_of(values)
+    if resolution is None:
+        return None
+    args: dict[str, Any] = {"resolution": resolution[0] if resolution[0] == resolution[1]
+                            else resolution}
+    if not persistent:
+        args["persistent"] = False
+    return args
+
+
+def _key_args(kwargs: dict) -> str:
+    h, w = _pair(kwargs.get("resolution", "?"))
+    return f"{h}×{w}"
+
+
+def _index_source(kwargs: dict) -> str:
+    return "attention_bias_index({}, {})".format(*_pair(kwargs["resolution"]))
+
+
+@layer("AttentionBiasIndex", Arg("resolution", Size(2)), Arg("persistent", Bool, True),
+       family="parameter", inputs=(), outputs=(Output(dtype="int64", batched=False),),
+       torch=Torch("netspec.ops.torch_side.attention_bias_index", module=False,
+                   parameter=True, buffer=True, persistent="persistent",
+                   arguments=lambda values, x: _pair(values["resolution"])),
+       buffers=lambda a, shapes: {"int64": (_pair(a.resolution)[0] *
+                                            _pair(a.resolution)[1]) ** 2},
+       code=Code(tensor=_index_source, helper=ATTENTION_BIAS_INDEX),
+       draw=Draw(key_args=_key_args), read_buffer=_read_index)
+def attention_bias_index(a: Args, shapes: list) -> Shape:
+    """A buffer of int64 offsets: for every pair of the N = h·w positions of an h×w map,
+    |r1 - r2|·w + |c1 - c2| (timm's LeViT and EfficientFormer attention_bias_idxs);
+    persistent: whether it is in the state_dict."""
+    h, w = _pair(a.resolution)
+    return (h * w, h * w)
+
+
+def _read_gather(index: tuple, value: Any) -> dict[str, Any] | None:
+    """table[:, index] (TENSOR_INDEX standing for the index tensor, whose value is ``value``): the
+    arguments, or None where the subscript is another."""
+    if len(index) != 2 or index[0] != slice(None) or index[1] is not TENSOR_INDEX:
+        return None
+    read = _read_index(value, True)
+    return None if read is None else {"resolution": read["resolution"]}
+
+
+@layer("AttentionBias", Arg("resolution", Size(2)), family="shape",
+       inputs=(Port("table", whole=True, min_rank=0, doc="the bias per head and offset"),
+               Port("index", dtype="int", whole=True, min_rank=0,
+                    doc="the offset of every pair of positions")),
+       outputs=(Output(batched=False),), dtype=lambda a, dtypes: dtypes[0],
+       torch=Torch("netspec.ops.torch_side.attention_bias", module=False),
+       code=Code(call="attention_bias", helper=ATTENTION_BIAS),
+       draw=Draw(key_args=_key_args), tensor_index=_read_gather)
+def attention_bias(a: Args, shapes: list[Shape]) -> Shape:
+    """table[:, index]: the heads×N×N bias of an h×w map (N = h·w) from a heads×(h·w)
+    table and the N×N offsets of AttentionBiasIndex (whose values are below h·w)."""
+    table, index = shapes
+    h, w = _pair(a.resolution)
+    n = h * w
+    if len(table) != 2 or table[1] < n:
+        raise ShapeError(f"the table {a.describe(0)} must be heads×{n}: a column for each of "
+                         f"the {h}·{w} offsets of a {h}×{w} map", "resolution")
+    if table[1] > n:  # torch gathers from it all the same
+        a.warn(f"the table {a.describe(0)} has {table[1]} columns, and a {h}×{w} map reads "
+               f"only the first {n}", "resolution")
+    if tuple(index) != (n, n):
+        raise ShapeError(f"the index {a.describe(1)} must be {n}×{n}: an offset for every "
+                         f"pair of the {n} positions of a {h}×{w} map (not {fmt(index)})",
+                         "resolution")
+    return (table[0], n, n)
