@@ -17,6 +17,10 @@ from torch import fx, nn
 from netspec.ops import REGISTRY, LayerType
 from netspec.ops.declare import TENSOR_INDEX
 
+# node.meta key: the op arguments a rewrite read off the model, which the call itself does
+# not take (the window of a relative position bias)
+OP_ARGUMENTS = "netspec_op_arguments"
+
 # buffers larger than this are not read value by value (no op makes such a table)
 MAX_READ = 1 << 22
 
@@ -72,3 +76,68 @@ def index_tensors(index: Any) -> list[fx.Node]:
     """The fx nodes in a subscript (x[:, idx]: idx)."""
     subscript = index if isinstance(index, tuple) else (index,)
     return [v for v in subscript if isinstance(v, fx.Node)]
+
+
+def spell_out_chains(graph: fx.Graph, m: nn.Module) -> None:
+    """Chains of calls that compute an op (LayerType.read_chain: timm's Swin and BEiT
+    relative position bias, table[index.view(-1)].view(n, n, -1).permute(2, 0, 1)
+    .contiguous().unsqueeze(0)) on m's own table and an index buffer that an op makes: one
+    call of the op's function, with the op's arguments read off the buffer (node.meta
+    OP_ARGUMENTS)."""
+    ops = [op for op in REGISTRY.values() if op.read_chain is not None]
+    for node in list(graph.nodes):
+        for op in ops:
+            if _spell_out(graph, m, op, node):
+                break
+
+
+def _spell_out(graph: fx.Graph, m: nn.Module, op: LayerType, node: fx.Node) -> bool:
+    from netspec.ops import torch_side
+
+    found = op.read_chain(node)
+    if found is None:
+        return False
+    table, flat, chain, shape = found
+    if table.op != "get_attr" or str(table.target) not in m._parameters:
+        return False
+    name = _flat_buffer(flat, m)
+    buffer = m._buffers[name] if name is not None else None
+    if buffer is None or buffer.is_meta or tuple(buffer.shape) != tuple(shape):
+        return False  # read as it is written: the importer names what it cannot follow
+    made = buffer_op(m, name)
+    if isinstance(made, str):
+        return False
+    kwargs = {k: v for k, v in made[1].items() if k in op.arg_by_name}
+    last = chain[-1]
+    with graph.inserting_after(last):
+        index = graph.get_attr(name)
+    with graph.inserting_after(index):
+        call = graph.call_function(torch_side.function(op), (table, index))
+    call.meta[OP_ARGUMENTS] = kwargs
+    last.replace_all_uses_with(call)
+    for dead in reversed(chain):
+        graph.erase_node(dead)
+    while flat is not None and not flat.users:  # index.view(-1), the index
+        source = flat.args[0] if flat.op == "call_method" else None
+        graph.erase_node(flat)
+        flat = source if isinstance(source, fx.Node) else None
+    return True
+
+
+def _flat_buffer(flat: fx.Node, m: nn.Module) -> str | None:
+    """The name of m's own buffer that ``flat`` is flattened, or None: index.view(-1) of a
+    buffer read in forward, or the constant fx made of it (a buffer's view is no buffer
+    that fx knows: it records the flattened tensor itself, sharing the buffer's memory)."""
+    if flat.op == "call_method" and flat.target in ("view", "reshape") and \
+            flat.args[1:] in ((-1,), ((-1,),)):
+        index = flat.args[0]
+        if isinstance(index, fx.Node) and index.op == "get_attr" and \
+                m._buffers.get(str(index.target)) is not None:
+            return str(index.target)
+        return None
+    constant = getattr(m, str(flat.target), None) if flat.op == "get_attr" else None
+    if not isinstance(constant, torch.Tensor) or constant.dim() != 1 or constant.is_meta:
+        return None
+    return next((k for k, b in m._buffers.items() if b is not None and b.dim() == 2 and
+                 b.is_contiguous() and b.numel() == constant.numel() and
+                 b.dtype == constant.dtype and b.data_ptr() == constant.data_ptr()), None)

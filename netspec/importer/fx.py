@@ -33,9 +33,23 @@ import torch
 from torch import fx, nn
 
 from netspec.core.names import IDENTIFIER, MODULE_ATTRIBUTES, MODULE_NAME
-from netspec.importer.buffers import ValuesNeeded, buffer_op, index_tensors, tensor_index
+from netspec.importer.buffers import (
+    OP_ARGUMENTS,
+    ValuesNeeded,
+    buffer_op,
+    index_tensors,
+    spell_out_chains,
+    tensor_index,
+)
 from netspec.importer.outputs import namedtuple_call, outputs_data, returned_values
-from netspec.importer.subclass import base_call, layer_base, overrides_nothing, same_forward
+from netspec.importer.subclass import (
+    base_call,
+    layer_base,
+    overrides_nothing,
+    own_tensors,
+    probe,
+    same_forward,
+)
 from netspec.ops import REGISTRY, LayerType
 from netspec.ops.declare import REQUIRED, SPELLINGS, FxCall
 
@@ -711,6 +725,9 @@ class _Scope:
         self.port_inputs: list[str] = []  # its inputs: where it takes several tensors
         # calls of children returning several tensors: (their entry, keys, how returned)
         self.multi: dict[fx.Node, tuple[str, list[str], str]] = {}
+        # reads of a child layer's own tensor (self.qkv.weight), by the child's name: its
+        # function called with them in forward is the child (child_function)
+        self.child_tensors: dict[fx.Node, str] = {}
         if base is not None:  # the module's own tensors are the layer's, read by its call
             self.consumed.update(n for n in base[0].all_input_nodes if n.op == "get_attr")
 
@@ -876,6 +893,12 @@ class _Scope:
                 target not in self.children:
             self.buffer(node, target)
             return
+        head, _, rest = target.partition(".")
+        child = self.children.get(head)
+        if child is not None and "." not in rest and layer_type_of(child) is not None and \
+                rest in own_tensors(child):
+            self.child_tensors[node] = head  # read where its function is called
+            return
         if node.users:
             raise ImportProblem(f"{self.where}: its forward uses the tensor "
                                 f"'{self.qual + '.' if self.qual else ''}{node.target}' "
@@ -922,6 +945,40 @@ class _Scope:
         self.refs[node] = self.add({op.name: args}, self.fresh(op.code.call or node.name),
                                    sources, node)
         return True
+
+    def child_function(self, node: fx.Node, what: str) -> None:
+        """F.linear(x, self.qkv.weight, bias) (timm's BEiT: a bias made in forward): the
+        child's own function on its own tensors, as its forward calls it, but with a bias
+        where the child has none: the child's entry, then an Add of the bias (F.linear adds
+        it over the last dim, as Add broadcasts it).  Any other use of a child's tensors is
+        refused."""
+        heads = {self.child_tensors[a] for a in node.all_input_nodes if a in self.child_tensors}
+        head = heads.pop()
+        child = self.children[head]
+        child_where = self.importer.where(self.child_qual(head), child)
+        expected = probe(child, type(child))
+        refused = ImportProblem(f"{self.where}: {what} uses the tensors of {child_where} "
+                                "directly; netspec layers own their parameters and are called "
+                                "as their forward calls them")
+        if heads or isinstance(expected, str) or node.op != "call_function" or \
+                expected[0] is not torch.nn.functional.linear or \
+                node.target is not torch.nn.functional.linear or head in self.calls:
+            raise refused
+        names = ("input", "weight", "bias")
+        bound = {**dict(zip(names, node.args, strict=False)), **node.kwargs}
+        if set(bound) - set(names) or len(node.args) > 3:
+            raise refused
+        weight, bias = bound.get("weight"), bound.get("bias")
+        if child.bias is not None or expected[1][2:] != (None,) or \
+                self.child_tensors.get(weight) != head or str(weight.target) != f"{head}.weight" \
+                or not isinstance(bias, fx.Node) or bias in self.child_tensors:
+            raise refused
+        self.calls[head] = 1
+        data, _ = self.importer.child_entry(child, self.child_qual(head))
+        entry = self.add(data, head, [self.ref(bound["input"], node, what)], node, True)
+        add = next(op for op in REGISTRY.values() if op.torch.target == "operator.add")
+        self.refs[node] = self.add({add.name: None}, self.fresh(f"{head}_bias"),
+                                   [entry, self.ref(bias, node, what)], node)
 
     # -------------------------------------------------------------- calls of children
 
@@ -1360,7 +1417,11 @@ class _Scope:
         that only helps spell one (x.size(0)), or an alias of its input (x.contiguous())."""
         name, shown = _op_name(node)
         what = f"operation {shown} (fx node '{node.name}')"
-        args, kwargs = list(node.args), dict(node.kwargs)
+        # with the op arguments a rewrite read off the model (spell_out_chains)
+        args, kwargs = list(node.args), {**node.meta.get(OP_ARGUMENTS, {}), **node.kwargs}
+        if any(a in self.child_tensors for a in node.all_input_nodes):
+            self.child_function(node, what)
+            return
         size = _size_read(node, name, args, self.helpers)
         if size is not None:
             self.helpers[node] = size
@@ -1854,6 +1915,7 @@ def _traced(m: nn.Module, given: dict[str, Any] | None = None,
         m, concrete_args=_fixed_arguments(m, given or {}))
     _unflatten_output(graph)
     _spell_out(graph)
+    spell_out_chains(graph, m)
     return graph
 
 

@@ -6,6 +6,7 @@ from netspec.ops import (  # noqa: F401  (importing a family file registers its 
     activation,
     attention,
     attention_bias,
+    buffer,
     conv,
     dropout,
     index,

@@ -188,8 +188,11 @@ def _sdpa_key_args(kw: dict) -> str:
        inputs=(Port("query", doc="query", min_rank=0), Port("key", doc="key", min_rank=0),
                Port("value", doc="value", min_rank=0),
                Port("attn_mask", dtype="any", min_rank=0, optional=True, doc="attn_mask")),
+       # broadcasts: an attn_mask without a batch dimension (a relative position bias,
+       # 1×heads×L×S) meets the batch as torch broadcasts it
        torch=Torch("torch.nn.functional.scaled_dot_product_attention", module=False,
-                   keywords=("dropout_p", "is_causal", "scale", "enable_gqa")),
+                   keywords=("dropout_p", "is_causal", "scale", "enable_gqa"),
+                   broadcasts=True),
        code=Code(call="nn.functional.scaled_dot_product_attention"), dtype=_sdpa_dtype,
        macs=_sdpa_macs, draw=Draw(key_args=_sdpa_key_args),
        fx=(FxCall("scaled_dot_product_attention",

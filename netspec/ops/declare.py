@@ -403,6 +403,14 @@ class LayerType:
     # arguments where x[subscript] is the op (TENSOR_INDEX standing in the subscript for the
     # index tensor, whose contents are ``values``, nested lists), else None
     tensor_index: Callable[[tuple, Any], dict[str, Any] | None] | None = None
+    # For an op that library code writes as a chain of calls (timm's relative position bias,
+    # table[index.view(-1)].view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)):
+    # read_chain(node) -> (the table's fx node, the node whose flattening indexes it, the
+    # chain's nodes from ``node`` to its last, the shape the index must have) where the
+    # chain that starts at fx node ``node`` computes the op's function of the table and an
+    # index buffer, else None.  The importer writes it as the op, its arguments read off
+    # the buffer (LayerType.read_buffer of the op that makes it)
+    read_chain: Callable[[Any], tuple | None] | None = None
     verb: str | None = None  # what the op does, in messages: "adds"
     doc: str = ""
     arg_by_name: dict[str, Arg] = field(init=False)

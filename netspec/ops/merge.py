@@ -10,6 +10,7 @@ also take one tensor and a number, as torch's ``other: Tensor | Number`` (``x * 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from netspec.ops.declare import (
     DEFAULT_FLOAT,
@@ -212,7 +213,31 @@ def matmul(a: Args, shapes: list[Shape]) -> Shape:
     return (*lead, x[-2], y[-1])
 
 
-@layer("Concat", Arg("dim", Dim, 1), family="merge", inputs=_TENSORS,
+def _concat_whole(a: Args, shapes: list[Shape]) -> Shape:
+    """torch.cat of tensors without a batch dimension (Parameters, buffers: timm's BEiT
+    joins its query, key and value biases, torch.cat((q_bias, k_bias, v_bias))): dim counts
+    their own dims, and the result has no batch either."""
+    rank = len(shapes[0])
+    for i, shape in enumerate(shapes[1:], 1):
+        if len(shape) != rank:
+            raise ShapeError(f"cannot concatenate {a.describe(0)} and {a.describe(i)}: "
+                             "different numbers of dimensions")
+    if rank == 0:
+        raise ShapeError(f"cannot concatenate {a.describe(0)}: a zero-dimensional tensor "
+                         "has no dim to join along")
+    if not -rank <= a.dim < rank:
+        raise ShapeError(f"dim {a.dim} is out of range for tensors of {rank} dims without a "
+                         f"batch; expected a value in [{-rank}, {rank - 1}]", "dim")
+    d = a.dim % rank
+    for i, shape in enumerate(shapes[1:], 1):
+        if any(p != q for k, (p, q) in enumerate(zip(shapes[0], shape, strict=True)) if k != d):
+            raise ShapeError(f"cannot concatenate {a.describe(0)} and {a.describe(i)} along dim "
+                             f"{a.dim}: all other dimensions must match", "dim")
+    return (*shapes[0][:d], sum(s[d] for s in shapes), *shapes[0][d + 1:])
+
+
+@layer("Concat", Arg("dim", Dim, 1), family="merge",
+       inputs=(replace(_TENSORS[0], whole_rule=_concat_whole),),
        torch=Torch("torch.cat", module=False, inputs="list", call_args=("dim",)),
        code=Code(call="torch.cat"), draw=Draw(key_args=lambda kw: f"dim {kw.get('dim', 1)}"),
        fx=tuple(FxCall(n, (("dim", 0),)) for n in ("cat", "concat", "concatenate")))

@@ -130,12 +130,24 @@ def make_buffer(type_name: str, kwargs: dict[str, Any]) -> torch.Tensor:
     return function(op)(*op.torch.arguments(values, ()))
 
 
-def relative_position_index(height: int, width: int) -> torch.Tensor:
-    """(h·w)×(h·w) indices into a (2h-1)·(2w-1)-row table of relative position biases."""
+def relative_position_index(
+    height: int,
+    width: int,
+    class_token: bool = False,
+) -> torch.Tensor:
+    """(h·w)×(h·w) indices into a (2h-1)·(2w-1)-row table of relative position biases; with
+    a class token, (h·w+1)×(h·w+1), its pairs at the three rows after those."""
     rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
     coords_flat = torch.stack([rows.flatten(), cols.flatten()])
     relative = (coords_flat[:, :, None] - coords_flat[:, None, :]).permute(1, 2, 0)
-    return (relative[:, :, 0] + height - 1) * (2 * width - 1) + relative[:, :, 1] + width - 1
+    index = (relative[:, :, 0] + height - 1) * (2 * width - 1) + relative[:, :, 1] + width - 1
+    if class_token:  # BEiT's: to, from and to itself the class token, the rows after
+        offsets = (2 * height - 1) * (2 * width - 1)
+        index = torch.nn.functional.pad(index, [1, 0, 1, 0])
+        index[0, 0:] = offsets
+        index[0:, 0] = offsets + 1
+        index[0, 0] = offsets + 2
+    return index
 
 
 def relative_position_bias(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -120,6 +120,9 @@ class Inference:
             return stopped
         if len(inputs) == 1 and not inputs[0].batched and lt.inputs[0].whole_rule is not None:
             return self.whole(entry, inputs[0])
+        if several and all(not f.batched and f.shape is not None for f in inputs) and \
+                lt.inputs[-1].variadic and lt.inputs[-1].whole_rule is not None:
+            return self.whole_merge(entry, inputs)
         if lt.takes_whole or any(not f.batched for f in inputs):
             inputs = self.without_batch(entry, inputs)
             if inputs is None:
@@ -255,6 +258,29 @@ class Inference:
         node = Node(entry.index, entry.name, lt.name, flow.shape, out, 0, dict(entry.given),
                     qualname=entry.qualname)
         return node, Flow(out, flow.dtype, f"output of {entry.label}, {fmt(out)}", entry.name,
+                          batched=False)
+
+    def whole_merge(self, entry: LayerEntry, inputs: list[Flow]) -> tuple[Node, Flow]:
+        """Tensors without a batch dimension (Parameters, buffers) into an op taking several
+        that declares how it reads them (its variadic Port.whole_rule, given their shapes:
+        Concat): a tensor without one out."""
+        lt = entry.type
+        sources = [f"{_shown(f)} from '{f.node}'" for f in inputs]
+        a = Args.filled(lt, entry.given, sources)
+        dtypes = [f.dtype for f in inputs]
+        try:
+            if lt.dtype is None and len(set(dtypes)) > 1:
+                raise ShapeError(f"{lt.name} takes tensors of one dtype, got "
+                                 f"{', '.join(dtypes)}")
+            dtype = lt.dtype(a, dtypes) if lt.dtype is not None else dtypes[0]
+            out = tuple(lt.inputs[-1].whole_rule(a, [f.shape for f in inputs]))
+        except ShapeError as exc:
+            self.report(entry, exc.message, exc.arg)
+            return self.unknown(entry, [Flow(None, inputs[0].dtype, "", entry.name)])
+        node = Node(entry.index, entry.name, lt.name, inputs[0].shape, out, 0,
+                    dict(entry.given), kind="merge", qualname=entry.qualname)
+        node.input_shapes = [f.shape for f in inputs]
+        return node, Flow(out, dtype, f"output of {entry.label}, {fmt(out)}", entry.name,
                           batched=False)
 
     def tensor(self, entry: LayerEntry, has_from: bool, inputs: list[Flow]

@@ -134,8 +134,8 @@ def test_torchscript_export(tmp_path):
 
 
 def test_the_importer_reads_torchvision_s_index_back():
-    """read_buffer: the window whose index a buffer holds (persistent, as torchvision
-    registers it), and none for other values."""
+    """read_buffer: the window whose index a buffer holds, persistent or not (timm's Swin
+    registers it non-persistent), and none for other values."""
     from torchvision.models.maxvit import _get_relative_position_index
 
     read = REGISTRY["RelativePositionIndex"].read_buffer
@@ -144,5 +144,69 @@ def test_the_importer_reads_torchvision_s_index_back():
         args = read(values, True)
         assert torch.equal(torch_side.make_buffer("RelativePositionIndex", args),
                            _get_relative_position_index(*window)), window
-        assert read(values, False) is None
+        assert read(values, False) == {**args, "persistent": False}
     assert read([[0, 1], [1, 0]], True) is None
+
+
+def test_the_class_token_s_index_is_timm_s():
+    """class_token: timm's gen_relative_position_index(class_token=True) (BEiT), made and
+    read back; the bias needs the table's 3 rows more and is (N+1)×(N+1)."""
+    from timm.layers.pos_embed_rel import gen_relative_position_index
+
+    read = REGISTRY["RelativePositionIndex"].read_buffer
+    for window in ((1, 1), (2, 3), (3, 3), (4, 2)):
+        theirs = gen_relative_position_index(window, class_token=True)
+        args = read(theirs.tolist(), False)
+        assert args["class_token"] is True and args["persistent"] is False, args
+        assert torch.equal(torch_side.make_buffer("RelativePositionIndex", args), theirs)
+    text = (SPEC.replace("RelativePositionIndex: {window_size: 7}",
+                         "RelativePositionIndex: {window_size: 7, class_token: true}")
+            .replace("RelativePositionBias: {window_size: 7}",
+                     "RelativePositionBias: {window_size: 7, class_token: true}"))
+    errors = netspec.check(text).errors
+    assert "the table 169×4 from 'relative_position_bias_table' must be 172×heads: a row for " \
+        "each of the (2·7-1)·(2·7-1) relative offsets of a 7×7 window and 3 for the class " \
+        "token" in errors[0].message, [d.message for d in errors]
+    result = netspec.check(text.replace("[169, 4]", "[172, 4]").replace("[4, 49, 49]",
+                                                                        "[4, 50, 50]"))
+    assert result.ok and result.layers[2].output_shape == (1, 4, 50, 50), result.errors
+
+
+def test_timm_s_swin_and_beit_bias_is_read_as_the_op():
+    """table[index.view(-1)].view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0) of
+    a module's own table and index (timm's _get_rel_pos_bias; fx records index.view(-1) as
+    a constant of the buffer's memory) is one call of relative_position_bias, whose
+    arguments are read off the buffer; other chains are left as they are."""
+    import timm.models.beit as beit
+    import timm.models.swin_transformer as swin
+
+    from netspec.importer.buffers import OP_ARGUMENTS
+    from netspec.importer.fx import _traced
+
+    for module, args in ((swin.WindowAttention(16, 2, head_dim=8, window_size=3),
+                          {"window_size": 3}),
+                         (beit.Attention(16, 2, window_size=(2, 3)),
+                          {"window_size": [2, 3], "class_token": True})):
+        graph = _traced(module.eval())
+        calls = [n for n in graph.nodes if n.target is torch_side.relative_position_bias]
+        assert len(calls) == 1 and calls[0].meta[OP_ARGUMENTS] == args, graph
+        assert [str(n.target) for n in calls[0].all_input_nodes] == [
+            "relative_position_bias_table", "relative_position_index"]
+        assert not [n for n in graph.nodes if n.op == "call_method" and n.target == "permute"
+                    and n.args[1:] == (2, 0, 1)]
+        with torch.no_grad():
+            assert torch.equal(torch_side.relative_position_bias(
+                module.relative_position_bias_table, module.relative_position_index),
+                module._get_rel_pos_bias())
+
+    class Other(torch.nn.Module):  # the table permuted otherwise: not the op
+        def __init__(self):
+            super().__init__()
+            self.table = torch.nn.Parameter(torch.zeros(9, 2))
+            self.register_buffer("index", torch_side.relative_position_index(2, 2))
+
+        def forward(self, x):
+            return x + self.table[self.index.view(-1)].view(4, 4, -1).permute(2, 1, 0)
+
+    graph = _traced(Other())
+    assert not [n for n in graph.nodes if n.target is torch_side.relative_position_bias]
