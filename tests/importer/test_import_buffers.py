@@ -1,0 +1,105 @@
+"""Importing what a forward reads besides its children's calls (netspec/importer/buffers.py,
+netspec/importer/fx.py): its own buffers, tables indexed by them, a child Linear's weight
+given to F.linear with a bias made in forward; timm's BEiT attention whole."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import netspec
+from netspec.importer.fx import ImportProblem, dumps, model_to_spec
+
+beit = pytest.importorskip("timm.models.beit")
+
+
+def round_trip(model: nn.Module, sample: tuple, atol: float = 0.0) -> str:
+    """model -> spec -> build, the reference's state_dict loaded strictly, outputs equal
+    (within atol); the spec's text."""
+    model = model.eval()
+    text = dumps(model_to_spec(model, sample).data)
+    built = netspec.build(text).eval()
+    built.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *sample)
+    with torch.no_grad():
+        assert torch.allclose(built(x), model(x), rtol=0, atol=atol), \
+            (built(x) - model(x)).abs().max()
+    return text
+
+
+class QkvBias(nn.Module):
+    """BEiT's projection: a Linear without bias, given learnt q/v biases and zeros for k."""
+
+    def __init__(self, persistent: bool = False):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24, bias=False)
+        self.q_bias = nn.Parameter(torch.randn(8))
+        self.register_buffer("k_bias", torch.zeros(8), persistent=persistent)
+        self.v_bias = nn.Parameter(torch.randn(8))
+
+    def forward(self, x):
+        bias = torch.cat((self.q_bias, self.k_bias, self.v_bias))
+        return F.linear(x, weight=self.qkv.weight, bias=bias)
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_a_linear_given_a_bias_made_in_forward_round_trips(persistent):
+    """F.linear(x, self.qkv.weight, bias): the child's entry, then an Add of the bias
+    (F.linear's fused bias, within float rounding); k_bias a ConstantBuffer, in the
+    state_dict where the module keeps it."""
+    text = round_trip(nn.Sequential(QkvBias(persistent)), (5, 8), atol=1e-6)
+    assert "- Linear: {out_features: 24, bias: false}\n        name: qkv" in text, text
+    assert "ConstantBuffer: {shape: [8]" + ("}" if persistent else ", persistent: false}") \
+        in text, text
+    assert "Concat: {dim: 0}" in text and "from: [qkv, cat]" in text, text
+
+
+class OtherUses(nn.Module):
+    def __init__(self, bias: bool, function):
+        super().__init__()
+        self.qkv = nn.Linear(8, 8, bias=bias)
+        self.function = function
+
+    def forward(self, x):
+        return self.function(x, self.qkv)
+
+
+@pytest.mark.parametrize("bias, function", [
+    (True, lambda x, m: F.linear(x, m.weight, m.bias * 2)),  # its own bias changed
+    (False, lambda x, m: x @ m.weight),  # not its function
+    (False, lambda x, m: F.linear(x, m.weight.t(), None)),  # another weight
+])
+def test_other_uses_of_a_child_s_tensors_are_refused_by_name(bias, function):
+    with pytest.raises(ImportProblem) as info:
+        model_to_spec(nn.Sequential(OtherUses(bias, function)), (8,))
+    assert "module '0' (OtherUses)" in str(info.value) and "qkv" in str(info.value), info.value
+
+
+def test_beit_s_attention_round_trips():
+    """timm's BEiT attention: the qkv bias as above, the relative position bias with a
+    class token (RelativePositionIndex, RelativePositionBias) as sdpa's attn_mask."""
+    attention = beit.Attention(16, 2, qkv_bias=True, window_size=(2, 3))
+    with torch.no_grad():
+        attention.relative_position_bias_table.normal_()
+        attention.q_bias.normal_()
+        attention.v_bias.normal_()
+    text = round_trip(nn.Sequential(attention), (7, 16), atol=1e-5)
+    assert "RelativePositionIndex: {window_size: [2, 3], class_token: true, persistent: " \
+        "false}" in text, text
+    assert "RelativePositionBias: {window_size: [2, 3], class_token: true}" in text, text
+
+
+def test_a_buffer_of_other_values_is_refused_by_name():
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("scale", torch.arange(4.0))
+
+        def forward(self, x):
+            return x * self.scale
+
+    with pytest.raises(ImportProblem, match=r"its buffer 'scale' \(4, float32\) holds values "
+                       "that no netspec op makes"):
+        model_to_spec(nn.Sequential(Scaled()), (4,))
