@@ -10,6 +10,7 @@ has a batch dimension; the Add broadcasts the bias against the batch."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from netspec.ops.declare import (
@@ -19,6 +20,7 @@ from netspec.ops.declare import (
     Bool,
     Code,
     Draw,
+    Int,
     Output,
     Port,
     Shape,
@@ -31,11 +33,20 @@ from netspec.ops.declare import (
 
 # as generated files define them; netspec.ops.torch_side holds the same source
 # (tests/ops/test_op_attention_bias.py holds them equal)
-ATTENTION_BIAS_INDEX = '''def attention_bias_index(height: int, width: int) -> torch.Tensor:
-    """(h·w)×(h·w): |r1 - r2|·w + |c1 - c2| for every pair of the positions of an h×w map."""
+ATTENTION_BIAS_INDEX = '''def attention_bias_index(
+    height: int,
+    width: int,
+    stride: int = 1,
+) -> torch.Tensor:
+    """Nq×(h·w): |r1 - r2|·w + |c1 - c2| for every query position (every stride-th row and
+    column of an h×w map) and every position of the map."""
     rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
-    pos = torch.stack([rows.flatten(), cols.flatten()])
-    offsets = (pos[:, :, None] - pos[:, None, :]).abs()
+    keys = torch.stack([rows.flatten(), cols.flatten()])
+    rows, cols = torch.meshgrid(
+        torch.arange(0, height, stride), torch.arange(0, width, stride), indexing="ij"
+    )
+    queries = torch.stack([rows.flatten(), cols.flatten()])
+    offsets = (queries[:, :, None] - keys[:, None, :]).abs()
     return offsets[0] * width + offsets[1]'''
 
 ATTENTION_BIAS = '''def attention_bias(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -47,33 +58,55 @@ def _pair(size: Any) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (size[0], size[1])
 
 
-def offsets(height: int, width: int) -> list[list[int]]:
+def offsets(height: int, width: int, stride: int = 1) -> list[list[int]]:
     """attention_bias_index's values, in plain Python (the importer compares a model's
     buffer with them)."""
-    cells = [(r, c) for r in range(height) for c in range(width)]
-    return [[abs(r1 - r2) * width + abs(c1 - c2) for r2, c2 in cells] for r1, c1 in cells]
+    keys = [(r, c) for r in range(height) for c in range(width)]
+    queries = [(r, c) for r in range(0, height, stride) for c in range(0, width, stride)]
+    return [[abs(r1 - r2) * width + abs(c1 - c2) for r2, c2 in keys] for r1, c1 in queries]
 
 
-def resolution_of(values: list[list[int]]) -> list[int] | None:
-    """The h×w map whose offsets ``values`` (an N×N nested list) are, or None."""
-    n = len(values)
+def _queries(size: int, stride: int) -> int:
+    return (size + stride - 1) // stride
+
+
+def resolution_of(values: list[list[int]]) -> tuple[list[int], int] | None:
+    """(the h×w map, the stride of its queries) whose offsets ``values`` (an Nq×N nested
+    list) are, or None."""
+    if not values or not isinstance(values[0], list):
+        return None
+    n, queries = len(values[0]), len(values)
     for height in range(1, n + 1):
-        if n % height == 0 and offsets(height, n // height) == values:
-            return [height, n // height]
+        if n % height:
+            continue
+        width = n // height
+        for stride in range(1, max(height, width) + 1):
+            if _queries(height, stride) * _queries(width, stride) == queries and \
+                    offsets(height, width, stride) == values:
+                return [height, width], stride
     return None
 
 
 def _read_index(values: list[list[int]], persistent: bool) -> dict[str, Any] | None:
     """The arguments of the buffer ``values`` (its contents as nested lists), or None when
     they are not such a table."""
-    resolution = resolution_of(values)
-    if resolution is None:
+    found = resolution_of(values)
+    if found is None:
         return None
+    resolution, stride = found
     args: dict[str, Any] = {"resolution": resolution[0] if resolution[0] == resolution[1]
                             else resolution}
+    if stride != 1:
+        args["stride"] = stride
     if not persistent:
         args["persistent"] = False
     return args
+
+
+def _index_shape(a: Args) -> tuple[int, int]:
+    """Nq×N: the query positions (every stride-th row and column) by the map's."""
+    h, w = _pair(a.resolution)
+    return _queries(h, a.stride) * _queries(w, a.stride), h * w
 
 
 def _key_args(kwargs: dict) -> str:
@@ -82,24 +115,26 @@ def _key_args(kwargs: dict) -> str:
 
 
 def _index_source(kwargs: dict) -> str:
-    return "attention_bias_index({}, {})".format(*_pair(kwargs["resolution"]))
+    h, w = _pair(kwargs["resolution"])
+    stride = kwargs.get("stride", 1)
+    return f"attention_bias_index({h}, {w}{f', {stride}' if stride != 1 else ''})"
 
 
-@layer("AttentionBiasIndex", Arg("resolution", Size(2)), Arg("persistent", Bool, True),
+@layer("AttentionBiasIndex", Arg("resolution", Size(2)), Arg("stride", Int(), 1),
+       Arg("persistent", Bool, True),
        family="parameter", inputs=(), outputs=(Output(dtype="int64", batched=False),),
        torch=Torch("netspec.ops.torch_side.attention_bias_index", module=False,
                    parameter=True, buffer=True, persistent="persistent",
-                   arguments=lambda values, x: _pair(values["resolution"])),
-       buffers=lambda a, shapes: {"int64": (_pair(a.resolution)[0] *
-                                            _pair(a.resolution)[1]) ** 2},
+                   arguments=lambda values, x: (*_pair(values["resolution"]), values["stride"])),
+       buffers=lambda a, shapes: {"int64": math.prod(_index_shape(a))},
        code=Code(tensor=_index_source, helper=ATTENTION_BIAS_INDEX),
        draw=Draw(key_args=_key_args), read_buffer=_read_index)
 def attention_bias_index(a: Args, shapes: list) -> Shape:
     """A buffer of int64 offsets: for every pair of the N = h·w positions of an h×w map,
-    |r1 - r2|·w + |c1 - c2| (timm's LeViT and EfficientFormer attention_bias_idxs);
-    persistent: whether it is in the state_dict."""
-    h, w = _pair(a.resolution)
-    return (h * w, h * w)
+    |r1 - r2|·w + |c1 - c2| (timm's LeViT and EfficientFormer attention_bias_idxs); with
+    stride, the queries are every stride-th row and column (LeViT's AttentionDownsample):
+    ceil(h/stride)·ceil(w/stride) rows.  persistent: whether it is in the state_dict."""
+    return _index_shape(a)
 
 
 def _read_gather(index: tuple, value: Any) -> dict[str, Any] | None:
@@ -108,10 +143,10 @@ def _read_gather(index: tuple, value: Any) -> dict[str, Any] | None:
     if len(index) != 2 or index[0] != slice(None) or index[1] is not TENSOR_INDEX:
         return None
     read = _read_index(value, True)
-    return None if read is None else {"resolution": read["resolution"]}
+    return None if read is None else {k: v for k, v in read.items() if k != "persistent"}
 
 
-@layer("AttentionBias", Arg("resolution", Size(2)), family="shape",
+@layer("AttentionBias", Arg("resolution", Size(2)), Arg("stride", Int(), 1), family="shape",
        inputs=(Port("table", whole=True, min_rank=0, doc="the bias per head and offset"),
                Port("index", dtype="int", whole=True, min_rank=0,
                     doc="the offset of every pair of positions")),
@@ -120,19 +155,21 @@ def _read_gather(index: tuple, value: Any) -> dict[str, Any] | None:
        code=Code(call="attention_bias", helper=ATTENTION_BIAS),
        draw=Draw(key_args=_key_args), tensor_index=_read_gather)
 def attention_bias(a: Args, shapes: list[Shape]) -> Shape:
-    """table[:, index]: the heads×N×N bias of an h×w map (N = h·w) from a heads×(h·w)
-    table and the N×N offsets of AttentionBiasIndex (whose values are below h·w)."""
+    """table[:, index]: the heads×Nq×N bias of an h×w map (N = h·w; Nq = N, or with stride
+    its queries, every stride-th row and column) from a heads×(h·w) table and the Nq×N
+    offsets of AttentionBiasIndex (whose values are below h·w)."""
     table, index = shapes
     h, w = _pair(a.resolution)
-    n = h * w
+    queries, n = _index_shape(a)
     if len(table) != 2 or table[1] < n:
         raise ShapeError(f"the table {a.describe(0)} must be heads×{n}: a column for each of "
                          f"the {h}·{w} offsets of a {h}×{w} map", "resolution")
     if table[1] > n:  # torch gathers from it all the same
         a.warn(f"the table {a.describe(0)} has {table[1]} columns, and a {h}×{w} map reads "
                f"only the first {n}", "resolution")
-    if tuple(index) != (n, n):
-        raise ShapeError(f"the index {a.describe(1)} must be {n}×{n}: an offset for every "
-                         f"pair of the {n} positions of a {h}×{w} map (not {fmt(index)})",
-                         "resolution")
-    return (table[0], n, n)
+    if tuple(index) != (queries, n):
+        which = f"each of its {queries} queries (stride {a.stride})" if a.stride != 1 else \
+            f"every pair of the {n} positions"
+        raise ShapeError(f"the index {a.describe(1)} must be {queries}×{n}: an offset for "
+                         f"{which} of a {h}×{w} map (not {fmt(index)})", "resolution")
+    return (table[0], queries, n)

@@ -157,11 +157,20 @@ def relative_position_bias(table: torch.Tensor, index: torch.Tensor) -> torch.Te
     return bias.permute(2, 0, 1).contiguous().unsqueeze(0)
 
 
-def attention_bias_index(height: int, width: int) -> torch.Tensor:
-    """(h·w)×(h·w): |r1 - r2|·w + |c1 - c2| for every pair of the positions of an h×w map."""
+def attention_bias_index(
+    height: int,
+    width: int,
+    stride: int = 1,
+) -> torch.Tensor:
+    """Nq×(h·w): |r1 - r2|·w + |c1 - c2| for every query position (every stride-th row and
+    column of an h×w map) and every position of the map."""
     rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
-    pos = torch.stack([rows.flatten(), cols.flatten()])
-    offsets = (pos[:, :, None] - pos[:, None, :]).abs()
+    keys = torch.stack([rows.flatten(), cols.flatten()])
+    rows, cols = torch.meshgrid(
+        torch.arange(0, height, stride), torch.arange(0, width, stride), indexing="ij"
+    )
+    queries = torch.stack([rows.flatten(), cols.flatten()])
+    offsets = (queries[:, :, None] - keys[:, None, :]).abs()
     return offsets[0] * width + offsets[1]
 
 

@@ -95,8 +95,41 @@ def test_the_index_is_timm_s(h, w):
     assert torch.equal(ours, theirs) and torch.equal(ours, other) and ours.dtype == torch.int64
     assert offsets(h, w) == theirs.tolist()
     found = resolution_of(theirs.tolist())
-    assert found is not None and offsets(*found) == theirs.tolist()
+    assert found is not None and offsets(*found[0], found[1]) == theirs.tolist()
     assert resolution_of([[0, 1], [1, 1]]) is None
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(h=st.integers(1, 7), w=st.integers(1, 7), stride=st.integers(2, 3))
+def test_the_downsampling_index_is_levit_s(h, w, stride):
+    """stride: LeViT's AttentionDownsample, its queries every stride-th row and column; the
+    bias is its get_attention_biases()."""
+    module = levit.AttentionDownsample(8, 16, 4, num_heads=2, stride=stride,
+                                       resolution=(h, w))
+    module.train()
+    theirs = module.attention_bias_idxs
+    args = REGISTRY["AttentionBiasIndex"].read_buffer(theirs.tolist(), False)
+    assert args is not None and args["persistent"] is False
+    ours = torch_side.make_buffer("AttentionBiasIndex", args)
+    assert torch.equal(ours, theirs)
+    with torch.no_grad():
+        module.attention_biases.normal_()
+        assert torch.equal(torch_side.attention_bias(module.attention_biases, ours),
+                           module.get_attention_biases(ours.device))
+    queries = ((h + stride - 1) // stride) * ((w + stride - 1) // stride)
+    text = (spec(h * w, 2, (h, w), (h, w))
+            .replace("persistent: false}", f"persistent: false, stride: {stride}}}")
+            .replace(f"AttentionBias: {{resolution: {[h, w]}}}",
+                     f"AttentionBias: {{resolution: {[h, w]}, stride: {stride}}}")
+            .replace(f"input: [2, {h * w}, {h * w}]", f"input: [2, {queries}, {h * w}]"))
+    result = netspec.check(text)
+    assert result.ok and result.output_shape == (2, queries, h * w), \
+        [d.message for d in result.errors]
+    if queries != h * w:  # the bias read without the stride: the index does not fit
+        (error,) = netspec.check(text.replace(f"stride: {stride}}}\n    from",
+                                              "stride: 1}\n    from")).errors
+        assert f"must be {h * w}×{h * w}: an offset for every pair" in error.message, \
+            error.message
 
 
 def test_refusals_name_the_numbers():
@@ -178,7 +211,8 @@ def test_a_buffer_no_op_makes_is_refused_by_name():
     with pytest.raises(ImportProblem) as info:
         model_to_spec(model, (3, 6, 6))
     assert "its buffer 'attention_bias_idxs' (6×6, int64) holds values that no netspec op " \
-        "makes (ops that make buffers: AttentionBiasIndex, RelativePositionIndex)" in \
+        "makes (ops that make buffers: AttentionBiasIndex, ConstantBuffer, " \
+        "RelativePositionIndex)" in \
         str(info.value), info.value
 
 
