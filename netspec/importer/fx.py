@@ -42,6 +42,7 @@ from netspec.importer.buffers import (
     tensor_index,
 )
 from netspec.importer.outputs import namedtuple_call, outputs_data, returned_values
+from netspec.importer.rewrites import rewrite
 from netspec.importer.subclass import (
     base_call,
     layer_base,
@@ -1916,6 +1917,7 @@ def _traced(m: nn.Module, given: dict[str, Any] | None = None,
     _unflatten_output(graph)
     _spell_out(graph)
     spell_out_chains(graph, m)
+    rewrite(graph, m)
     return graph
 
 
