@@ -13,6 +13,7 @@ from netspec.ops import (  # noqa: F401  (importing a family file registers its 
     linear,
     merge,
     norm,
+    normalize,
     padding,
     parameter,
     pool,
