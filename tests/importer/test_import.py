@@ -194,12 +194,13 @@ class Shared(nn.Module):
 
 
 class RawParameter(nn.Module):
-    """A buffer used by forward itself (a parameter would be a Parameter entry:
-    tests/ops/test_op_parameter.py)."""
+    """A buffer used by forward itself, of values no op makes (a parameter would be a
+    Parameter entry: tests/ops/test_op_parameter.py; a buffer of one value a ConstantBuffer:
+    tests/importer/test_import_buffers.py)."""
 
     def __init__(self):
         super().__init__()
-        self.register_buffer("scale", torch.ones(4))
+        self.register_buffer("scale", torch.arange(4.0))
 
     def forward(self, x):
         return x * self.scale
