@@ -1,5 +1,6 @@
-"""ScaledStdConv2d (netspec/ops/std_conv.py): timm's weight-standardised convolution of
-NFNets; its rule against timm's module, its values, and every command on it."""
+"""StdConv2d and ScaledStdConv2d (netspec/ops/std_conv.py): timm's weight-standardised
+convolutions of BiT and NFNets; their rules against timm's modules, their values, and every
+command on them."""
 
 from __future__ import annotations
 
@@ -30,12 +31,13 @@ layers:
 """
 
 
-def timm_verdict(kwargs: dict[str, Any], sample: tuple[int, ...]) -> tuple | None:
-    """timm's ScaledStdConv2d on zeros at batches 2 and 3: the sample shape, or None where
-    it refuses (or reads the batch as something else)."""
+def timm_verdict(kwargs: dict[str, Any], sample: tuple[int, ...],
+                 kind: str = "ScaledStdConv2d") -> tuple | None:
+    """timm's module on zeros at batches 2 and 3: the sample shape, or None where it
+    refuses (or reads the batch as something else)."""
     torch_kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     try:
-        module = timm_layers.ScaledStdConv2d(**torch_kwargs)
+        module = getattr(timm_layers, kind)(**torch_kwargs)
         shapes = {tuple(module(torch.zeros(n, *sample)).shape[1:]) for n in (2, 3)}
     except (RuntimeError, ValueError):
         return None
@@ -45,8 +47,8 @@ def timm_verdict(kwargs: dict[str, Any], sample: tuple[int, ...]) -> tuple | Non
 
 @settings(max_examples=examples(100), deadline=None)
 @given(data=st.data())
-def test_scaled_std_conv_agrees_with_timm(data):
-    """Accept/refuse, shape and parameter count (gain included) as timm's ScaledStdConv2d:
+def test_std_convs_agree_with_timm(data):
+    """Accept/refuse, shape and parameter count (gain included) as timm's modules:
     samples of rank 3 (now and then another rank), kernels, strides, paddings (now and then
     too small an input), dilations, groups that divide the channels or not, bias."""
     rank = data.draw(st.sampled_from([3, 3, 3, 3, 2, 4]), label="rank")
@@ -64,9 +66,13 @@ def test_scaled_std_conv_agrees_with_timm(data):
                            ("eps", st.sampled_from([1e-6, 1e-4]))):
         if data.draw(st.booleans(), label=f"write {name}"):
             kwargs[name] = data.draw(strategy, label=name)
-    expected = timm_verdict(kwargs, sample)
-    written = {k: v for k, v in kwargs.items() if k != "in_channels"}
-    got = netspec_verdict("ScaledStdConv2d", written, sample)
+    kind = data.draw(st.sampled_from(["ScaledStdConv2d", "StdConv2d"]), label="kind")
+    if kind == "StdConv2d":  # no gain; timm names its first argument in_channel
+        kwargs.pop("gamma", None)
+        kwargs["in_channel"] = kwargs.pop("in_channels")
+    expected = timm_verdict(kwargs, sample, kind)
+    written = {k: v for k, v in kwargs.items() if k not in ("in_channels", "in_channel")}
+    got = netspec_verdict(kind, written, sample)
     context = f"{kwargs} on {sample}: timm {expected}, netspec {got}"
     assert got.ok == (expected is not None), context
     if expected is not None:
@@ -154,3 +160,35 @@ def test_a_fan_in_of_one_is_refused_as_torch_refuses_it():
         in error.message, error.message
     assert timm_verdict({"in_channels": 1, "out_channels": 2, "kernel_size": 1}, (1, 4, 4)) \
         is None
+
+
+def test_std_conv_computes_timm_s_values_and_round_trips(tmp_path):
+    """StdConv2d: bit-equal to timm's, built and generated; imported from timm's, weight
+    for weight."""
+    from netspec.ops.torch_side import StdConv2d
+
+    theirs = timm_layers.StdConv2d(4, 6, 3, padding=1, bias=True, eps=1e-5)
+    ours = StdConv2d(4, 6, 3, padding=1, bias=True, eps=1e-5)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 4, 9, 9)
+    assert torch.equal(ours(x), theirs(x))
+    model = torch.nn.Sequential(timm_layers.StdConv2d(3, 8, 3, padding=1),
+                                torch.nn.ReLU(), timm_layers.StdConv2d(8, 4, 1, bias=True))
+    layers = import_round_trip(model, (3, 12, 12), torch.randn(2, 3, 12, 12))
+    assert layers[0] == {"StdConv2d": {"out_channels": 8, "kernel_size": 3, "padding": 1}}
+    spec = SPEC.replace("ScaledStdConv2d: {out_channels: 8, kernel_size: 3, stride: 2, "
+                        "padding: 1, gamma: 1.7}", "StdConv2d: {out_channels: 8, "
+                        "kernel_size: 3, stride: 2, padding: 1}")
+
+    def reference(m, x):
+        first = timm_layers.StdConv2d(3, 8, 3, stride=2, padding=1)
+        second = timm_layers.ScaledStdConv2d(8, 4, 1, bias=False, eps=1e-5)
+        first.load_state_dict(m.conv.state_dict())
+        second.load_state_dict(m[2].state_dict())
+        return second(torch.nn.functional.silu(first(x)))
+
+    source = build_and_codegen_agree(spec, reference, [torch.randn(2, 3, 16, 16)],
+                                     tmp_path, "Stem")
+    assert "class StdConv2d(nn.Conv2d):" in source
+    rows, _ = summary_and_render(spec)
+    assert rows["conv"].params == 8 * 27
