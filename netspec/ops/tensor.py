@@ -261,6 +261,17 @@ def reshape_as(a: Args, shapes: list[Shape]) -> Shape:
 # ---------------------------------------------------------------- Transpose
 
 
+def _swapaxes(args: list, kwargs: dict, size_of) -> dict | str:
+    """torch.swapaxes(x, axis0, axis1) (numpy's names for transpose's dims; torchvision's
+    MaxViT SwapAxes): Transpose's dim0 and dim1."""
+    names = ("axis0", "axis1")
+    values = {**dict(zip(names, args, strict=False)), **kwargs}
+    if len(args) > 2 or set(values) != set(names) or \
+            not all(isinstance(v, int) and not isinstance(v, bool) for v in values.values()):
+        return "takes two constant axes, axis0 and axis1"
+    return {"dim0": values["axis0"], "dim1": values["axis1"]}
+
+
 @layer("Transpose", Arg("dim0", Dim), Arg("dim1", Dim), family="shape",
        inputs=(Port(dtype="any", min_rank=0),),
        torch=Torch("torch.transpose", module=False, call_args=("dim0", "dim1")),
@@ -268,7 +279,8 @@ def reshape_as(a: Args, shapes: list[Shape]) -> Shape:
        draw=Draw(key_args=lambda kw: f"dims {kw.get('dim0', '?')}, {kw.get('dim1', '?')}"),
        origin="transposed",
        fx=(FxCall("transpose", (("dim0", REQUIRED), ("dim1", REQUIRED))),
-           FxCall("swapdims", (("dim0", REQUIRED), ("dim1", REQUIRED)))))
+           FxCall("swapdims", (("dim0", REQUIRED), ("dim1", REQUIRED))),
+           FxCall("swapaxes", match=_swapaxes)))
 def transpose(a: Args, x: Shape) -> Shape:
     """torch.transpose(x, dim0, dim1): swap two dimensions, counting the batch (dim 0 stays)."""
     d0 = batched_dim(a.dim0, len(x), "dim0")

@@ -88,7 +88,17 @@ def test_build_codegen_summary_render(tmp_path):
 
 @pytest.mark.parametrize("body", [lambda m, x: m.proj(x).transpose(1, 2),
                                   lambda m, x: torch.transpose(m.proj(x), -1, 1),
-                                  lambda m, x: m.proj(x).swapdims(1, 2)])
+                                  lambda m, x: m.proj(x).swapdims(1, 2),
+                                  lambda m, x: torch.swapaxes(m.proj(x), 1, 2),
+                                  lambda m, x: m.proj(x).swapaxes(axis0=-1, axis1=1)])
 def test_import_round_trip(body):
     layers = import_round_trip(Calls(body, proj=nn.Linear(8, 6)), (5, 8), torch.randn(2, 5, 8))
     assert next(iter(layers[1])) == "Transpose"
+
+
+def test_swapaxes_with_axes_computed_in_forward_is_refused_by_name():
+    from netspec.importer.fx import ImportProblem, model_to_spec
+
+    model = Calls(lambda m, x: m.proj(x).swapaxes(1, x.size(1) - 3), proj=nn.Linear(8, 6))
+    with pytest.raises(ImportProblem, match="takes two constant axes, axis0 and axis1"):
+        model_to_spec(model, (5, 8))
