@@ -21,6 +21,9 @@ from netspec.ops.declare import TENSOR_INDEX
 # not take (the window of a relative position bias)
 OP_ARGUMENTS = "netspec_op_arguments"
 
+# node.meta key of an index buffer a rewrite read: (its op's name, the op's arguments)
+BUFFER_ENTRY = "netspec_buffer_entry"
+
 # buffers larger than this are not read value by value (no op makes such a table)
 MAX_READ = 1 << 22
 
@@ -29,9 +32,13 @@ class ValuesNeeded(Exception):
     """A buffer's contents are needed, but the model was made on the meta device."""
 
 
-def buffer_op(m: nn.Module, name: str) -> tuple[LayerType, dict[str, Any]] | str:
-    """(the op, its arguments) that make m's buffer ``name``, or why there is none."""
+def buffer_op(m: nn.Module, name: str, shape: tuple | None = None
+              ) -> tuple[LayerType, dict[str, Any]] | str:
+    """(the op, its arguments) that make m's buffer ``name`` (read as ``shape``: a flat
+    index read as the table it flattens), or why there is none."""
     tensor = m._buffers[name]
+    if shape is not None:
+        tensor = tensor.reshape(shape)
     persistent = name not in m._non_persistent_buffers_set
     what = (f"its {'' if persistent else 'non-persistent '}buffer '{name}' "
             f"({'×'.join(map(str, tensor.shape)) or 'a scalar'}, {str(tensor.dtype)[6:]})")
@@ -97,23 +104,28 @@ def _spell_out(graph: fx.Graph, m: nn.Module, op: LayerType, node: fx.Node) -> b
     found = op.read_chain(node)
     if found is None:
         return False
-    table, flat, chain, shape = found
-    if table.op != "get_attr" or str(table.target) not in m._parameters:
+    table, flat, chain, shape, columns = found
+    owner, table_name = _owned(m, table)
+    if owner is None or table_name not in owner._parameters or \
+            columns not in (-1, owner._parameters[table_name].shape[-1]):
         return False
-    name = _flat_buffer(flat, m)
-    buffer = m._buffers[name] if name is not None else None
-    if buffer is None or buffer.is_meta or tuple(buffer.shape) != tuple(shape):
+    name = _flat_buffer(flat, owner, _owned(m, flat)[0] is owner)
+    buffer = owner._buffers[name] if name is not None else None
+    if buffer is None or buffer.is_meta or buffer.numel() != shape[0] * shape[1] or \
+            (buffer.dim() == 1 and name not in owner._non_persistent_buffers_set):
         return False  # read as it is written: the importer names what it cannot follow
-    made = buffer_op(m, name)
+    made = buffer_op(owner, name, tuple(shape))
     if isinstance(made, str):
         return False
     kwargs = {k: v for k, v in made[1].items() if k in op.arg_by_name}
+    prefix = str(table.target)[:-len(table_name)]
     last = chain[-1]
     with graph.inserting_after(last):
-        index = graph.get_attr(name)
+        index = graph.get_attr(prefix + name)
     with graph.inserting_after(index):
         call = graph.call_function(torch_side.function(op), (table, index))
     call.meta[OP_ARGUMENTS] = kwargs
+    index.meta[BUFFER_ENTRY] = (made[0].name, made[1])
     last.replace_all_uses_with(call)
     for dead in reversed(chain):
         graph.erase_node(dead)
@@ -124,17 +136,34 @@ def _spell_out(graph: fx.Graph, m: nn.Module, op: LayerType, node: fx.Node) -> b
     return True
 
 
-def _flat_buffer(flat: fx.Node, m: nn.Module) -> str | None:
+def _owned(m: nn.Module, node: fx.Node) -> tuple[nn.Module | None, str]:
+    """(the module holding a get_attr's tensor: m, or a direct child of it, and the
+    tensor's name there), or (None, '')."""
+    if node.op != "get_attr":
+        return None, ""
+    head, _, rest = str(node.target).rpartition(".")
+    if "." in head:
+        return None, ""
+    owner = m if not head else dict(m.named_children()).get(head)
+    return owner, rest
+
+
+def _flat_buffer(flat: fx.Node, m: nn.Module, owned: bool) -> str | None:
     """The name of m's own buffer that ``flat`` is flattened, or None: index.view(-1) of a
-    buffer read in forward, or the constant fx made of it (a buffer's view is no buffer
-    that fx knows: it records the flattened tensor itself, sharing the buffer's memory)."""
+    buffer read in forward, a 1-d buffer itself (``owned``: flat reads m's tensor), or the
+    constant fx made of index.view(-1) (a buffer's view is no buffer that fx knows: it
+    records the flattened tensor itself, sharing the buffer's memory)."""
     if flat.op == "call_method" and flat.target in ("view", "reshape") and \
             flat.args[1:] in ((-1,), ((-1,),)):
         index = flat.args[0]
+        name = str(index.target).rpartition(".")[2] if isinstance(index, fx.Node) else ""
         if isinstance(index, fx.Node) and index.op == "get_attr" and \
-                m._buffers.get(str(index.target)) is not None:
-            return str(index.target)
+                m._buffers.get(name) is not None:
+            return name
         return None
+    name = str(flat.target).rpartition(".")[2]
+    if owned and m._buffers.get(name) is not None:
+        return name if m._buffers[name].dim() == 1 else None
     constant = getattr(m, str(flat.target), None) if flat.op == "get_attr" else None
     if not isinstance(constant, torch.Tensor) or constant.dim() != 1 or constant.is_meta:
         return None

@@ -34,6 +34,7 @@ from torch import fx, nn
 
 from netspec.core.names import IDENTIFIER, MODULE_ATTRIBUTES, MODULE_NAME
 from netspec.importer.buffers import (
+    BUFFER_ENTRY,
     OP_ARGUMENTS,
     ValuesNeeded,
     buffer_op,
@@ -895,6 +896,11 @@ class _Scope:
             self.buffer(node, target)
             return
         head, _, rest = target.partition(".")
+        if head in self.children and "." not in rest and rest in own_tensors(
+                self.children[head]) and all(OP_ARGUMENTS in u.meta for u in node.users):
+            self.child_tensors[node] = head  # the op a rewrite made of its child's tensors
+            return
+        head, _, rest = target.partition(".")
         child = self.children.get(head)
         if child is not None and "." not in rest and layer_type_of(child) is not None and \
                 rest in own_tensors(child):
@@ -909,6 +915,11 @@ class _Scope:
     def buffer(self, node: fx.Node, target: str) -> None:
         """A buffer of this module read in forward (an index table): the entry of the op
         that makes it, named as the buffer (its state_dict key where it is persistent)."""
+        if BUFFER_ENTRY in node.meta:  # read by the rewrite that took it (spell_out_chains)
+            name, args = node.meta[BUFFER_ENTRY]
+            self.used_names.add(target)
+            self.refs[node] = self.add({name: args}, target, [], node, True)
+            return
         try:
             found = buffer_op(self.module, target)
         except ValuesNeeded:
@@ -955,6 +966,9 @@ class _Scope:
         refused."""
         heads = {self.child_tensors[a] for a in node.all_input_nodes if a in self.child_tensors}
         head = heads.pop()
+        if OP_ARGUMENTS in node.meta and not heads:
+            self.child_group(node, head, what)
+            return
         child = self.children[head]
         child_where = self.importer.where(self.child_qual(head), child)
         expected = probe(child, type(child))
@@ -980,6 +994,40 @@ class _Scope:
         add = next(op for op in REGISTRY.values() if op.torch.target == "operator.add")
         self.refs[node] = self.add({add.name: None}, self.fresh(f"{head}_bias"),
                                    [entry, self.ref(bias, node, what)], node)
+
+    def child_group(self, node: fx.Node, head: str, what: str) -> None:
+        """An op a rewrite made of a child's own tensors (timm's RelPosBias, whose get_bias()
+        its parent calls): a group named as the child, its tensors' entries under their
+        names (its state_dict keys) and the op's entry, the group's output."""
+        child = self.children[head]
+        child_where = self.importer.where(self.child_qual(head), child)
+        inputs = node.all_input_nodes
+        names = [str(a.target).partition(".")[2] for a in inputs]
+        if head in self.calls or set(names) != set(own_tensors(child)) or \
+                any(_has_state(c) for c in child.children()):
+            raise ImportProblem(f"{self.where}: {what} uses the tensors of {child_where} "
+                                "directly, and the child holds others besides; netspec "
+                                "layers own their parameters")
+        parameter = next(lt for lt in REGISTRY.values()
+                         if lt.torch.parameter and not lt.torch.buffer)
+        layers = []
+        for source, name in zip(inputs, names, strict=True):
+            if BUFFER_ENTRY in source.meta:
+                kind, args = source.meta[BUFFER_ENTRY]
+            else:
+                tensor = child._parameters.get(name)
+                if tensor is None or tensor.dtype != torch.float32:
+                    raise ImportProblem(f"{child_where}: its tensor '{name}' is read by "
+                                        f"{what}; netspec makes float32 parameters")
+                kind, args = parameter.name, {"shape": list(tensor.shape)}
+                if not tensor.requires_grad:
+                    args["requires_grad"] = False
+            layers.append(_order({kind: args, "name": name}))
+        op, call = _spelling(_op_name(node)[0])
+        written = self.written_params(op, call, [], dict(node.meta[OP_ARGUMENTS]), what)
+        layers.append(_order({op.name: written or None, "from": names}))
+        self.calls[head] = 1
+        self.refs[node] = self.add({"layers": layers}, head, [], node, True)
 
     # -------------------------------------------------------------- calls of children
 

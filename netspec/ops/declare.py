@@ -406,7 +406,8 @@ class LayerType:
     # For an op that library code writes as a chain of calls (timm's relative position bias,
     # table[index.view(-1)].view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)):
     # read_chain(node) -> (the table's fx node, the node whose flattening indexes it, the
-    # chain's nodes from ``node`` to its last, the shape the index must have) where the
+    # chain's nodes from ``node`` to its last, the shape the index must have, the size the
+    # table's last dim must have or -1) where the
     # chain that starts at fx node ``node`` computes the op's function of the table and an
     # index buffer, else None.  The importer writes it as the op, its arguments read off
     # the buffer (LayerType.read_buffer of the op that makes it)

@@ -147,9 +147,11 @@ def _only_user(node: Any) -> Any:
 
 def _read_chain(node: Any) -> tuple | None:
     """table[index.view(-1)].view(n, n, -1).permute(2, 0, 1), then .contiguous() and
-    .unsqueeze(0) in either order (timm's Swin and BEiT _get_rel_pos_bias), starting at the
-    fx node of the subscript: what relative_position_bias computes of an n×n index (see
-    LayerType.read_chain).  fx nodes are read by their attributes: no torch here."""
+    .unsqueeze(0) in either order (timm's Swin and BEiT _get_rel_pos_bias; timm's RelPosBias
+    indexes by a flat index and views as n×n×heads), starting at the fx node of the
+    subscript: what relative_position_bias computes of an n×n index (see
+    LayerType.read_chain; the view's last size, -1 or the table's columns, is returned for
+    the importer to compare).  fx nodes are read by their attributes: no torch here."""
     if node.op != "call_function" or getattr(node.target, "__name__", "") != "getitem" or \
             getattr(node.target, "__module__", "") not in ("_operator", "operator") or \
             len(node.args) != 2 or node.kwargs:
@@ -160,8 +162,9 @@ def _read_chain(node: Any) -> tuple | None:
     view = _only_user(node)
     if view is None or not _method(view, "view", "reshape") or view.kwargs:
         return None
-    n, m, rest = (*_sizes(view), None, None, None)[:3]
-    if len(_sizes(view)) != 3 or not isinstance(n, int) or n != m or rest != -1:
+    n, m, columns = (*_sizes(view), None, None, None)[:3]
+    if len(_sizes(view)) != 3 or not isinstance(n, int) or n != m or \
+            not isinstance(columns, int):
         return None
     permute = _only_user(view)
     if permute is None or not _method(permute, "permute") or permute.kwargs or \
@@ -174,7 +177,7 @@ def _read_chain(node: Any) -> tuple | None:
         unsqueezed = unsqueezed or _method(user, "unsqueeze")
         chain.append(user)
         current = user
-    return (table, flat, chain, (n, n)) if unsqueezed else None
+    return (table, flat, chain, (n, n), columns) if unsqueezed else None
 
 
 @layer("RelativePositionBias", Arg("window_size", Size(2)), Arg("class_token", Bool, False),

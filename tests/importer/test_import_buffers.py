@@ -103,3 +103,42 @@ def test_a_buffer_of_other_values_is_refused_by_name():
     with pytest.raises(ImportProblem, match=r"its buffer 'scale' \(4, float32\) holds values "
                        "that no netspec op makes"):
         model_to_spec(nn.Sequential(Scaled()), (4,))
+
+
+class UsesRelPosBias(nn.Module):
+    """timm's MaxxViT attention: the parent calls its child's get_bias(), which fx follows
+    into the child's table and flat index (view as n×n×heads, unsqueeze, contiguous)."""
+
+    def __init__(self, extra: bool = False):
+        super().__init__()
+        from timm.layers.pos_embed_rel import RelPosBias
+
+        self.proj = nn.Linear(6, 6)
+        self.rel_pos = RelPosBias((2, 3), 2)
+        if extra:  # a tensor of its own besides: not the op's alone
+            self.rel_pos.scale = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return self.proj(x) + self.rel_pos.get_bias()
+
+
+def test_a_child_s_bias_read_by_its_parent_is_a_group_named_as_the_child():
+    """The child's table and index are the op's entries in a group named rel_pos: its
+    state_dict keys (rel_pos.relative_position_bias_table), the flat non-persistent index a
+    RelativePositionIndex."""
+    model = nn.Sequential(UsesRelPosBias())
+    with torch.no_grad():
+        model[0].rel_pos.relative_position_bias_table.normal_()
+    text = round_trip(model, (2, 6, 6))
+    assert """      - name: rel_pos
+        layers:
+          - Parameter: {shape: [15, 2]}
+            name: relative_position_bias_table
+          - RelativePositionIndex: {window_size: [2, 3], persistent: false}
+            name: relative_position_index
+          - RelativePositionBias: {window_size: [2, 3]}
+            from: [relative_position_bias_table, relative_position_index]
+""" in text, text
+    with pytest.raises(ImportProblem, match=r"uses the tensors of module '0.rel_pos' "
+                       r"\(RelPosBias\) directly, and the child holds others besides"):
+        model_to_spec(nn.Sequential(UsesRelPosBias(extra=True)), (2, 6, 6))
