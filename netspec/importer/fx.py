@@ -43,6 +43,7 @@ from netspec.importer.buffers import (
     tensor_index,
 )
 from netspec.importer.outputs import namedtuple_call, outputs_data, returned_values
+from netspec.importer.regroup import regrouping
 from netspec.importer.rewrites import rewrite
 from netspec.importer.subclass import (
     base_call,
@@ -693,6 +694,7 @@ class _Scope:
         self.given = given or {}
         self.where = importer.where(qual, m)
         self.graph = graph if graph is not None else importer.trace(m, qual, given)
+        self.given = given  # the constants its caller passes after its input
         # a layer subclass's forward (Importer.inlined): the call that is the layer's own,
         # which becomes the layer's entry, and that entry
         self.base, self.base_item = base, None
@@ -715,6 +717,7 @@ class _Scope:
         self.input_join: dict[str, Any] | None = None
         self.output: Any = None
         self._values: dict[fx.Node, Any] | None = None  # the forward's values (values())
+        self._variants: list[dict[fx.Node, Any]] | None = None  # at other sizes
         # the model's own forward may return several tensors (a spec's outputs:)
         self.top = qual == "" and base is None
         self.several: tuple[list[tuple[str, fx.Node]], str] | None = None
@@ -1634,6 +1637,11 @@ class _Scope:
             return True
         if call.match is not None:
             written = call.match(args[1:], kwargs, self.size_of(args[0]))
+            if isinstance(written, str) and call.regroups:
+                why = self.regroup(node, args[0], what)
+                if why is None:
+                    return True
+                written += f"; nor is it flattens and unflattens of its input ({why})"
             if isinstance(written, str):
                 raise ImportProblem(f"{self.where}: {what} {written}")
             if isinstance(written, tuple):  # the call is another op (a view that flattens)
@@ -1673,12 +1681,49 @@ class _Scope:
 
         return size_of
 
+    def regroup(self, node: fx.Node, source: Any, what: str) -> str | None:
+        """A reshape of ``source`` as the Flatten and Unflatten entries it is in every run of
+        the module (netspec/importer/regroup.py): None once they are written, else why there
+        are none."""
+        runs = []
+        for values in [self.values(), *self.variant_values()]:
+            before, after = values.get(source), values.get(node)
+            if isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor):
+                runs.append((tuple(before.shape), tuple(after.shape)))
+            elif not runs:
+                return "the module does not run at the spec's input to show its sizes"
+        steps = regrouping(runs)
+        if isinstance(steps, str):
+            return steps
+        ref = self.ref(source, node, what)
+        for kind, arguments in steps:
+            op = REGISTRY[kind]
+            ref = self.add({op.name: _non_default(op, arguments) or None},
+                           self.fresh(node.name), [ref], node)
+        self.refs[node] = ref
+        return None
+
+    def variant_values(self) -> list[dict[fx.Node, Any]]:
+        """values() at other sizes of the module's input: its batch 2, then each of its other
+        dims twice the size, each run where the module runs so."""
+        if self._variants is None:
+            self._variants = []
+            given = self.importer.inputs.get(id(self.module))
+            for k in range(len(given[0]) if given is not None else 0):
+                shape = list(given[0])
+                shape[k] = 2 * shape[k] if shape[k] else 2
+                values = _run_values(self.module, self.graph, (tuple(shape), given[1]),
+                                     self.given)
+                if values:
+                    self._variants.append(values)
+        return self._variants
+
     def values(self) -> dict[fx.Node, Any]:
         """The value of each node of the forward when the module runs on the input it had in
         the model's run (Importer.inputs); empty when it had none."""
         if self._values is None:
             self._values = _run_values(self.module, self.graph,
-                                       self.importer.inputs.get(id(self.module)))
+                                       self.importer.inputs.get(id(self.module)), self.given)
         return self._values
 
     def batch_source(self, op: LayerType, args: list, kwargs: dict, what: str) -> list[str]:
@@ -2144,11 +2189,23 @@ def record_inputs(model: nn.Module, input_shape) -> dict[int, tuple]:
     return seen
 
 
-def _run_values(m: nn.Module, graph: fx.Graph, given: tuple | None) -> dict:
+def _run_values(m: nn.Module, graph: fx.Graph, given: tuple | None,
+                constants: dict[str, Any] | None = None) -> dict:
     """Each node's value in m's traced forward run on zeros of ``given``'s (shape, dtype),
-    on the device of m's tensors; empty where there is none or it does not run."""
+    on the device of m's tensors, its other parameters at the constants it was traced with
+    (``constants``: its caller's, else their defaults); empty where there is none or it does
+    not run."""
     if given is None:
         return {}
+    fixed = _fixed_arguments(m, constants or {})
+    try:
+        later = list(inspect.signature(m.forward).parameters)[1:]
+    except (TypeError, ValueError):
+        later = []
+    placeholders = sum(n.op == "placeholder" for n in graph.nodes) - 1
+    if placeholders > len(later) or any(k not in fixed for k in later[:placeholders]):
+        return {}
+    rest = [fixed[k] for k in later[:placeholders]]
     device = next((t.device for t in [*m.parameters(), *m.buffers()]), torch.device("cpu"))
     values: dict[fx.Node, Any] = {}
 
@@ -2160,7 +2217,7 @@ def _run_values(m: nn.Module, graph: fx.Graph, given: tuple | None) -> dict:
     try:
         with torch.no_grad():
             Recorder(fx.GraphModule(m, graph)).run(torch.zeros(given[0], dtype=given[1],
-                                                               device=device))
+                                                               device=device), *rest)
     except Exception:
         return {}
     return values

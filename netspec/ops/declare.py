@@ -343,6 +343,11 @@ class FxCall:
     # in forward (h * w), or None for a constant
     match: Callable[[list, dict, Callable[[Any], int | str | None]], dict | tuple | str] | None \
         = None
+    # the call keeps its input's elements in order in another shape (x.reshape, x.view):
+    # where ``match`` refuses its sizes (more than one computed in forward), the importer
+    # may write it as the Flatten and Unflatten entries it is at every size the module runs
+    # at (netspec/importer/regroup.py)
+    regroups: bool = False
 
 
 @dataclass
