@@ -2038,6 +2038,7 @@ def _spell_out(graph: fx.Graph) -> None:
     x.unbind(d) are x.select(d, i) (_spell_out_unbind)."""
     _spell_out_addcmul(graph)
     _spell_out_unbind(graph)
+    _spell_out_einsum(graph)
 
 
 def _spell_out_addcmul(graph: fx.Graph) -> None:
@@ -2055,6 +2056,57 @@ def _spell_out_addcmul(graph: fx.Graph) -> None:
                 product = graph.call_function(operator.mul, (product, values["value"]))
             total = graph.call_function(operator.add, (values["input"], product))
         node.replace_all_uses_with(total)
+        graph.erase_node(node)
+
+
+def _einsum_matmul(equation: str) -> tuple[bool, bool, bool] | None:
+    """A two-operand einsum equation that is a batched matrix product ("bhid,bhjd->bhij":
+    the same leading dims in both operands and the output, one index summed over their last
+    two): whether the first operand, the second and the product are transposed in their
+    last two dims; None for any other equation."""
+    text = equation.replace(" ", "")
+    match = re.fullmatch(r"([A-Za-z]+),([A-Za-z]+)->([A-Za-z]+)", text)
+    if match is None:
+        return None
+    a, b, out = match.groups()
+    if len({len(a), len(b), len(out)}) != 1 or len(a) < 2 or \
+            any(len(set(t)) != len(t) for t in (a, b, out)):
+        return None
+    lead = a[:-2]
+    if b[:-2] != lead or out[:-2] != lead:
+        return None
+    summed = set(a[-2:]) & set(b[-2:])
+    if len(summed) != 1:
+        return None
+    (c,) = summed
+    i, k = a[-2:].replace(c, ""), b[-2:].replace(c, "")
+    if not i or not k or i == k or set(lead) & {i, k, c} or sorted(out[-2:]) != sorted(i + k):
+        return None
+    return a[-2] == c, b[-1] == c, out[-2:] == k + i
+
+
+def _spell_out_einsum(graph: fx.Graph) -> None:
+    """torch.einsum of two tensors that is a batched matrix product (torchvision's MaxViT:
+    "B G H I D, B G H J D -> B G H I J") is their matmul, each transposed in its last two
+    dims where the equation says so."""
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target not in (torch.einsum,) or node.kwargs or \
+                not node.args or not isinstance(node.args[0], str):
+            continue
+        operands = list(node.args[1:])
+        if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+            operands = list(operands[0])
+        how = _einsum_matmul(node.args[0])
+        if how is None or len(operands) != 2 or \
+                not all(isinstance(t, fx.Node) for t in operands):
+            continue
+        with graph.inserting_before(node):
+            left, right = (graph.call_method("transpose", (t, -2, -1)) if flip else t
+                           for t, flip in zip(operands, how[:2], strict=True))
+            product = graph.call_function(torch.matmul, (left, right))
+            if how[2]:
+                product = graph.call_method("transpose", (product, -2, -1))
+        node.replace_all_uses_with(product)
         graph.erase_node(node)
 
 

@@ -196,6 +196,10 @@ SPELLINGS = [
     (lambda m, x: m.proj(x).view(-1, 96), [{"View": {"shape": [-1, 96]}}]),
     (lambda m, x: m.proj(x).view(x.size(0), -1), [{"Flatten": None}]),
     (lambda m, x: m.proj(x).view(size=(x.size(0), 3, 32)), [{"View": {"shape": [0, 3, 32]}}]),
+    # sizes of the input at other positions: the same elements regrouped, 6×16 as 16×6
+    # (the 16 is proj's, fixed; the 6 follows the input: -1)
+    (lambda m, x: m.proj(x).reshape(x.shape[0], x.shape[2], x.shape[1]),
+     [{"Flatten": {"end_dim": 2}}, {"Unflatten": {"dim": 1, "unflattened_size": [16, -1]}}]),
 ]
 
 
@@ -208,10 +212,10 @@ def test_import_round_trip(body, entries):
 
 @pytest.mark.parametrize(("body", "why"), [
     (lambda m, x: m.proj(x).view(2, 6, 16), "shape[0] is 2, a fixed batch size"),  # check's
-    # sizes of the input at other positions (proj(x) has them at theirs: read there, they
-    # are not where the reshape puts them)
-    (lambda m, x: m.proj(x).reshape(x.shape[0], x.shape[2], x.shape[1]),
-     "the sizes the input has at the same positions"),
+    # sizes computed in forward that move elements into the batch: neither a Reshape
+    # (sizes the input has at the same positions) nor flattens and unflattens
+    (lambda m, x: m.proj(x).reshape(x.shape[0] * 2, x.shape[1] // 2, x.shape[2]),
+     "into or out of the batch"),
     (lambda m, x: m.proj(x).view(torch.float16), "reshapes to [torch.float16]"),
 ])
 def test_import_refuses_what_it_cannot_express(body, why):
