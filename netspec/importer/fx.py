@@ -1650,6 +1650,8 @@ class _Scope:
             if len(args) != 1 or kwargs:
                 return False
             written = dict(call.sets)
+        elif call.from_sizes is not None and _holds_node([args[1:], kwargs]):
+            op, written = self.from_sizes(node, call, args, kwargs, what)
         else:
             written = self.written_params(op, call, args[1:], kwargs, what)
         sources = [self.ref(args[0], node, what), *self.batch_source(op, args, kwargs, what)]
@@ -1680,6 +1682,67 @@ class _Scope:
             return read
 
         return size_of
+
+    def from_sizes(self, node: fx.Node, call: FxCall, args: list, kwargs: dict, what: str
+                   ) -> tuple[LayerType, dict[str, Any]]:
+        """The op a call is whose arguments are sizes computed in forward from its input's
+        (FxCall.from_sizes: F.pad by (7 - W % 7) % 7 is a PadToMultiple), and its arguments."""
+        tensor = self.values().get(args[0])
+        if not isinstance(tensor, torch.Tensor):
+            raise ImportProblem(f"{self.where}: {what} takes arguments computed in forward, "
+                                "and the module does not run at the spec's input to show "
+                                "what they are")
+        found = call.from_sizes(args[1:], kwargs, tuple(tensor.shape[1:]),
+                                lambda value, sizes: self.value_at(value, args[0], sizes))
+        if isinstance(found, str):
+            raise ImportProblem(f"{self.where}: {what} {found}")
+        op, written = REGISTRY[found[0]], found[1]
+        return op, _non_default(op, written)
+
+    def value_at(self, value: Any, tensor: fx.Node, sizes: tuple[int, ...]) -> Any:
+        """``value`` as the forward would compute it were ``tensor``'s sample sizes ``sizes``:
+        a size read of ``tensor``, or of a tensor of the same shape in the model's run (x
+        rolled), is read from ``sizes``; another size stays what it was in that run, and
+        arithmetic and functions on sizes (torchvision's _compute_pad_size_3d) are computed
+        again.  None where a value is no size."""
+        values = self.values()
+        shape = values.get(tensor)
+        memo: dict[fx.Node, Any] = {}
+
+        def read(source: Any) -> tuple[int, ...] | None:
+            seen = values.get(source)
+            if not isinstance(seen, torch.Tensor) or not isinstance(shape, torch.Tensor):
+                return None
+            if source is tensor or tuple(seen.shape) == tuple(shape.shape):
+                return (shape.shape[0], *sizes)
+            return tuple(seen.shape)
+
+        def compute(v: Any) -> Any:
+            if isinstance(v, (list, tuple)):
+                return type(v)(compute(a) for a in v)
+            if isinstance(v, dict):
+                return {k: compute(a) for k, a in v.items()}
+            if not isinstance(v, fx.Node):
+                return v
+            if v not in memo:
+                memo[v] = evaluate(v)
+            return memo[v]
+
+        def evaluate(v: fx.Node) -> Any:
+            if v.op == "call_method" and v.target == "size":
+                whole = read(v.args[0])
+                dim = v.args[1] if len(v.args) > 1 else v.kwargs.get("dim")
+                return None if whole is None else whole if dim is None else whole[dim]
+            if v.op == "call_function" and v.target is getattr and v.args[1:] == ("shape",):
+                return read(v.args[0])
+            if v.op != "call_function" or v not in self.helpers:
+                raise _NoSize
+            return v.target(*compute(v.args), **compute(v.kwargs))
+
+        try:
+            return compute(value)
+        except Exception:  # not a size, or the computation refuses these sizes
+            return None
 
     def regroup(self, node: fx.Node, source: Any, what: str) -> str | None:
         """A reshape of ``source`` as the Flatten and Unflatten entries it is in every run of
@@ -1962,6 +2025,10 @@ def _chain_entries(scope: _Scope, name: str, position: int, where: str) -> list[
         entries.append(_order({**item.data, **({} if entry.isdigit() else {"name": entry})}))
         previous = item.ref
     return entries
+
+
+class _NoSize(Exception):
+    """A value the forward computes that is not a size (a tensor)."""
 
 
 class _SizedInput(fx.Proxy):
@@ -2345,6 +2412,10 @@ def _size_read(node: fx.Node, name: str | None, args: list, helpers: dict
     module = getattr(node.target, "__module__", "") if node.op == "call_function" else ""
     if module in ("_operator", "operator") and nodes and all(a in helpers for a in nodes):
         return None, None  # h * w, c // groups: arithmetic on sizes
+    inputs = node.all_input_nodes
+    if node.op == "call_function" and module not in TORCH_MODULES and inputs and \
+            all(a in helpers for a in inputs):
+        return None, None  # a library's function of sizes (_compute_pad_size_3d((t, h, w)))
     return None
 
 

@@ -348,6 +348,13 @@ class FxCall:
     # may write it as the Flatten and Unflatten entries it is at every size the module runs
     # at (netspec/importer/regroup.py)
     regroups: bool = False
+    # the call's arguments may be sizes computed in forward from its input's (F.pad(x, (0,
+    # (7 - W % 7) % 7))): from_sizes(args after the tensor, kwargs, x, value_at) -> (the op
+    # it is, its arguments), or why it is none; x is the input's sample shape in the model's
+    # run at the spec's input, value_at(v, sizes) the value v would have for an input of
+    # those sample sizes (None where the importer cannot tell)
+    from_sizes: Callable[[list, dict, Shape, Callable[[Any, Shape], Any]], tuple | str] | None \
+        = None
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""Padding layers: Zero/Constant/Reflection/Replication/Circular Pad 1d/2d/3d, and Pad,
-the function F.pad.
+"""Padding layers: Zero/Constant/Reflection/Replication/Circular Pad 1d/2d/3d, Pad, the
+function F.pad, and PadToMultiple, F.pad by sizes computed from the input's (Swin's pad to
+multiples of its window or patch).
 
 ``check_mode_padding`` holds F.pad's rules for each mode (negative padding crops);
 convolutions with a padding_mode other than 'zeros' use it too."""
@@ -162,6 +163,51 @@ def _pad_arguments(values: dict, x: Shape) -> tuple:
     return (tuple(values["pad"]),) if mode == "constant" else (tuple(values["pad"]), mode)
 
 
+def _pad_computed(pad: list, x: Shape, value_at) -> dict | str:
+    """The multiples of F.pad(x, pad) whose pad is computed from x's sizes as (k - n % k) %
+    k after each dim of size n and 0 before it, value_at(v, sizes) being v for an input of
+    those sample sizes; why not, where it is not (at sizes 1 to 4k and the input's own)."""
+    if not isinstance(pad, (list, tuple)) or len(pad) % 2 or len(pad) // 2 > len(x) + 1:
+        return f"pads by {pad!r}, which is no list of (before, after) pairs for the input"
+    multiple = []
+    for i in range(len(pad) // 2):
+        dim = len(x) - 1 - i  # the pair's sample dim; -1: the batch
+
+        def at(size: int, which: int, dim: int = dim, i: int = i) -> int | None:
+            sizes = list(x)
+            if dim >= 0:
+                sizes[dim] = size
+            return value_at(pad[2 * i + which], tuple(sizes))
+
+        after = at(1, 1)
+        k = after + 1 if isinstance(after, int) and after >= 0 else None
+        tried = [*range(1, 4 * k + 1), x[dim] if dim >= 0 else 1] if k else []
+        if k is None or any(at(n, 0) != 0 or at(n, 1) != (k - n % k) % k for n in tried) or \
+                (dim < 0 and k != 1):
+            where = f"dim {dim + 1}" if dim >= 0 else "the batch"
+            return (f"pads {where} by a size computed in forward ({pad[2 * i]!r}, "
+                    f"{pad[2 * i + 1]!r}) other than zeros after it up to a multiple of a "
+                    "constant, (k - n % k) % k for its size n")
+        if dim >= 0:
+            multiple.append(k)
+    return ("PadToMultiple", {"multiple": multiple[::-1]})
+
+
+def pad_from_sizes(args: list, kwargs: dict, x: Shape, value_at) -> tuple | str:
+    """F.pad(x, pad) with a pad computed in forward: PadToMultiple where it pads with zeros
+    up to multiples (timm's Swin: (0, 0, 0, (7 - W % 7) % 7, 0, (7 - H % 7) % 7)), else
+    why not."""
+    names = ("pad", "mode", "value")
+    values = {"mode": "constant", "value": None, **dict(zip(names, args, strict=False)),
+              **kwargs}
+    if set(values) != set(names) or values["mode"] != "constant" or \
+            values["value"] not in (None, 0, 0.0):
+        return (f"pads with mode {values.get('mode')!r} and value {values.get('value')!r} by "
+                "sizes computed in forward; netspec pads so with zeros only")
+    return _pad_computed(list(values["pad"]) if isinstance(values["pad"], (list, tuple))
+                         else values["pad"], x, value_at)
+
+
 def _pad_key(kw: dict) -> str:
     mode = kw.get("mode", "constant")
     return f"pad {tuple(kw.get('pad', ()))}{'' if mode == 'constant' else ', ' + mode}"
@@ -172,7 +218,8 @@ def _pad_key(kw: dict) -> str:
        inputs=(Port(dtype="any", min_rank=1),),
        torch=Torch("torch.nn.functional.pad", module=False, arguments=_pad_arguments),
        code=Code(call="nn.functional.pad"), draw=Draw(key_args=_pad_key), origin="padded",
-       fx=(FxCall("pad", (("pad", REQUIRED), ("mode", "constant"), ("value", None))),))
+       fx=(FxCall("pad", (("pad", REQUIRED), ("mode", "constant"), ("value", None)),
+                  from_sizes=pad_from_sizes),))
 def pad(a: Args, x: Shape) -> Shape:
     """torch.nn.functional.pad(x, pad, mode, value): pad holds (before, after) pairs for the
     last dims, the last dim first (negative ones crop); constant mode pads any of the
@@ -205,3 +252,42 @@ def pad(a: Args, x: Shape) -> Shape:
     check_mode_padding(a.mode, spatial, sides, "pad")
     out = tuple(s + lo + hi for s, (lo, hi) in zip(spatial, sides, strict=True))
     return (*x[:len(x) - len(sides)], *out)
+
+
+# ---------------------------------------------------------------- PadToMultiple
+
+MULTIPLES = ArgType({"type": "array", "minItems": 1, "maxItems": 64,
+                     "items": {"type": "integer", "minimum": 1, "maximum": MAX_DIM}},
+                    "a list of positive integers, one for each of the sample's last dims",
+                    tuple_for_torch=True)
+
+# as generated files define it; netspec.ops.torch_side holds the same source
+# (tests/ops/test_op_pad_to_multiple.py holds them equal)
+PAD_TO_MULTIPLE = '''def pad_to_multiple(x: torch.Tensor, multiple: tuple) -> torch.Tensor:
+    """Zeros after each of x's last len(multiple) dims, up to a multiple of its entry."""
+    pad: list[int] = []
+    for i in range(1, len(multiple) + 1):
+        pad += [0, (multiple[-i] - x.shape[-i] % multiple[-i]) % multiple[-i]]
+    return nn.functional.pad(x, pad)'''
+
+
+def _multiples_key(kw: dict) -> str:
+    return "to multiples of " + "×".join(str(k) for k in kw.get("multiple", ()))
+
+
+@layer("PadToMultiple", Arg("multiple", MULTIPLES, varargs=True), family="padding",
+       inputs=(Port(dtype="any", min_rank=1),),
+       torch=Torch("netspec.ops.torch_side.pad_to_multiple", module=False,
+                   call_args=("multiple",)),
+       code=Code(call="pad_to_multiple", helper=PAD_TO_MULTIPLE),
+       draw=Draw(key_args=_multiples_key), origin="padded")
+def pad_to_multiple(a: Args, x: Shape) -> Shape:
+    """Zeros after each of the sample's last len(multiple) dims, up to a multiple of its
+    entry (1 leaves a dim as it is), computed from the sizes the input has when the model
+    runs: Swin pads H and W (and T) so to multiples of its window or patch."""
+    multiple = list(a.multiple)
+    if len(multiple) > len(x):
+        raise ShapeError(f"multiple {multiple} has {len(multiple)} entries, but a sample of "
+                         f"{fmt(x)} has {len(x)} dims (the batch is not padded)", "multiple")
+    lead = len(x) - len(multiple)
+    return (*x[:lead], *(-(-n // k) * k for n, k in zip(x[lead:], multiple, strict=True)))

@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from netspec.ops import REGISTRY
 from netspec.ops.declare import LayerType
@@ -90,6 +90,14 @@ def window_departition(
     x = x.reshape(B, h_partitions, w_partitions, p, p, C)
     x = x.permute(0, 5, 1, 3, 2, 4)
     return x.reshape(B, C, h_partitions * p, w_partitions * p)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: tuple) -> torch.Tensor:
+    """Zeros after each of x's last len(multiple) dims, up to a multiple of its entry."""
+    pad: list[int] = []
+    for i in range(1, len(multiple) + 1):
+        pad += [0, (multiple[-i] - x.shape[-i] % multiple[-i]) % multiple[-i]]
+    return nn.functional.pad(x, pad)
 
 
 def rotary_embedding(x: torch.Tensor, theta: float = 10000.0) -> torch.Tensor:
