@@ -429,3 +429,155 @@ def _register_merging(name: str, norm_width: int, body: str) -> None:
 _register_merging("PatchMerging", 4, "self.reduction(self.norm(patch_merging_pad(x)))")
 _register_merging("PatchMergingV2", 2, "self.norm(self.reduction(patch_merging_pad(x)))")
 
+
+
+# ---------------------------------------------------------------- Video Swin (3D)
+
+MODULE_3D = "torchvision.models.video.swin_transformer"
+WINDOW_3D = ArgType({"type": "array", "items": PAIR_ITEM | {"minimum": 1}, "minItems": 3,
+                     "maxItems": 3}, "a list of 3 positive integers")
+SHIFT_3D = ArgType({"type": "array", "items": PAIR_ITEM, "minItems": 3, "maxItems": 3},
+                   "a list of 3 non-negative integers")
+
+
+def _window_3d(a: Args, x: Shape) -> list[int]:
+    """The window the forward uses: a side no longer than the input's is the input's (and
+    is not shifted), as torchvision's _get_window_and_shift_size makes it."""
+    return [min(w, n) for w, n in zip(a.window_size, x[:3], strict=True)]
+
+
+def _attention_3d_macs(a: Args, x: Shape, y: Shape) -> int:
+    """qkv and proj over every token of the input padded to multiples of the window, and
+    Q·Kᵀ and the weights·V within each window (2 · tokens · window tokens · C)."""
+    window = _window_3d(a, x)
+    tokens = math.prod(-(-n // w) * w for n, w in zip(x[:3], window, strict=True))
+    return 4 * tokens * a.dim * a.dim + 2 * tokens * math.prod(window) * a.dim
+
+
+# The generated file's copy of torchvision's 3D shifted window attention; blocks apart by
+# two blank lines are written once however many ops use them.
+_WINDOW_3D_FUNCTIONS = '''def swin3d_position_index(window_size: list[int]) -> torch.Tensor:
+    """For every pair of tokens in a 3D window, the row of their offset in the table."""
+    coords = torch.stack(
+        torch.meshgrid(*[torch.arange(n) for n in window_size], indexing="ij")
+    ).flatten(1)
+    relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0).contiguous()
+    for i in range(3):
+        relative[:, :, i] += window_size[i] - 1  # offsets from 0
+    relative[:, :, 0] *= (2 * window_size[1] - 1) * (2 * window_size[2] - 1)
+    relative[:, :, 1] *= 2 * window_size[2] - 1
+    return relative.sum(-1)
+
+
+def shifted_window_mask_3d(
+    padded: list[int], window: list[int], shift: list[int], like: torch.Tensor
+) -> torch.Tensor:
+    """-100 between tokens of a shifted 3D window that come from different regions, else 0."""
+    mask = like.new_zeros(padded)
+    slices = [((0, -window[i]), (-window[i], -shift[i]), (-shift[i], None)) for i in range(3)]
+    count = 0
+    for d in slices[0]:
+        for h in slices[1]:
+            for w in slices[2]:
+                mask[d[0] : d[1], h[0] : h[1], w[0] : w[1]] = count
+                count += 1
+    mask = mask.view(
+        padded[0] // window[0],
+        window[0],
+        padded[1] // window[1],
+        window[1],
+        padded[2] // window[2],
+        window[2],
+    )
+    mask = mask.permute(0, 2, 4, 1, 3, 5).reshape(-1, window[0] * window[1] * window[2])
+    mask = mask.unsqueeze(1) - mask.unsqueeze(2)
+    return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+
+
+def shifted_window_attention_3d(x: torch.Tensor, attn: nn.Module) -> torch.Tensor:
+    """Self-attention within windows of a B×T×H×W×C tensor (torchvision's Video Swin): a
+    side no longer than the input's window is the input's and not shifted; padded to
+    multiples of the window, cyclically shifted, then back."""
+    b, t, h, w, c = x.shape
+    heads, size = attn.num_heads, [t, h, w]
+    ws = [min(n, size[i]) for i, n in enumerate(attn.window_size)]
+    shift = [0 if size[i] <= n else attn.shift_size[i] for i, n in enumerate(attn.window_size)]
+    vol = ws[0] * ws[1] * ws[2]
+    bias = attn.relative_position_bias_table[
+        attn.relative_position_index[:vol, :vol].flatten()
+    ]
+    bias = bias.view(vol, vol, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+    pad = [(ws[i] - size[i] % ws[i]) % ws[i] for i in range(3)]
+    x = nn.functional.pad(x, (0, 0, 0, pad[2], 0, pad[1], 0, pad[0]))
+    _, tp, hp, wp, _ = x.shape
+    if sum(shift) > 0:
+        x = torch.roll(x, shifts=(-shift[0], -shift[1], -shift[2]), dims=(1, 2, 3))
+    windows = (tp // ws[0]) * (hp // ws[1]) * (wp // ws[2])
+    x = x.view(b, tp // ws[0], ws[0], hp // ws[1], ws[1], wp // ws[2], ws[2], c)
+    x = x.permute(0, 1, 3, 5, 2, 4, 6, 7).reshape(b * windows, vol, c)
+    qkv = attn.qkv(x)
+    qkv = qkv.reshape(x.size(0), x.size(1), 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    scores = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1)) + bias
+    if sum(shift) > 0:
+        mask = shifted_window_mask_3d([tp, hp, wp], ws, shift, x)
+        scores = scores.view(x.size(0) // windows, windows, heads, x.size(1), x.size(1))
+        scores = (scores + mask.unsqueeze(1).unsqueeze(0)).view(-1, heads, x.size(1), x.size(1))
+    scores = nn.functional.dropout(
+        scores.softmax(-1), p=attn.attention_dropout, training=attn.training
+    )
+    x = scores.matmul(v).transpose(1, 2).reshape(x.size(0), x.size(1), c)
+    x = nn.functional.dropout(attn.proj(x), p=attn.dropout, training=attn.training)
+    x = x.view(b, tp // ws[0], hp // ws[1], wp // ws[2], ws[0], ws[1], ws[2], c)
+    x = x.permute(0, 1, 4, 2, 5, 3, 6, 7).reshape(b, tp, hp, wp, c)
+    if sum(shift) > 0:
+        x = torch.roll(x, shifts=(shift[0], shift[1], shift[2]), dims=(1, 2, 3))
+    return x[:, :t, :h, :w, :].contiguous()'''
+
+_ATTENTION_3D_CLASS = '''class ShiftedWindowAttention3d(nn.Module):
+    """3D window attention with a learned relative position bias (torchvision's Video Swin)."""
+
+    def __init__(
+        self,
+        dim: int,
+        window_size: list[int],
+        shift_size: list[int],
+        num_heads: int,
+        qkv_bias: bool = True,
+        proj_bias: bool = True,
+        attention_dropout: float = 0.0,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.window_size, self.shift_size, self.num_heads = window_size, shift_size, num_heads
+        self.attention_dropout, self.dropout = attention_dropout, dropout
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+        cells = (2 * window_size[0] - 1) * (2 * window_size[1] - 1) * (2 * window_size[2] - 1)
+        self.relative_position_bias_table = nn.Parameter(torch.zeros(cells, num_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        self.register_buffer("relative_position_index", swin3d_position_index(window_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return shifted_window_attention_3d(x, self)'''
+
+
+@layer("ShiftedWindowAttention3d", Arg("dim", Int(), infer=_channels_last, noun="channels"),
+       Arg("window_size", WINDOW_3D), Arg("shift_size", SHIFT_3D), Arg("num_heads", Int()),
+       Arg("qkv_bias", Bool, True), Arg("proj_bias", Bool, True),
+       Arg("attention_dropout", Probability, 0.0), Arg("dropout", Probability, 0.0),
+       family="recurrent", ranks={4: "T×H×W×C"},
+       torch=Torch(f"{MODULE_3D}.ShiftedWindowAttention3d"),
+       code=Code(call="ShiftedWindowAttention3d",
+                 helper=f"{_WINDOW_3D_FUNCTIONS}\n\n\n{_ATTENTION_3D_CLASS}"),
+       draw=Draw(abbrev="W-MSA", key_args=_key_args),
+       params=lambda a, x: _projections(a) + math.prod(2 * n - 1 for n in a.window_size)
+       * a.num_heads,
+       macs=_attention_3d_macs,
+       buffers=lambda a, x: {"int64": numel(a.window_size) ** 2}, read_module=_read_attention)
+def shifted_window_attention_3d(a: Args, x: Shape) -> Shape:
+    """torchvision's Video Swin window attention on a T×H×W×C sample: a window side no
+    longer than the input's is the input's (and not shifted); T, H and W padded to
+    multiples of the window, shifted by shift_size, attention within each window with a
+    relative position bias table, back; same shape."""
+    return _attention_rule(a, x)
