@@ -167,9 +167,9 @@ def _read_merging(m) -> dict | str:
 
 def _key_args(kw: dict) -> str:
     window = kw.get("window_size", ["?", "?"])
-    shift = kw.get("shift_size", [0, 0])
-    text = f"{kw.get('num_heads', '?')} heads, window {window[0]}×{window[1]}"
-    return text + (f", shift {shift[0]}×{shift[1]}" if any(shift) else "")
+    shift = kw.get("shift_size", [0])
+    text = f"{kw.get('num_heads', '?')} heads, window {'×'.join(map(str, window))}"
+    return text + (f", shift {'×'.join(map(str, shift))}" if any(shift) else "")
 
 
 ATTENTION_ARGS = (
