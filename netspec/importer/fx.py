@@ -21,6 +21,7 @@ import contextlib
 import importlib
 import inspect
 import json
+import logging
 import math
 import operator
 import re
@@ -718,6 +719,9 @@ class _Scope:
         self.output: Any = None
         self._values: dict[fx.Node, Any] | None = None  # the forward's values (values())
         self._variants: list[dict[fx.Node, Any]] | None = None  # at other sizes
+        # calls of library functions returning a tensor they were given with numbers
+        # (passes_through): the entry holding it, and where it is in the tuple
+        self.passed: dict[fx.Node, tuple[str, int]] = {}
         # the model's own forward may return several tensors (a spec's outputs:)
         self.top = qual == "" and base is None
         self.several: tuple[list[tuple[str, fx.Node]], str] | None = None
@@ -1425,6 +1429,8 @@ class _Scope:
         group_qual = self.child_qual(head)
         names = [str(n.target).split(".", 1)[1] for n in run]
         missing = [n for n, c in container.named_children() if n not in names and _has_state(c)]
+        if missing:
+            self.refuse_broken_chain(run)
         if missing or len(set(names)) != len(names):
             raise ImportProblem(f"{self.where}: its forward calls the modules of '{head}' as "
                                 f"{' -> '.join(names)}; a spec group calls each of its "
@@ -1444,6 +1450,29 @@ class _Scope:
                 raise ImportProblem(f"{self.where}: '{call.target}' takes a list of tensors")
             entries.append(_order({**data, **({} if n.isdigit() else {"name": n})}))
         return entries
+
+    def refuse_broken_chain(self, run: list[fx.Node]) -> None:
+        """Why a chain over a container stops before its last module, where a call passes
+        more than its tensor: sizes computed in forward given besides it (timm's PVT v2:
+        blk(x, feat_size)), or a tuple returned and taken apart (torchvision's MViT:
+        x, thw = block(x, thw))."""
+        last = run[-1]
+        extra = {k: v for k, v in enumerate([*run[0].args[1:], *run[0].kwargs.values()])
+                 if _holds_node(v)}
+        if extra:
+            shown = ", ".join(str(v) for v in extra.values())
+            raise ImportProblem(f"{self.where}: its forward calls '{run[0].target}' with "
+                                f"{shown} besides its input, values computed in forward "
+                                "(sizes of a tensor), which a spec entry is not given: netspec "
+                                "modules take one tensor")
+        parts = [u for u in last.users if u.op == "call_function" and u.target is
+                 operator.getitem]
+        if parts and len(parts) == len(last.users):
+            raise ImportProblem(f"{self.where}: '{last.target}' returns a tuple whose "
+                                f"{len(parts)} elements its forward takes apart (fx nodes "
+                                f"{', '.join(p.name for p in parts)}), passing more than its "
+                                "tensor to the next module (its sizes); a chain of spec entries "
+                                "passes one tensor")
 
     def check_run_call(self, call: fx.Node, i: int, n: str, head: str, group_qual: str,
                        module: nn.Module):
@@ -1481,6 +1510,8 @@ class _Scope:
             self.getitem(node, args, what)
         elif name in ALIASES and node.op == "call_method" and len(args) == 1 and not kwargs:
             self.refs[node] = self.ref(args[0], node, what)
+        elif name is None and self.passes_through(node):
+            pass
         elif not self.spelled_op(node, _spelling(name), args, kwargs, what):
             raise ImportProblem(f"{self.where}: {what} has no netspec equivalent (netspec "
                                 "expresses torch.nn layers, the operators and tensor "
@@ -1489,10 +1520,48 @@ class _Scope:
                                 "mean/sum/amax/amin, indexing, narrow, pad, interpolate) and the "
                                 "torch.nn.functional forms of its layers)")
 
+    def passes_through(self, node: fx.Node) -> bool:
+        """A library function fx records as one call (torchvision's _unsqueeze(x, 5, 2),
+        which adds a dim only to an input of another rank) that in every run of the module,
+        at the spec's input and at other sizes, returns its one tensor argument itself, or a
+        tuple of it and numbers: that tensor, its numbers sizes (False where it is not)."""
+        tensors = [a for a in node.all_input_nodes if a in self.refs and a not in self.helpers]
+        if node.op != "call_function" or len(tensors) != 1 or \
+                len(node.all_input_nodes) != len(tensors) + sum(
+                    a in self.helpers for a in node.all_input_nodes):
+            return False
+        found = set()
+        for values in [self.values(), *self.variant_values()]:
+            out, x = values.get(node), values.get(tensors[0])
+            if not isinstance(x, torch.Tensor):
+                return False
+            if out is x:
+                found.add(None)
+            elif isinstance(out, tuple) and sum(o is x for o in out) == 1 and all(
+                    o is x or (isinstance(o, int) and not isinstance(o, bool)) for o in out):
+                found.add(next(i for i, o in enumerate(out) if o is x))
+            else:
+                return False
+        if len(found) != 1:
+            return False
+        at = found.pop()
+        if at is None:
+            self.refs[node] = self.refs[tensors[0]]
+        else:
+            self.passed[node] = (self.refs[tensors[0]], at)
+        return True
+
     def getitem(self, node: fx.Node, args: list, what: str) -> None:
         """x[i]: the element of a module's tuple that flows on (an LSTM's (output, state)[0]),
         or an op that spells getitem (x[:, 0]); nothing else."""
         source = args[0]
+        if source in self.passed:  # (x, x.dim()) of a function passing x through
+            ref, at = self.passed[source]
+            if args[1] == at:
+                self.refs[node] = ref
+            else:
+                self.helpers[node] = (None, None)
+            return
         if source in self.parted:
             self.part(node, source, args[1], what)
             return
@@ -1767,8 +1836,9 @@ class _Scope:
         return None
 
     def variant_values(self) -> list[dict[fx.Node, Any]]:
-        """values() at other sizes of the module's input: its batch 2, then each of its other
-        dims twice the size, each run where the module runs so."""
+        """values() at other sizes of the module's input, shapes only (fake tensors): its
+        batch 2, then each of its other dims twice the size, each run where the module runs
+        so."""
         if self._variants is None:
             self._variants = []
             given = self.importer.inputs.get(id(self.module))
@@ -1776,7 +1846,7 @@ class _Scope:
                 shape = list(given[0])
                 shape[k] = 2 * shape[k] if shape[k] else 2
                 values = _run_values(self.module, self.graph, (tuple(shape), given[1]),
-                                     self.given)
+                                     self.given, shapes_only=True)
                 if values:
                     self._variants.append(values)
         return self._variants
@@ -2309,7 +2379,7 @@ def record_inputs(model: nn.Module, input_shape) -> dict[int, tuple]:
 
 
 def _run_values(m: nn.Module, graph: fx.Graph, given: tuple | None,
-                constants: dict[str, Any] | None = None) -> dict:
+                constants: dict[str, Any] | None = None, shapes_only: bool = False) -> dict:
     """Each node's value in m's traced forward run on zeros of ``given``'s (shape, dtype),
     on the device of m's tensors, its other parameters at the constants it was traced with
     (``constants``: its caller's, else their defaults); empty where there is none or it does
@@ -2333,12 +2403,22 @@ def _run_values(m: nn.Module, graph: fx.Graph, given: tuple | None,
             values[n] = super().run_node(n)
             return values[n]
 
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    # shapes only: fake tensors, no arithmetic (sizes and which tensor is which stay)
+    mode = FakeTensorMode(allow_non_fake_inputs=True) if shapes_only else \
+        contextlib.nullcontext()
+    quiet = logging.getLogger("torch._subclasses.fake_tensor")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # a module that refuses these sizes is no news
     try:
-        with torch.no_grad():
+        with torch.no_grad(), mode:
             Recorder(fx.GraphModule(m, graph)).run(torch.zeros(given[0], dtype=given[1],
                                                                device=device), *rest)
     except Exception:
         return {}
+    finally:
+        quiet.setLevel(level)
     return values
 
 

@@ -1,20 +1,30 @@
-"""Reshapes that compute more than one size in forward are imported as the Flatten and
-Unflatten entries they are (netspec/importer/regroup.py): torchvision's MaxViT partitions a
-map into windows with x.reshape(B, C, H // p, p, W // p, p).  The built model reads the
-split sizes from the tensor when it runs, so it matches the reference at other sizes too.
-Two-operand einsums that are batched matrix products are imported as Matmul."""
+"""Sizes computed in forward.  Reshapes that compute more than one are imported as the
+Flatten and Unflatten entries they are (netspec/importer/regroup.py): torchvision's MaxViT
+partitions a map into windows with x.reshape(B, C, H // p, p, W // p, p).  The built model
+reads the split sizes from the tensor when it runs, so it matches the reference at other
+sizes too.  A library function that hands its tensor back unchanged at every size
+(torchvision's MViT _unsqueeze for an input of the rank it wants) is that tensor; modules
+passing sizes to one another are refused by name.  Two-operand einsums that are batched
+matrix products are imported as Matmul.  (Pads computed in forward:
+tests/ops/test_op_pad_to_multiple.py.)"""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 from torch import nn
 from torchvision.models.maxvit import WindowDepartition, WindowPartition
+from torchvision.models.video.mvit import _squeeze, _unsqueeze
 
 import netspec
 from netspec.importer.fx import ImportProblem, _einsum_matmul, dumps, model_to_spec
 from netspec.importer.regroup import apply, regrouping
 from netspec.pipeline.imported import verify
+
+# as torchvision's mvit.py marks them: fx records their calls here as one step each
+torch.fx.wrap("_unsqueeze")
+torch.fx.wrap("_squeeze")
 
 
 def _import(model, shape):
@@ -168,3 +178,83 @@ def test_einsum_matmuls_round_trip(equation):
 def test_another_einsum_is_refused_by_name():
     with pytest.raises(ImportProblem, match="einsum"):
         model_to_spec(Einsums("bhid,bhjd->bhd"), (2, 8, 8))
+
+
+class RankAdapted(nn.Module):
+    """torchvision's MViT Pool: _unsqueeze adds a dim to an input of one rank less than it
+    wants, _squeeze takes it off again (the rank it saw passed between them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x):
+        x, rank = _unsqueeze(x, 4, 1)
+        return _squeeze(self.fc(x), 4, 1, rank)
+
+
+def test_a_function_handing_back_its_tensor_is_that_tensor():
+    model = RankAdapted()
+    text, built = _import(model, (2, 5, 6))  # rank 4 with the batch: nothing to add
+    assert [next(iter(e)) for e in yaml.safe_load(text)["layers"]] == ["Linear"], text
+    _same(built, model, torch.randn(3, 4, 7, 6))
+
+
+def test_a_function_that_changes_its_tensor_is_refused_by_name():
+    with pytest.raises(ImportProblem, match=r"_unsqueeze .* has no netspec equivalent"):
+        model_to_spec(RankAdapted(), (5, 6))  # rank 3: _unsqueeze adds a dim
+
+
+class SizedBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, size):
+        return self.fc(x).reshape(x.shape[0], size[0], size[1], -1).flatten(1, 2)
+
+
+class PassesSizes(nn.Module):
+    """timm's PVT v2 stage: blocks given the map's H and W besides the tokens."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([SizedBlock(), SizedBlock()])
+
+    def forward(self, x):
+        B, H, W, C = x.shape
+        x = x.reshape(B, -1, C)
+        for block in self.blocks:
+            x = block(x, (H, W))
+        return x
+
+
+class TupleBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x), x.shape[1]
+
+
+class ReturnsSizes(nn.Module):
+    """torchvision's MViT: x, thw = block(x, thw), each block handing its sizes on."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([TupleBlock(), TupleBlock()])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x, _size = block(x)
+        return x
+
+
+@pytest.mark.parametrize("model, message", [
+    (PassesSizes(), "with .* besides its input, values computed in forward"),
+    (ReturnsSizes(), "'blocks.0' returns a tuple whose 2 elements its forward takes apart"),
+])
+def test_modules_passing_sizes_are_refused_by_name(model, message):
+    with pytest.raises(ImportProblem, match=message):
+        model_to_spec(model, (3, 5, 4))
