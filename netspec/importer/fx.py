@@ -1828,8 +1828,9 @@ class _Scope:
         if isinstance(steps, str):
             return steps
         ref = self.ref(source, node, what)
+        call = _spelling(_op_name(node)[0])[1]
         for kind, arguments in steps:
-            op = REGISTRY[kind]
+            op = REGISTRY[call.regroups[kind == "split"]]
             ref = self.add({op.name: _non_default(op, arguments) or None},
                            self.fresh(node.name), [ref], node)
         self.refs[node] = ref

@@ -46,9 +46,11 @@ def groups(before: Shape, after: Shape) -> list[tuple[range, range]] | None:
 
 
 def regrouping(runs: list[tuple[Shape, Shape]]) -> list[tuple[str, dict]] | str:
-    """The Flatten and Unflatten steps (op kind, arguments counting the batch) that turn
+    """The steps that turn
     each run's input shape into its output shape (``runs``: (input, output) per run, batch
-    included, the spec's input first), a split size that differs between runs written -1; or
+    included, the spec's input first): ("merge", Flatten's start_dim and end_dim) and
+    ("split", Unflatten's dim and unflattened_size), counting the batch, a split size that
+    differs between runs written -1; or
     why there are none: the batch would join other dims, or a split has more than one size
     that follows the input."""
     before, after = runs[0]
@@ -62,7 +64,7 @@ def regrouping(runs: list[tuple[Shape, Shape]]) -> list[tuple[str, dict]] | str:
     for ins, outs in found[1:]:
         at = outs.start  # the dims before this group are in the output's form already
         if len(ins) > 1:
-            steps.append(("Flatten", {"start_dim": at, "end_dim": at + len(ins) - 1}))
+            steps.append(("merge", {"start_dim": at, "end_dim": at + len(ins) - 1}))
         if len(outs) > 1:
             sizes = [after[k] if all(run[1][k] == after[k] for run in runs) else -1
                      for k in outs]
@@ -70,7 +72,7 @@ def regrouping(runs: list[tuple[Shape, Shape]]) -> list[tuple[str, dict]] | str:
                 return (f"it splits {'×'.join(str(before[k]) for k in ins)} into "
                         f"{'×'.join(str(after[k]) for k in outs)}, more than one of them "
                         "following the input's size; one can be inferred (-1)")
-            steps.append(("Unflatten", {"dim": at, "unflattened_size": sizes}))
+            steps.append(("split", {"dim": at, "unflattened_size": sizes}))
     for start, end in runs:
         if tuple(end) != apply(steps, tuple(start)):
             return (f"it turns {_shown(start)} into {_shown(end)} where {_shown(before)} "
@@ -82,7 +84,7 @@ def apply(steps: list[tuple[str, dict]], shape: Shape) -> Shape | None:
     """``shape`` after the steps as torch would make it; None where torch would refuse."""
     out = list(shape)
     for kind, args in steps:
-        if kind == "Flatten":
+        if kind == "merge":
             start, end = args["start_dim"], args["end_dim"]
             if end >= len(out):
                 return None

@@ -345,9 +345,10 @@ class FxCall:
         = None
     # the call keeps its input's elements in order in another shape (x.reshape, x.view):
     # where ``match`` refuses its sizes (more than one computed in forward), the importer
-    # may write it as the Flatten and Unflatten entries it is at every size the module runs
-    # at (netspec/importer/regroup.py)
-    regroups: bool = False
+    # may write it as entries of these two ops, one merging consecutive dims (Flatten's
+    # start_dim, end_dim) and one splitting a dim (Unflatten's dim, unflattened_size), as
+    # it is at every size the module runs at (netspec/importer/regroup.py)
+    regroups: tuple[str, str] | None = None
     # the call's arguments may be sizes computed in forward from its input's (F.pad(x, (0,
     # (7 - W % 7) % 7))): from_sizes(args after the tensor, kwargs, x, value_at) -> (the op
     # it is, its arguments), or why it is none; x is the input's sample shape in the model's

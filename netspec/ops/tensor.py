@@ -211,6 +211,10 @@ def reshape_match(sizes: list, kwargs: dict, size_of) -> dict | tuple | str:
     return ("Flatten", {}) if shape == [0, -1] else {"shape": shape}
 
 
+# a reshape computing more than one size in forward, as the importer may write it
+REGROUPS = ("Flatten", "Unflatten")
+
+
 def _shape_key(kw: dict) -> str:
     return f"shape {tuple(kw.get('shape', ()))}".replace(",)", ")")
 
@@ -220,7 +224,7 @@ def _shape_key(kw: dict) -> str:
        torch=Torch("torch.Tensor.reshape", module=False, method=True,
                    arguments=_reshape_arguments),
        code=Code(method="reshape"), draw=Draw(key_args=_shape_key),
-       origin="reshaped", fx=(FxCall("reshape", match=reshape_match, regroups=True),))
+       origin="reshaped", fx=(FxCall("reshape", match=reshape_match, regroups=REGROUPS),))
 def reshape(a: Args, x: Shape) -> Shape:
     """x.reshape(shape): shape counts the batch; 0 keeps the size the input has at that
     position (shape[0] is 0, or -1 when the other sizes hold exactly one sample), -1 is
@@ -233,7 +237,7 @@ def reshape(a: Args, x: Shape) -> Shape:
        torch=Torch("torch.Tensor.view", module=False, method=True,
                    arguments=_reshape_arguments),
        code=Code(method="view"), draw=Draw(key_args=_shape_key),
-       origin="reshaped", fx=(FxCall("view", match=reshape_match, regroups=True),))
+       origin="reshaped", fx=(FxCall("view", match=reshape_match, regroups=REGROUPS),))
 def view(a: Args, x: Shape) -> Shape:
     """x.view(shape), shapes as Reshape's.  torch also refuses a view of a tensor whose
     strides it cannot view (after a transpose or permute); netspec does not track strides,

@@ -124,12 +124,12 @@ def test_a_split_of_two_input_sizes_is_refused_by_name():
 
 
 @pytest.mark.parametrize("runs, steps", [
-    ([((1, 6, 4), (1, 24))], [("Flatten", {"start_dim": 1, "end_dim": 2})]),
-    ([((1, 6, 4), (1, 4, 6))], [("Flatten", {"start_dim": 1, "end_dim": 2}),
-                                ("Unflatten", {"dim": 1, "unflattened_size": [4, 6]})]),
+    ([((1, 6, 4), (1, 24))], [("merge", {"start_dim": 1, "end_dim": 2})]),
+    ([((1, 6, 4), (1, 4, 6))], [("merge", {"start_dim": 1, "end_dim": 2}),
+                                ("split", {"dim": 1, "unflattened_size": [4, 6]})]),
     ([((1, 5, 12), (1, 5, 3, 4)), ((1, 5, 24), (1, 5, 6, 4))],
-     [("Unflatten", {"dim": 2, "unflattened_size": [-1, 4]})]),
-    ([((1, 5, 1), (1, 5))], [("Flatten", {"start_dim": 1, "end_dim": 2})]),
+     [("split", {"dim": 2, "unflattened_size": [-1, 4]})]),
+    ([((1, 5, 1), (1, 5))], [("merge", {"start_dim": 1, "end_dim": 2})]),
 ])
 def test_regrouping_gives_each_runs_output(runs, steps):
     assert regrouping(runs) == steps
