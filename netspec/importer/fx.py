@@ -1703,6 +1703,7 @@ class _Scope:
         op, call = spelling
         if op.takes_several and call.match is None:
             self.merge(node, op, args, kwargs, what)
+            self.in_place(node)
             return True
         if call.match is not None:
             written = call.match(args[1:], kwargs, self.size_of(args[0]))
@@ -1728,7 +1729,19 @@ class _Scope:
                                    sources, node)
         if op.parts:
             self.parted.add(node)
+        self.in_place(node)
         return True
+
+    def in_place(self, node: fx.Node) -> None:
+        """x.add_(y) changes x itself: later uses of x take the call's entry (torchvision
+        MViT v1's positional encoding returns x after x.add_(pos)), where x is a tensor the
+        forward made that is no view of another in the model's run at the spec's input."""
+        if node.op != "call_method" or not _in_place(str(node.target)):
+            return
+        x = node.args[0]
+        value = self.values().get(x) if isinstance(x, fx.Node) else None
+        if x.op != "placeholder" and isinstance(value, torch.Tensor) and value._base is None:
+            self.refs[x] = self.refs[node]
 
     def size_of(self, tensor: Any):
         """_size_of for a call on ``tensor``: a size another tensor has at some dim is read
@@ -2580,15 +2593,42 @@ def _has_state(m: nn.Module) -> bool:
 
 
 def _live(graph: fx.Graph) -> set[fx.Node]:
+    """The nodes the output needs, with the in-place calls that change a tensor it needs
+    (x.add_(pos), its result unused: it changes x)."""
     out = next(n for n in graph.nodes if n.op == "output")
     live, stack = set(), [out]
     while stack:
-        n = stack.pop()
-        if n in live:
-            continue
-        live.add(n)
-        stack.extend(n.all_input_nodes)
+        while stack:
+            n = stack.pop()
+            if n in live:
+                continue
+            live.add(n)
+            stack.extend(n.all_input_nodes)
+        stack = [n for n in graph.nodes if n not in live and n.op == "call_method" and
+                 _in_place(str(n.target)) and n.args and _viewed(n.args[0]) in live]
     return live
+
+
+# what may return a view of its tensor: a change made through it changes that tensor
+VIEWING = frozenset({"view", "reshape", "transpose", "permute", "narrow", "select", "expand",
+                     "flatten", "unflatten", "unsqueeze", "squeeze", "contiguous", "getitem",
+                     "view_as", "reshape_as", "t", "swapdims", "chunk", "split", "unbind",
+                     "detach", "movedim", "diagonal", "as_strided"})
+
+
+def _viewed(value: Any) -> Any:
+    """The tensor ``value`` may be a view of, through calls that may return views."""
+    while isinstance(value, fx.Node) and value.op in ("call_method", "call_function") and \
+            value.args and isinstance(value.args[0], fx.Node) and \
+            (value.target if value.op == "call_method" else
+             getattr(value.target, "__name__", "")) in VIEWING:
+        value = value.args[0]
+    return value
+
+
+def _in_place(method: str) -> bool:
+    """A Tensor method that changes its tensor (add_, mul_), not a dunder."""
+    return method.endswith("_") and not method.endswith("__")
 
 
 # ----------------------------------------------------------------------------- the spec

@@ -187,3 +187,32 @@ class DataBranch(nn.Module):
 def test_a_branch_on_values_is_still_refused_by_name():
     with pytest.raises(ImportProblem, match=r"torch\.fx cannot trace its forward"):
         model_to_spec(nn.Sequential(nn.Linear(3, 3), DataBranch()).eval(), (3,))
+
+
+class AddsInPlace(nn.Module):
+    """torchvision MViT v1's positional encoding: x.add_(pos) changes x, which is returned."""
+
+    def __init__(self, view: bool = False):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.view = view
+
+    def forward(self, x):
+        h = self.fc(x)
+        y = torch.cat((h, x), dim=1)
+        if self.view:  # the change goes through a view of y
+            y.view(y.shape[0], -1).add_(2.0)
+        else:
+            y.add_(h.sum(1, keepdim=True))
+        return y
+
+
+def test_an_in_place_change_of_a_tensor_is_its_value_after():
+    model = AddsInPlace()
+    text = _round_trip(model, (4, 6), torch.randn(3, 4, 6))
+    assert "- Add" in text, text
+
+
+def test_an_in_place_change_through_a_view_is_refused():
+    with pytest.raises(ImportProblem, match="not the last thing its forward computes"):
+        model_to_spec(AddsInPlace(view=True).eval(), (4, 6))
