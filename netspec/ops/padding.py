@@ -258,12 +258,11 @@ def pad(a: Args, x: Shape) -> Shape:
 
 MULTIPLES = ArgType({"type": "array", "minItems": 1, "maxItems": 64,
                      "items": {"type": "integer", "minimum": 1, "maximum": MAX_DIM}},
-                    "a list of positive integers, one for each of the sample's last dims",
-                    tuple_for_torch=True)
+                    "a list of positive integers, one for each of the sample's last dims")
 
 # as generated files define it; netspec.ops.torch_side holds the same source
 # (tests/ops/test_op_pad_to_multiple.py holds them equal)
-PAD_TO_MULTIPLE = '''def pad_to_multiple(x: torch.Tensor, multiple: tuple) -> torch.Tensor:
+PAD_TO_MULTIPLE = '''def pad_to_multiple(x: torch.Tensor, multiple: list[int]) -> torch.Tensor:
     """Zeros after each of x's last len(multiple) dims, up to a multiple of its entry."""
     pad: list[int] = []
     for i in range(1, len(multiple) + 1):

@@ -92,7 +92,7 @@ def window_departition(
     return x.reshape(B, C, h_partitions * p, w_partitions * p)
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: tuple) -> torch.Tensor:
+def pad_to_multiple(x: torch.Tensor, multiple: list[int]) -> torch.Tensor:
     """Zeros after each of x's last len(multiple) dims, up to a multiple of its entry."""
     pad: list[int] = []
     for i in range(1, len(multiple) + 1):

@@ -82,7 +82,7 @@ def test_build_codegen_summary_render(tmp_path):
 
     inputs = [torch.randn(2, 9, 10, 4), torch.randn(1, 14, 3, 4), torch.randn(3, 7, 7, 4)]
     source = build_and_codegen_agree(SPEC, reference, inputs, tmp_path, "Padded")
-    assert "pad_to_multiple(x, (7, 7, 1))  # -> 14×14×4" in source, source
+    assert "pad_to_multiple(x, [7, 7, 1])  # -> 14×14×4" in source, source
     rows, dot = summary_and_render(SPEC)
     assert rows["pad"].params == 0 and rows["mix"].params == 20
     assert "to multiples of 7×7×1" in dot
@@ -160,3 +160,14 @@ class ReflectPad(nn.Module):
 def test_other_computed_pads_are_refused_by_name(model, message):
     with pytest.raises(ImportProblem, match=message):
         model_to_spec(nn.Sequential(nn.Conv1d(2, 2, 1), model), (2, 6))
+
+
+def test_torchscript_scripts_it(tmp_path):
+    """Scripted (not traced at one size: the pad follows the input), verified at two
+    batches."""
+    from netspec.emit.export import export
+
+    report = export(SPEC, "torchscript", tmp_path / "padded.ts")
+    assert report.ok and report.method == "torch.jit.script", report
+    scripted = torch.jit.load(str(tmp_path / "padded.ts"))
+    assert scripted(torch.randn(1, 5, 11, 4)).shape == (1, 7, 14, 4)

@@ -136,3 +136,10 @@ def test_import_of_torchvision_s_swin3d_round_trips():
     assert "'ShiftedWindowAttention3d': {'window_size': [2, 4, 4], 'shift_size': [1, 2, 2], " \
         "'num_heads': 2}" in text, text
     assert "'PadToMultiple': {'multiple': [2, 4, 4]}" in text, text
+
+
+def test_torchscript_scripts_it(tmp_path):
+    from netspec.emit.export import export
+
+    report = export(SPEC, "torchscript", tmp_path / "windows3d.ts")
+    assert report.ok and report.method == "torch.jit.script", report
