@@ -1740,7 +1740,7 @@ class _Scope:
             return
         x = node.args[0]
         value = self.values().get(x) if isinstance(x, fx.Node) else None
-        if x.op != "placeholder" and isinstance(value, torch.Tensor) and value._base is None:
+        if isinstance(value, torch.Tensor) and x.op != "placeholder" and value._base is None:
             self.refs[x] = self.refs[node]
 
     def size_of(self, tensor: Any):
@@ -2402,10 +2402,13 @@ def _run_values(m: nn.Module, graph: fx.Graph, given: tuple | None,
         return {}
     fixed = _fixed_arguments(m, constants or {})
     try:
-        later = list(inspect.signature(m.forward).parameters)[1:]
+        later = [p.name for p in list(inspect.signature(m.forward).parameters.values())[1:]
+                 if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     except (TypeError, ValueError):
         later = []
-    placeholders = sum(n.op == "placeholder" for n in graph.nodes) - 1
+    # fx's placeholders for the parameters fixed by concrete_args (*args, **kwargs aside)
+    placeholders = sum(n.op == "placeholder" and not str(n.target).startswith("*")
+                       for n in graph.nodes) - 1
     if placeholders > len(later) or any(k not in fixed for k in later[:placeholders]):
         return {}
     rest = [fixed[k] for k in later[:placeholders]]
