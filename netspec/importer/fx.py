@@ -1711,7 +1711,8 @@ class _Scope:
                 why = self.regroup(node, args[0], what)
                 if why is None:
                     return True
-                written += f"; nor is it flattens and unflattens of its input ({why})"
+                written = (f"is neither flattens and unflattens of its input ({why}) nor a "
+                           f"Reshape: it {written}")
             if isinstance(written, str):
                 raise ImportProblem(f"{self.where}: {what} {written}")
             if isinstance(written, tuple):  # the call is another op (a view that flattens)
