@@ -692,10 +692,9 @@ class _Scope:
                  graph: fx.Graph | None = None, base: tuple[fx.Node, LayerType] | None = None,
                  given: dict[str, Any] | None = None, packed: list[str] | None = None):
         self.importer, self.module, self.qual = importer, m, qual
-        self.given = given or {}
+        self.given = given or {}  # the constants its caller passes after its input
         self.where = importer.where(qual, m)
         self.graph = graph if graph is not None else importer.trace(m, qual, given)
-        self.given = given  # the constants its caller passes after its input
         # a layer subclass's forward (Importer.inlined): the call that is the layer's own,
         # which becomes the layer's entry, and that entry
         self.base, self.base_item = base, None
