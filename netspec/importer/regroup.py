@@ -52,8 +52,21 @@ def regrouping(runs: list[tuple[Shape, Shape]]) -> list[tuple[str, dict]] | str:
     ("split", Unflatten's dim and unflattened_size), counting the batch, a split size that
     differs between runs written -1; or
     why there are none: the batch would join other dims, or a split has more than one size
-    that follows the input."""
-    before, after = runs[0]
+    that follows the input.  The grouping is read off the spec's run, else off another run
+    where sizes of 1 left it ambiguous (MaxViT's last stage: 1×1×1×7×7×C into 1×1×49×C at
+    the spec's input is 1×1×2×7×7×C into 1×2×49×C at a wider one)."""
+    first = None
+    for before, after in runs:
+        steps = _steps(runs, before, after)
+        if not isinstance(steps, str):
+            return steps
+        first = first or steps
+    return first
+
+
+def _steps(runs: list[tuple[Shape, Shape]], before: Shape, after: Shape
+           ) -> list[tuple[str, dict]] | str:
+    """regrouping's steps with the groups of one run (before -> after), or why not."""
     found = groups(before, after)
     if found is None:
         return f"it turns {_shown(before)} into {_shown(after)}"

@@ -304,9 +304,9 @@ def test_cli_import_writes_a_checked_spec(tmp_path, capsys):
     # (GoogLeNet with its aux heads imports now: test_import_outputs, the coverage test)
     (["import", "torchvision:alexnet", "--input", "3,16,16"], 1,
      "does not check at input 3×16×16"),
-    # (its window partitions import now: tests/importer/test_import_computed_sizes.py)
-    (["import", "torchvision:maxvit_t"], 1,
-     "(RelativePositionalMultiHeadAttention): its forward uses the tensor "),
+    # (MaxViT imports now: tests/importer/test_import_computed_sizes.py, the coverage test)
+    (["import", "torchvision.models.video:mvit_v2_s", "--input", "3,16,224,224"], 1,
+     "passing more than its tensor to the next module (its sizes)"),
 ])
 def test_cli_import_exit_codes(argv, status, fragment, capsys):
     assert main(argv) == status

@@ -130,6 +130,11 @@ def test_a_split_of_two_input_sizes_is_refused_by_name():
     ([((1, 5, 12), (1, 5, 3, 4)), ((1, 5, 24), (1, 5, 6, 4))],
      [("split", {"dim": 2, "unflattened_size": [-1, 4]})]),
     ([((1, 5, 1), (1, 5))], [("merge", {"start_dim": 1, "end_dim": 2})]),
+    # MaxViT's last stage: one window at the spec's input leaves 1×1×1 ambiguous; the run
+    # with two windows across shows the (H/p, W/p) and (p, p) merges
+    ([((1, 1, 1, 7, 7, 8), (1, 1, 49, 8)), ((1, 2, 1, 7, 7, 8), (1, 2, 49, 8)),
+      ((1, 1, 2, 7, 7, 8), (1, 2, 49, 8))],
+     [("merge", {"start_dim": 1, "end_dim": 2}), ("merge", {"start_dim": 2, "end_dim": 3})]),
 ])
 def test_regrouping_gives_each_runs_output(runs, steps):
     assert regrouping(runs) == steps
@@ -138,9 +143,18 @@ def test_regrouping_gives_each_runs_output(runs, steps):
 
 
 def test_a_grouping_that_holds_at_one_size_only_is_refused():
-    # x.reshape(B, 4, -1) of a 4×6 sample keeps its dims; of an 8×6 one it does not
-    runs = [((1, 4, 6), (1, 4, 6)), ((1, 8, 6), (1, 4, 12))]
+    # x.reshape(B, W, H): a 4×6 sample keeps its dims, an 8×6 one becomes 6×8, which no
+    # grouping of either run gives (the other run's has two sizes following the input)
+    runs = [((1, 4, 6), (1, 4, 6)), ((1, 8, 6), (1, 6, 8))]
     assert "no flattens and unflattens give both" in regrouping(runs)
+
+
+def test_a_grouping_read_off_another_run():
+    # x.reshape(B, 4, -1) of a 4×6 sample keeps its dims: at 8×6 it shows the merge and split
+    runs = [((1, 4, 6), (1, 4, 6)), ((1, 8, 6), (1, 4, 12))]
+    steps = [("merge", {"start_dim": 1, "end_dim": 2}),
+             ("split", {"dim": 1, "unflattened_size": [4, -1]})]
+    assert regrouping(runs) == steps
 
 
 @pytest.mark.parametrize("equation, how", [
