@@ -25,6 +25,7 @@ from netspec.ops.declare import (
     fmt,
     layer,
     numel,
+    torch_side_source,
 )
 from netspec.ops.recurrent import SEQUENCE, _batch_first, _features
 
@@ -236,26 +237,12 @@ def scaled_dot_product_attention(a: Args, shapes: list[Shape]) -> Shape:
 
 # ---------------------------------------------------------------- rotary position embedding
 
-# rotary_embedding as generated files define it; netspec.ops.torch_side.rotary_embedding is
-# the same source (tests/ops/test_op_rotary.py holds them equal).  Computed as transformers'
-# LlamaRotaryEmbedding and apply_rotary_pos_emb compute it, so the values are the same bits.
-ROTARY_EMBEDDING = '''def rotary_embedding(x: torch.Tensor, theta: float = 10000.0) -> torch.Tensor:
-    """Rotary position embedding (RoFormer, Llama) of x, N×heads×L×head_dim: the pair
-    (i, i + head_dim / 2) of position p turned by the angle p * theta ** (-2i / head_dim)."""
-    dim = x.shape[-1]
-    inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float, device=x.device) / dim))
-    positions = torch.arange(x.shape[-2], dtype=torch.float, device=x.device)
-    freqs = positions[:, None] * inv_freq
-    angles = torch.cat((freqs, freqs), dim=-1)
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-    rotated = torch.cat((-x[..., dim // 2 :], x[..., : dim // 2]), dim=-1)
-    return x * cos + rotated * sin'''
 
 
 @layer("RotaryEmbedding", Arg("theta", Float(), 10000.0), family="recurrent", min_rank=3,
        torch=Torch("netspec.ops.torch_side.rotary_embedding", module=False,
                    keywords=("theta",)),
-       code=Code(call="rotary_embedding", helper=ROTARY_EMBEDDING),
+       code=Code(call="rotary_embedding", helper=torch_side_source("rotary_embedding")),
        draw=Draw(abbrev="RoPE", key_args=lambda kw: f"θ {kw.get('theta', 10000.0):g}"),
        # a built model's call, which the importer reads back
        fx=(FxCall("rotary_embedding", (("theta", 10000.0),), module="netspec.ops.torch_side"),))

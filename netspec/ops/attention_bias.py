@@ -29,29 +29,8 @@ from netspec.ops.declare import (
     Torch,
     fmt,
     layer,
+    torch_side_source,
 )
-
-# as generated files define them; netspec.ops.torch_side holds the same source
-# (tests/ops/test_op_attention_bias.py holds them equal)
-ATTENTION_BIAS_INDEX = '''def attention_bias_index(
-    height: int,
-    width: int,
-    stride: int = 1,
-) -> torch.Tensor:
-    """Nq×(h·w): |r1 - r2|·w + |c1 - c2| for every query position (every stride-th row and
-    column of an h×w map) and every position of the map."""
-    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
-    keys = torch.stack([rows.flatten(), cols.flatten()])
-    rows, cols = torch.meshgrid(
-        torch.arange(0, height, stride), torch.arange(0, width, stride), indexing="ij"
-    )
-    queries = torch.stack([rows.flatten(), cols.flatten()])
-    offsets = (queries[:, :, None] - keys[:, None, :]).abs()
-    return offsets[0] * width + offsets[1]'''
-
-ATTENTION_BIAS = '''def attention_bias(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """heads×N×N: each head's bias for every pair of the N positions."""
-    return table[:, index]'''
 
 
 def _pair(size: Any) -> tuple[int, int]:
@@ -127,7 +106,7 @@ def _index_source(kwargs: dict) -> str:
                    parameter=True, buffer=True, persistent="persistent",
                    arguments=lambda values, x: (*_pair(values["resolution"]), values["stride"])),
        buffers=lambda a, shapes: {"int64": math.prod(_index_shape(a))},
-       code=Code(tensor=_index_source, helper=ATTENTION_BIAS_INDEX),
+       code=Code(tensor=_index_source, helper=torch_side_source("attention_bias_index")),
        draw=Draw(key_args=_key_args), read_buffer=_read_index)
 def attention_bias_index(a: Args, shapes: list) -> Shape:
     """A buffer of int64 offsets: for every pair of the N = h·w positions of an h×w map,
@@ -152,7 +131,7 @@ def _read_gather(index: tuple, value: Any) -> dict[str, Any] | None:
                     doc="the offset of every pair of positions")),
        outputs=(Output(batched=False),), dtype=lambda a, dtypes: dtypes[0],
        torch=Torch("netspec.ops.torch_side.attention_bias", module=False),
-       code=Code(call="attention_bias", helper=ATTENTION_BIAS),
+       code=Code(call="attention_bias", helper=torch_side_source("attention_bias")),
        draw=Draw(key_args=_key_args), tensor_index=_read_gather)
 def attention_bias(a: Args, shapes: list[Shape]) -> Shape:
     """table[:, index]: the heads×Nq×N bias of an h×w map (N = h·w; Nq = N, or with stride

@@ -10,9 +10,12 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 Shape = tuple[int, ...]
@@ -285,6 +288,25 @@ class Torch:
     # checked sample shape x (batch excluded); they may hold InputSize (read at run time),
     # slices and Ellipsis (the index of operator.getitem)
     arguments: Callable[[dict[str, Any], Shape], tuple] | None = None
+
+
+_TORCH_SIDE = Path(__file__).with_name("torch_side.py")
+_TOP_LEVEL = re.compile(r"\n(?=[A-Za-z_@#])")  # a line that starts a statement or comment
+
+
+@functools.cache
+def _torch_side_text() -> str:
+    return _TORCH_SIDE.read_text(encoding="utf-8")
+
+
+def torch_side_source(name: str) -> str:
+    """The source of netspec/ops/torch_side.py's function ``name``, the one a built model
+    calls, read from the file (ops never import torch): a generated file defines it with
+    that very text (Code.helper), so the two cannot drift apart."""
+    text = _torch_side_text()
+    start = text.index(f"\ndef {name}(") + 1
+    end = _TOP_LEVEL.search(text, start)
+    return text[start:end.start() if end else len(text)].rstrip()
 
 
 @dataclass(frozen=True)

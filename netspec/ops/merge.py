@@ -32,6 +32,7 @@ from netspec.ops.declare import (
     layer,
     numel,
     result_type,
+    torch_side_source,
 )
 
 # One tensor list or several tensors of any dtype (they must agree) and any rank
@@ -281,21 +282,13 @@ def stack(a: Args, shapes: list[Shape]) -> Shape:
     return (*shapes[0][:d - 1], len(shapes), *shapes[0][d - 1:])
 
 
-# crop_to as generated files define it; netspec.ops.torch_side.crop_to is the same source
-# (tests/pipeline/test_branching.py holds them equal).
-CROP_TO = '''def crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Center-crop every spatial dim of x (dims 2..) to the size of like's."""
-    for dim in range(2, x.dim()):
-        start = (x.size(dim) - like.size(dim)) // 2
-        x = x.narrow(dim, start, like.size(dim))
-    return x'''
 
 
 @layer("CropTo", family="merge",
        inputs=(Port(dtype="any", doc="what to crop"),
                Port("like", dtype="any", doc="the shape to crop to")),
        torch=Torch("netspec.ops.torch_side.crop_to", module=False),
-       code=Code(call="crop_to", helper=CROP_TO))
+       code=Code(call="crop_to", helper=torch_side_source("crop_to")))
 def crop_to(a: Args, shapes: list[Shape]) -> Shape:
     """Center-crop the first input's spatial dims to the second's (U-Net's copy and crop)."""
     x, like = shapes

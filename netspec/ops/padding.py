@@ -25,6 +25,7 @@ from netspec.ops.declare import (
     fmt,
     layer,
     spatial_name,
+    torch_side_source,
 )
 
 
@@ -260,15 +261,6 @@ MULTIPLES = ArgType({"type": "array", "minItems": 1, "maxItems": 64,
                      "items": {"type": "integer", "minimum": 1, "maximum": MAX_DIM}},
                     "a list of positive integers, one for each of the sample's last dims")
 
-# as generated files define it; netspec.ops.torch_side holds the same source
-# (tests/ops/test_op_pad_to_multiple.py holds them equal)
-PAD_TO_MULTIPLE = '''def pad_to_multiple(x: torch.Tensor, multiple: list[int]) -> torch.Tensor:
-    """Zeros after each of x's last len(multiple) dims, up to a multiple of its entry."""
-    pad: list[int] = []
-    for i in range(1, len(multiple) + 1):
-        pad += [0, (multiple[-i] - x.shape[-i] % multiple[-i]) % multiple[-i]]
-    return nn.functional.pad(x, pad)'''
-
 
 def _multiples_key(kw: dict) -> str:
     return "to multiples of " + "×".join(str(k) for k in kw.get("multiple", ()))
@@ -278,7 +270,7 @@ def _multiples_key(kw: dict) -> str:
        inputs=(Port(dtype="any", min_rank=1),),
        torch=Torch("netspec.ops.torch_side.pad_to_multiple", module=False,
                    call_args=("multiple",)),
-       code=Code(call="pad_to_multiple", helper=PAD_TO_MULTIPLE),
+       code=Code(call="pad_to_multiple", helper=torch_side_source("pad_to_multiple")),
        draw=Draw(key_args=_multiples_key), origin="padded")
 def pad_to_multiple(a: Args, x: Shape) -> Shape:
     """Zeros after each of the sample's last len(multiple) dims, up to a multiple of its

@@ -28,35 +28,8 @@ from netspec.ops.declare import (
     Torch,
     fmt,
     layer,
+    torch_side_source,
 )
-
-# as generated files define them; netspec.ops.torch_side holds the same source
-# (tests/ops/test_op_position.py holds them equal)
-RELATIVE_POSITION_INDEX = '''def relative_position_index(
-    height: int,
-    width: int,
-    class_token: bool = False,
-) -> torch.Tensor:
-    """(h·w)×(h·w) indices into a (2h-1)·(2w-1)-row table of relative position biases; with
-    a class token, (h·w+1)×(h·w+1), its pairs at the three rows after those."""
-    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
-    coords_flat = torch.stack([rows.flatten(), cols.flatten()])
-    relative = (coords_flat[:, :, None] - coords_flat[:, None, :]).permute(1, 2, 0)
-    index = (relative[:, :, 0] + height - 1) * (2 * width - 1) + relative[:, :, 1] + width - 1
-    if class_token:  # BEiT's: to, from and to itself the class token, the rows after
-        offsets = (2 * height - 1) * (2 * width - 1)
-        index = torch.nn.functional.pad(index, [1, 0, 1, 0])
-        index[0, 0:] = offsets
-        index[0:, 0] = offsets + 1
-        index[0, 0] = offsets + 2
-    return index'''
-
-RELATIVE_POSITION_BIAS = \
-    '''def relative_position_bias(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """1×heads×N×N: each head's bias for every pair of the N positions of a window."""
-    n = index.shape[0]
-    bias = table[index.reshape(-1)].reshape(n, n, -1)
-    return bias.permute(2, 0, 1).contiguous().unsqueeze(0)'''
 
 
 def _window_of(size) -> tuple[int, int]:
@@ -118,7 +91,8 @@ def _positions(a: Args) -> int:
                    arguments=lambda values, x: (*_window_of(values["window_size"]),
                                                 values["class_token"])),
        buffers=lambda a, shapes: {"int64": _positions(a) ** 2},
-       code=Code(tensor=_index_source, helper=RELATIVE_POSITION_INDEX), read_buffer=_read_index,
+       code=Code(tensor=_index_source, helper=torch_side_source("relative_position_index")),
+       read_buffer=_read_index,
        draw=Draw(key_args=lambda kw: f"window {kw.get('window_size', '?')}"))
 def relative_position_index(a: Args, shapes: list) -> Shape:
     """A buffer of int64 indices: for every pair of the h·w positions of a window, the row
@@ -189,7 +163,7 @@ def _read_chain(node: Any) -> tuple | None:
        torch=Torch("netspec.ops.torch_side.relative_position_bias", module=False),
        fx=(FxCall("relative_position_bias", (("window_size", REQUIRED), ("class_token", False)),
                   module="netspec.ops.torch_side"),), read_chain=_read_chain,
-       code=Code(call="relative_position_bias", helper=RELATIVE_POSITION_BIAS),
+       code=Code(call="relative_position_bias", helper=torch_side_source("relative_position_bias")),
        draw=Draw(key_args=lambda kw: f"window {kw.get('window_size', '?')}"))
 def relative_position_bias(a: Args, shapes: list[Shape]) -> Shape:
     """table[index.view(-1)].view(N, N, -1).permute(2, 0, 1).unsqueeze(0): the 1×heads×N×N

@@ -42,31 +42,14 @@ from netspec.ops.declare import (
     fmt,
     layer,
     numel,
+    torch_side_source,
 )
-
-# as generated files define them; netspec.ops.torch_side holds the same source
-# (tests/ops/test_op_window.py holds them equal)
-WINDOW_PARTITION = '''def window_partition(x: torch.Tensor, p: int) -> torch.Tensor:
-    """B×C×H×W -> B×(H/p·W/p)×(p·p)×C: non-overlapping p×p windows of C-vectors."""
-    B, C, H, W = x.shape
-    x = x.reshape(B, C, H // p, p, W // p, p)
-    x = x.permute(0, 2, 4, 3, 5, 1)
-    return x.reshape(B, (H // p) * (W // p), p * p, C)'''
-
-WINDOW_DEPARTITION = '''def window_departition(
-    x: torch.Tensor, p: int, h_partitions: int, w_partitions: int
-) -> torch.Tensor:
-    """B×(h·w)×(p·p)×C -> B×C×(h·p)×(w·p): the windows put back on the map."""
-    B, _, _, C = x.shape
-    x = x.reshape(B, h_partitions, w_partitions, p, p, C)
-    x = x.permute(0, 5, 1, 3, 2, 4)
-    return x.reshape(B, C, h_partitions * p, w_partitions * p)'''
 
 
 @layer("WindowPartition", Arg("p", Int()), family="shape",
        inputs=(Port(dtype="any", ranks={3: "C×H×W"}),),
        torch=Torch("netspec.ops.torch_side.window_partition", module=False, call_args=("p",)),
-       code=Code(call="window_partition", helper=WINDOW_PARTITION),
+       code=Code(call="window_partition", helper=torch_side_source("window_partition")),
        draw=Draw(key_args=lambda kw: f"p {kw.get('p', '?')}"), origin="partitioned")
 def window_partition(a: Args, x: Shape) -> Shape:
     """torchvision's WindowPartition()(x, p): a C×H×W map as (H/p·W/p) windows of p·p
@@ -84,7 +67,7 @@ def window_partition(a: Args, x: Shape) -> Shape:
        inputs=(Port(dtype="any", ranks={3: "windows×tokens×C"}),),
        torch=Torch("netspec.ops.torch_side.window_departition", module=False,
                    call_args=("p", "h_partitions", "w_partitions")),
-       code=Code(call="window_departition", helper=WINDOW_DEPARTITION),
+       code=Code(call="window_departition", helper=torch_side_source("window_departition")),
        draw=Draw(key_args=lambda kw: f"p {kw.get('p', '?')}, {kw.get('h_partitions', '?')}×"
                                      f"{kw.get('w_partitions', '?')} windows"),
        origin="departitioned")
