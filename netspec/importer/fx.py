@@ -1073,6 +1073,10 @@ class _Scope:
         if not isinstance(container, (nn.ModuleList, nn.Sequential)):
             raise ImportProblem(f"{self.where}: its forward calls '{node.target}', a module "
                                 "inside a child, directly")
+        carried = self.carried_run(node, head)
+        if carried is not None:
+            self.carry_chain(carried[0], carried[1], head)
+            return
         run, current, between = [node], node, []
         while True:
             users = list(current.users)
@@ -1096,14 +1100,7 @@ class _Scope:
             raise ImportProblem(f"{self.where}: its forward calls the modules of '{head}' as "
                                 f"{' -> '.join(names)}; a spec group calls each of its "
                                 "modules once, in a chain")
-        first = container.get_submodule(names[0])
-        try:
-            params = list(inspect.signature(first.forward).parameters)[:width]
-        except (TypeError, ValueError):
-            params = [f"input{k}" for k in range(width)]
-        inputs = list(dict.fromkeys(_safe_name(p) for p in params))
-        if len(inputs) != width:
-            inputs = [f"input{k}" for k in range(width)]
+        inputs = _input_names(container.get_submodule(names[0]), width)
         entries, previous = [], inputs
         for i, (n, call) in enumerate(zip(names, run, strict=True)):
             if (n.isdigit() and int(n) != i) or (not n.isdigit() and not _nameable(n)):
@@ -1132,6 +1129,60 @@ class _Scope:
         self.refs[run[-1]] = self.add(data, head, [self.ref(a, node, f"'{node.target}'")
                                                    for a in node.args], node, True)
         self.multi[run[-1]] = (self.refs[run[-1]], keys, "tuple")
+
+    def carried_run(self, node: fx.Node, head: str) -> tuple[list[fx.Node], int] | None:
+        """for blk in self.blocks_token_only: cls = blk(x, cls) (timm's CaiT): the calls of
+        the container's modules each taking the previous one's output in one place and the
+        first call's tensors in the others, and that place; None where it is no such run."""
+        run, place = [node], None
+        while True:
+            current = run[-1]
+            users = list(current.users)
+            after = users[0] if len(users) == 1 else None
+            if after is None or after.op != "call_module" or after.kwargs or \
+                    not str(after.target).startswith(head + ".") or \
+                    len(after.args) != len(node.args):
+                break
+            places = [i for i, a in enumerate(after.args) if a is current]
+            if len(places) != 1 or (place is not None and places[0] != place) or any(
+                    a is not b for i, (a, b) in enumerate(zip(after.args, node.args,
+                                                              strict=True)) if i != places[0]):
+                break
+            place = places[0]
+            run.append(after)
+        return (run, place) if place is not None else None
+
+    def carry_chain(self, run: list[fx.Node], place: int, head: str) -> None:
+        """A run of carried_run: a group with inputs: (named after the first module's
+        forward), each entry taking them, the previous entry's output in the carried place
+        (from: [x, '0'])."""
+        node, width = run[0], len(run[0].args)
+        container = self.children[head]
+        group_qual = self.child_qual(head)
+        names = [str(n.target).split(".", 1)[1] for n in run]
+        missing = [n for n, c in container.named_children() if n not in names and _has_state(c)]
+        if missing or names != [str(i) for i in range(len(names))]:
+            raise ImportProblem(f"{self.where}: its forward calls the modules of '{head}' as "
+                                f"{' -> '.join(names)}; a spec group calls each of its "
+                                "modules once, in order")
+        inputs = _input_names(container.get_submodule(names[0]), width)
+        entries = []
+        for i, (n, call) in enumerate(zip(names, run, strict=True)):
+            module, qual = container.get_submodule(n), f"{group_qual}.{n}"
+            given = self.call_constants(call, module, self.where)
+            given = {k: TENSOR if isinstance(v, fx.Node) else v for k, v in given.items()}
+            data, _ = self.importer.child_entry(module, qual, given)
+            if qual in self.importer.ported:
+                raise ImportProblem(f"{self.where}: '{head}.{n}' returns several tensors where "
+                                    f"the chain over '{head}' passes one on")
+            sources = [str(i - 1) if k == place and i else s for k, s in enumerate(inputs)]
+            used = self.importer.taken_inputs.get(qual, [True] * width)
+            taken = [s for s, u in zip(sources, used, strict=False) if u]
+            entries.append(_order({**data, "from": taken if len(taken) > 1 else taken[0]}))
+        data = {"inputs": inputs, "layers": entries}
+        self.consumed.update(run[1:])
+        self.refs[run[-1]] = self.add(data, head, [self.ref(a, node, f"'{node.target}'")
+                                                   for a in node.args], node, True)
 
     def side_by_side(self, run: list[fx.Node], head: str) -> list[fx.Node] | None:
         """for m in self.convs: outs.append(m(x)) (DeepLabV3's ASPP): the calls of the
@@ -2091,6 +2142,16 @@ class _Scope:
                 item.sources != [f"{base}.{i}" for i in range(count)]:
             return None
         return base
+
+
+def _input_names(first: nn.Module, width: int) -> list[str]:
+    """A chain's group's inputs: named after its first module's forward's arguments."""
+    try:
+        params = list(inspect.signature(first.forward).parameters)[:width]
+    except (TypeError, ValueError):
+        params = []
+    inputs = list(dict.fromkeys(_safe_name(p) for p in params))
+    return inputs if len(inputs) == width else [f"input{k}" for k in range(width)]
 
 
 def _chain_entries(scope: _Scope, name: str, position: int, where: str) -> list[dict[str, Any]]:

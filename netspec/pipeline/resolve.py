@@ -626,8 +626,8 @@ class Expander:
         if flow.parts is None and flow.shape is None:  # unknown after an error
             return replace(flow, node=name)
         if flow.parts is None:
-            how = ("give it a name: to take it, from: names it" if base.isdigit()
-                   else f"write from: {base}")  # a number is no name from: takes
+            # a number is taken as a string: from: 1 would be an int
+            how = f"write from: '{base}'" if base.isdigit() else f"write from: {base}"
             self.error_at(where, f"{label}: from: '{base}' gives one tensor, not several: "
                           f"{how}", scope)
             return None

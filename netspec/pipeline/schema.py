@@ -44,9 +44,10 @@ SOURCE_NAME = {
     "description": "an earlier entry's name, or name.output for one of its outputs "
                    "(halves.0)",
 }
-# from: also takes one output of an entry left unnamed, by its number (a ModuleList's 3.0)
-FROM_PATTERN = ("^([A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*(\\.[A-Za-z0-9_]+)?"
-                "|(0|[1-9][0-9]*)\\.[A-Za-z0-9_]+)$")
+# from: also takes an entry left unnamed, by its number as a string: '3' (a ModuleList's
+# module taking the previous one's output besides another tensor), or one of its outputs: '3.0'
+FROM_PATTERN = ("^([A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*|0|[1-9][0-9]*)"
+                "(\\.[A-Za-z0-9_]+)?$")
 FROM_NAME = SOURCE_NAME | {"pattern": FROM_PATTERN}
 ENTRY_NAME = {
     "type": "string",

@@ -291,3 +291,60 @@ def test_a_chain_of_modules_passing_two_tensors_on(tmp_path):
             "    outputs: ['2.0', '2.1']\n") in text
     assert "      - from: ['0.0', '0.1']\n        inputs: [pixel, patch]\n" in text
     assert "    from: [blocks.0, blocks.1]\n" in text
+
+
+class TokenBlock(nn.Module):
+    """timm's CaiT class-attention block: the tokens and the class token in, the class
+    token out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(4, 4)
+
+    def forward(self, x, x_cls):
+        u = torch.cat((x_cls, x), dim=1)
+        return x_cls + self.proj(u).sum(dim=1, keepdim=True)
+
+
+class TokenChain(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Linear(4, 4)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, 4))
+        self.blocks = nn.ModuleList([TokenBlock() for _ in range(3)])
+
+    def forward(self, x):
+        x = self.stem(x)
+        cls_tokens = self.cls_token.expand(x.shape[0], -1, -1)
+        for block in self.blocks:
+            cls_tokens = block(x, cls_tokens)
+        return torch.cat((cls_tokens, x), dim=1)
+
+
+def test_a_chain_of_modules_carrying_one_tensor_beside_a_fixed_one(tmp_path):
+    """for blk in self.blocks: cls = blk(x, cls): a group with inputs:, each entry taking
+    the fixed tensor and the previous entry's output by its number (from: [x, '0'])."""
+    text = round_trip(TokenChain(), (5, 4), tmp_path)
+    assert "    from: [stem, expand]\n    inputs: [x, x_cls]\n" in text
+    assert "      - from: [x, x_cls]\n        inputs: [x, x_cls]\n" in text
+    assert "      - from: [x, '0']\n        inputs: [x, x_cls]\n" in text
+    assert "      - from: [x, '1']\n        inputs: [x, x_cls]\n" in text
+
+
+class Restarting(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.randn(1, 1, 4))
+        self.blocks = nn.ModuleList([TokenBlock() for _ in range(2)])
+
+    def forward(self, x):
+        cls = self.cls_token.expand(x.shape[0], -1, -1)
+        for block in [self.blocks[1], self.blocks[0]]:
+            cls = block(x, cls)
+        return cls
+
+
+def test_a_carried_chain_out_of_order_is_refused_saying_so():
+    with pytest.raises(ImportProblem, match=r"calls the modules of 'blocks' as 1 -> 0; a spec "
+                       "group calls each of its modules once, in order"):
+        model_to_spec(Restarting(), (5, 4))

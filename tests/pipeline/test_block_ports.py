@@ -320,8 +320,17 @@ def test_an_unnamed_entry_s_outputs_are_taken_by_its_number(tmp_path):
     assert message == "layer 1 (Add): from: '0' has no output '2'; it gives 2: 0.0, 0.1"
     plain = NUMBERED.replace("  - Pair:\n", "  - ReLU:\n  - Pair:\n").replace("'0.1'", "'1.1'")
     ((_, _, message),) = errors(plain)
-    assert message == ("layer 2 (Add): from: '0' gives one tensor, not several: give it a "
-                       "name: to take it, from: names it")
+    assert message == "layer 2 (Add): from: '0' gives one tensor, not several: write from: '0'"
+    # a numbered entry giving one tensor is taken whole by its number, as a string
+    whole = netspec.check(plain.replace("['0.0', '1.1']", "['0', '1.1']"))
+    assert whole.ok, [d.format() for d in whole.errors]
+    with torch.no_grad():
+        built = netspec.build(whole).eval()
+        pair = getattr(built, "1")
+        expected = torch.relu(x) + torch.relu(pair.a(torch.relu(x)))
+        assert torch.allclose(built(x), expected)
+    ((_, _, message),) = errors(plain.replace("['0.0', '1.1']", "[0, '1.1']"))
+    assert message == "layer 2 (Add): from.0 must be a string, got 0"
 
 
 def test_a_repeat_of_a_block_with_several_inputs_says_to_write_the_copies_out():
