@@ -1,5 +1,5 @@
 """Layers that move elements around: Flatten, Unflatten, Upsample, Interpolate, PixelShuffle,
-ChannelShuffle."""
+ChannelShuffle, Unfold."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from netspec.ops.declare import (
     Port,
     Shape,
     ShapeError,
+    Size,
     Torch,
     batched_dim,
     fmt,
@@ -275,6 +276,28 @@ def pixel_unshuffle(a: Args, x: Shape) -> Shape:
         raise ShapeError(f"height and width {h}×{w} must be divisible by downscale_factor {r}",
                          "downscale_factor")
     return (*lead, c * r * r, h // r, w // r)
+
+
+def _pair(value: int | list[int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+@layer("Unfold", Arg("kernel_size", Size(2)), Arg("dilation", Size(2), 1),
+       Arg("padding", Size(2, minimum=0), 0), Arg("stride", Size(2), 1), family="shape",
+       ranks={3: "C×H×W"})
+def unfold(a: Args, x: Shape) -> Shape:
+    """nn.Unfold: each sliding kernel_size block of the C×H×W input as a column, C·kh·kw ×
+    L, L the blocks along H times those along W (torch's im2col)."""
+    k, d = _pair(a.kernel_size), _pair(a.dilation)
+    p, s = _pair(a.padding), _pair(a.stride)
+    c, *spatial = x
+    blocks = tuple((size + 2 * pi - di * (ki - 1) - 1) // si + 1
+                   for size, ki, di, pi, si in zip(spatial, k, d, p, s, strict=True))
+    if any(b < 1 for b in blocks):
+        raise ShapeError(f"input {fmt(tuple(spatial))} with padding {fmt(p)} holds no "
+                         f"{fmt(k)} block at dilation {fmt(d)}: the blocks would be "
+                         f"{fmt(blocks)}", "kernel_size")
+    return (c * k[0] * k[1], blocks[0] * blocks[1])
 
 
 @layer("ChannelShuffle", Arg("groups", Int()), family="shape", min_rank=2)
