@@ -201,6 +201,11 @@ def reshape_match(sizes: list, kwargs: dict, size_of) -> dict | tuple | str:
             shape.append(0)
         elif read == "computed" and i > 0:
             shape.append("computed")
+        elif read == "computed":  # timm's TNT: x.reshape(B * self.num_patches, C, 16, 16)
+            return (f"reshapes to {sizes}, computing the batch size in forward: it folds "
+                    "other dimensions into the batch (or the batch into them), which a spec "
+                    "cannot write: its shapes are a sample's, the batch passed on as it "
+                    "comes in")
         else:
             return (f"reshapes to {sizes}; netspec reshapes to constant sizes, the sizes the "
                     "input has at the same positions, and one size computed in forward")

@@ -217,6 +217,9 @@ def test_import_round_trip(body, entries):
     (lambda m, x: m.proj(x).reshape(x.shape[0] * 2, x.shape[1] // 2, x.shape[2]),
      "into or out of the batch"),
     (lambda m, x: m.proj(x).view(torch.float16), "reshapes to [torch.float16]"),
+    # timm's TNT folds its patches into the batch: x.reshape(B * num_patches, ...)
+    (lambda m, x: m.proj(x).reshape(x.shape[0] * 2, 3, 16),
+     "computing the batch size in forward: it folds other dimensions into the batch"),
 ])
 def test_import_refuses_what_it_cannot_express(body, why):
     from netspec.core.diagnostics import SpecError
