@@ -1340,7 +1340,8 @@ class _Scope:
             return None
         try:
             first = next(iter(inspect.signature(child.forward).parameters.values()))
-            graph = _traced(child, given)
+            # traced with the list's elements (x[i] = branch(x[i]) assigns into the list)
+            graph = _traced(child, {**given, first.name: [TENSOR] * len(arg)})
         except Exception:
             return None  # one_input says why not
         placeholder = next((n for n in graph.nodes if n.op == "placeholder"), None)
@@ -1481,6 +1482,17 @@ class _Scope:
         missing = [n for n, c in container.named_children() if n not in names and _has_state(c)]
         if missing:
             self.refuse_broken_chain(run)
+        apart = [n for n in self.graph.nodes if n.op == "call_module" and n not in run
+                 and str(n.target).startswith(head + ".")]
+        if missing and apart:  # Res2Net's convs[i](sp), CrossViT's patch_embed, HRNet's
+            calls = [*run, *apart]
+            shown = ", ".join(f"{c.target} on '{c.args[0].name}'" if c.args and
+                              isinstance(c.args[0], fx.Node) else str(c.target)
+                              for c in calls[:4]) + (", ..." if len(calls) > 4 else "")
+            raise ImportProblem(f"{self.where}: its forward calls the modules of '{head}' one "
+                                f"by one on different tensors ({shown}); a spec calls a "
+                                "ModuleList's modules in a chain (a group) or side by side "
+                                "on one input (branches:), not each where its own input is")
         if missing or len(set(names)) != len(names):
             raise ImportProblem(f"{self.where}: its forward calls the modules of '{head}' as "
                                 f"{' -> '.join(names)}; a spec group calls each of its "

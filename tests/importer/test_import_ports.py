@@ -6,6 +6,7 @@ and timm models are in test_import_coverage*.py."""
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 import pytest
@@ -348,3 +349,56 @@ def test_a_carried_chain_out_of_order_is_refused_saying_so():
     with pytest.raises(ImportProblem, match=r"calls the modules of 'blocks' as 1 -> 0; a spec "
                        "group calls each of its modules once, in order"):
         model_to_spec(Restarting(), (5, 4))
+
+
+class Assigning(nn.Module):
+    """HRNet's HighResolutionModule: x[i] = branch(x[i]) into the list it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.low = nn.Linear(4, 4)
+        self.high = nn.Linear(4, 4)
+
+    def forward(self, x: list):
+        x[0] = self.low(x[0])
+        x[1] = self.high(x[1])
+        return x[0] * x[1]
+
+
+class AssigningNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Linear(4, 4)
+        self.stage = nn.Sequential(Assigning())
+
+    def forward(self, x):
+        return self.stage([self.stem(x), x])
+
+
+def test_a_list_of_tensors_assigned_into_gives_an_input_each(tmp_path):
+    """A module given a list (through a Sequential) that assigns into it is traced with the
+    list's elements, an input each."""
+    text = round_trip(AssigningNet(), (5, 4), tmp_path)
+    assert "  - name: stage\n    from: [stem, input]\n    inputs: [input_1, input_2]\n" in text
+
+
+class OneByOne(nn.Module):
+    """Res2Net's convs[i](spx[i]): a ModuleList's modules each on a tensor of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Linear(2, 2) for _ in range(2)])
+        self.mix = nn.Linear(2, 2)
+
+    def forward(self, x):
+        a, b = torch.split(x, 2, dim=1)
+        a = self.convs[0](a)
+        return torch.cat([a, self.convs[1](self.mix(a) + b)], dim=1)
+
+
+def test_a_module_list_called_one_by_one_is_refused_naming_the_calls():
+    with pytest.raises(ImportProblem, match=re.escape(
+            "its forward calls the modules of 'convs' one by one on different tensors "
+            "(convs.0 on 'getitem', convs.1 on 'add'); a spec calls a ModuleList's modules in "
+            "a chain (a group) or side by side on one input (branches:)")):
+        model_to_spec(OneByOne(), (4,))
