@@ -170,9 +170,9 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
         if child.kind == "branches":  # self.convs[k](x) for each k: values convs.0, ...
             root.add_module(child.name, reuse.get_submodule(child.name) if reuse is not None
                             else module_for(child))
-            for part in child.children:
+            for k, part in enumerate(child.children):  # one input, or one per branch
                 nodes[f"{child.name}.{part.name}"] = graph.call_module(
-                    f"{child.name}.{part.name}", (inputs[0],))
+                    f"{child.name}.{part.name}", (inputs[k] if len(inputs) > 1 else inputs[0],))
             node = nodes[f"{child.name}.0"]
         elif is_parameter(child):  # registered here under its name, read as self.<name>
             _register_tensor(root, child, reuse)

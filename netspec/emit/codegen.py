@@ -1325,7 +1325,11 @@ class _ClassWriter:
         target = f"self.{c.name}" if _IDENTIFIER.fullmatch(c.name) else \
             f"getattr(self, {literal(c.name)})"
         if c.kind == "branches":  # as torchvision's ASPP: [conv(x) for conv in self.convs]
-            module = "module" if args[0] != "module" else "branch"
+            module = "module" if "module" not in args else "branch"
+            if len(args) > 1:  # one input per branch: HRNet's zip(self.branches, x)
+                value = "x_k" if "x_k" not in args else "input_k"
+                return atom(f"[{module}({value}) for {module}, {value} in zip({target}, "
+                            f"({', '.join(args)}))]")
             return atom(f"[{module}({args[0]}) for {module} in {target}]")
         if op is not None and (op.takes_several or len(args) > 1):
             # optional ports filled in (attention's key, value), a tuple for (h, c)

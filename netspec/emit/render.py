@@ -635,7 +635,7 @@ class _Drawing:
             named = dict(zip(r.port_inputs, sources, strict=False)) or None
             outputs = {}
             if r.kind == "branches":
-                out = self.side_by_side(sub, r, level, sources[0])
+                out = self.side_by_side(sub, r, level, sources)
             else:
                 out = self.scope(sub, r.children, level + 1, sources[0], named=named)
                 outputs = {key: self.source(self.last_env, source, out)
@@ -654,10 +654,12 @@ class _Drawing:
         return Port(out.node, r.output_shape if r.output_shape is not None else out.shape,
                     part_ports=out.part_ports)
 
-    def side_by_side(self, graph, r: Node, level: int, inp: Port) -> Port:
-        """A branches entry's entries, each on its input: its outputs are theirs."""
+    def side_by_side(self, graph, r: Node, level: int, sources: list[Port]) -> Port:
+        """A branches entry's entries, each on its input (the one, or its own): its outputs
+        are theirs."""
         ends = {}
-        for child in r.children:
+        for k, child in enumerate(r.children):
+            inp = sources[k] if len(sources) > 1 else sources[0]
             port = self.entry(graph, child, level + 1, [Port(inp.node, inp.shape,
                                                              part=inp.part)])
             ends[child.name] = Port(port.node, port.shape)

@@ -1190,7 +1190,28 @@ class _Scope:
         container's modules run in a chain."""
         beside = [n for n in self.graph.nodes if n.op == "call_module" and n is not run[0]
                   and str(n.target).startswith(head + ".") and n.args[:1] == run[0].args[:1]]
-        return [run[0], *beside] if len(run) == 1 and beside else None
+        if len(run) == 1 and beside:
+            return [run[0], *beside]
+        return self.each_on_its_own(run, head) if len(run) == 1 else None
+
+    def each_on_its_own(self, run: list[fx.Node], head: str) -> list[fx.Node] | None:
+        """for x_, blk in zip(xs, self.blocks): blk(x_) (HRNet's branches, CrossViT's
+        patch_embed): the container's modules each called once on a tensor of its own, none
+        on what another gives; None where they are not."""
+        calls = [n for n in self.graph.nodes if n.op == "call_module"
+                 and str(n.target).startswith(head + ".")]
+        if len(calls) < 2 or any(len(c.args) != 1 or c.kwargs or not isinstance(c.args[0],
+                                                                              fx.Node)
+                                 for c in calls):
+            return None
+        upstream: set[fx.Node] = set()
+        pending = [c.args[0] for c in calls]
+        while pending:
+            value = pending.pop()
+            if value not in upstream:
+                upstream.add(value)
+                pending.extend(value.all_input_nodes)
+        return None if upstream & set(calls) else calls
 
     def branches(self, calls: list[fx.Node], head: str) -> None:
         """The container's modules called side by side: a branches entry named after it,
@@ -1224,8 +1245,17 @@ class _Scope:
             if join is not None:
                 raise ImportProblem(f"{self.where}: '{call.target}' takes a list of tensors")
             entries.append(data)
-        source = self.ref(calls[0].args[0], calls[0], f"'{calls[0].target}'")
-        ref = self.add({"branches": [_order(e) for e in entries]}, head, [source], calls[0],
+        given = [call.args[0] for call in calls]
+        missing = [c for c, v in zip(calls, given, strict=True) if v not in self.refs]
+        if missing:
+            raise ImportProblem(f"{self.where}: its forward computes the input of "
+                                f"'{missing[0].target}' after calling '{calls[0].target}'; a "
+                                f"spec's branches run side by side, their inputs computed "
+                                "before them")
+        sources = [self.ref(v, c, f"'{c.target}'") for c, v in zip(calls, given, strict=True)]
+        if len(set(sources)) == 1:
+            sources = sources[:1]  # all on one input: ASPP's
+        ref = self.add({"branches": [_order(e) for e in entries]}, head, sources, calls[0],
                        True)
         self.branch_counts[ref] = len(calls)
         for i, call in enumerate(calls):

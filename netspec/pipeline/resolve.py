@@ -997,15 +997,24 @@ class Expander:
     # ------------------------------------------------------------------------- branches
 
     def branches(self, scope, raw, path, index, name, qualname, inputs):
-        """branches: [a, b, ...]: each entry on this entry's input, side by side, as the
-        modules of an nn.ModuleList (named 0..N-1, its state_dict keys); it gives their N
-        outputs, taken one by one (from: name.0) or all at once, in order, by an op that
-        takes a list of tensors (Concat: {dim: 1}, from: name)."""
+        """branches: [a, b, ...]: each entry on this entry's input (or, given as many
+        tensors as branches, each on its own), side by side, as the modules of an
+        nn.ModuleList (named 0..N-1, its state_dict keys); it gives their N outputs, taken
+        one by one (from: name.0) or all at once, in order, by an op that takes a list of
+        tensors (Concat: {dim: 1}, from: name)."""
         flow = inputs[0]
         label = entry_label(self.doc.data, path)
+        count = len(raw["branches"])
+        if len(inputs) > 1 and len(inputs) != count:
+            self.error_at(path + ("from",), f"{label}: from: gives {len(inputs)} tensors to "
+                          f"{count} branches; give one (each branch on it) or one per branch "
+                          "(branch k on the k-th)", scope)
+            return failed(index, name, raw, qualname, inputs)
         children: list[Node] = []
         parts: dict[str, Flow] = {}
         for k, branch in enumerate(raw["branches"]):
+            # from: [a, b]: branch k on the k-th, as [m(t) for m, t in zip(self.convs, xs)]
+            flow = inputs[k] if len(inputs) > 1 else inputs[0]
             where = path + ("branches", k)
             child_qual = f"{qualname}.{k}"
             if where in self.broken:

@@ -341,3 +341,66 @@ layers:
     x = torch.randn(3, 8, 6)
     with torch.no_grad():
         assert torch.equal(netspec.build(result)(x), torch.cat(x.chunk(4, dim=1), dim=2))
+
+
+ZIPPED = """\
+netspec: 1
+name: Zipped
+input: [3, 8, 8]
+layers:
+  - Conv2d: {out_channels: 4, kernel_size: 3, stride: 2, padding: 1}
+    name: low
+  - name: paths
+    from: [input, low]
+    branches:
+      - Conv2d: {out_channels: 2, kernel_size: 3, stride: 2, padding: 1}
+      - Conv2d: {out_channels: 2, kernel_size: 1}
+  - Add:
+    from: [paths.0, paths.1]
+"""
+
+
+class ZippedTorch(nn.Module):
+    """HRNet's x[i] = branch(x[i]): each module of the list on a tensor of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.low = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.paths = nn.ModuleList([nn.Conv2d(3, 2, 3, stride=2, padding=1),
+                                    nn.Conv2d(4, 2, 1)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = (path(t) for path, t in zip(self.paths, [x, self.low(x)], strict=True))
+        return a + b
+
+
+def test_branches_given_a_tensor_each_run_each_on_its_own(tmp_path):
+    """from: [input, low] with two branches: branch k on the k-th, in the build, the
+    generated code (zip), the summary and the diagram; the importer writes it back."""
+    result = netspec.check(ZIPPED)
+    assert result.ok, [d.format() for d in result.errors]
+    reference = ZippedTorch().eval()
+    built = netspec.build(result).eval()
+    built.load_state_dict(reference.state_dict(), strict=True)
+    generated = load_generated(result, tmp_path, "Zipped")().eval()
+    generated.load_state_dict(reference.state_dict(), strict=True)
+    assert "for module, x_k in zip(self.paths, (x, low))]" in generate(result)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        expected = reference(x)
+        assert torch.allclose(built(x), expected) and torch.allclose(generated(x), expected)
+    rows = {r.qualname: r for r in summarize(result).rows}
+    assert rows["paths.1"].params == sum(p.numel() for p in reference.paths[1].parameters())
+    dot = to_dot(result)
+    assert dot.count("->") >= 5 and "paths" in dot
+    layers = import_round_trip(reference, (3, 8, 8), x)
+    assert layers[1]["name"] == "paths" and layers[1]["from"] == ["input", "low"]
+
+
+def test_branches_given_neither_one_tensor_nor_one_each_is_an_error():
+    text = ZIPPED.replace("    from: [input, low]\n", "    from: [input, low, low]\n")
+    result = netspec.check(text)
+    assert [d.message for d in result.errors] == [
+        "layer 1 'paths': from: gives 3 tensors to 2 branches; give one (each branch on it) "
+        "or one per branch (branch k on the k-th)"]
+    assert result.errors[0].line == 8  # the from: line
