@@ -740,6 +740,8 @@ class _Scope:
             self.consumed.update(n for n in base[0].all_input_nodes if n.op == "get_attr")
 
     def convert(self) -> Converted:
+        _inputs_first(self.graph, [name for name, c in self.children.items()
+                                   if isinstance(c, (nn.ModuleList, nn.Sequential))])
         first_input = next((n for n in self.graph.nodes if n.op == "placeholder"), None)
         self.name_inputs(first_input)
         for node in self.graph.nodes:
@@ -1055,6 +1057,11 @@ class _Scope:
                 all(isinstance(a, fx.Node) for a in node.args):
             self.tuple_chain(node, head)
             return
+        listed = node.args[0] if len(node.args) == 1 and not node.kwargs else None
+        if isinstance(listed, (list, tuple)) and len(listed) > 1 and \
+                all(isinstance(a, fx.Node) for a in listed):  # CrossViT: xs = blk(xs)
+            self.tuple_chain(node, head)
+            return
         run = self.container_run(node, head, self.children.get(head))
         beside = self.side_by_side(run, head)
         if beside:
@@ -1069,7 +1076,14 @@ class _Scope:
         """for blk in self.blocks: x, y = blk(x, y) (timm's TNT): a chain whose modules take
         several tensors and return as many, each the previous one's: a group with inputs:
         and outputs:, its entries taking from: ['0.0', '0.1']."""
-        container, width = self.children.get(head), len(node.args)
+        # called with a list of tensors (xs = blk(xs)): its elements, in its one argument
+        listed = len(node.args) == 1
+
+        def tensors_of(call: fx.Node) -> list:
+            return list(call.args[0]) if listed and isinstance(call.args[0], (list, tuple)) \
+                else list(call.args)
+
+        container, width = self.children.get(head), len(tensors_of(node))
         if not isinstance(container, (nn.ModuleList, nn.Sequential)):
             raise ImportProblem(f"{self.where}: its forward calls '{node.target}', a module "
                                 "inside a child, directly")
@@ -1080,6 +1094,12 @@ class _Scope:
         run, current, between = [node], node, []
         while True:
             users = list(current.users)
+            whole = users[0] if len(users) == 1 and users[0].op == "call_module" else None
+            if listed and whole is not None and whole.args == (current,) and \
+                    not whole.kwargs and str(whole.target).startswith(head + "."):
+                run.append(whole)  # xs = blk(xs): the list it returned, passed on whole
+                current = whole
+                continue
             parts = {u.args[1]: u for u in users if u.op == "call_function"
                      and u.target is operator.getitem and isinstance(u.args[1], int)}
             if len(parts) != len(users) or sorted(parts) != list(range(width)):
@@ -1088,7 +1108,7 @@ class _Scope:
             after = next(iter(nexts)) if len(nexts) == 1 else None
             if after is None or after.op != "call_module" or after.kwargs or \
                     not str(after.target).startswith(head + ".") or \
-                    list(after.args) != [parts[i] for i in range(width)]:
+                    tensors_of(after) != [parts[i] for i in range(width)]:
                 break
             between.extend(parts.values())
             run.append(after)
@@ -1100,7 +1120,9 @@ class _Scope:
             raise ImportProblem(f"{self.where}: its forward calls the modules of '{head}' as "
                                 f"{' -> '.join(names)}; a spec group calls each of its "
                                 "modules once, in a chain")
-        inputs = _input_names(container.get_submodule(names[0]), width)
+        inputs = _input_names(container.get_submodule(names[0]), 1 if listed else width)
+        if listed:  # its list's elements, as name_inputs names them: x_1, x_2
+            inputs = [f"{inputs[0]}_{k + 1}" for k in range(width)]
         entries, previous = [], inputs
         for i, (n, call) in enumerate(zip(names, run, strict=True)):
             if (n.isdigit() and int(n) != i) or (not n.isdigit() and not _nameable(n)):
@@ -1110,6 +1132,9 @@ class _Scope:
             module, qual = container.get_submodule(n), f"{group_qual}.{n}"
             given = self.call_constants(call, module, self.where)
             given = {k: TENSOR if isinstance(v, fx.Node) else v for k, v in given.items()}
+            if listed:  # traced with the list's elements, an input each
+                given[next(iter(inspect.signature(module.forward).parameters))] = \
+                    [TENSOR] * width
             data, _ = self.importer.child_entry(module, qual, given)
             keys, returns = self.importer.ported.get(qual, ([], "tensor"))
             if returns != "tuple" or len(keys) != width:
@@ -1127,7 +1152,7 @@ class _Scope:
         self.importer.ported[group_qual] = (keys, "tuple")
         self.consumed.update([*run[1:], *between])
         self.refs[run[-1]] = self.add(data, head, [self.ref(a, node, f"'{node.target}'")
-                                                   for a in node.args], node, True)
+                                                   for a in tensors_of(node)], node, True)
         self.multi[run[-1]] = (self.refs[run[-1]], keys, "tuple")
 
     def carried_run(self, node: fx.Node, head: str) -> tuple[list[fx.Node], int] | None:
@@ -1135,7 +1160,7 @@ class _Scope:
         the container's modules each taking the previous one's output in one place and the
         first call's tensors in the others, and that place; None where it is no such run."""
         run, place = [node], None
-        while True:
+        while len(node.args) > 1:
             current = run[-1]
             users = list(current.users)
             after = users[0] if len(users) == 1 else None
@@ -1198,20 +1223,8 @@ class _Scope:
         """for x_, blk in zip(xs, self.blocks): blk(x_) (HRNet's branches, CrossViT's
         patch_embed): the container's modules each called once on a tensor of its own, none
         on what another gives; None where they are not."""
-        calls = [n for n in self.graph.nodes if n.op == "call_module"
-                 and str(n.target).startswith(head + ".")]
-        if len(calls) < 2 or any(len(c.args) != 1 or c.kwargs or not isinstance(c.args[0],
-                                                                              fx.Node)
-                                 for c in calls):
-            return None
-        upstream: set[fx.Node] = set()
-        pending = [c.args[0] for c in calls]
-        while pending:
-            value = pending.pop()
-            if value not in upstream:
-                upstream.add(value)
-                pending.extend(value.all_input_nodes)
-        return None if upstream & set(calls) else calls
+        found = _each_on_its_own(self.graph, head)
+        return found[0] if found is not None else None
 
     def branches(self, calls: list[fx.Node], head: str) -> None:
         """The container's modules called side by side: a branches entry named after it,
@@ -2186,6 +2199,40 @@ class _Scope:
         return base
 
 
+def _each_on_its_own(graph: fx.Graph, head: str) -> tuple[list[fx.Node], set[fx.Node]] | None:
+    """The calls of the modules of container ``head`` where each takes one tensor that no
+    call of them computes, and the nodes those tensors come from; None where they are not
+    (a chain, Res2Net's convs[i](sp + spx[i]))."""
+    calls = [n for n in graph.nodes if n.op == "call_module"
+             and str(n.target).startswith(head + ".")]
+    if len(calls) < 2 or any(len(c.args) != 1 or c.kwargs or not isinstance(c.args[0], fx.Node)
+                             for c in calls):
+        return None
+    upstream: set[fx.Node] = set()
+    pending = [c.args[0] for c in calls]
+    while pending:
+        value = pending.pop()
+        if value not in upstream:
+            upstream.add(value)
+            pending.extend(value.all_input_nodes)
+    return None if upstream & set(calls) else (calls, upstream)
+
+
+def _inputs_first(graph: fx.Graph, containers: list[str]) -> None:
+    """Each container whose modules are each called on a tensor of its own: what those
+    tensors are computed from moved before the first call (CrossViT resizes the image for
+    patch_embed.1 after calling patch_embed.0), so one branches entry there can take them."""
+    for head in containers:
+        found = _each_on_its_own(graph, head)
+        if found is None:
+            continue
+        calls, upstream = found
+        order = {n: i for i, n in enumerate(graph.nodes)}
+        for value in sorted(upstream, key=order.__getitem__):
+            if order[value] > order[calls[0]]:
+                calls[0].prepend(value)
+
+
 def _input_names(first: nn.Module, width: int) -> list[str]:
     """A chain's group's inputs: named after its first module's forward's arguments."""
     try:
@@ -2293,6 +2340,29 @@ def _spell_out(graph: fx.Graph) -> None:
     _spell_out_addcmul(graph)
     _spell_out_unbind(graph)
     _spell_out_einsum(graph)
+    _spell_out_stack_mean(graph)
+
+
+def _spell_out_stack_mean(graph: fx.Graph) -> None:
+    """torch.mean(torch.stack(xs), dim=0) (CrossViT's head: the mean of its branches'
+    logits) stacks before the batch, which a spec cannot; the same mean of a stack along
+    dim 1 is the same tensor."""
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target is not torch.stack or len(node.users) != 1:
+            continue
+        values = {"dim": 0, **dict(zip(("tensors", "dim"), node.args, strict=False)),
+                  **node.kwargs}
+        mean = next(iter(node.users))
+        taken = mean.op == "call_function" and mean.target is torch.mean and \
+            mean.args[:1] == (node,)
+        reduced = {"keepdim": False, **dict(zip(("input", "dim", "keepdim"), mean.args,
+                                                strict=False)), **mean.kwargs} if taken else {}
+        over_stack = reduced.get("dim") in (0, (0,), [0]) and reduced.get("keepdim") is False
+        if not taken or set(values) != {"tensors", "dim"} or values["dim"] != 0 or \
+                set(reduced) != {"input", "dim", "keepdim"} or not over_stack:
+            continue
+        node.args, node.kwargs = (values["tensors"],), {"dim": 1}
+        mean.args, mean.kwargs = (node,), {"dim": 1}
 
 
 def _spell_out_addcmul(graph: fx.Graph) -> None:

@@ -520,7 +520,9 @@ class Expander:
     def sources(self, scope, raw, path, env, later, index, previous) -> tuple[list[Flow], bool]:
         """The flows an entry takes: from: names, or the previous entry's output."""
         if not isinstance(raw, dict) or "from" not in raw:
-            if not previous.whole:
+            op = REGISTRY.get(entry_type(raw) or "")
+            if not previous.whole and not (op is not None and op.takes_none):
+                # a Parameter takes nothing: after branches (CrossViT's cls_token_0) too
                 self.whole_parts(scope, path, path, previous)
                 return [previous], False
             return [previous], True

@@ -402,3 +402,62 @@ def test_a_module_list_called_one_by_one_is_refused_naming_the_calls():
             "(convs.0 on 'getitem', convs.1 on 'add'); a spec calls a ModuleList's modules in "
             "a chain (a group) or side by side on one input (branches:)")):
         model_to_spec(OneByOne(), (4,))
+
+
+class ListBlock(nn.Module):
+    """CrossViT's MultiScaleBlock: a list of tensors in, a list out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.small = nn.Linear(4, 4)
+        self.large = nn.Linear(4, 4)
+
+    def forward(self, x: list):
+        return [x[0] + self.small(x[1]), x[1] * self.large(x[0])]
+
+
+class ListChain(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Linear(4, 4)
+        self.blocks = nn.ModuleList([ListBlock() for _ in range(3)])
+
+    def forward(self, x):
+        xs = [x, self.stem(x)]
+        for block in self.blocks:
+            xs = block(xs)
+        return xs[0] - xs[1]
+
+
+def test_a_chain_of_modules_passing_a_list_on_whole(tmp_path):
+    """xs = blk(xs): the list's elements are the group's inputs and each block's outputs the
+    next one's, by number."""
+    text = round_trip(ListChain(), (5, 4), tmp_path)
+    assert ("  - name: blocks\n    from: [input, stem]\n    inputs: [x_1, x_2]\n"
+            "    outputs: ['2.0', '2.1']\n") in text
+    assert "      - from: ['0.0', '0.1']\n        inputs: [x_1, x_2]\n" in text
+
+
+class LateInput(nn.Module):
+    """CrossViT's patch_embed: the second module's input computed after the first call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.ModuleList([nn.Linear(4, 3), nn.Linear(4, 3)])
+        self.pre = nn.Linear(4, 4)
+        self.heads = nn.ModuleList([nn.Linear(3, 2), nn.Linear(3, 2)])
+
+    def forward(self, x):
+        small = self.embed[0](x)
+        large = self.embed[1](self.pre(x))
+        outs = [head(t) for t, head in zip([small, large], self.heads, strict=True)]
+        return torch.mean(torch.stack(outs), dim=0)
+
+
+def test_modules_each_on_a_tensor_of_their_own_are_branches_given_one_each(tmp_path):
+    """Inputs computed after the first call are computed before the branches entry; the
+    mean of a stack before the batch is the mean of a stack after it."""
+    text = round_trip(LateInput(), (4,), tmp_path)
+    assert "  - name: embed\n    from: [input, pre]\n    branches:\n" in text
+    assert "  - name: heads\n    from: [embed.0, embed.1]\n    branches:\n" in text
+    assert "  - Stack:\n    name: stack\n    from: heads\n  - Mean: {dim: 1}\n" in text

@@ -404,3 +404,13 @@ def test_branches_given_neither_one_tensor_nor_one_each_is_an_error():
         "layer 1 'paths': from: gives 3 tensors to 2 branches; give one (each branch on it) "
         "or one per branch (branch k on the k-th)"]
     assert result.errors[0].line == 8  # the from: line
+
+
+def test_a_parameter_after_branches_takes_nothing_from_them():
+    """A Parameter runs on no input: after a branches entry (CrossViT's class token after
+    its patch_embed) it is no whole-parts error."""
+    text = ZIPPED.replace("  - Add:\n", "  - Parameter: {shape: [1, 2, 1, 1]}\n"
+                          "    name: token\n  - Add:\n")
+    result = netspec.check(text)
+    assert result.ok, [d.format() for d in result.errors]
+    assert netspec.build(result).token.shape == (1, 2, 1, 1)
