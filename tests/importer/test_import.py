@@ -223,13 +223,13 @@ class Branchy(nn.Module):
         return -x
 
 
-class Unfolds(nn.Module):
+class Folds(nn.Module):
     def __init__(self):
         super().__init__()
-        self.unfold = nn.Unfold(2)
+        self.fold = nn.Fold(output_size=2, kernel_size=1)
 
     def forward(self, x):
-        return self.unfold(x)
+        return self.fold(x)
 
 
 @pytest.mark.parametrize("model, fragments", [
@@ -241,7 +241,7 @@ class Unfolds(nn.Module):
     (TwoOutputs(), ["the model (TwoOutputs)", "its output 'output1' is its input",
                     "outputs name entries"]),
     (Branchy(), ["torch.fx cannot trace", "the model (Branchy)"]),
-    (Unfolds(), ["module 'unfold' (Unfold)", "torch.nn.Unfold is not a netspec layer type"]),
+    (Folds(), ["module 'fold' (Fold)", "torch.nn.Fold is not a netspec layer type"]),
 ])
 def test_what_cannot_be_expressed_is_named(model, fragments):
     with pytest.raises(ImportProblem) as info:
