@@ -254,10 +254,9 @@ def shifted_window_attention(
         x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
     return x[:, :h, :w, :].contiguous()'''
 
-_ATTENTION_CLASS = '''class ShiftedWindowAttention(nn.Module):
-    """Window attention with a learned relative position bias (torchvision's Swin)."""
-
-    def __init__(
+# the head of __init__ that torchvision's three window attentions (Swin, Swin V2, Video
+# Swin) share: their arguments, qkv and proj; each class adds its position bias after it
+_ATTENTION_INIT = '''    def __init__(
         self,
         dim: int,
         window_size: list[int],
@@ -272,7 +271,12 @@ _ATTENTION_CLASS = '''class ShiftedWindowAttention(nn.Module):
         self.window_size, self.shift_size, self.num_heads = window_size, shift_size, num_heads
         self.attention_dropout, self.dropout = attention_dropout, dropout
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)'''
+
+_ATTENTION_CLASS = f'''class ShiftedWindowAttention(nn.Module):
+    """Window attention with a learned relative position bias (torchvision's Swin)."""
+
+{_ATTENTION_INIT}
         cells = (2 * window_size[0] - 1) * (2 * window_size[1] - 1)
         self.relative_position_bias_table = nn.Parameter(torch.zeros(cells, num_heads))
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
@@ -284,26 +288,11 @@ _ATTENTION_CLASS = '''class ShiftedWindowAttention(nn.Module):
         bias = bias.view(tokens, tokens, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
         return shifted_window_attention(x, self, bias)'''
 
-_ATTENTION_V2_CLASS = '''class ShiftedWindowAttentionV2(nn.Module):
+_ATTENTION_V2_CLASS = f'''class ShiftedWindowAttentionV2(nn.Module):
     """Swin V2's window attention: cosine scores with a learned scale, and the position bias
     from an MLP over log-spaced offsets (torchvision's Swin V2)."""
 
-    def __init__(
-        self,
-        dim: int,
-        window_size: list[int],
-        shift_size: list[int],
-        num_heads: int,
-        qkv_bias: bool = True,
-        proj_bias: bool = True,
-        attention_dropout: float = 0.0,
-        dropout: float = 0.0,
-    ):
-        super().__init__()
-        self.window_size, self.shift_size, self.num_heads = window_size, shift_size, num_heads
-        self.attention_dropout, self.dropout = attention_dropout, dropout
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+{_ATTENTION_INIT}
         offsets = [torch.arange(-(n - 1), n, dtype=torch.float32) for n in window_size]
         table = torch.stack(torch.meshgrid(offsets, indexing="ij")).permute(1, 2, 0)
         table = table.contiguous().unsqueeze(0)
@@ -517,25 +506,10 @@ def shifted_window_attention_3d(x: torch.Tensor, attn: nn.Module) -> torch.Tenso
         x = torch.roll(x, shifts=(shift[0], shift[1], shift[2]), dims=(1, 2, 3))
     return x[:, :t, :h, :w, :].contiguous()'''
 
-_ATTENTION_3D_CLASS = '''class ShiftedWindowAttention3d(nn.Module):
+_ATTENTION_3D_CLASS = f'''class ShiftedWindowAttention3d(nn.Module):
     """3D window attention with a learned relative position bias (torchvision's Video Swin)."""
 
-    def __init__(
-        self,
-        dim: int,
-        window_size: list[int],
-        shift_size: list[int],
-        num_heads: int,
-        qkv_bias: bool = True,
-        proj_bias: bool = True,
-        attention_dropout: float = 0.0,
-        dropout: float = 0.0,
-    ):
-        super().__init__()
-        self.window_size, self.shift_size, self.num_heads = window_size, shift_size, num_heads
-        self.attention_dropout, self.dropout = attention_dropout, dropout
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+{_ATTENTION_INIT}
         cells = (2 * window_size[0] - 1) * (2 * window_size[1] - 1) * (2 * window_size[2] - 1)
         self.relative_position_bias_table = nn.Parameter(torch.zeros(cells, num_heads))
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
