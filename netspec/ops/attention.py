@@ -242,7 +242,8 @@ def scaled_dot_product_attention(a: Args, shapes: list[Shape]) -> Shape:
 @layer("RotaryEmbedding", Arg("theta", Float(), 10000.0), family="recurrent", min_rank=3,
        torch=Torch("netspec.ops.torch_side.rotary_embedding", module=False,
                    keywords=("theta",)),
-       code=Code(call="rotary_embedding", helper=torch_side_source("rotary_embedding")),
+       code=Code(call="rotary_embedding", helper=torch_side_source(
+           "rotary_embedding", "rotary_angles", "kept_rotary_angles")),
        draw=Draw(abbrev="RoPE", key_args=lambda kw: f"θ {kw.get('theta', 10000.0):g}"),
        # a built model's call, which the importer reads back
        fx=(FxCall("rotary_embedding", (("theta", 10000.0),), module="netspec.ops.torch_side"),))

@@ -299,14 +299,21 @@ def _torch_side_text() -> str:
     return _TORCH_SIDE.read_text(encoding="utf-8")
 
 
-def torch_side_source(name: str) -> str:
-    """The source of netspec/ops/torch_side.py's function ``name``, the one a built model
-    calls, read from the file (ops never import torch): a generated file defines it with
-    that very text (Code.helper), so the two cannot drift apart."""
+def torch_side_source(*names: str) -> str:
+    """The source of netspec/ops/torch_side.py's functions ``names`` (with their decorators;
+    the one a built model calls and those it calls), read from the file (ops never import
+    torch): a generated file defines them with that very text (Code.helper), so the two
+    cannot drift apart."""
     text = _torch_side_text()
-    start = text.index(f"\ndef {name}(") + 1
-    end = _TOP_LEVEL.search(text, start)
-    return text[start:end.start() if end else len(text)].rstrip()
+    sources = []
+    for name in names:
+        start = text.index(f"\ndef {name}(") + 1
+        end = _TOP_LEVEL.search(text, start)
+        while text.rfind("\n", 0, start - 1) >= 0 and \
+                text[text.rfind("\n", 0, start - 1) + 1] == "@":  # its decorator lines
+            start = text.rfind("\n", 0, start - 1) + 1
+        sources.append(text[start:end.start() if end else len(text)].rstrip())
+    return "\n\n\n".join(sources)
 
 
 @dataclass(frozen=True)

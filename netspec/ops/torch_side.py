@@ -104,13 +104,40 @@ def rotary_embedding(x: torch.Tensor, theta: float = 10000.0) -> torch.Tensor:
     """Rotary position embedding (RoFormer, Llama) of x, N×heads×L×head_dim: the pair
     (i, i + head_dim / 2) of position p turned by the angle p * theta ** (-2i / head_dim)."""
     dim = x.shape[-1]
+    if torch.jit.is_scripting():
+        cos, sin = rotary_angles(x, theta)
+    else:
+        cos, sin = kept_rotary_angles(x, theta)
+    rotated = torch.cat((-x[..., dim // 2 :], x[..., : dim // 2]), dim=-1)
+    return x * cos + rotated * sin
+
+
+def rotary_angles(x: torch.Tensor, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cos and sin of rotary_embedding's angles at x's length, device and dtype."""
+    dim = x.shape[-1]
     inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float, device=x.device) / dim))
     positions = torch.arange(x.shape[-2], dtype=torch.float, device=x.device)
     freqs = positions[:, None] * inv_freq
     angles = torch.cat((freqs, freqs), dim=-1)
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-    rotated = torch.cat((-x[..., dim // 2 :], x[..., : dim // 2]), dim=-1)
-    return x * cos + rotated * sin
+    return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+
+
+@torch.jit.unused
+def kept_rotary_angles(x: torch.Tensor, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """rotary_angles, kept on this function for the last length, device and dtype when it
+    runs eagerly, so the layers of a forward compute them once, as transformers' model
+    does; traced, compiled or exported, they are computed in the graph."""
+    length = x.shape[-2]
+    if type(length) is not int or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return rotary_angles(x, theta)
+    if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
+        return rotary_angles(x, theta)
+    # inference tensors cannot be saved for backward: not shared with grad-mode runs
+    key = (length, x.shape[-1], theta, x.device, x.dtype, torch.is_inference_mode_enabled())
+    kept = kept_rotary_angles.__dict__.get("kept")
+    if kept is None or kept[0] != key:
+        kept = kept_rotary_angles.kept = (key, *rotary_angles(x, theta))
+    return kept[1], kept[2]
 
 
 def torch_class(type_name: str, raw: bool = False) -> Any:

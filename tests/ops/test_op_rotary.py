@@ -126,7 +126,9 @@ def test_build_codegen_summary_render(tmp_path):
 def test_rotary_embedding_is_one_source():
     """Generated files define rotary_embedding from the declaration's text; build calls
     netspec.ops.torch_side.rotary_embedding: they are the same code."""
-    assert inspect.getsource(torch_side.rotary_embedding).rstrip() == \
+    functions = (torch_side.rotary_embedding, torch_side.rotary_angles,
+                 torch_side.kept_rotary_angles)
+    assert "\n\n\n".join(inspect.getsource(f).rstrip() for f in functions) == \
         REGISTRY["RotaryEmbedding"].code.helper
 
 
@@ -151,3 +153,32 @@ def test_import_round_trip(theta):
     layers = import_round_trip(Rotated(theta), (10, 32), torch.randn(2, 10, 32))
     assert next(iter(layers[-1])) == "RotaryEmbedding"
     assert layers[-1]["RotaryEmbedding"] == (None if theta == 10000.0 else {"theta": theta})
+
+
+def test_kept_angles_change_nothing_and_follow_length_dtype_and_mode():
+    """The cos and sin kept between calls give the values computed afresh at every length,
+    dtype and mode met in turn (a kept angle of another length, dtype or an inference tensor
+    reused would be wrong or fail in backward); traced, the angles stay in the graph, so
+    the traced function runs at another length."""
+    def fresh(x, theta=10000.0):
+        torch_side.kept_rotary_angles.__dict__.pop("kept", None)
+        return rotary_embedding(x, theta)
+
+    torch.manual_seed(0)
+    for length, dtype, theta in ((7, torch.float32, 10000.0), (7, torch.float32, 10000.0),
+                                 (9, torch.float32, 10000.0), (9, torch.float64, 10000.0),
+                                 (9, torch.float64, 100.0)):
+        x = torch.randn(2, 3, length, 8, dtype=dtype)
+        expected = fresh(x, theta)
+        assert torch_side.kept_rotary_angles.kept[0][0] == length  # kept by the eager call
+        assert torch.equal(rotary_embedding(x, theta), expected)
+        assert torch.allclose(expected, llama_rotary(x, theta), atol=1e-6)
+    x = torch.randn(2, 3, 5, 8)
+    with torch.inference_mode():
+        rotary_embedding(x)  # keeps inference tensors
+    leaf = x.clone().requires_grad_()
+    rotary_embedding(leaf).sum().backward()  # not given the inference tensors
+    assert leaf.grad is not None
+    traced = torch.jit.trace(lambda t: rotary_embedding(t), torch.randn(1, 2, 5, 8))
+    longer = torch.randn(1, 2, 11, 8)
+    assert torch.equal(traced(longer), fresh(longer))
