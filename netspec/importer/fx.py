@@ -46,6 +46,7 @@ from netspec.importer.buffers import (
 from netspec.importer.outputs import namedtuple_call, outputs_data, returned_values
 from netspec.importer.regroup import regrouping
 from netspec.importer.rewrites import rewrite
+from netspec.importer.stand_ins import calls_child, host_method, stand_in
 from netspec.importer.subclass import (
     base_call,
     layer_base,
@@ -262,6 +263,9 @@ def layer_type_of(m: nn.Module) -> LayerType | None:
     nor a class whose forward is one's, such as timm's LayerNorm2d)."""
     if isinstance(m, CONTAINERS):
         return None
+    standing = stand_in(m)
+    if standing is not None:  # timm's Swin block's attn: its block's _attn is the op
+        return standing[0]
     lt = _layer_class(type(m))
     if lt is not None:
         return lt
@@ -349,7 +353,8 @@ def _module_values(m: nn.Module, lt: LayerType, where: str) -> dict[str, Any]:
     one, else attribute by attribute."""
     if lt.read_module is None:
         return _attribute_values(m, lt, where)
-    values = lt.read_module(m)
+    standing = stand_in(m)
+    values = lt.read_module(m if standing is None else standing[1])
     if isinstance(values, str):
         raise ImportProblem(f"{where}: {values}")
     return values
@@ -1813,6 +1818,13 @@ class _Scope:
         if call.match is not None:
             written = call.match(args[1:], kwargs, self.size_of(args[0]))
             if isinstance(written, str) and call.regroups:
+                like = self.whole_shape_of(args[1:], kwargs)
+                if like is not None:  # x.reshape(*y.shape), sizes read one by one
+                    op = REGISTRY["ReshapeAs"]
+                    self.refs[node] = self.add({op.name: None}, self.fresh(node.name),
+                                               [self.ref(args[0], node, what),
+                                                self.ref(like, node, what)], node)
+                    return True
                 why = self.regroup(node, args[0], what)
                 if why is None:
                     return True
@@ -1837,6 +1849,24 @@ class _Scope:
             self.parted.add(node)
         self.in_place(node)
         return True
+
+    def whole_shape_of(self, sizes: list, kwargs: dict) -> fx.Node | None:
+        """The tensor whose every size, in order, a reshape's sizes read (timm's Swin block:
+        B, H, W, C = x.shape, then y.reshape(B, H, W, C), which is y.reshape_as(x)), else
+        None."""
+        if kwargs or not sizes:
+            return None
+        if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
+            sizes = list(sizes[0])
+        reads = [self.helpers.get(v) if isinstance(v, fx.Node) else None for v in sizes]
+        if any(read is None for read in reads) or len({source for source, _ in reads}) != 1:
+            return None
+        source = reads[0][0]
+        value = self.values().get(source)
+        if not isinstance(source, fx.Node) or not isinstance(value, torch.Tensor) or \
+                [dim for _, dim in reads] != list(range(value.dim())):
+            return None
+        return source
 
     def in_place(self, node: fx.Node) -> None:
         """x.add_(y) changes x itself: later uses of x take the call's entry (torchvision
@@ -2306,8 +2336,9 @@ def _traced(m: nn.Module, given: dict[str, Any] | None = None,
             return proxy
 
     # calls of functions ops are spelled as are recorded, not traced through
-    graph = Children(autowrap_functions=_foreign_functions()).trace(
-        m, concrete_args=_fixed_arguments(m, given or {}))
+    with calls_child(m):
+        graph = Children(autowrap_functions=_foreign_functions()).trace(
+            m, concrete_args=_fixed_arguments(m, given or {}))
     _unflatten_output(graph)
     _spell_out(graph)
     spell_out_chains(graph, m)
@@ -2592,6 +2623,12 @@ def _run_values(m: nn.Module, graph: fx.Graph, given: tuple | None,
         def run_node(self, n: fx.Node) -> Any:
             values[n] = super().run_node(n)
             return values[n]
+
+        def call_module(self, target: Any, args: tuple, kwargs: dict) -> Any:
+            method = host_method(self.fetch_attr(target))  # the child standing for it
+            if method is not None:
+                return method(*args, **kwargs)
+            return super().call_module(target, args, kwargs)
 
     from torch._subclasses.fake_tensor import FakeTensorMode
 

@@ -240,6 +240,20 @@ class InputSize:
 
 
 @dataclass(frozen=True)
+class StandIn:
+    """A step of a library's module that is a module op although no module of its own: the
+    method ``method`` of the modules of class ``host`` (its dotted path), whose state is the
+    host's child ``child`` (timm's SwinTransformerBlock._attn, on windows it folds into the
+    batch, with the state of its child attn).  The importer reads a call of the method as
+    the op's entry, named as the child (so its state_dict keys are the child's), its
+    arguments read by the op's read_module from the host."""
+
+    host: str
+    method: str
+    child: str
+
+
+@dataclass(frozen=True)
 class Torch:
     """What the op is in torch (read by netspec.ops.torch_side, which imports torch)."""
 
@@ -288,6 +302,8 @@ class Torch:
     # checked sample shape x (batch excluded); they may hold InputSize (read at run time),
     # slices and Ellipsis (the index of operator.getitem)
     arguments: Callable[[dict[str, Any], Shape], tuple] | None = None
+    # A module op standing for a method of another library's module (StandIn)
+    stands_for: StandIn | None = None
 
 
 _TORCH_SIDE = Path(__file__).with_name("torch_side.py")

@@ -38,6 +38,7 @@ from netspec.ops.declare import (
     Probability,
     Shape,
     ShapeError,
+    StandIn,
     Torch,
     fmt,
     layer,
@@ -348,6 +349,97 @@ def shifted_window_attention(a: Args, x: Shape) -> Shape:
 def shifted_window_attention_v2(a: Args, x: Shape) -> Shape:
     """Swin V2's window attention: as ShiftedWindowAttention, with cosine scores scaled by a
     learned logit_scale and the position bias from a small MLP (cpb_mlp)."""
+    return _attention_rule(a, x)
+
+
+# ---------------------------------------------------------------- timm's Swin block attention
+
+TIMM_SWIN = "timm.models.swin_transformer"
+
+# timm's SwinTransformerBlock._attn on a B×H×W×C tensor, with its WindowAttention's forward
+# (the unfused path timm takes by default) inlined: rolled before it is padded (torchvision
+# pads first), the shift never dropped here (timm fixes window and shift when the block is
+# made, from its input resolution), and the mask of the padded size added where it shifts
+_BLOCK_FUNCTION = '''def swin_block_attention(x: torch.Tensor, attn: nn.Module) -> torch.Tensor:
+    """Self-attention within windows of a B×H×W×C tensor (timm's Swin block): cyclically
+    shifted, padded to multiples of the window, attention within each window, back."""
+    b, h, w, c = x.shape
+    ws, shift, heads = attn.window_size, attn.shift_size, attn.num_heads
+    if any(shift):
+        x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+    x = nn.functional.pad(x, (0, 0, 0, (ws[1] - w % ws[1]) % ws[1], 0, (ws[0] - h % ws[0]) % ws[0]))
+    _, pad_h, pad_w, _ = x.shape
+    windows, tokens = (pad_h // ws[0]) * (pad_w // ws[1]), ws[0] * ws[1]
+    x = x.view(b, pad_h // ws[0], ws[0], pad_w // ws[1], ws[1], c)
+    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b * windows, tokens, c)
+    qkv = attn.qkv(x).reshape(x.size(0), tokens, 3, heads, -1).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
+    bias = attn.relative_position_bias_table[attn.relative_position_index.view(-1)]
+    bias = bias.view(tokens, tokens, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+    scores = (q * attn.scale) @ k.transpose(-2, -1) + bias
+    if any(shift):
+        mask = shifted_window_mask(pad_h, pad_w, ws, shift, x)
+        scores = scores.view(-1, windows, heads, tokens, tokens) + mask.unsqueeze(1).unsqueeze(0)
+        scores = scores.view(-1, heads, tokens, tokens)
+    scores = nn.functional.dropout(
+        scores.softmax(-1), p=attn.attention_dropout, training=attn.training
+    )
+    x = (scores @ v).transpose(1, 2).reshape(x.size(0), tokens, -1)
+    x = nn.functional.dropout(attn.proj(x), p=attn.dropout, training=attn.training)
+    x = x.view(b, pad_h // ws[0], pad_w // ws[1], ws[0], ws[1], c)
+    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, pad_h, pad_w, c)
+    x = x[:, :h, :w, :].contiguous()
+    if any(shift):
+        x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
+    return x'''
+
+_BLOCK_ATTENTION_CLASS = f'''class SwinBlockAttention(nn.Module):
+    """timm's Swin block attention step: its WindowAttention's state_dict (no index, no
+    mask: timm keeps both out of it) around the shift, padding and windows of its block."""
+
+{_ATTENTION_INIT}
+        self.scale = (dim // num_heads) ** -0.5
+        cells = (2 * window_size[0] - 1) * (2 * window_size[1] - 1)
+        self.relative_position_bias_table = nn.Parameter(torch.zeros(cells, num_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        index = swin_position_index(window_size)
+        self.register_buffer("relative_position_index", index, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return swin_block_attention(x, self)'''
+
+
+def _read_block_attention(block) -> dict | str:
+    """The arguments of timm's SwinTransformerBlock's attention step, read off the block
+    (window and shift as it fixed them for its input resolution) and its WindowAttention."""
+    attn = block.attn
+    if getattr(attn, "fused_attn", False):
+        return ("its WindowAttention runs torch's fused scaled_dot_product_attention "
+                "(TIMM_FUSED_ATTN), which netspec's SwinBlockAttention does not")
+    if attn.qkv.out_features != 3 * attn.qkv.in_features:
+        return (f"its WindowAttention's head_dim makes qkv {attn.qkv.out_features} wide, not 3 "
+                f"× its {attn.qkv.in_features} channels")
+    return {"dim": attn.qkv.in_features, "window_size": list(block.window_size),
+            "shift_size": list(block.shift_size), "num_heads": attn.num_heads,
+            "qkv_bias": attn.qkv.bias is not None, "proj_bias": attn.proj.bias is not None,
+            "attention_dropout": attn.attn_drop.p, "dropout": attn.proj_drop.p}
+
+
+@layer("SwinBlockAttention", *ATTENTION_ARGS, family="recurrent", ranks={3: "H×W×C"},
+       torch=Torch("netspec.ops.torch_side.SwinBlockAttention",
+                   stands_for=StandIn(f"{TIMM_SWIN}.SwinTransformerBlock", "_attn", "attn")),
+       code=Code(call="SwinBlockAttention",
+                 helper=f"{_WINDOW_FUNCTIONS}\n\n\n{_BLOCK_FUNCTION}\n\n\n"
+                        f"{_BLOCK_ATTENTION_CLASS}"),
+       draw=Draw(abbrev="W-MSA", key_args=_key_args),
+       params=lambda a, x: _projections(a) + _table_cells(a) * a.num_heads,
+       macs=_attention_macs, buffers=lambda a, x: {"int64": numel(a.window_size) ** 2},
+       read_module=_read_block_attention)
+def swin_block_attention(a: Args, x: Shape) -> Shape:
+    """timm's Swin block attention step (SwinTransformerBlock._attn with its WindowAttention)
+    on an H×W×C sample: shifted by shift_size, H and W padded to multiples of window_size,
+    attention within each window with a relative position bias table, back; same shape.
+    Its state_dict is timm's WindowAttention's (relative_position_bias_table, qkv, proj)."""
     return _attention_rule(a, x)
 
 
