@@ -33,6 +33,7 @@ from netspec.ops.declare import (
     Bool,
     Code,
     Draw,
+    Enum,
     Int,
     Port,
     Probability,
@@ -357,9 +358,10 @@ def shifted_window_attention_v2(a: Args, x: Shape) -> Shape:
 TIMM_SWIN = "timm.models.swin_transformer"
 
 # timm's SwinTransformerBlock._attn on a B×H×W×C tensor, with its WindowAttention's forward
-# (the unfused path timm takes by default) inlined: rolled before it is padded (torchvision
-# pads first), the shift never dropped here (timm fixes window and shift when the block is
-# made, from its input resolution), and the mask of the padded size added where it shifts
+# inlined (the unfused path timm takes by default; its fused one differs by rounding):
+# rolled before it is padded (torchvision pads first), the shift never dropped here (timm
+# fixes window and shift when the block is made, from its input resolution), and the mask
+# of the padded size added where it shifts
 _BLOCK_FUNCTION = '''def swin_block_attention(x: torch.Tensor, attn: nn.Module) -> torch.Tensor:
     """Self-attention within windows of a B×H×W×C tensor (timm's Swin block): cyclically
     shifted, padded to multiples of the window, attention within each window, back."""
@@ -413,9 +415,6 @@ def _read_block_attention(block) -> dict | str:
     """The arguments of timm's SwinTransformerBlock's attention step, read off the block
     (window and shift as it fixed them for its input resolution) and its WindowAttention."""
     attn = block.attn
-    if getattr(attn, "fused_attn", False):
-        return ("its WindowAttention runs torch's fused scaled_dot_product_attention "
-                "(TIMM_FUSED_ATTN), which netspec's SwinBlockAttention does not")
     if attn.qkv.out_features != 3 * attn.qkv.in_features:
         return (f"its WindowAttention's head_dim makes qkv {attn.qkv.out_features} wide, not 3 "
                 f"× its {attn.qkv.in_features} channels")
@@ -441,6 +440,157 @@ def swin_block_attention(a: Args, x: Shape) -> Shape:
     attention within each window with a relative position bias table, back; same shape.
     Its state_dict is timm's WindowAttention's (relative_position_bias_table, qkv, proj)."""
     return _attention_rule(a, x)
+
+
+# ---------------------------------------------------------------- timm's MaxViT partition attention
+
+TIMM_MAXVIT = "timm.models.maxxvit"
+
+# timm's PartitionAttentionCl._partition_attn on a B×H×W×C tensor, with its AttentionCl's
+# forward inlined (the unfused path; timm's fused one differs by rounding): windows of
+# neighbours (block) or of tokens H/g and W/g apart (grid) folded into the batch, back
+_PARTITION_FUNCTION = '''def partition_attention(x: torch.Tensor, attn: nn.Module) -> torch.Tensor:
+    """Self-attention within p×p partitions of a B×H×W×C tensor (timm's MaxViT): windows
+    of neighbouring tokens (block) or tokens H/p and W/p apart (grid)."""
+    b, h, w, c = x.shape
+    p, heads, size = attn.partition_size, attn.num_heads, attn.dim_head
+    if attn.partition == "block":
+        x = x.view(b, h // p[0], p[0], w // p[1], p[1], c).permute(0, 1, 3, 2, 4, 5)
+    else:
+        x = x.view(b, p[0], h // p[0], p[1], w // p[1], c).permute(0, 2, 4, 1, 3, 5)
+    x = x.reshape(-1, p[0] * p[1], c)
+    if attn.head_first:
+        qkv = attn.qkv(x).view(x.size(0), -1, heads, size * 3).transpose(1, 2)
+        q, k, v = qkv.chunk(3, dim=3)
+    else:
+        qkv = attn.qkv(x).reshape(x.size(0), -1, 3, heads, size).transpose(1, 3)
+        q, k, v = qkv.unbind(2)
+    scores = (q * size**-0.5) @ k.transpose(-2, -1) + attn.rel_pos()
+    scores = nn.functional.dropout(
+        scores.softmax(-1), p=attn.attention_dropout, training=attn.training
+    )
+    x = (scores @ v).transpose(1, 2).reshape(x.size(0), x.size(1), -1)
+    x = nn.functional.dropout(attn.proj(x), p=attn.dropout, training=attn.training)
+    if attn.partition == "block":
+        x = x.view(b, h // p[0], w // p[1], p[0], p[1], c).permute(0, 1, 3, 2, 4, 5)
+    else:
+        x = x.view(b, h // p[0], w // p[1], p[0], p[1], c).permute(0, 3, 1, 4, 2, 5)
+    return x.reshape(b, h, w, c)'''
+
+_PARTITION_CLASSES = '''class WindowPositionBias(nn.Module):
+    """A learned bias for every offset between two tokens of a window, per head (timm's
+    RelPosBias: the table; the index kept out of the state_dict)."""
+
+    def __init__(self, window_size: list[int], num_heads: int):
+        super().__init__()
+        self.tokens = window_size[0] * window_size[1]
+        cells = (2 * window_size[0] - 1) * (2 * window_size[1] - 1)
+        self.relative_position_bias_table = nn.Parameter(torch.zeros(cells, num_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        index = swin_position_index(window_size)
+        self.register_buffer("relative_position_index", index, persistent=False)
+
+    def forward(self) -> torch.Tensor:
+        bias = self.relative_position_bias_table[self.relative_position_index]
+        return bias.view(self.tokens, self.tokens, -1).permute(2, 0, 1).unsqueeze(0)
+
+
+class PartitionAttention(nn.Module):
+    """timm's MaxViT block or grid attention step: its AttentionCl's state_dict (qkv,
+    rel_pos, proj) around the partitions of its PartitionAttentionCl."""
+
+    def __init__(
+        self,
+        dim: int,
+        partition: str,
+        partition_size: list[int],
+        dim_head: int = 32,
+        bias: bool = True,
+        head_first: bool = True,
+        attention_dropout: float = 0.0,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.partition, self.partition_size = partition, partition_size
+        self.dim_head, self.num_heads, self.head_first = dim_head, dim // dim_head, head_first
+        self.attention_dropout, self.dropout = attention_dropout, dropout
+        self.qkv = nn.Linear(dim, dim * 3, bias=bias)
+        self.rel_pos = WindowPositionBias(partition_size, self.num_heads)
+        self.proj = nn.Linear(dim, dim, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return partition_attention(x, self)'''
+
+
+def _read_partition_attention(block) -> dict | str:
+    """The arguments of timm's PartitionAttentionCl's attention step, read off the block
+    (block or grid, the partition size) and its AttentionCl."""
+    attn = block.attn
+    rel_pos = attn.rel_pos
+    if type(rel_pos).__name__ != "RelPosBias" or rel_pos.prefix_tokens:
+        return (f"its AttentionCl's position bias is {type(rel_pos).__name__}, not RelPosBias "
+                "(netspec's PartitionAttention has timm's RelPosBias)")
+    dim = attn.qkv.in_features
+    if attn.proj.out_features != dim or attn.qkv.out_features != 3 * dim:
+        return (f"its AttentionCl maps {dim} channels to {attn.proj.out_features} through "
+                f"qkv of {attn.qkv.out_features}, not 3 × {dim}")
+    if (attn.qkv.bias is None) != (attn.proj.bias is None):
+        return "its AttentionCl has a bias on only one of qkv and proj"
+    return {"dim": dim, "partition": "block" if block.partition_block else "grid",
+            "partition_size": list(block.partition_size), "dim_head": attn.dim_head,
+            "bias": attn.qkv.bias is not None, "head_first": attn.head_first,
+            "attention_dropout": attn.attn_drop.p, "dropout": attn.proj_drop.p}
+
+
+def _partition_rule(a: Args, x: Shape) -> Shape:
+    h, w, c = x
+    if c % a.dim_head:
+        raise ShapeError(f"the {c} channels are not divisible by dim_head {a.dim_head}",
+                         "dim_head")
+    for what, n, p in (("height", h, a.partition_size[0]), ("width", w, a.partition_size[1])):
+        if n % p:
+            raise ShapeError(f"the map's {what} {n} (input {fmt(x)}) is not a multiple of "
+                             f"partition_size {p}: it cannot be cut into {a.partition}s of "
+                             f"{fmt(a.partition_size)}", "partition_size")
+    return x
+
+
+def _partition_macs(a: Args, x: Shape, y: Shape) -> int:
+    """qkv and proj over every token, Q·Kᵀ and the weights·V within each partition."""
+    tokens = x[0] * x[1]
+    return 4 * tokens * a.dim * a.dim + 2 * tokens * numel(a.partition_size) * a.dim
+
+
+def _partition_key_args(kw: dict) -> str:
+    size = "×".join(map(str, kw.get("partition_size", ["?", "?"])))
+    return f"{kw.get('partition', '?')} {size}, heads of {kw.get('dim_head', 32)}"
+
+
+@layer("PartitionAttention", Arg("dim", Int(), infer=_channels_last, noun="channels"),
+       Arg("partition", Enum("block", "grid")), Arg("partition_size", WINDOW),
+       Arg("dim_head", Int(), 32), Arg("bias", Bool, True), Arg("head_first", Bool, True),
+       Arg("attention_dropout", Probability, 0.0), Arg("dropout", Probability, 0.0),
+       family="recurrent", ranks={3: "H×W×C"},
+       torch=Torch("netspec.ops.torch_side.PartitionAttention",
+                   stands_for=StandIn(f"{TIMM_MAXVIT}.PartitionAttentionCl", "_partition_attn",
+                                      "attn")),
+       code=Code(call="PartitionAttention",
+                 helper=f"{_WINDOW_FUNCTIONS}\n\n\n{_PARTITION_FUNCTION}\n\n\n"
+                        f"{_PARTITION_CLASSES}"),
+       draw=Draw(abbrev="P-MSA", key_args=_partition_key_args),
+       params=lambda a, x: (4 * a.dim * a.dim + (4 * a.dim if a.bias else 0)
+                            + (2 * a.partition_size[0] - 1) * (2 * a.partition_size[1] - 1)
+                            * (a.dim // a.dim_head)),
+       macs=_partition_macs, buffers=lambda a, x: {"int64": numel(a.partition_size) ** 2},
+       read_module=_read_partition_attention)
+def partition_attention(a: Args, x: Shape) -> Shape:
+    """timm's MaxViT attention step (PartitionAttentionCl._partition_attn with its
+    AttentionCl) on an H×W×C sample: attention within partition_size windows of
+    neighbouring tokens (partition block) or of tokens H/p and W/p apart (grid), with a
+    relative position bias table, dim / dim_head heads; same shape.  H and W must be
+    multiples of partition_size (timm asserts them).  Its state_dict is timm's AttentionCl's
+    (qkv, rel_pos.relative_position_bias_table, proj)."""
+    return _partition_rule(a, x)
 
 
 _MERGING_PAD = '''def patch_merging_pad(x: torch.Tensor) -> torch.Tensor:

@@ -2,8 +2,9 @@
 Flatten and Unflatten entries they are (netspec/importer/regroup.py): torchvision's MaxViT
 partitions a map into windows with x.reshape(B, C, H // p, p, W // p, p).  The built model
 reads the split sizes from the tensor when it runs, so it matches the reference at other
-sizes too.  A library function that hands its tensor back unchanged at every size
-(torchvision's MViT _unsqueeze for an input of the rank it wants) is that tensor; modules
+sizes too; one reading every size of a tensor in order is a ReshapeAs of it.  A library
+function that hands its tensor back unchanged at every size (torchvision's MViT _unsqueeze
+for an input of the rank it wants) is that tensor; modules
 passing sizes to one another are refused by name.  Two-operand einsums that are batched
 matrix products are imported as Matmul.  (Pads computed in forward:
 tests/ops/test_op_pad_to_multiple.py.)"""
@@ -110,17 +111,36 @@ def test_a_reshape_into_the_batch_is_refused_by_name():
 
 
 class TwoFree(nn.Module):
-    """Tokens back on an H×W grid whose H and W both follow the input: two sizes in one
-    split, which no -1 can say."""
+    """Tokens back on a W×H grid whose W and H both follow the input: two sizes in one
+    split, which no -1 can say (in the input's own order, B, C, H, W, it is a ReshapeAs)."""
+
+    def __init__(self, order: tuple[int, ...] = (0, 1, 3, 2)):
+        super().__init__()
+        self.order = order
 
     def forward(self, x):
-        B, C, H, W = x.shape
-        return x.flatten(2).reshape(B, C, H, W)
+        sizes = x.shape
+        return x.flatten(2).reshape(*(sizes[i] for i in self.order))
 
 
 def test_a_split_of_two_input_sizes_is_refused_by_name():
     with pytest.raises(ImportProblem, match="more than one of them following the input"):
         model_to_spec(nn.Sequential(nn.Conv2d(3, 4, 1), TwoFree()), (3, 8, 6))
+
+
+def test_a_reshape_to_every_size_of_a_tensor_is_reshape_as_it():
+    """x.reshape(B, C, H, W), every size read from x in order: x.reshape_as(x), which runs
+    at any input size (timm's Swin block: B, H, W, C = x.shape ... x.reshape(B, H, W, C))."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), TwoFree((0, 1, 2, 3))).eval()
+    imported = model_to_spec(model, (3, 8, 6))
+    entry = imported.data["layers"][1]["layers"][-1]
+    assert entry["ReshapeAs"] is None and entry["from"][1] == "input", entry
+    built = netspec.build(dumps(imported.data)).eval()
+    built.load_state_dict(model.state_dict(), strict=True)
+    for shape in ((2, 3, 8, 6), (1, 3, 5, 7)):
+        x = torch.randn(shape)
+        with torch.no_grad():
+            assert torch.equal(built(x), model(x)), shape
 
 
 @pytest.mark.parametrize("runs, steps", [
