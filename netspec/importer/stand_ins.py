@@ -42,7 +42,10 @@ def calls_child(m: nn.Module) -> Iterator[None]:
         yield
         return
     spec = op.torch.stands_for
-    child = getattr(m, spec.child)
+    child = getattr(m, spec.child, None)
+    if not isinstance(child, nn.Module) or _class_path(type(child)) != spec.child_class:
+        yield  # another child than the library's: its forward is read as it is
+        return
     _STANDING_IN[child] = (op, m)
     # an instance attribute hides the class's method; the child's call is a leaf's
     m.__dict__[spec.method] = lambda x: child(x)

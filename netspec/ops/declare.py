@@ -243,14 +243,16 @@ class InputSize:
 class StandIn:
     """A step of a library's module that is a module op although no module of its own: the
     method ``method`` of the modules of class ``host`` (its dotted path), whose state is the
-    host's child ``child`` (timm's SwinTransformerBlock._attn, on windows it folds into the
-    batch, with the state of its child attn).  The importer reads a call of the method as
-    the op's entry, named as the child (so its state_dict keys are the child's), its
-    arguments read by the op's read_module from the host."""
+    host's child ``child``, of class ``child_class`` (timm's SwinTransformerBlock._attn, on
+    windows it folds into the batch, with the state of its child attn, a WindowAttention).
+    The importer reads a call of the method as the op's entry, named as the child (so its
+    state_dict keys are the child's), its arguments read by the op's read_module from the
+    host."""
 
     host: str
     method: str
     child: str
+    child_class: str
 
 
 @dataclass(frozen=True)

@@ -426,7 +426,8 @@ def _read_block_attention(block) -> dict | str:
 
 @layer("SwinBlockAttention", *ATTENTION_ARGS, family="recurrent", ranks={3: "H×W×C"},
        torch=Torch("netspec.ops.torch_side.SwinBlockAttention",
-                   stands_for=StandIn(f"{TIMM_SWIN}.SwinTransformerBlock", "_attn", "attn")),
+                   stands_for=StandIn(f"{TIMM_SWIN}.SwinTransformerBlock", "_attn", "attn",
+                                      f"{TIMM_SWIN}.WindowAttention")),
        code=Code(call="SwinBlockAttention",
                  helper=f"{_WINDOW_FUNCTIONS}\n\n\n{_BLOCK_FUNCTION}\n\n\n"
                         f"{_BLOCK_ATTENTION_CLASS}"),
@@ -573,7 +574,7 @@ def _partition_key_args(kw: dict) -> str:
        family="recurrent", ranks={3: "H×W×C"},
        torch=Torch("netspec.ops.torch_side.PartitionAttention",
                    stands_for=StandIn(f"{TIMM_MAXVIT}.PartitionAttentionCl", "_partition_attn",
-                                      "attn")),
+                                      "attn", f"{TIMM_MAXVIT}.AttentionCl")),
        code=Code(call="PartitionAttention",
                  helper=f"{_WINDOW_FUNCTIONS}\n\n\n{_PARTITION_FUNCTION}\n\n\n"
                         f"{_PARTITION_CLASSES}"),

@@ -210,6 +210,18 @@ def test_import_refuses_what_the_op_cannot_say():
         model_to_spec(torch.nn.Sequential(block), (4, 4, 8))
 
 
+def test_import_reads_only_timm_s_own_child_and_leaves_the_block_as_it_was():
+    """The block's _attn is the op while the importer traces it (then the block's method
+    again); a block whose attn is another module is read as its forward is, refused by
+    name."""
+    block = _block(8, (8, 8), 2, 4, 2)
+    model_to_spec(torch.nn.Sequential(block), (8, 8, 8))
+    assert "_attn" not in block.__dict__
+    block.attn = torch.nn.Identity()
+    with pytest.raises(ImportProblem, match=r"module '0' \(SwinTransformerBlock\): operation"):
+        model_to_spec(torch.nn.Sequential(block), (8, 8, 8))
+
+
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript", "exported-program"])
 def test_exports_verified(fmt, tmp_path):
     """ONNX (onnxruntime), TorchScript and torch.export, outputs compared at two batch
