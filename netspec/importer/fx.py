@@ -1817,14 +1817,15 @@ class _Scope:
             return True
         if call.match is not None:
             written = call.match(args[1:], kwargs, self.size_of(args[0]))
+            like = self.whole_shape_of(args[1:], kwargs) if isinstance(written, str) and \
+                call.shaped_like else None
+            if like is not None:  # x.reshape(*y.shape), sizes read one by one
+                op = REGISTRY[call.shaped_like]
+                self.refs[node] = self.add({op.name: None}, self.fresh(node.name),
+                                           [self.ref(args[0], node, what),
+                                            self.ref(like, node, what)], node)
+                return True
             if isinstance(written, str) and call.regroups:
-                like = self.whole_shape_of(args[1:], kwargs)
-                if like is not None:  # x.reshape(*y.shape), sizes read one by one
-                    op = REGISTRY["ReshapeAs"]
-                    self.refs[node] = self.add({op.name: None}, self.fresh(node.name),
-                                               [self.ref(args[0], node, what),
-                                                self.ref(like, node, what)], node)
-                    return True
                 why = self.regroup(node, args[0], what)
                 if why is None:
                     return True

@@ -396,6 +396,10 @@ class FxCall:
     # start_dim, end_dim) and one splitting a dim (Unflatten's dim, unflattened_size), as
     # it is at every size the module runs at (netspec/importer/regroup.py)
     regroups: tuple[str, str] | None = None
+    # the op a call of it is whose sizes read every size of one tensor, in order (timm's
+    # Swin block: B, H, W, C = x.shape ... y.reshape(B, H, W, C)): an op taking the input
+    # and that tensor (ReshapeAs), which runs at any size as the call does
+    shaped_like: str | None = None
     # the call's arguments may be sizes computed in forward from its input's (F.pad(x, (0,
     # (7 - W % 7) % 7))): from_sizes(args after the tensor, kwargs, x, value_at) -> (the op
     # it is, its arguments), or why it is none; x is the input's sample shape in the model's

@@ -229,7 +229,8 @@ def _shape_key(kw: dict) -> str:
        torch=Torch("torch.Tensor.reshape", module=False, method=True,
                    arguments=_reshape_arguments),
        code=Code(method="reshape"), draw=Draw(key_args=_shape_key),
-       origin="reshaped", fx=(FxCall("reshape", match=reshape_match, regroups=REGROUPS),))
+       origin="reshaped", fx=(FxCall("reshape", match=reshape_match, regroups=REGROUPS,
+                                       shaped_like="ReshapeAs"),))
 def reshape(a: Args, x: Shape) -> Shape:
     """x.reshape(shape): shape counts the batch; 0 keeps the size the input has at that
     position (shape[0] is 0, or -1 when the other sizes hold exactly one sample), -1 is
@@ -242,7 +243,8 @@ def reshape(a: Args, x: Shape) -> Shape:
        torch=Torch("torch.Tensor.view", module=False, method=True,
                    arguments=_reshape_arguments),
        code=Code(method="view"), draw=Draw(key_args=_shape_key),
-       origin="reshaped", fx=(FxCall("view", match=reshape_match, regroups=REGROUPS),))
+       origin="reshaped", fx=(FxCall("view", match=reshape_match, regroups=REGROUPS,
+                                       shaped_like="ReshapeAs"),))
 def view(a: Args, x: Shape) -> Shape:
     """x.view(shape), shapes as Reshape's.  torch also refuses a view of a tensor whose
     strides it cannot view (after a transpose or permute); netspec does not track strides,
