@@ -20,6 +20,12 @@ them as one step too.  netspec builds torchvision's classes (their state_dict ke
 relative_position_bias_table, the relative_position_index buffer, qkv, proj; V2's
 logit_scale, relative_coords_table, cpb_mlp); generated code defines its own copies below,
 so it needs only PyTorch.  Samples are channels last: H×W×C.
+
+timm's Swin and MaxViT fold their windows into the batch in a method of the block
+(SwinTransformerBlock._attn, PartitionAttentionCl._partition_attn) around the block's
+attention child: SwinBlockAttention and PartitionAttention are that method and that child
+as one op (Torch.stands_for, netspec/importer/stand_ins.py), netspec's own classes with the
+child's state_dict keys (timm keeps the position index out of it).
 """
 
 from __future__ import annotations
