@@ -46,6 +46,12 @@ from netspec.importer.buffers import (
 from netspec.importer.outputs import namedtuple_call, outputs_data, returned_values
 from netspec.importer.regroup import regrouping
 from netspec.importer.rewrites import rewrite
+from netspec.importer.sizes import (
+    SIZE_ARGUMENTS,
+    SizesOf,
+    pass_size_sources,
+    read_sizes_from,
+)
 from netspec.importer.stand_ins import calls_child, host_method, stand_in
 from netspec.importer.subclass import (
     base_call,
@@ -596,6 +602,9 @@ class Importer:
     ported: dict[str, tuple[list[str], str]] = field(default_factory=dict)
     # modules called with several tensors, by qualname: which of them its forward uses
     taken_inputs: dict[str, list[bool]] = field(default_factory=dict)
+    # modules given sizes of a tensor beside their input (SizesOf), by id: the (shape,
+    # dtype) of that tensor in their caller's run, by parameter, for their own run
+    sized_inputs: dict[int, dict[str, tuple]] = field(default_factory=dict)
 
     def where(self, qual: str, m: nn.Module) -> str:
         kind = type(m).__name__
@@ -837,7 +846,8 @@ class _Scope:
         lists = {k for k, v in self.given.items() if isinstance(v, list) and TENSOR in v}
         tensors = list(dict.fromkeys([first] + [
             n for n in self.graph.nodes if n.op == "placeholder" and (
-                self.given.get(n.target) is TENSOR or str(n.target).rpartition("_")[0] in lists)]))
+                self.given.get(n.target) is TENSOR or isinstance(self.given.get(n.target), SizesOf)
+                or str(n.target).rpartition("_")[0] in lists)]))
         used = [n is first or n in self.live for n in tensors]
         self.importer.taken_inputs[self.qual] = used
         if sum(used) > 1:
@@ -1135,7 +1145,7 @@ class _Scope:
                                     f"'{head}'; an entry without a name is named by its "
                                     "position")
             module, qual = container.get_submodule(n), f"{group_qual}.{n}"
-            given = self.call_constants(call, module, self.where)
+            given = self.sizes_given(call, module, self.call_constants(call, module, self.where))
             given = {k: TENSOR if isinstance(v, fx.Node) else v for k, v in given.items()}
             if listed:  # traced with the list's elements, an input each
                 given[next(iter(inspect.signature(module.forward).parameters))] = \
@@ -1199,7 +1209,7 @@ class _Scope:
         entries = []
         for i, (n, call) in enumerate(zip(names, run, strict=True)):
             module, qual = container.get_submodule(n), f"{group_qual}.{n}"
-            given = self.call_constants(call, module, self.where)
+            given = self.sizes_given(call, module, self.call_constants(call, module, self.where))
             given = {k: TENSOR if isinstance(v, fx.Node) else v for k, v in given.items()}
             data, _ = self.importer.child_entry(module, qual, given)
             if qual in self.importer.ported:
@@ -1308,6 +1318,7 @@ class _Scope:
         given = self.call_constants(node, child, child_where)
         # tensors besides the first (forward(self, x, shortcut)): inputs of its group
         tensors = [t for v in given.values() for t in _tensors(v)]
+        given = self.sizes_given(node, child, given)
         given = {k: TENSOR if isinstance(v, fx.Node) else [TENSOR] * len(v) if _tensors(v)
                  else v for k, v in given.items()}
         packed = self.packed_keys(node)
@@ -1458,6 +1469,31 @@ class _Scope:
             raise ImportProblem(f"{child_where} is called with "
                                 f"{' and '.join(repr(t) for t in held)}, holding tensors, "
                                 "besides its input; a spec passes tensors one by one")
+        return given
+
+    def sizes_given(self, call: fx.Node, child: nn.Module, given: dict[str, Any]
+                    ) -> dict[str, Any]:
+        """call_constants' values with the tensors given in place of sizes of them
+        (pass_size_sources) as SizesOf, the child traced with them so; the shape each has in
+        this forward's run is kept for the child's own run (Importer.sized_inputs)."""
+        marks = call.meta.get(SIZE_ARGUMENTS)
+        if not marks:
+            return given
+        try:
+            names = list(inspect.signature(child.forward).parameters)
+        except (TypeError, ValueError):
+            return given
+        by_name = {names[k] if isinstance(k, int) and k < len(names) else k: mark
+                   for k, mark in marks.items()}
+        given = dict(given)
+        for k, mark in by_name.items():
+            if not isinstance(given.get(k), fx.Node):
+                continue
+            value = self.values().get(given[k])
+            if isinstance(value, torch.Tensor):
+                self.importer.sized_inputs.setdefault(id(child), {})[k] = (
+                    tuple(value.shape), value.dtype)
+            given[k] = mark
         return given
 
     def one_input(self, node: fx.Node, target: str, child_where: str,
@@ -1974,17 +2010,57 @@ class _Scope:
                 runs.append((tuple(before.shape), tuple(after.shape)))
             elif not runs:
                 return "the module does not run at the spec's input to show its sizes"
-        steps = regrouping(runs)
+        read = self.sizes_read(node)
+        steps = regrouping(runs, frozenset(read))
         if isinstance(steps, str):
             return steps
+        taken = []  # the tensor and its dims each split into sizes read from one takes
+        for kind, arguments in steps:
+            if kind == "split_read":
+                tensors = {read[k][0] for k in arguments["dims"]}
+                dims = [read[k][1] for k in arguments["dims"]]
+                if len(tensors) > 1 or dims != list(range(dims[0], dims[0] + len(dims))):
+                    return (f"it splits dim {arguments['dim']} into sizes read from "
+                            f"{' and '.join(sorted(t.name for t in tensors))} at dims "
+                            f"{dims}, not one tensor's consecutive dims")
+                taken.append((tensors.pop(), dims))
         ref = self.ref(source, node, what)
         call = _spelling(_op_name(node)[0])[1]
         for kind, arguments in steps:
+            if kind == "split_read":
+                tensor, dims = taken.pop(0)
+                op = next(lt for lt in REGISTRY.values()
+                          if [p.name for p in lt.inputs] == ["input", "like"] and
+                          lt.torch.call_args == ("dim", "start_dim", "end_dim"))
+                ref = self.add({op.name: {"dim": arguments["dim"], "start_dim": dims[0],
+                                          "end_dim": dims[-1]}},
+                               self.fresh(node.name), [ref, self.ref(tensor, node, what)], node)
+                continue
             op = REGISTRY[call.regroups[kind == "split"]]
             ref = self.add({op.name: _non_default(op, arguments) or None},
                            self.fresh(node.name), [ref], node)
         self.refs[node] = ref
         return None
+
+    def sizes_read(self, node: fx.Node) -> dict[int, tuple[fx.Node, int]]:
+        """The sizes of a reshape's output (x.reshape(B, H, W, -1)) read from a tensor this
+        forward follows, by output dim (the batch's aside): (that tensor, the dim read, not
+        negative)."""
+        args = list(node.args[1:]) or list(node.kwargs.values())
+        if len(args) == 1 and isinstance(args[0], (list, tuple)):
+            args = list(args[0])
+        values, read = self.values(), {}
+        for k, v in enumerate(args):
+            source, dim = self.helpers.get(v, (None, None)) if isinstance(v, fx.Node) \
+                else (None, None)
+            tensor = values.get(source)
+            if k == 0 or source is None or not isinstance(dim, int) or \
+                    source not in self.refs or source in self.helpers or \
+                    not isinstance(tensor, torch.Tensor) or not -tensor.dim() <= dim < \
+                    tensor.dim() or dim % tensor.dim() == 0:
+                continue
+            read[k] = (source, dim % tensor.dim())
+        return read
 
     def variant_values(self) -> list[dict[fx.Node, Any]]:
         """values() at other sizes of the module's input, shapes only (fake tensors): its
@@ -1997,7 +2073,8 @@ class _Scope:
                 shape = list(given[0])
                 shape[k] = 2 * shape[k] if shape[k] else 2
                 values = _run_values(self.module, self.graph, (tuple(shape), given[1]),
-                                     self.given, shapes_only=True)
+                                     self.given, shapes_only=True,
+                                     tensors=self.importer.sized_inputs.get(id(self.module)))
                 if values:
                     self._variants.append(values)
         return self._variants
@@ -2007,7 +2084,8 @@ class _Scope:
         the model's run (Importer.inputs); empty when it had none."""
         if self._values is None:
             self._values = _run_values(self.module, self.graph,
-                                       self.importer.inputs.get(id(self.module)), self.given)
+                                       self.importer.inputs.get(id(self.module)), self.given,
+                                       tensors=self.importer.sized_inputs.get(id(self.module)))
         return self._values
 
     def batch_source(self, op: LayerType, args: list, kwargs: dict, what: str) -> list[str]:
@@ -2344,6 +2422,9 @@ def _traced(m: nn.Module, given: dict[str, Any] | None = None,
     _spell_out(graph)
     spell_out_chains(graph, m)
     rewrite(graph, m)
+    read_sizes_from(graph, given or {})
+    pass_size_sources(graph, m, lambda child: layer_type_of(child) is None and
+                      not isinstance(child, CONTAINERS))
     return graph
 
 
@@ -2554,7 +2635,8 @@ def _fixed_arguments(m: nn.Module, given: dict[str, Any]) -> dict[str, Any]:
     if parameters and isinstance(given.get(parameters[0].name), list):  # a list of inputs
         fixed[parameters[0].name] = [fx.PH] * len(given[parameters[0].name])
     for p in parameters[1:]:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or given.get(p.name) is TENSOR:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or given.get(p.name) is TENSOR or \
+                isinstance(given.get(p.name), SizesOf):  # traced as an input
             continue
         if isinstance(given.get(p.name), list) and TENSOR in given[p.name]:
             fixed[p.name] = [fx.PH] * len(given[p.name])  # a list of inputs (children_1, ...)
@@ -2598,11 +2680,13 @@ def record_inputs(model: nn.Module, input_shape) -> dict[int, tuple]:
 
 
 def _run_values(m: nn.Module, graph: fx.Graph, given: tuple | None,
-                constants: dict[str, Any] | None = None, shapes_only: bool = False) -> dict:
+                constants: dict[str, Any] | None = None, shapes_only: bool = False,
+                tensors: dict[str, tuple] | None = None) -> dict:
     """Each node's value in m's traced forward run on zeros of ``given``'s (shape, dtype),
     on the device of m's tensors, its other parameters at the constants it was traced with
-    (``constants``: its caller's, else their defaults); empty where there is none or it does
-    not run."""
+    (``constants``: its caller's, else their defaults) or zeros of ``tensors``' (shape,
+    dtype) by name (tensors its caller gives in place of sizes of them); empty where there
+    is none or it does not run."""
     if given is None:
         return {}
     fixed = _fixed_arguments(m, constants or {})
@@ -2614,15 +2698,28 @@ def _run_values(m: nn.Module, graph: fx.Graph, given: tuple | None,
     # fx's placeholders for the parameters fixed by concrete_args (*args, **kwargs aside)
     placeholders = sum(n.op == "placeholder" and not str(n.target).startswith("*")
                        for n in graph.nodes) - 1
-    if placeholders > len(later) or any(k not in fixed for k in later[:placeholders]):
+    tensors = tensors or {}
+    if placeholders > len(later) or any(k not in fixed and k not in tensors
+                                        for k in later[:placeholders]):
         return {}
-    rest = [fixed[k] for k in later[:placeholders]]
     device = next((t.device for t in [*m.parameters(), *m.buffers()]), torch.device("cpu"))
+    rest = [fixed[k] if k in fixed else torch.zeros(tensors[k][0], dtype=tensors[k][1],
+                                                     device=device)
+            for k in later[:placeholders]]
     values: dict[fx.Node, Any] = {}
 
     class Recorder(fx.Interpreter):
         def run_node(self, n: fx.Node) -> Any:
-            values[n] = super().run_node(n)
+            marks = n.meta.get(SIZE_ARGUMENTS) if n.op == "call_module" else None
+            if marks:  # the child is given the sizes, as in torch, not their tensor
+                args, kwargs = self.fetch_args_kwargs_from_env(n)
+                args = [marks[i].kind(a.shape[d] for d in marks[i].dims) if i in marks else a
+                        for i, a in enumerate(args)]
+                kwargs = {k: marks[k].kind(a.shape[d] for d in marks[k].dims) if k in marks
+                          else a for k, a in kwargs.items()}
+                values[n] = self.call_module(n.target, tuple(args), kwargs)
+            else:
+                values[n] = super().run_node(n)
             return values[n]
 
         def call_module(self, target: Any, args: tuple, kwargs: dict) -> Any:

@@ -45,27 +45,31 @@ def groups(before: Shape, after: Shape) -> list[tuple[range, range]] | None:
     return found
 
 
-def regrouping(runs: list[tuple[Shape, Shape]]) -> list[tuple[str, dict]] | str:
+def regrouping(runs: list[tuple[Shape, Shape]], read: frozenset[int] = frozenset()
+               ) -> list[tuple[str, dict]] | str:
     """The steps that turn
     each run's input shape into its output shape (``runs``: (input, output) per run, batch
     included, the spec's input first): ("merge", Flatten's start_dim and end_dim) and
     ("split", Unflatten's dim and unflattened_size), counting the batch, a split size that
-    differs between runs written -1; or
+    differs between runs written -1, or ("split_read", the dim and the output's dims it
+    becomes) where each size it splits into is one the forward reads from another tensor
+    (``read``: those dims of the output, PVT v2's x.reshape(B, H, W, -1) with H, W read from
+    the map the tokens came from); or
     why there are none: the batch would join other dims, or a split has more than one size
     that follows the input.  The grouping is read off the spec's run, else off another run
     where sizes of 1 left it ambiguous (MaxViT's last stage: 1×1×1×7×7×C into 1×1×49×C at
     the spec's input is 1×1×2×7×7×C into 1×2×49×C at a wider one)."""
     first = None
     for before, after in runs:
-        steps = _steps(runs, before, after)
+        steps = _steps(runs, before, after, read)
         if not isinstance(steps, str):
             return steps
         first = first or steps
     return first
 
 
-def _steps(runs: list[tuple[Shape, Shape]], before: Shape, after: Shape
-           ) -> list[tuple[str, dict]] | str:
+def _steps(runs: list[tuple[Shape, Shape]], before: Shape, after: Shape,
+           read: frozenset[int] = frozenset()) -> list[tuple[str, dict]] | str:
     """regrouping's steps with the groups of one run (before -> after), or why not."""
     found = groups(before, after)
     if found is None:
@@ -78,7 +82,9 @@ def _steps(runs: list[tuple[Shape, Shape]], before: Shape, after: Shape
         at = outs.start  # the dims before this group are in the output's form already
         if len(ins) > 1:
             steps.append(("merge", {"start_dim": at, "end_dim": at + len(ins) - 1}))
-        if len(outs) > 1:
+        if len(outs) > 1 and all(k in read for k in outs):
+            steps.append(("split_read", {"dim": at, "dims": list(outs)}))
+        elif len(outs) > 1:
             sizes = [after[k] if all(run[1][k] == after[k] for run in runs) else -1
                      for k in outs]
             if sizes.count(-1) > 1:
@@ -87,14 +93,15 @@ def _steps(runs: list[tuple[Shape, Shape]], before: Shape, after: Shape
                         "following the input's size; one can be inferred (-1)")
             steps.append(("split", {"dim": at, "unflattened_size": sizes}))
     for start, end in runs:
-        if tuple(end) != apply(steps, tuple(start)):
+        if tuple(end) != apply(steps, tuple(start), tuple(end)):
             return (f"it turns {_shown(start)} into {_shown(end)} where {_shown(before)} "
                     f"became {_shown(after)}: no flattens and unflattens give both")
     return steps
 
 
-def apply(steps: list[tuple[str, dict]], shape: Shape) -> Shape | None:
-    """``shape`` after the steps as torch would make it; None where torch would refuse."""
+def apply(steps: list[tuple[str, dict]], shape: Shape, read: Shape = ()) -> Shape | None:
+    """``shape`` after the steps as torch would make it; None where torch would refuse.
+    ``read``: the sizes a "split_read" takes, at the output's dims it names."""
     out = list(shape)
     for kind, args in steps:
         if kind == "merge":
@@ -102,6 +109,11 @@ def apply(steps: list[tuple[str, dict]], shape: Shape) -> Shape | None:
             if end >= len(out):
                 return None
             out[start:end + 1] = [math.prod(out[start:end + 1])]
+        elif kind == "split_read":
+            dim, sizes = args["dim"], [read[k] if k < len(read) else 0 for k in args["dims"]]
+            if dim >= len(out) or math.prod(sizes) != out[dim]:
+                return None
+            out[dim:dim + 1] = sizes
         else:
             dim, sizes = args["dim"], list(args["unflattened_size"])
             if dim >= len(out):

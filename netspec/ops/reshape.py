@@ -14,6 +14,7 @@ from netspec.ops.declare import (
     Bool,
     Code,
     Dim,
+    Draw,
     Enum,
     FxCall,
     Int,
@@ -27,6 +28,7 @@ from netspec.ops.declare import (
     layer,
     numel,
     spelled,
+    torch_side_source,
 )
 
 
@@ -88,6 +90,47 @@ def unflatten(a: Args, x: Shape) -> Shape:
     elif known != x[d]:
         raise ShapeError(f"unflattened_size {fmt(sizes)} has {known} elements, but dim {a.dim} has "
                          f"{x[d]}", "unflattened_size")
+    return (*x[:d], *sizes, *x[d + 1:])
+
+
+def _unflatten_as_key(kw: dict) -> str:
+    return (f"dim {kw.get('dim', '?')} as like's dims "
+            f"{kw.get('start_dim', '?')}..{kw.get('end_dim', '?')}")
+
+
+@layer("UnflattenAs", Arg("dim", Dim), Arg("start_dim", Dim), Arg("end_dim", Dim),
+       family="shape",
+       inputs=(Port(dtype="any", min_rank=1, doc="what to unflatten"),
+               Port("like", dtype="any", min_rank=1, doc="the tensor whose sizes to take")),
+       torch=Torch("netspec.ops.torch_side.unflatten_as", module=False,
+                   call_args=("dim", "start_dim", "end_dim")),
+       code=Code(call="unflatten_as", helper=torch_side_source("unflatten_as")),
+       dtype=lambda a, dtypes: dtypes[0],  # like's is not used
+       draw=Draw(key_args=_unflatten_as_key), origin="unflattened")
+def unflatten_as(a: Args, shapes: list[Shape]) -> Shape:
+    """x.unflatten(dim, like.shape[start_dim:end_dim + 1]): dim of the first input split
+    into the sizes the second has at its dims start_dim to end_dim (all counting the batch),
+    read when the model runs: tokens N×C put back on the H×W grid of the map they came from
+    at any image size (timm's PVT v2 passes the map's H, W beside its tokens)."""
+    x, like = shapes
+    d = batched_dim(a.dim, len(x))
+    if d == -1:
+        raise ShapeError(f"dim {a.dim} is the batch dimension, which a spec does not split "
+                         "(the batch size is not part of the spec)", "dim")
+    start = batched_dim(a.start_dim, len(like), "start_dim")
+    end = batched_dim(a.end_dim, len(like), "end_dim")
+    if start == -1:
+        raise ShapeError(f"start_dim {a.start_dim} is the batch dimension of "
+                         f"{a.describe(1)}; its sizes to take start at dim 1 or later",
+                         "start_dim")
+    if start > end:
+        raise ShapeError(f"start_dim {a.start_dim} comes after end_dim {a.end_dim} in "
+                         f"{a.describe(1)}", "start_dim")
+    sizes = like[start:end + 1]
+    if math.prod(sizes) != x[d]:
+        raise ShapeError(f"cannot unflatten dim {a.dim} of {a.describe(0)} (size {x[d]}) "
+                         f"into {fmt(sizes)}, the sizes of {a.describe(1)} at dims "
+                         f"{a.start_dim}..{a.end_dim}: they hold {math.prod(sizes)} elements")
     return (*x[:d], *sizes, *x[d + 1:])
 
 

@@ -100,6 +100,14 @@ def pad_to_multiple(x: torch.Tensor, multiple: list[int]) -> torch.Tensor:
     return nn.functional.pad(x, pad)
 
 
+def unflatten_as(x: torch.Tensor, like: torch.Tensor, dim: int, start_dim: int,
+                 end_dim: int) -> torch.Tensor:
+    """x's dim split into the sizes like has at its dims start_dim..end_dim, read when the
+    model runs (tokens B×C×N put back on the H×W grid of the map they came from)."""
+    start, end = start_dim % like.dim(), end_dim % like.dim()
+    return x.unflatten(dim, like.shape[start:end + 1])
+
+
 def rotary_embedding(x: torch.Tensor, theta: float = 10000.0) -> torch.Tensor:
     """Rotary position embedding (RoFormer, Llama) of x, N×heads×L×head_dim: the pair
     (i, i + head_dim / 2) of position p turned by the angle p * theta ** (-2i / head_dim)."""
