@@ -51,6 +51,7 @@ from netspec.importer.sizes import (
     SizesOf,
     pass_size_sources,
     read_sizes_from,
+    size_read,
 )
 from netspec.importer.stand_ins import calls_child, host_method, stand_in
 from netspec.importer.subclass import (
@@ -605,6 +606,10 @@ class Importer:
     # modules given sizes of a tensor beside their input (SizesOf), by id: the (shape,
     # dtype) of that tensor in their caller's run, by parameter, for their own run
     sized_inputs: dict[int, dict[str, tuple]] = field(default_factory=dict)
+    # and their input and those tensors in the caller's runs at other sizes (its variants):
+    # the sizes they are given change with their input, as in the model
+    sized_variants: dict[int, list[tuple[tuple, dict[str, tuple]]]] = field(
+        default_factory=dict)
 
     def where(self, qual: str, m: nn.Module) -> str:
         kind = type(m).__name__
@@ -1462,6 +1467,14 @@ class _Scope:
         if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in rest):
             return {}
         given = {k: v for k, v in bound.items() if k != first.name}
+        for k, v in given.items():  # sizes not passed as their tensor (pass_size_sources)
+            reads = [size_read(a) for a in v] if isinstance(v, (list, tuple)) else []
+            if any(reads):
+                sources = ", ".join(dict.fromkeys(f"'{r[0].name}'" if r else "other values"
+                                                  for r in reads))
+                raise ImportProblem(f"{child_where} is called with {k!r}, sizes read from "
+                                    f"{sources}; a spec passes sizes as the one tensor they "
+                                    "are read from (its group's input), at constant dims")
         # a tensor, or a list of them (DLA's children), gives inputs of the child's group; a
         # dict of them, or tensors among constants, do not
         held = [k for k, v in given.items() if _holds_node(v) and not _tensors(v)]
@@ -1486,15 +1499,18 @@ class _Scope:
         by_name = {names[k] if isinstance(k, int) and k < len(names) else k: mark
                    for k, mark in marks.items()}
         given = dict(given)
-        for k, mark in by_name.items():
-            if not isinstance(given.get(k), fx.Node):
-                continue
-            value = self.values().get(given[k])
-            if isinstance(value, torch.Tensor):
-                self.importer.sized_inputs.setdefault(id(child), {})[k] = (
-                    tuple(value.shape), value.dtype)
-            given[k] = mark
-        return given
+        sized = {k: given[k] for k in by_name if isinstance(given.get(k), fx.Node)}
+        runs = []
+        for values in [self.values(), *self.variant_values()]:
+            tensors = [values.get(call.args[0]), *(values.get(t) for t in sized.values())]
+            if all(isinstance(t, torch.Tensor) for t in tensors):
+                runs.append(((tuple(tensors[0].shape), tensors[0].dtype),
+                             {k: (tuple(t.shape), t.dtype)
+                              for k, t in zip(sized, tensors[1:], strict=True)}))
+        if runs and runs[0][0][0] == self.importer.inputs.get(id(child), ((),))[0]:
+            self.importer.sized_inputs[id(child)] = runs[0][1]
+            self.importer.sized_variants[id(child)] = runs[1:]
+        return {**given, **{k: by_name[k] for k in sized}}
 
     def one_input(self, node: fx.Node, target: str, child_where: str,
                   join: dict | None, fixed: bool = False) -> list[str]:
@@ -2066,6 +2082,14 @@ class _Scope:
         """values() at other sizes of the module's input, shapes only (fake tensors): its
         batch 2, then each of its other dims twice the size, each run where the module runs
         so."""
+        if self._variants is None and id(self.module) in self.importer.sized_inputs:
+            # given sizes of a tensor: the caller's runs at other sizes, where they change
+            # with the input as in the model
+            self._variants = [values for values in (
+                _run_values(self.module, self.graph, given, self.given, shapes_only=True,
+                            tensors=tensors)
+                for given, tensors in self.importer.sized_variants.get(id(self.module), []))
+                if values]
         if self._variants is None:
             self._variants = []
             given = self.importer.inputs.get(id(self.module))

@@ -114,18 +114,21 @@ def unflatten_as(a: Args, shapes: list[Shape]) -> Shape:
     at any image size (timm's PVT v2 passes the map's H, W beside its tokens)."""
     x, like = shapes
     d = batched_dim(a.dim, len(x))
-    if d == -1:
-        raise ShapeError(f"dim {a.dim} is the batch dimension, which a spec does not split "
-                         "(the batch size is not part of the spec)", "dim")
     start = batched_dim(a.start_dim, len(like), "start_dim")
     end = batched_dim(a.end_dim, len(like), "end_dim")
-    if start == -1:
-        raise ShapeError(f"start_dim {a.start_dim} is the batch dimension of "
-                         f"{a.describe(1)}; its sizes to take start at dim 1 or later",
-                         "start_dim")
     if start > end:
         raise ShapeError(f"start_dim {a.start_dim} comes after end_dim {a.end_dim} in "
                          f"{a.describe(1)}", "start_dim")
+    if d == -1 and start == -1 and all(n == 1 for n in like[:end + 1]):
+        return (*like[:end + 1], *x)  # the batch into like's (the same) and dims of 1
+    if d == -1:
+        raise ShapeError(f"dim {a.dim} is the batch dimension, which a spec splits only into "
+                         "like's batch and dims of size 1 (the batch size is not part of "
+                         "the spec)", "dim")
+    if start == -1:
+        raise ShapeError(f"start_dim {a.start_dim} is the batch dimension of "
+                         f"{a.describe(1)}, whose size is not part of the spec; its sizes to "
+                         "take start at dim 1 or later", "start_dim")
     sizes = like[start:end + 1]
     if math.prod(sizes) != x[d]:
         raise ShapeError(f"cannot unflatten dim {a.dim} of {a.describe(0)} (size {x[d]}) "

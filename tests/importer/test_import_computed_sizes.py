@@ -4,9 +4,10 @@ partitions a map into windows with x.reshape(B, C, H // p, p, W // p, p).  The b
 reads the split sizes from the tensor when it runs, so it matches the reference at other
 sizes too; one reading every size of a tensor in order is a ReshapeAs of it.  A library
 function that hands its tensor back unchanged at every size (torchvision's MViT _unsqueeze
-for an input of the rank it wants) is that tensor; modules
-passing sizes to one another are refused by name.  Two-operand einsums that are batched
-matrix products are imported as Matmul.  (Pads computed in forward:
+for an input of the rank it wants) is that tensor; sizes a module passes a child beside its
+tensor are the tensor they are read from (timm's PVT v2), a split into them UnflattenAs; a
+module handing sizes back is refused by name.  Two-operand einsums that are batched matrix
+products are imported as Matmul.  (Pads computed in forward:
 tests/ops/test_op_pad_to_multiple.py.)"""
 
 from __future__ import annotations
@@ -123,9 +124,36 @@ class TwoFree(nn.Module):
         return x.flatten(2).reshape(*(sizes[i] for i in self.order))
 
 
-def test_a_split_of_two_input_sizes_is_refused_by_name():
+class TwoFreeComputed(nn.Module):
+    """The same split into sizes computed from the input's (H * 1), read from no tensor."""
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        return x.flatten(2).reshape(B, C, H * 1, W)
+
+
+class TwoFreeAfterAny(nn.Module):
+    """The same split with the channels left to -1: two sizes of the input in one split,
+    not every size of it in order (which is a ReshapeAs)."""
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        return x.flatten(2).reshape(B, -1, H, W)
+
+
+def test_a_split_into_two_sizes_of_a_tensor_reads_them_from_it():
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), TwoFreeAfterAny())
+    text, built = _import(model, (3, 8, 6))
+    (entry,) = [e for e in yaml.safe_load(text)["layers"][1]["layers"] if "UnflattenAs" in e]
+    assert entry["UnflattenAs"] == {"dim": 2, "start_dim": 2, "end_dim": 3}, text
+    assert entry["from"][1] == "input", text
+    for x in (torch.randn(2, 3, 8, 6), torch.randn(1, 3, 5, 9)):
+        _same(built, model, x)
+
+
+def test_a_split_of_two_computed_input_sizes_is_refused_by_name():
     with pytest.raises(ImportProblem, match="more than one of them following the input"):
-        model_to_spec(nn.Sequential(nn.Conv2d(3, 4, 1), TwoFree()), (3, 8, 6))
+        model_to_spec(nn.Sequential(nn.Conv2d(3, 4, 1), TwoFreeComputed()), (3, 8, 6))
 
 
 def test_a_reshape_to_every_size_of_a_tensor_is_reshape_as_it():
@@ -285,10 +313,93 @@ class ReturnsSizes(nn.Module):
         return x
 
 
-@pytest.mark.parametrize("model, message", [
-    (PassesSizes(), "with .* besides its input, values computed in forward"),
-    (ReturnsSizes(), "'blocks.0' returns a tuple whose 2 elements its forward takes apart"),
-])
-def test_modules_passing_sizes_are_refused_by_name(model, message):
-    with pytest.raises(ImportProblem, match=message):
-        model_to_spec(model, (3, 5, 4))
+def test_modules_handing_their_sizes_on_are_refused_by_name():
+    with pytest.raises(ImportProblem, match=r"'blocks.0' returns a tuple whose 2 elements its "
+                                            r"forward takes apart"):
+        model_to_spec(ReturnsSizes(), (3, 5, 4))
+
+
+def test_sizes_passed_beside_the_tokens_are_the_tensor_they_are_read_from():
+    """timm's PVT v2: blk(x, (H, W)) along a ModuleList.  The blocks' group takes the map
+    the sizes are read from as another input, each block reads them from it, so the spec
+    matches the module at sizes other than the spec's."""
+    model = PassesSizes()
+    text, built = _import(model, (3, 5, 4))
+    blocks = yaml.safe_load(text)["layers"][-1]
+    assert blocks["inputs"] == ["x", "size"] and blocks["from"] == ["reshape", "input"], text
+    assert [b["from"] for b in blocks["layers"]] == [["x", "size"], ["0", "size"]], text
+    for x in (torch.randn(2, 3, 5, 4), torch.randn(1, 6, 2, 4)):
+        _same(built, model, x)
+
+
+class Regrid(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, feat_size):
+        H, W = feat_size
+        return self.fc(x).transpose(1, 2).reshape(x.shape[0], -1, H, W).flatten(2)\
+            .transpose(1, 2)
+
+
+class Nested(nn.Module):
+    """A module handing the sizes it is given on to its children, as a list, by keyword."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = Regrid(), Regrid()
+
+    def forward(self, x, feat_size):
+        return self.second(self.first(x, feat_size), feat_size=[feat_size[0], feat_size[1]])
+
+
+class Outer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 1)
+        self.body = Nested()
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.body(x.flatten(2).transpose(1, 2), (x.shape[2], x.shape[3]))
+
+
+def test_sizes_are_handed_on_through_modules_in_the_tensor_they_are_read_from():
+    model = Outer()
+    text, built = _import(model, (3, 6, 4))
+    body = yaml.safe_load(text)["layers"][-1]
+    assert body["from"] == ["transpose", "stem"] and body["inputs"] == ["x", "feat_size"], text
+    assert [e["from"] for e in body["layers"]] == [["x", "feat_size"], ["first", "feat_size"]]
+    for entry in body["layers"]:
+        assert any(e.get("UnflattenAs") == {"dim": 2, "start_dim": 2, "end_dim": 3}
+                   for e in entry["layers"]), text
+    for x in (torch.randn(2, 3, 6, 4), torch.randn(1, 3, 3, 7)):
+        _same(built, model, x)
+
+
+class TwoSources(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = Regrid()
+
+    def forward(self, x):
+        return self.block(x.flatten(2).transpose(1, 2), (x.shape[2], x.transpose(2, 3).shape[2]))
+
+
+def test_sizes_read_from_two_tensors_are_refused_by_name():
+    with pytest.raises(ImportProblem, match=r"'block' .* is called with 'feat_size', "
+                                            r"sizes read from 'x', 'transpose_1'; a spec "
+                                            r"passes"):
+        model_to_spec(TwoSources(), (4, 6, 4))
+
+
+def test_a_split_into_sizes_read_from_another_tensor():
+    """Both split sizes follow the input, and both are read from another tensor: a split
+    into its sizes, which every run's output gives."""
+    runs = [((1, 4, 24), (1, 4, 6, 4)), ((1, 4, 48), (1, 4, 12, 4)), ((1, 4, 48), (1, 4, 6, 8))]
+    steps = [("split_read", {"dim": 2, "dims": [2, 3]})]
+    assert regrouping(runs, frozenset({2, 3})) == steps
+    assert "more than one of them following the input" in regrouping(runs)
+    for before, after in runs:
+        assert apply(steps, before, after) == after
