@@ -111,7 +111,9 @@ def _spell_out(graph: fx.Graph, m: nn.Module, op: LayerType, node: fx.Node) -> b
         return False
     name = _flat_buffer(flat, owner, _owned(m, flat)[0] is owner)
     buffer = owner._buffers[name] if name is not None else None
-    if buffer is None or buffer.is_meta or buffer.numel() != shape[0] * shape[1] or \
+    if buffer is not None and buffer.is_meta:
+        raise ValuesNeeded(f"the index buffer '{name}' was made on the meta device")
+    if buffer is None or buffer.numel() != shape[0] * shape[1] or \
             (buffer.dim() == 1 and name not in owner._non_persistent_buffers_set):
         return False  # read as it is written: the importer names what it cannot follow
     made = buffer_op(owner, name, tuple(shape))

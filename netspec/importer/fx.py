@@ -619,6 +619,9 @@ class Importer:
         """m's forward (_traced), or an ImportProblem naming why fx cannot trace it."""
         try:
             return _traced(m, given)
+        except ValuesNeeded:  # a chain's index buffer read (spell_out_chains)
+            raise MetaValuesNeeded(f"{self.where(qual, m)}: its index buffer was made on the "
+                                   "meta device, without values to read") from None
         except Exception as exc:
             why = str(exc).splitlines()[0] if str(exc) else ""
             known = self.inputs.get(id(m))
@@ -2278,11 +2281,17 @@ class _Scope:
         come from the entry before."""
         self.name_taken_by_position()
         out = []
-        previous = self.port_inputs[0] if self.port_inputs else "input"
+        previous = first = self.port_inputs[0] if self.port_inputs else "input"
+        before: Item | None = None
         for item in self.items:
             entry = dict(item.data)
             if item.named:
                 entry["name"] = item.ref
+            if not item.sources and "layers" in entry and before is not None and (
+                    before.node in self.parted or before.ref in self.branch_counts):
+                # a group of entries taking no tensor (a bias from its own table and
+                # index) would take the parts before it: it takes the module's input
+                entry["from"] = first
             if item.sources and item.sources != [previous]:
                 for s in item.sources:
                     if s.isdigit():
@@ -2294,7 +2303,7 @@ class _Scope:
                 if every is not None:  # torch.cat(outs, 1) of every branch: from: convs
                     entry["from"] = every
             out.append(_order(entry))
-            previous = item.ref
+            previous, before = item.ref, item
         return out
 
 
@@ -2742,6 +2751,8 @@ def _run_values(m: nn.Module, graph: fx.Graph, given: tuple | None,
                 kwargs = {k: marks[k].kind(a.shape[d] for d in marks[k].dims) if k in marks
                           else a for k, a in kwargs.items()}
                 values[n] = self.call_module(n.target, tuple(args), kwargs)
+            elif n.op == "get_attr" and BUFFER_ENTRY in n.meta:
+                values[n] = self.made(n, super().run_node(n))
             else:
                 values[n] = super().run_node(n)
             return values[n]
@@ -2751,6 +2762,19 @@ def _run_values(m: nn.Module, graph: fx.Graph, given: tuple | None,
             if method is not None:
                 return method(*args, **kwargs)
             return super().call_module(target, args, kwargs)
+
+        def made(self, n: fx.Node, held: Any) -> Any:
+            """An index buffer a rewrite reads as its op's (spell_out_chains): as that op
+            makes it where the module holds it in another shape (timm's RelPosBias keeps
+            its index flattened), so the op's function runs on it as in the spec."""
+            from netspec.ops import torch_side
+
+            name, args = n.meta[BUFFER_ENTRY]
+            made = torch_side.make_buffer(name, args)
+            if not isinstance(held, torch.Tensor) or tuple(held.shape) == tuple(made.shape) \
+                    or held.numel() != made.numel():
+                return held
+            return held.reshape(made.shape)
 
     from torch._subclasses.fake_tensor import FakeTensorMode
 

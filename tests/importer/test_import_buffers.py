@@ -142,3 +142,45 @@ def test_a_child_s_bias_read_by_its_parent_is_a_group_named_as_the_child():
     with pytest.raises(ImportProblem, match=r"uses the tensors of module '0.rel_pos' "
                        r"\(RelPosBias\) directly, and the child holds others besides"):
         model_to_spec(nn.Sequential(UsesRelPosBias(extra=True)), (2, 6, 6))
+
+
+def coatnet_attention() -> nn.Module:
+    """timm's CoAtNet attention on a 4×6 map: the bias from its RelPosBias, whose index it
+    keeps flattened, and its output reshaped to (B, -1, H, W) with the sizes of its input."""
+    from functools import partial
+
+    from timm.layers.pos_embed_rel import RelPosBias
+    from timm.models.maxxvit import Attention2d
+
+    return nn.Sequential(nn.Conv2d(3, 8, 1), Attention2d(
+        8, dim_head=4, rel_pos_cls=partial(RelPosBias, window_size=(4, 6))))
+
+
+def test_coatnet_s_attention_round_trips():
+    """The importer runs the module with the index in the shape RelativePositionBias takes
+    (timm keeps it flat), to read the reshape's sizes off the run: back on the input's
+    grid, an UnflattenAs of its sizes; the bias group, which takes no tensor, follows the
+    chunk of q, k, v and takes the module's input."""
+    model = coatnet_attention()
+    with torch.no_grad():
+        model[1].rel_pos.relative_position_bias_table.normal_()
+    text = round_trip(model, (3, 4, 6), atol=1e-6)  # sdpa's kernels round apart
+    assert """      - UnflattenAs: {dim: 2, start_dim: 2, end_dim: 3}
+        name: reshape_1
+        from: [reshape, input]
+""" in text, text
+    assert """      - name: rel_pos
+        from: input
+        layers:
+""" in text, text
+
+
+def test_an_index_made_on_the_meta_device_asks_for_the_model_with_its_tensors():
+    """`netspec import` makes a model on the meta device first; an index buffer a chain
+    reads has no values there: made again with them (netspec/pipeline/imported.py)."""
+    from netspec.importer.fx import MetaValuesNeeded
+
+    with torch.device("meta"):
+        model = coatnet_attention()
+    with pytest.raises(MetaValuesNeeded, match=r"'1' .* its index buffer was made on the meta"):
+        model_to_spec(model, (3, 4, 6))

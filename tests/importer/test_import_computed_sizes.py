@@ -137,7 +137,7 @@ class TwoFreeAfterAny(nn.Module):
     not every size of it in order (which is a ReshapeAs)."""
 
     def forward(self, x):
-        B, C, H, W = x.shape
+        B, _, H, W = x.shape
         return x.flatten(2).reshape(B, -1, H, W)
 
 
