@@ -31,7 +31,8 @@ FAMILIES = ("timm", "video")
 # layer scale), qkv.permute(...).unbind(0) with sizes read from the block's input (ViT), a
 # branch on the input's size (VGG's ConvMlp), modules called with tensors besides the input
 # and a list of them (DLA's trees: groups with inputs:), a weight-standardised conv (NFNet's
-# ScaledStdConv2d), a method whose windows fold into the batch read as an op (timm's Swin
+# ScaledStdConv2d), sizes passed beside the tokens as the map they are read from (PVT v2's
+# blk(x, (H, W))), a method whose windows fold into the batch read as an op (timm's Swin
 # block's _attn: SwinBlockAttention; MaxViT's PartitionAttention, in the whole list only:
 # 50 s); torchvision's Conv3DSimple;
 # refused: weights changed in forward, untraceable control flow, a call of a module inside
@@ -41,7 +42,7 @@ FAMILIES = ("timm", "video")
 SPREAD = {
     "timm": ["resnet18", "efficientnet_b0", "mobilenetv3_small_100", "regnetx_002",
              "mixer_s16_224", "resmlp_12_224", "convnext_atto", "vit_tiny_patch16_224",
-             "vgg11", "nfnet_l0", "dla34", "crossvit_tiny_240",
+             "vgg11", "nfnet_l0", "dla34", "crossvit_tiny_240", "pvt_v2_b0",
              "swin_tiny_patch4_window7_224", "hrnet_w18_small"],
     "video": ["r3d_18", "mvit_v1_b"],
 }
