@@ -151,6 +151,12 @@ def test_a_split_into_two_sizes_of_a_tensor_reads_them_from_it():
         _same(built, model, x)
 
 
+def test_a_split_into_sizes_of_a_tensor_out_of_order_is_refused_by_name():
+    with pytest.raises(ImportProblem, match=r"sizes read from x at dims \[3, 2\], not one "
+                                            "tensor's consecutive dims"):
+        model_to_spec(nn.Sequential(nn.Conv2d(3, 4, 1), TwoFree()), (3, 8, 6))
+
+
 def test_a_split_of_two_computed_input_sizes_is_refused_by_name():
     with pytest.raises(ImportProblem, match="more than one of them following the input"):
         model_to_spec(nn.Sequential(nn.Conv2d(3, 4, 1), TwoFreeComputed()), (3, 8, 6))
