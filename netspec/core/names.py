@@ -4,12 +4,40 @@ module it becomes a child of (checked by validate, honoured by the importer and 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # An entry's name is its module's name in state_dict keys: an identifier, or identifiers
 # joined by '-' as torchvision's RegNet names its blocks (trunk_output.block1.block1-0).
 # Code reaches such a child with getattr(self, "block1-0"), as torch.fx does.
 MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
+# An entry may also be one module of an nn.ModuleList, named by its state_dict key path:
+# convs.3 (Res2Net's self.convs[3]), fuse_layers.1.0 (HRNet's ModuleList of ModuleLists).
+# The entries of one list sharing the first part make that ModuleList, numbered from 0.
+ENTRY_NAME = re.compile(MODULE_NAME.pattern + r"(?:\.(?:0|[1-9][0-9]*))*")
+
+
+def list_place(name: str) -> tuple[str, tuple[int, ...]] | None:
+    """Where an entry named by a key path sits: ('convs', (3,)) for convs.3; None for a
+    plain name."""
+    if not ENTRY_NAME.fullmatch(name) or "." not in name:
+        return None
+    head, *numbers = name.split(".")
+    return head, tuple(int(k) for k in numbers)
+
+
+def split_source(source: str, names: Iterable[str]) -> tuple[str, str]:
+    """The entry a from: names and the output it takes of it: ('halves', '0') for halves.0,
+    ('convs.3', '') for the entry convs.3, ('convs.3', '0') for its part 0: the longest
+    of ``names`` that the source starts with (else its first part)."""
+    known = set(names)
+    parts = source.split(".")
+    for k in range(len(parts), 0, -1):
+        base = ".".join(parts[:k])
+        if base in known:
+            return base, ".".join(parts[k:])
+    base, _, key = source.partition(".")
+    return base, key
 
 # Attributes every nn.Module has: a child with one of these names cannot be added
 # (PyTorch raises KeyError "attribute ... already exists").  tests/pipeline/test_errors.py

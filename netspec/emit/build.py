@@ -10,6 +10,7 @@ from typing import Any
 
 from netspec.core.diagnostics import SpecError
 from netspec.core.graph import Node
+from netspec.core.names import list_place, split_source
 from netspec.ops import REGISTRY, Args
 from netspec.ops.declare import InputSize
 from netspec.pipeline.check import CheckResult, Spec, check
@@ -44,7 +45,7 @@ def is_chain(children: list[Node]) -> bool:
     """Each entry is a module taking the previous one's output: an nn.Sequential expresses
     it (a function op, Torch(module=False), needs a forward that calls it)."""
     return all(not c.sources and not calls_function(c) and c.kind not in ("merge", "branches")
-               for c in children)
+               and list_place(c.name) is None for c in children)
 
 
 def module_for(result: Node) -> Any:
@@ -118,7 +119,7 @@ class _Values(dict):
         self.returned: dict[str, Any] = {}  # entry -> the tuple torch returned, if kept
 
     def __missing__(self, name: str) -> Any:
-        base, _, key = name.partition(".")
+        base, key = split_source(name, self.entries)
         node = self.returned.get(base, self[base])
         for index in part_path(self.entries[base], key):
             node = self.graph.call_function(operator.getitem, (node, index))
@@ -129,7 +130,8 @@ class _Values(dict):
 def states_taken(children: list[Node], outputs: list[str] | None) -> set[str]:
     """The entries whose outputs besides the flowing one are taken (from: lstm.h_n)."""
     names = [s for c in children for s in c.sources] + list(outputs or [])
-    return {s.partition(".")[0] for s in names if "." in s}
+    entries = [c.name for c in children]
+    return {base for base, key in (split_source(s, entries) for s in names) if key}
 
 
 def scope_module(children: list[Node], class_name: str, output: str | None,
@@ -189,7 +191,7 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
                 from netspec.ops.torch_side import torch_class
 
                 keep_tuple = type(module) is torch_class(child.type, raw=True)
-            root.add_module(child.name, module)
+            place_module(root, child.name, module)
             keywords = dict(op.torch.call_with) if op is not None else {}
             if keep_tuple:
                 nodes.returned[child.name] = graph.call_module(child.name,
@@ -213,7 +215,34 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
     for child in children:  # fx copies convs.0, convs.1 into a plain Module: the ModuleList
         if child.kind == "branches":
             setattr(module, child.name, root.get_submodule(child.name))
+    for head in dict.fromkeys(p[0] for p in map(list_place, by_name) if p is not None):
+        setattr(module, head, root.get_submodule(head))  # so are entries convs.0, convs.1
     return module
+
+
+def place_module(root: Any, name: str, module: Any) -> None:
+    """``module`` as ``root``'s child ``name``; an entry named by a key path (convs.3,
+    fuse_layers.1.0) in its place in the nn.ModuleList(s) it names, made as needed (its
+    modules are numbered without a gap, validate says, so every place gets filled)."""
+    from torch import nn
+
+    place = list_place(name)
+    if place is None:
+        root.add_module(name, module)
+        return
+    head, numbers = place
+    if head not in root._modules:
+        root.add_module(head, nn.ModuleList())
+    parent = root._modules[head]
+    for depth, number in enumerate(numbers):
+        slots = parent._modules  # a ModuleList's modules, by their position as a string
+        last = depth == len(numbers) - 1
+        if last or str(number) not in slots:
+            slots[str(number)] = module if last else nn.ModuleList()
+            ordered = sorted(slots.items(), key=lambda item: int(item[0]))
+            slots.clear()  # in order of position: what indexing and iterating read
+            slots.update(ordered)
+        parent = slots[str(number)]
 
 
 def _register_tensor(root: Any, child: Node, reuse: Any) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from netspec.core.diagnostics import Diagnostic, SpecError
 from netspec.core.document import Document, load_text, read_file
 from netspec.core.graph import Node
+from netspec.core.names import split_source
 from netspec.ops import fmt
 from netspec.pipeline.arithmetic import fold as fold_arithmetic
 from netspec.pipeline.infer import infer
@@ -97,10 +98,11 @@ class CheckResult:
         outputs = self.network.outputs if self.network else []
         if not any(o.training_only for o in outputs):
             return set()
-        needed = {o.source.partition(".")[0] for o in outputs if not o.training_only}
+        names = [n.name for n in self.layers]
+        needed = {split_source(o.source, names)[0] for o in outputs if not o.training_only}
         for node in reversed(self.layers):  # sources come before their users
             if node.name in needed:
-                needed.update(s.partition(".")[0] for s in self.sources_of(node))
+                needed.update(split_source(s, names)[0] for s in self.sources_of(node))
         return {n.name for n in self.layers} - needed
 
     def sources_of(self, node: Node) -> list[str]:

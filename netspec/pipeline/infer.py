@@ -10,6 +10,7 @@ from dataclasses import replace
 from netspec.core.diagnostics import Diagnostic, did_you_mean, number_text
 from netspec.core.document import Document
 from netspec.core.graph import Node
+from netspec.core.names import split_source
 from netspec.ops import Args, ShapeError, fmt
 from netspec.pipeline.resolve import Diagnostics, Expander, Flow, LayerEntry, Network
 from netspec.pipeline.schema import DTYPE_BYTES
@@ -583,7 +584,7 @@ def infer(
 
 def _output_flow(doc: Document, diagnostics: Diagnostics, output, names: dict) -> Flow | None:
     """The flow an outputs: item names; None after saying why there is none."""
-    base, _, part = output.source.partition(".")
+    base, part = split_source(output.source, names)
     known = [n for n in names if n]
     flow = names.get(base)
     problem = None

@@ -17,7 +17,7 @@ from netspec.core.diagnostics import Diagnostic, closest, did_you_mean
 from netspec.core.document import Document
 from netspec.core.expr import ExprError, evaluate, is_expression
 from netspec.core.graph import Node
-from netspec.core.names import MODULE_NAME
+from netspec.core.names import ENTRY_NAME, MODULE_NAME, split_source
 from netspec.ops import REGISTRY, Args, LayerType, fmt
 from netspec.pipeline.schema import ENTRY_KEYS, MAX_REPEAT
 from netspec.pipeline.validate import (
@@ -540,7 +540,8 @@ class Expander:
                     ok = False
                 flows.append(env[name])
                 continue
-            if isinstance(name, str) and "." in name:
+            if isinstance(name, str) and "." in name and name not in later and \
+                    name != raw.get("name"):  # not an entry named by a key path (convs.3)
                 part = self.part(scope, path, where, env, name)
                 if part is not None:
                     flows.append(part)
@@ -548,7 +549,7 @@ class Expander:
                 ok = False
                 continue
             ok = False
-            if not (isinstance(name, str) and MODULE_NAME.fullmatch(name)):
+            if not (isinstance(name, str) and ENTRY_NAME.fullmatch(name)):
                 continue  # validation has said it is not a name
             if name == raw.get("name"):
                 why = "an entry cannot take its own output"
@@ -582,7 +583,7 @@ class Expander:
         own = _weights(node)
         for param, target in raw["tie"].items():
             where = path + ("tie", param)
-            base, _, other_param = target.partition(".")
+            base, other_param = split_source(target, by_name)
             other = by_name.get(base)
             theirs = _weights(other) if other is not None else None
             if own is None or param not in own:
@@ -615,10 +616,12 @@ class Expander:
 
     def part(self, scope: Scope, path: tuple, where: tuple, env: dict, name: str) -> Flow | None:
         """from: halves.0, one output of an earlier entry; None after saying why not."""
-        base, _, key = name.partition(".")
+        base, key = split_source(name, env)
         label = entry_label(self.doc.data, path)
         if base not in env:
             known = [n for n in env if n != "input"]
+            if any(n.startswith(base + ".") for n in known):  # convs.0 is, convs.5 is not
+                base = name
             self.error_at(where, f"{label}: from: no earlier entry here is named '{base}'"
                           f"{did_you_mean(base, known)}", scope)
             return None
@@ -791,7 +794,7 @@ class Expander:
     def port_flow(self, child: Scope, env: dict[str, Flow], output: Output, what: str
                   ) -> Flow | None:
         """The flow one outputs: item of a body names; None after saying why there is none."""
-        base, _, part = output.source.partition(".")
+        base, part = split_source(output.source, env)
         known = [n for n in env if n != "input"]
         flow = env.get(base)
         problem = None

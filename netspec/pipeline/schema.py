@@ -35,9 +35,11 @@ SHAPE = {
 }
 IDENT_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
 # an entry's name (netspec.core.names.MODULE_NAME): identifiers, '-' between them (block1-0)
-NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*$"
+# or one module of a ModuleList by its key path (convs.3, fuse_layers.1.0)
+NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*(\\.(0|[1-9][0-9]*))*$"
 # from: an entry's name, or one output of an entry that gives several (halves.0, lstm.h_n)
-SOURCE_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*(\\.[A-Za-z0-9_]+)?$"
+SOURCE_PATTERN = ("^[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*(\\.(0|[1-9][0-9]*))*"
+                  "(\\.[A-Za-z0-9_]+)?$")
 SOURCE_NAME = {
     "type": "string",
     "pattern": SOURCE_PATTERN,
@@ -46,14 +48,15 @@ SOURCE_NAME = {
 }
 # from: also takes an entry left unnamed, by its number as a string: '3' (a ModuleList's
 # module taking the previous one's output besides another tensor), or one of its outputs: '3.0'
-FROM_PATTERN = ("^([A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*|0|[1-9][0-9]*)"
+FROM_PATTERN = ("^([A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*"
+                "(\\.(0|[1-9][0-9]*))*|0|[1-9][0-9]*)"
                 "(\\.[A-Za-z0-9_]+)?$")
 FROM_NAME = SOURCE_NAME | {"pattern": FROM_PATTERN}
 ENTRY_NAME = {
     "type": "string",
     "pattern": NAME_PATTERN,
     "description": "a module name: a Python identifier, or identifiers joined by '-' "
-                   "(block1-0)",
+                   "(block1-0); or a ModuleList's module by its key path (convs.3)",
 }
 TYPE_PATTERN = "^[A-Z][A-Za-z0-9_]*$"  # layer types and block names are CamelCase
 # lowercase keys an entry may carry besides its layer type
@@ -73,7 +76,7 @@ PORT_INPUTS = {
 }
 # an output of a body may be an entry it leaves unnamed, by its number (a backbone's stage 4)
 PORT_SOURCE = SOURCE_NAME | {
-    "pattern": "^([A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*|0|[1-9][0-9]*)(\\.[A-Za-z0-9_]+)?$"}
+    "pattern": FROM_PATTERN}
 PORT_OUTPUTS = {
     "type": ["array", "object"],
     "minItems": 1,

@@ -14,10 +14,11 @@ from typing import Any
 from netspec.core.diagnostics import Diagnostic, closest, did_you_mean
 from netspec.core.document import Document
 from netspec.core.names import (
+    ENTRY_NAME,
     GRAPH_MODULE_ATTRIBUTES,
     IDENTIFIER,
     MODULE_ATTRIBUTES,
-    MODULE_NAME,
+    list_place,
 )
 from netspec.core.schema_check import compile_schema, ecma_pattern
 from netspec.ops import REGISTRY
@@ -157,7 +158,7 @@ def _jsonable(value: Any) -> bool:
 def layer_label(index: int, name: str | None, type_name: str | None) -> str:
     """'layer 6 'fc1' (Linear)' or 'layer 6 (Linear)'."""
     label = f"layer {index}"
-    if isinstance(name, str) and name != str(index) and MODULE_NAME.fullmatch(name):
+    if isinstance(name, str) and name != str(index) and ENTRY_NAME.fullmatch(name):
         label += f" '{name}'"
     if type_name:
         label += f" ({type_name})"
@@ -257,7 +258,7 @@ def entry_label(
     for i in range(start, len(path), 2):
         node = lookup(data, path[: i + 1], overrides)
         name = node.get("name") if isinstance(node, dict) else None
-        parts.append(name if isinstance(name, str) and MODULE_NAME.fullmatch(name)
+        parts.append(name if isinstance(name, str) and ENTRY_NAME.fullmatch(name)
                      else str(path[i]))
     details = ", ".join(filter(None, [known, f"in block {block}" if block else None]))
     return f"layer {'.'.join(parts)}" + (f" ({details})" if details else "")
@@ -851,7 +852,8 @@ def _check_scope(
     seen: dict[str, int] = {}
     # a list that branches is built as a torch.fx GraphModule (build.scope_module)
     branching = any(
-        isinstance(e, dict) and ("from" in e or _builds_graph(entry_type(e)))
+        isinstance(e, dict) and ("from" in e or _builds_graph(entry_type(e))
+                                 or list_place(str(e.get("name", ""))) is not None)
         for e in entries
     )
     for index, entry in enumerate(entries):
@@ -866,7 +868,7 @@ def _check_scope(
             index, name if isinstance(name, str) else None, types[0] if len(types) == 1 else None
         )
         out.extend(_check_entry_types(doc, path, entry, types, label, info, broken, blocks))
-        if isinstance(name, str) and MODULE_NAME.fullmatch(name):
+        if isinstance(name, str) and ENTRY_NAME.fullmatch(name):
             out.extend(_check_name(doc, path, name, label, info, seen, list_path, branching))
         if "layers" in entry and isinstance(entry["layers"], list):
             out.extend(_check_scope(doc, path + ("layers",), entry["layers"], broken, blocks))
@@ -879,7 +881,81 @@ def _check_scope(
                                       "given with from:", at_key=True, layer=info))
         if "branches" in entry and isinstance(entry["branches"], list):
             out.extend(_check_branches(doc, path, entry["branches"], broken, blocks))
+    out.extend(_check_list_places(doc, list_path, entries, seen))
     return out
+
+
+def _check_list_places(doc: Document, list_path: tuple, entries: list, seen: dict[str, int]
+                       ) -> list[Diagnostic]:
+    """Entries named by a key path (convs.0, convs.1) are the modules of one nn.ModuleList
+    each: modules (not calls in forward), always there, numbered from 0 without a gap, one
+    depth per list, and no other entry of the list is named as the ModuleList."""
+    out: list[Diagnostic] = []
+    places: dict[str, list[tuple[tuple[int, ...], int]]] = {}
+    for index, entry in enumerate(entries):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        place = list_place(name) if isinstance(name, str) else None
+        if place is None:
+            continue
+        head, numbers = place
+        path = list_path + (index,)
+        label = entry_label(doc.data, path, with_type=entry_type(entry) is not None)
+        type_name = entry_type(entry)
+        op = REGISTRY.get(type_name) if isinstance(type_name, str) else None
+        if op is not None and (not op.torch.module or op.torch.parameter):
+            what = "a learnable tensor" if op.torch.parameter else "a call in forward"
+            out.append(doc.diagnostic(path + ("name",), f"{label}: name '{name}' puts it in "
+                                      f"the nn.ModuleList '{head}', but {type_name} is "
+                                      f"{what}, not a module; give it a plain name"))
+            continue
+        if "if" in entry:
+            out.append(doc.diagnostic(path + ("if",), f"{label}: if: a module of the "
+                                      f"nn.ModuleList '{head}' is always there (leaving it "
+                                      "out would leave a gap in its numbering)", at_key=True))
+        if head in seen:
+            out.append(doc.diagnostic(path + ("name",), f"{label}: name '{name}' puts it in "
+                                      f"the nn.ModuleList '{head}', but layer {seen[head]} "
+                                      f"(line {doc.where(list_path + (seen[head],))[0]}) is "
+                                      f"named '{head}'; rename one"))
+            continue
+        places.setdefault(head, []).append((numbers, index))
+    for head, found in places.items():
+        problem = _numbering_problem(head, [numbers for numbers, _ in found])
+        if problem is not None:
+            numbers, index = problem[1] if problem[1] is not None else found[-1]
+            path = list_path + (index,)
+            out.append(doc.diagnostic(path + ("name",), f"{entry_label(doc.data, path)}: "
+                                      f"{problem[0]}"))
+    return out
+
+
+def _numbering_problem(head: str, numbers: list[tuple[int, ...]]
+                       ) -> tuple[str, tuple[tuple[int, ...], int] | None] | None:
+    """Why the key paths of a ModuleList's modules do not number it from 0 without a gap
+    (and the one to point at, else None: the last), or None."""
+    depths = {len(n) for n in numbers}
+    if len(depths) > 1:
+        return (f"the modules of the nn.ModuleList '{head}' are named at different depths "
+                f"({', '.join(sorted({head + '.' + '.'.join(map(str, n)) for n in numbers}))})"
+                "; a ModuleList holds modules or ModuleLists, not both", None)
+    have = set(numbers)
+
+    def missing(prefix: tuple[int, ...], depth: int) -> tuple[int, ...] | None:
+        under = sorted({n[len(prefix)] for n in have if n[:len(prefix)] == prefix})
+        gap = next((k for k, v in enumerate(under) if k != v), None)
+        if gap is not None:
+            return (*prefix, gap)
+        if len(prefix) + 1 == depth:
+            return None
+        return next((m for k in under if (m := missing((*prefix, k), depth)) is not None),
+                    None)
+
+    gap = missing((), depths.pop())
+    if gap is None:
+        return None
+    shown = head + "." + ".".join(map(str, gap))
+    return (f"the nn.ModuleList '{head}' has no module '{shown}': its modules are numbered "
+            "from 0 without a gap, as torch numbers them", None)
 
 
 # what a branch cannot have: it takes the branches entry's input, is named by its position
@@ -1057,7 +1133,7 @@ def name_problem(name: str, branching: bool = False) -> str | None:
 def _check_name(doc, path, name, label, info, seen, list_path, branching) -> list[Diagnostic]:
     name_path = path + ("name",)
     label = label.replace(f" '{name}'", "")
-    message = name_problem(name, branching)
+    message = name_problem(name.split(".")[0], branching)  # convs.3: its ModuleList's name
     if message is None and name in seen:
         first = seen[name]
         message = (
