@@ -46,7 +46,7 @@ import math
 import os
 import re
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ from netspec.core.diagnostics import Diagnostic, SpecError
 from netspec.core.expr import ExprError, evaluate, is_expression
 from netspec.core.expr import parse as parse_expr
 from netspec.core.graph import Node
-from netspec.core.names import MODULE_ATTRIBUTES, MODULE_NAME
+from netspec.core.names import MODULE_ATTRIBUTES, MODULE_NAME, list_place, split_source
 from netspec.emit.build import (
     calls_function,
     constructor_kwargs,
@@ -312,6 +312,17 @@ class CodeNode:
             self._by_name = {c.name: c for c in self.children}
         return self._by_name[name]
 
+    def descendant(self, path: list[str]) -> CodeNode:
+        """The entry at a qualname's parts below this one; an entry named by a key path
+        (convs.3) takes several parts."""
+        node, at = self, 0
+        while at < len(path):
+            self_names = node._by_name if node._by_name is not None else \
+                {c.name: c for c in node.children}
+            end = next(k for k in range(len(path), at, -1) if ".".join(path[at:k]) in self_names)
+            node, at = node.child(".".join(path[at:end])), end
+        return node
+
     @property
     def kind(self) -> str:
         return self.r.kind
@@ -384,7 +395,7 @@ def _check_names(tree: _Tree, nodes: list[CodeNode], class_name: str) -> None:
             problems.append(tree.diagnostic(("blocks",), f"block name {n.r.type!r} cannot "
                                             "name a generated class: it must be an ASCII "
                                             "Python identifier"))
-        name = n.name
+        name = n.name.split(".")[0]  # convs.3: a module of the ModuleList convs
         if _INDEX.fullmatch(name):
             continue
         if not _MODULE_NAME.fullmatch(name) or keyword.iskeyword(name) or \
@@ -433,7 +444,7 @@ def _name_unnamed(nodes: list[CodeNode], modules_only: bool = False) -> dict[str
     one's alias; returns {number: name}.  ``modules_only``: leave function ops (called in
     forward, no attribute) numbered.  An entry whose outputs from: takes by its number
     ('0.1') keeps it."""
-    by_number = {s.partition(".")[0] for n in nodes for s in n.r.sources}
+    by_number = {_base(s, [n.name for n in nodes]) for n in nodes for s in n.r.sources}
     prefixes = [_attribute_prefix(n) for n in nodes]
     total = {p: prefixes.count(p) for p in prefixes}
     taken = {n.name for n in nodes}
@@ -950,16 +961,26 @@ def _python_name(name: str) -> str:
 def _every_part(sources: list[str], children: list[CodeNode]) -> str | None:
     """The branches entry whose every output ``sources`` names, in order (convs.0, convs.1,
     ...), or None."""
-    base = _base(sources[0])
+    base = _base(sources[0], [c.name for c in children])
     entry = next((c for c in children if c.name == base), None)
     if entry is None or entry.kind != "branches" or len(sources) < 2:
         return None
     return base if sources == [f"{base}.{b.name}" for b in entry.children] else None
 
 
-def _base(source: str) -> str:
-    """The entry a source names: halves for halves.0."""
-    return source.partition(".")[0]
+def _base(source: str, names: Iterable[str] = ()) -> str:
+    """The entry a source names among ``names``: halves for halves.0, convs.3 for convs.3
+    (an entry named by a key path)."""
+    return split_source(source, names)[0]
+
+
+def _attribute(name: str) -> str:
+    """How forward reaches the child ``name``: self.conv1, getattr(self, "block1-0"), and
+    a ModuleList's module by its key path, self.convs[3]."""
+    place = list_place(name)
+    if place is not None:
+        return _attribute(place[0]) + "".join(f"[{k}]" for k in place[1])
+    return f"self.{name}" if _IDENTIFIER.fullmatch(name) else f"getattr(self, {literal(name)})"
 
 
 class _Where(dict):
@@ -972,7 +993,7 @@ class _Where(dict):
         self.returned: dict[str, str] = {}  # entry -> the variable holding its whole tuple
 
     def __missing__(self, name: str) -> str:
-        base, _, key = name.partition(".")
+        base, key = split_source(name, self.entries)
         if not key:
             raise KeyError(name)
         path = part_path(self.entries[base], key)
@@ -1024,6 +1045,23 @@ class _ClassWriter:
         # a chain group or a repeat: nn.Sequential
         return self.sequential(n.children, unit, here)
 
+    def keyed_list(self, head: str, children: list[CodeNode], unit: Unit) -> Expr:
+        """nn.ModuleList([...]) of the entries named head.0, head.1, ... in their order of
+        position; nested ModuleLists for head.0.0, head.0.1, ..."""
+        members = {place[1]: c for c in children
+                   if (place := list_place(c.name)) is not None and place[0] == head}
+
+        def level(prefix: tuple[int, ...]) -> Expr:
+            items = []
+            for k in sorted({n[len(prefix)] for n in members if n[:len(prefix)] == prefix}):
+                c = members.get((*prefix, k))
+                items.append(Item(level((*prefix, k))) if c is None else
+                             Item(self.module_expr(c, unit, (), in_sequential=True),
+                                  self.comment(c, unit)))
+            return call("nn.ModuleList", [Expr("", items, "[", "]")])
+
+        return level(())
+
     def module_list(self, children: list[CodeNode], unit: Unit, prefix: tuple) -> Expr:
         items = []
         for c in children:
@@ -1048,10 +1086,7 @@ class _ClassWriter:
             template.r.qualname else n.r.qualname.split(".")
         shapes = set()
         for instance in unit.instances:
-            node = instance
-            for part in path:
-                node = node.child(part)
-            shapes.add(node.r.output_shape)
+            shapes.add(instance.descendant(path).r.output_shape)
         return shape_comment(n.r) if len(shapes) == 1 else None
 
     def instantiate(self, n: CodeNode, unit: Unit, here: tuple) -> Expr:
@@ -1096,11 +1131,21 @@ class _ClassWriter:
         lines.append(f"class {unit.name}(nn.Module):")
         lines.append(f"{INDENT}def __init__({sig}) -> None:")
         lines.append(f"{INDENT * 2}super().__init__()")
+        listed: set[str] = set()  # the ModuleLists whose modules are entries (convs.3)
         for c in children:
             if is_parameter(c.r):  # a learnable tensor: self.<name> = nn.Parameter(...)
                 lines += self.parameter_lines(c)
                 continue
             if calls_function(c.r):  # called in forward, not a module
+                continue
+            place = list_place(c.name)
+            if place is not None:  # convs.3: the ModuleList, written where its first module is
+                if place[0] not in listed:
+                    listed.add(place[0])
+                    expr = self.keyed_list(place[0], children, unit)
+                    lines += statement(expr, 8, self.local, prefix=f"self.{place[0]} = ") \
+                        if _IDENTIFIER.fullmatch(place[0]) else statement(
+                            call("self.add_module", [literal(place[0]), expr]), 8, self.local)
                 continue
             if _IDENTIFIER.fullmatch(c.name) and self.nested_named(c):
                 # DenseNet's features: named containers in named containers read better
@@ -1213,6 +1258,7 @@ class _ClassWriter:
     def forward(self, children: list[CodeNode], output: str | None, unit: Unit,
                 ports: Ports | None = None) -> list[str]:
         inputs = ports.inputs if ports is not None and ports.inputs else ["input"]
+        names = [c.name for c in children]
         # who reads each value: (index of the reader, position among its sources, whether
         # the reader names its sources with from:); halves.0 is read from halves
         readers: dict[str, list[tuple[int, int, bool]]] = {name: [] for name in inputs}
@@ -1220,7 +1266,7 @@ class _ClassWriter:
         for i, c in enumerate(children):
             sources = c.r.sources or [previous]
             for k, s in enumerate(sources):
-                readers.setdefault(_base(s), []).append((i, k, bool(c.r.sources)))
+                readers.setdefault(_base(s, names), []).append((i, k, bool(c.r.sources)))
             readers.setdefault(c.name, [])
             previous = c.name
         results = [o.source for o in ports.outputs] if ports and ports.outputs else \
@@ -1228,7 +1274,7 @@ class _ClassWriter:
         last_use = {name: max([i for i, _, _ in uses], default=-1)
                     for name, uses in readers.items()}
         for name in results:
-            last_use[_base(name)] = len(children)
+            last_use[_base(name, names)] = len(children)
         named_vars = {}
         states = states_taken([c.r for c in children], results)  # lstm.h_n read: lstm[1][0]
         taken = set(_LOCALS_RESERVED) | {"out"} | set(inputs)
@@ -1237,7 +1283,8 @@ class _ClassWriter:
             keep = bool(c.r.outputs) or c.name in states or any(
                 explicit and (j != i + 1 or k > 0) for j, k, explicit in readers[c.name])
             if keep:
-                var = c.name.replace("-", "_")  # stem-conv: a local stem_conv
+                # stem-conv, convs.3: locals stem_conv, convs_3
+                var = c.name.replace("-", "_").replace(".", "_")
                 var = var if _IDENTIFIER.fullmatch(var) else f"out{var}"  # 3: out3
                 while var in taken or keyword.issoftkeyword(var):
                     var += "_"
@@ -1265,7 +1312,7 @@ class _ClassWriter:
             if every is not None and calls_function(c.r) and \
                     REGISTRY[c.r.type].torch.inputs == "list":
                 args = [where[every]]  # torch.cat(convs, dim=1): the list itself
-            first = _base(sources[0])
+            first = _base(sources[0], names)
             if c.name in named_vars:
                 var = named_vars[c.name]
             elif where[first] in ("x", *chain_vars) and last_use.get(first, -1) <= i and \
@@ -1273,7 +1320,7 @@ class _ClassWriter:
                 var = where[first]  # the chain goes on in the same variable
             else:
                 var = next(v for v in [*chain_vars, "x"] if v not in live)
-            for s in {_base(s) for s in sources}:
+            for s in {_base(s, names) for s in sources}:
                 if last_use.get(s, -1) <= i:
                     live.discard(where[s])
             live.add(var)
@@ -1322,8 +1369,7 @@ class _ClassWriter:
         op = REGISTRY[c.r.type] if c.kind in ("layer", "merge") else None
         if calls_function(c.r):
             return self.function_call(op, c, args)
-        target = f"self.{c.name}" if _IDENTIFIER.fullmatch(c.name) else \
-            f"getattr(self, {literal(c.name)})"
+        target = _attribute(c.name)
         if c.kind == "branches":  # as torchvision's ASPP: [conv(x) for conv in self.convs]
             module = "module" if "module" not in args else "branch"
             if len(args) > 1:  # one input per branch: HRNet's zip(self.branches, x)

@@ -31,6 +31,7 @@ import graphviz
 
 from netspec.core.diagnostics import Diagnostic, SpecError, visible
 from netspec.core.graph import Node
+from netspec.core.names import split_source
 from netspec.ops import REGISTRY, fmt
 from netspec.ops.declare import Args, Draw
 from netspec.ops.text import size
@@ -481,9 +482,10 @@ class _Drawing:
             return set()
         bottom = min(known, key=lambda i: (known[i], i))
         by_name = {r.name: r.index for r in layers}
-        skips = sorted({(by_name[src.partition(".")[0]], r.index) for r in layers
-                        for src in r.sources if src.partition(".")[0] in by_name
-                        and by_name[src.partition(".")[0]] < bottom < r.index})
+        bases = {src: split_source(src, by_name)[0] for r in layers for src in r.sources}
+        skips = sorted({(by_name[bases[src]], r.index) for r in layers
+                        for src in r.sources if bases[src] in by_name
+                        and by_name[bases[src]] < bottom < r.index})
         nested = all(a[0] < b[0] and a[1] > b[1] for a, b in itertools.pairwise(skips))
         if len(skips) < 2 or not nested or any(not self.top_ids.get(i) for s in skips
                                                 for i in s):
@@ -515,7 +517,7 @@ class _Drawing:
     def source(env: dict[str, Port], name: str, default: Port) -> Port:
         """The port a from: name gives: an entry's, or one output of an entry giving
         several (halves.0: the entry's box, the part's shape, the edge labelled 0)."""
-        base, _, key = name.partition(".")
+        base, key = split_source(name, env)
         port = env.get(base, default)
         if not key:
             return port
