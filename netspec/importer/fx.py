@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from netspec.core.names import IDENTIFIER, MODULE_ATTRIBUTES, MODULE_NAME
+from netspec.core.names import IDENTIFIER, MODULE_ATTRIBUTES, MODULE_NAME, list_place
 from netspec.importer.buffers import (
     BUFFER_ENTRY,
     OP_ARGUMENTS,
@@ -1071,7 +1071,12 @@ class _Scope:
 
     def container_call(self, node: fx.Node, target: str) -> None:
         """A call of a module inside a child (a ModuleList's): the chain of them, a group."""
+        if target in self.children:  # a ModuleList's module called on its own (one_by_one)
+            self.child_call(node, target)
+            return
         head = target.split(".", 1)[0]
+        if target.count(".") > 1 and head not in self.calls and self.one_by_one(node, head):
+            return
         if head in self.calls:
             raise ImportProblem(f"{self.where}: its forward calls the modules of "
                                 f"'{head}' in more than one run")
@@ -1090,10 +1095,46 @@ class _Scope:
         if beside:
             self.branches(beside, head)
             return
+        names = {str(n.target).split(".", 1)[1] for n in run}
+        if any(n not in names and _has_state(c) for n, c in self.children[head].named_children()
+               ) and self.one_by_one(node, head):
+            return
         self.consumed.update(run[1:])
         data = {"layers": self.run_entries(run, self.children[head], head)}
         self.refs[run[-1]] = self.add(data, head, [self.ref(node.args[0], node, f"'{target}'")],
                                       node, True)
+
+    def one_by_one(self, node: fx.Node, head: str) -> bool:
+        """sp = self.convs[i](sp + spx[i]) (Res2Net), y = y + self.fuse_layers[i][j](x[j])
+        (HRNet): a ModuleList's modules (or its ModuleLists' modules) each called once, each
+        where its own input is. Each becomes an entry named by its key path (convs.3), as a
+        child called on its own; False where some module of the list is not called exactly
+        once (a spec's ModuleList is numbered without a gap)."""
+        container = self.children.get(head)
+        calls = [n for n in self.graph.nodes if n.op == "call_module"
+                 and str(n.target).startswith(head + ".")]
+        targets = [str(n.target) for n in calls]
+        depth = targets[0].count(".")
+        if not isinstance(container, (nn.ModuleList, nn.Sequential)) or \
+                len(set(targets)) != len(targets) or \
+                any(t.count(".") != depth for t in targets) or not _nameable(head):
+            return False
+        places: list[tuple[str, nn.Module]] = [(head, container)]
+        for _ in range(depth):  # the modules at the calls' depth, every one of them
+            if not all(isinstance(m, (nn.ModuleList, nn.Sequential)) for _, m in places):
+                return False
+            places = [(f"{name}.{k}", m) for name, parent in places
+                      for k, m in parent.named_children()]
+        if sorted(name for name, _ in places) != sorted(targets) or \
+                any(list_place(name) is None for name, _ in places):
+            return False
+        for name, module in places:
+            self.children[name] = module
+            self.state[name] = _has_state(module)
+            self.used_names.add(name)
+        self.calls[head] = 1
+        self.child_call(node, str(node.target))
+        return True
 
     def tuple_chain(self, node: fx.Node, head: str) -> None:
         """for blk in self.blocks: x, y = blk(x, y) (timm's TNT): a chain whose modules take
@@ -1805,8 +1846,9 @@ class _Scope:
     def part_count(self, source: fx.Node) -> int | None:
         """How many parts x.chunk(n, d) / x.split(sizes, d) gives in the model's run at the
         spec's input, where every input the spec checks at gives as many: a list of sizes
-        (which must add up), or n chunks of a sample dim n divides (a check at a size it does
-        not divide refuses the part named); None otherwise."""
+        (which must add up), n chunks of a sample dim n divides (a check at a size it does
+        not divide refuses the part named), or parts of a size along a dim that runs with
+        each input dim doubled leave as it is; None otherwise."""
         value = self.values().get(source)
         if not isinstance(value, (tuple, list)) or not value:
             return None
@@ -1826,6 +1868,12 @@ class _Scope:
             return len(value)
         sections = values.get("split_size_or_sections")
         if isinstance(sections, (list, tuple)):
+            return len(value)
+        # torch.split(out, width, 1) of a dim the module's weights fix (Res2Net's channels):
+        # as many parts in every run at the spec's input with a dim doubled
+        if isinstance(sections, int) and all(
+                isinstance(run.get(source), (tuple, list)) and len(run[source]) == len(value)
+                for run in self.variant_values()):
             return len(value)
         return None
 
@@ -2927,7 +2975,11 @@ def _aux_hint(m: nn.Module) -> str:
 
 
 def _nameable(name: str) -> bool:
-    """Whether a child's name can be an entry's (block1-0 can: core.names.MODULE_NAME)."""
+    """Whether a child's name can be an entry's (block1-0 can: core.names.MODULE_NAME; a
+    ModuleList's module by its key path, convs.3, where the list's name can)."""
+    place = list_place(name)
+    if place is not None:
+        return _nameable(place[0])
     plain = name.replace("-", "_")
     return bool(MODULE_NAME.fullmatch(name)) and _safe_name(plain) == plain
 
