@@ -1095,9 +1095,13 @@ class _Scope:
         if beside:
             self.branches(beside, head)
             return
-        names = {str(n.target).split(".", 1)[1] for n in run}
-        if any(n not in names and _has_state(c) for n, c in self.children[head].named_children()
-               ) and self.one_by_one(node, head):
+        names = [str(n.target).split(".", 1)[1] for n in run]
+        # where a group of the run would not do: a module with state left out, or one that is
+        # not where its number says (HRNet's transition2.2 alone, the Identity ones skipped)
+        broken = any(n not in names and _has_state(c)
+                     for n, c in self.children[head].named_children()) or \
+            any(n.isdigit() and int(n) != i for i, n in enumerate(names))
+        if broken and self.one_by_one(node, head):
             return
         self.consumed.update(run[1:])
         data = {"layers": self.run_entries(run, self.children[head], head)}
@@ -1109,7 +1113,8 @@ class _Scope:
         (HRNet): a ModuleList's modules (or its ModuleLists' modules) each called once, each
         where its own input is. Each becomes an entry named by its key path (convs.3), as a
         child called on its own; False where some module of the list is not called exactly
-        once (a spec's ModuleList is numbered without a gap)."""
+        once, or a parameterless one not called at all (written as an entry its first call's
+        input flows into, unused: a spec's ModuleList is numbered without a gap)."""
         container = self.children.get(head)
         calls = [n for n in self.graph.nodes if n.op == "call_module"
                  and str(n.target).startswith(head + ".")]
@@ -1125,14 +1130,20 @@ class _Scope:
                 return False
             places = [(f"{name}.{k}", m) for name, parent in places
                       for k, m in parent.named_children()]
-        if sorted(name for name, _ in places) != sorted(targets) or \
-                any(list_place(name) is None for name, _ in places):
+        uncalled = [(name, m) for name, m in places if name not in targets]
+        if not set(targets) <= {name for name, _ in places} or \
+                any(list_place(name) is None for name, _ in places) or \
+                any(_has_state(m) for _, m in uncalled):
             return False
         for name, module in places:
             self.children[name] = module
             self.state[name] = _has_state(module)
             self.used_names.add(name)
         self.calls[head] = 1
+        for name, module in uncalled:  # HRNet's transition2.0, an Identity it skips
+            data, _ = self.importer.child_entry(module, self.child_qual(name))
+            self.calls[name] = 1
+            self.add(data, name, [self.ref(node.args[0], node, f"'{node.target}'")], None)
         self.child_call(node, str(node.target))
         return True
 
