@@ -414,7 +414,8 @@ def _branching(nodes: list[CodeNode], output: str | None) -> CodeNode | None:
     """The first entry that makes a scope not a plain chain, or None."""
     if not _scope_is_chain(nodes, output):  # a merge, a from:, or another output
         return next((n for n in nodes if calls_function(n.r) or n.r.sources
-                     or n.kind in ("merge", "branches")), nodes[-1])
+                     or n.kind in ("merge", "branches") or list_place(n.r.name) is not None),
+                    nodes[-1])
     for n in nodes:
         if _has_ports(n):  # forward(self, x, skip) -> (a, b): not a step of a chain
             return n
@@ -1716,7 +1717,9 @@ def _sequential_style(tree: _Tree, nodes: list[CodeNode], name: str, result: Che
                       style: str) -> str:
     where = _branching(nodes, None)  # the network's output is its last entry's
     if where is not None:
-        at = f" (in {where.r.qualname.rsplit('.', 1)[0]})" if "." in where.r.qualname else ""
+        parent = where.r.qualname.removesuffix(where.r.name).removesuffix(".")
+        at = f" (in {parent})" if parent else ""
+        place = list_place(where.r.name)
         what = (f"its {where.r.type} '{where.name}'{at} declares inputs: or outputs: (a "
                 f"forward taking {len(where.r.port_inputs) or 1} and returning "
                 f"{len(where.r.port_outputs) or 1})" if _has_ports(where)
@@ -1727,6 +1730,9 @@ def _sequential_style(tree: _Tree, nodes: list[CodeNode], name: str, result: Che
                 f"{', '.join(where.r.sources)}" if where.r.sources
                 else f"the network branches{at}: '{where.name}' runs its "
                 f"{len(where.children)} branches side by side" if where.kind == "branches"
+                else f"'{where.name}'{at} is module {'.'.join(map(str, place[1]))} of the "
+                f"nn.ModuleList '{place[0]}', which an nn.Sequential cannot hold"
+                if place is not None
                 else f"its {where.r.type} '{where.name}'{at} takes several inputs "
                 f"({_ports_text(where.r.type)}), called in forward" if where.kind == "merge"
                 else f"its {where.r.type} '{where.name}'{at} is a function called in forward "
