@@ -229,7 +229,7 @@ def test_duplicate_layer_names():
     ('"\u0430ct"', "U+0430 CYRILLIC SMALL LETTER A"),      # Cyrillic а, not Latin a
     ('"c\u043env1"', "U+043E CYRILLIC SMALL LETTER O"),    # Cyrillic о
     ('"conv\u00a0one"', "U+00A0 NO-BREAK SPACE"),
-    ('"conv.1"', "it contains \".\"; try 'conv_1'"),
+    ('"conv.one"', "it contains \".\"; try 'conv_one'"),
     ('"conv-"', "a '-' may only join two parts"),
     ('"-conv"', "a '-' may only join two parts"),
     ('"a--b"', "a '-' may only join two parts"),
@@ -290,7 +290,7 @@ def test_names_outside_layers(text, line, col, fragment):
 
 
 def test_bad_name_does_not_stop_the_shapes():
-    text = (HEAD + "  - ReLU:\n    name: conv.1\n  - Flatten\n"
+    text = (HEAD + "  - ReLU:\n    name: conv.one\n  - Flatten\n"
             "  - Linear: {in_features: 5, out_features: 2}\n")
     found = errors(text)
     assert [(d.line, d.col) for d in found] == [(5, 11), (7, 27)]

@@ -99,7 +99,7 @@ def test_generated_code_matches_the_built_model(spec, styles, tmp_path):
 
 
 @pytest.mark.parametrize("name, fragment", [
-    ("conv.1", "it contains \".\""),
+    ("conv.one", "it contains \".\""),
     ("-conv", "a '-' may only join two parts"),
     ("conv-", "a '-' may only join two parts"),
     ("a--b", "a '-' may only join two parts"),
