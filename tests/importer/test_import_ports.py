@@ -396,12 +396,26 @@ class OneByOne(nn.Module):
         return torch.cat([a, self.convs[1](self.mix(a) + b)], dim=1)
 
 
-def test_a_module_list_called_one_by_one_is_refused_naming_the_calls():
+def test_a_module_list_called_one_by_one_imports_each_by_its_key_path(tmp_path):
+    text = round_trip(OneByOne(), (4,), tmp_path)
+    assert "  - Linear: {out_features: 2}\n    name: convs.0\n    from: split.0\n" in text
+    assert "    name: convs.1\n" in text
+
+
+class OneByOneLeavingOneOut(OneByOne):
+    """As OneByOne, with a third module (with parameters) its forward never calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.convs.append(nn.Linear(2, 2))
+
+
+def test_a_module_list_called_one_by_one_but_not_whole_is_refused_naming_the_calls():
     with pytest.raises(ImportProblem, match=re.escape(
             "its forward calls the modules of 'convs' one by one on different tensors "
             "(convs.0 on 'getitem', convs.1 on 'add'); a spec calls a ModuleList's modules in "
             "a chain (a group) or side by side on one input (branches:)")):
-        model_to_spec(OneByOne(), (4,))
+        model_to_spec(OneByOneLeavingOneOut(), (4,))
 
 
 class ListBlock(nn.Module):
