@@ -170,8 +170,8 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
     for child in children:
         inputs = [nodes[s] for s in child.sources] if child.sources else [previous]
         if child.kind == "branches":  # self.convs[k](x) for each k: values convs.0, ...
-            root.add_module(child.name, reuse.get_submodule(child.name) if reuse is not None
-                            else module_for(child))
+            place_module(root, child.name, reuse.get_submodule(child.name)
+                         if reuse is not None else module_for(child))
             for k, part in enumerate(child.children):  # one input, or one per branch
                 nodes[f"{child.name}.{part.name}"] = graph.call_module(
                     f"{child.name}.{part.name}", (inputs[k] if len(inputs) > 1 else inputs[0],))
@@ -213,7 +213,7 @@ def scope_module(children: list[Node], class_name: str, output: str | None,
         graph.output(nodes.get(output, previous) if output else previous)
     module = fx.GraphModule(root, graph, class_name=class_name)
     for child in children:  # fx copies convs.0, convs.1 into a plain Module: the ModuleList
-        if child.kind == "branches":
+        if child.kind == "branches" and list_place(child.name) is None:
             setattr(module, child.name, root.get_submodule(child.name))
     for head in dict.fromkeys(p[0] for p in map(list_place, by_name) if p is not None):
         setattr(module, head, root.get_submodule(head))  # so are entries convs.0, convs.1

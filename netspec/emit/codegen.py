@@ -1189,16 +1189,14 @@ class _ClassWriter:
     def tie_lines(children: list[CodeNode]) -> list[str]:
         """self.lm_head.weight = self.embed.weight: a parameter tied to an earlier
         entry's of the same list (tie:)."""
-        def attribute(name: str) -> str:
-            return f"self.{name}" if _IDENTIFIER.fullmatch(name) else \
-                f"getattr(self, {literal(name)})"
-
         lines = []
         for c in children:
+            # the list's own prefix of qualified names ('' at the top, 'encoder.' in a group)
+            scope = c.r.qualname.removesuffix(c.r.name) if c.r.qualname else ""
             for param, target in c.r.ties.items():
                 owner, _, name = target.rpartition(".")
-                lines.append(f"{INDENT * 2}{attribute(c.name)}.{param} = "
-                             f"{attribute(owner.rpartition('.')[2])}.{name}  # tied")
+                lines.append(f"{INDENT * 2}{_attribute(c.name)}.{param} = "
+                             f"{_attribute(owner.removeprefix(scope))}.{name}  # tied")
         return lines
 
     def parameter_lines(self, c: CodeNode) -> list[str]:

@@ -280,3 +280,60 @@ def test_timm_s_bottle2neck_imports_weight_for_weight():
     # sp = sp + spx[1] before convs.1: the previous branch's output and the next part
     added = layers[names.index("convs.1") - 1]
     assert "Add" in added and added["from"][1] == "split.1", added
+
+
+TIED = """\
+netspec: 1
+name: Tied
+input:
+  shape: [6]
+  dtype: int64
+outputs: [heads.0, parts.0.1]
+layers:
+  - Embedding: {num_embeddings: 10, embedding_dim: 8}
+    name: embed.0
+  - Linear: {out_features: 4}
+    name: heads.1
+  - Linear: {out_features: 10, bias: false}
+    name: heads.0
+    from: embed.0
+    tie: {weight: embed.0.weight}
+  - name: parts.0
+    branches:
+      - Linear: {out_features: 3}
+      - Linear: {out_features: 5}
+    from: heads.1
+"""
+
+
+class Tied(nn.Module):
+    """What TIED says: a tie, outputs and a ModuleList of branches, all by key paths."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.ModuleList([nn.Embedding(10, 8)])
+        self.heads = nn.ModuleList([nn.Linear(8, 10, bias=False), nn.Linear(8, 4)])
+        self.heads[0].weight = self.embed[0].weight
+        self.parts = nn.ModuleList([nn.ModuleList([nn.Linear(4, 3), nn.Linear(4, 5)])])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedded = self.embed[0](x)
+        return self.heads[0](embedded), self.parts[0][1](self.heads[1](embedded))
+
+
+def test_ties_outputs_and_branches_take_key_paths_too(tmp_path):
+    torch.manual_seed(0)
+    reference = Tied().eval()
+    result = netspec.check(TIED)
+    assert result.ok, [d.format() for d in result.errors]
+    assert [o.shape for o in result.network.outputs] == [(6, 10), (6, 5)]
+    x = torch.randint(0, 10, (2, 6))
+    built = netspec.build(result).eval()
+    generated = load_generated(result, tmp_path, "Tied")().eval()
+    for model in (built, generated):
+        assert _key_shapes(model) == _key_shapes(reference)
+        model.load_state_dict(reference.state_dict(), strict=True)
+        assert model.heads[0].weight is model.embed[0].weight  # one Parameter, as tied
+        with torch.no_grad():
+            for mine, theirs in zip(model(x), reference(x), strict=True):
+                assert torch.equal(mine, theirs)
