@@ -34,16 +34,17 @@ FAMILIES = ("timm", "video")
 # ScaledStdConv2d), sizes passed beside the tokens as the map they are read from (PVT v2's
 # blk(x, (H, W))), a method whose windows fold into the batch read as an op (timm's Swin
 # block's _attn: SwinBlockAttention; MaxViT's PartitionAttention, in the whole list only:
-# 50 s); torchvision's Conv3DSimple;
-# refused: weights changed in forward, untraceable control flow, a call of a module inside
-# a child (HRNet).  Video Swin (a pad computed in forward,
-# ShiftedWindowAttention3d) round-trips in 40 s or more each: a small SwinTransformer3d
-# stands for them in tests/ops/test_op_shifted_window_attention_3d.py
+# 50 s), a ModuleList's modules called one by one, ModuleLists of ModuleLists among them,
+# and a skipped Identity (HRNet's fuse layers and transitions: key-path entries);
+# torchvision's Conv3DSimple;
+# refused: weights changed in forward, untraceable control flow (MobileViT).  Video Swin (a
+# pad computed in forward, ShiftedWindowAttention3d) round-trips in 40 s or more each: a
+# small SwinTransformer3d stands for them in tests/ops/test_op_shifted_window_attention_3d.py
 SPREAD = {
     "timm": ["resnet18", "efficientnet_b0", "mobilenetv3_small_100", "regnetx_002",
              "mixer_s16_224", "resmlp_12_224", "convnext_atto", "vit_tiny_patch16_224",
              "vgg11", "nfnet_l0", "dla34", "crossvit_tiny_240", "pvt_v2_b0",
-             "swin_tiny_patch4_window7_224", "hrnet_w18_small"],
+             "swin_tiny_patch4_window7_224", "hrnet_w18_small", "mobilevit_xxs"],
     "video": ["r3d_18", "mvit_v1_b"],
 }
 ALL = os.environ.get("NETSPEC_IMPORT_COVERAGE") == "all"
