@@ -921,23 +921,21 @@ def _check_list_places(doc: Document, list_path: tuple, entries: list, seen: dic
         places.setdefault(head, []).append((numbers, index))
     for head, found in places.items():
         problem = _numbering_problem(head, [numbers for numbers, _ in found])
-        if problem is not None:
-            numbers, index = problem[1] if problem[1] is not None else found[-1]
-            path = list_path + (index,)
+        if problem is not None:  # said at the list's last module
+            path = list_path + (found[-1][1],)
             out.append(doc.diagnostic(path + ("name",), f"{entry_label(doc.data, path)}: "
-                                      f"{problem[0]}"))
+                                      f"{problem}"))
     return out
 
 
-def _numbering_problem(head: str, numbers: list[tuple[int, ...]]
-                       ) -> tuple[str, tuple[tuple[int, ...], int] | None] | None:
-    """Why the key paths of a ModuleList's modules do not number it from 0 without a gap
-    (and the one to point at, else None: the last), or None."""
+def _numbering_problem(head: str, numbers: list[tuple[int, ...]]) -> str | None:
+    """Why the key paths of a ModuleList's modules do not number it from 0 without a gap,
+    at one depth; None where they do."""
     depths = {len(n) for n in numbers}
     if len(depths) > 1:
         return (f"the modules of the nn.ModuleList '{head}' are named at different depths "
                 f"({', '.join(sorted({head + '.' + '.'.join(map(str, n)) for n in numbers}))})"
-                "; a ModuleList holds modules or ModuleLists, not both", None)
+                "; a ModuleList holds modules or ModuleLists, not both")
     have = set(numbers)
 
     def missing(prefix: tuple[int, ...], depth: int) -> tuple[int, ...] | None:
@@ -955,7 +953,7 @@ def _numbering_problem(head: str, numbers: list[tuple[int, ...]]
         return None
     shown = head + "." + ".".join(map(str, gap))
     return (f"the nn.ModuleList '{head}' has no module '{shown}': its modules are numbered "
-            "from 0 without a gap, as torch numbers them", None)
+            "from 0 without a gap, as torch numbers them")
 
 
 # what a branch cannot have: it takes the branches entry's input, is named by its position
