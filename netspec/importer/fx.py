@@ -1110,19 +1110,24 @@ class _Scope:
 
     def one_by_one(self, node: fx.Node, head: str) -> bool:
         """sp = self.convs[i](sp + spx[i]) (Res2Net), y = y + self.fuse_layers[i][j](x[j])
-        (HRNet): a ModuleList's modules (or its ModuleLists' modules) each called once, each
-        where its own input is. Each becomes an entry named by its key path (convs.3), as a
-        child called on its own; False where some module of the list is not called exactly
-        once, or a parameterless one not called at all (written as an entry its first call's
-        input flows into, unused: a spec's ModuleList is numbered without a gap)."""
+        (HRNet): a ModuleList's modules (or its ModuleLists' modules) each called once on one
+        tensor, each where its own input is. Each becomes an entry named by its key path
+        (convs.3), as a child called on its own; False where some module of the list is not
+        called exactly once, or a parameterless one not called at all (written as an entry
+        its first call's input flows into, unused: a spec's ModuleList is numbered without a
+        gap)."""
         container = self.children.get(head)
         calls = [n for n in self.graph.nodes if n.op == "call_module"
                  and str(n.target).startswith(head + ".")]
         targets = [str(n.target) for n in calls]
         depth = targets[0].count(".")
+        # each on one tensor only: what a chain passes beside it (MViT's sizes, x, thw =
+        # block(x, thw)) is the chain's to read or refuse
         if not isinstance(container, (nn.ModuleList, nn.Sequential)) or \
                 len(set(targets)) != len(targets) or \
-                any(t.count(".") != depth for t in targets) or not _nameable(head):
+                any(t.count(".") != depth for t in targets) or not _nameable(head) or \
+                any(len(n.args) != 1 or n.kwargs or not isinstance(n.args[0], fx.Node)
+                    for n in calls):
             return False
         places: list[tuple[str, nn.Module]] = [(head, container)]
         for _ in range(depth):  # the modules at the calls' depth, every one of them
