@@ -245,6 +245,14 @@ def test_modules_called_one_by_one_import_by_their_key_paths():
     assert next(e for e in layers if e.get("name") == "fuse.1.1")["from"] == "relu_1"
 
 
+def test_a_built_model_with_key_path_entries_imports_back_under_the_same_names():
+    built = netspec.build(SPEC).eval()
+    layers = import_round_trip(built, (8, 8, 8), torch.randn(2, 8, 8, 8))
+    written = netspec.check(SPEC)
+    keyed = [n.name for n in written.layers if "." in n.name]
+    assert [e["name"] for e in layers if "." in e.get("name", "")] == keyed
+
+
 class SkipsIdentity(nn.Module):
     """HRNet's transition: [t(x) if not isinstance(t, nn.Identity) else x ...]."""
 
