@@ -1101,8 +1101,10 @@ class _Scope:
         broken = any(n not in names and _has_state(c)
                      for n, c in self.children[head].named_children()) or \
             any(n.isdigit() and int(n) != i for i, n in enumerate(names))
-        if broken and self.one_by_one(node, head):
-            return
+        if broken:
+            self.refuse_broken_chain(run)  # a chain handing on more than its tensor (MViT)
+            if self.one_by_one(node, head):
+                return
         self.consumed.update(run[1:])
         data = {"layers": self.run_entries(run, self.children[head], head)}
         self.refs[run[-1]] = self.add(data, head, [self.ref(node.args[0], node, f"'{target}'")],
