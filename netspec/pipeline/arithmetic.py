@@ -18,7 +18,7 @@ from netspec.core.document import Document
 from netspec.core.expr import ExprError, evaluate, parse
 
 # entry keys that hold names or conditions, never a number to compute
-_NOT_NUMBERS = ("name", "from", "if", "tie")
+_NOT_NUMBERS = ("name", "from", "if", "tie", "inputs", "outputs")
 
 
 def is_arithmetic(text: str) -> bool:
@@ -30,8 +30,9 @@ def is_arithmetic(text: str) -> bool:
 
 
 def fold(doc: Document) -> list[Diagnostic]:
-    """Replace arithmetic in ``input:`` and in the top-level layers (arguments, ``first:``,
-    ``repeat:``, nested groups) by its value; an expression that cannot be computed
+    """Replace arithmetic in ``input:``, in the layers (arguments, ``first:``, ``repeat:``,
+    nested groups) and in the blocks (their bodies and their parameters' defaults:
+    ``params: {stride: 2//2}``) by its value; an expression that cannot be computed
     (``64/0``) is an error at its position."""
     problems: list[Diagnostic] = []
     data = doc.data
@@ -39,6 +40,11 @@ def fold(doc: Document) -> list[Diagnostic]:
         for key in ("input", "layers"):
             if key in data:
                 data[key] = _fold(doc, (key,), data[key], problems)
+        blocks = data.get("blocks")
+        for name, block in blocks.items() if isinstance(blocks, dict) else ():
+            for key in ("params", "layers"):
+                if isinstance(block, dict) and key in block:
+                    block[key] = _fold(doc, ("blocks", name, key), block[key], problems)
     return problems
 
 

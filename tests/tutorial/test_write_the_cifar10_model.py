@@ -109,6 +109,38 @@ def test_arithmetic_without_names_works_inside_a_block_too():
     assert result.output_shape == (10,)
 
 
+def test_arithmetic_in_a_block_s_defaults_and_in_the_blocks_it_uses():
+    """A parameter's default (stride: 2//2) and a block used inside a body (Conv: {out:
+    8/1}) are computed as at the top level, whole numbers, not passed on as text (found by
+    the mutation fuzzer)."""
+    import torch
+
+    spec = textwrap.dedent("""\
+        netspec: 1
+        input: [3, 8, 8]
+        blocks:
+          Conv:
+            params: {out: required, stride: 2//2}
+            layers:
+              - Conv2d: {out_channels: out, kernel_size: 3, stride: stride, padding: 1}
+          Pair:
+            params: {expand: 3 * 2}
+            layers:
+              - Conv: {out: 8/1}
+              - Conv: {out: in_channels * expand, stride: 4/2}
+        layers:
+          - Pair
+        """)
+    result = netspec.check(spec)
+    assert result.ok, [d.format() for d in result.errors]
+    assert result.output_shape == (18, 4, 4)  # in_channels: the 3 coming into Pair
+    model = netspec.build(result)
+    assert model(torch.zeros(2, 3, 8, 8)).shape == (2, 18, 4, 4)
+    assert sum(p.numel() for p in model.parameters()) == result.total_params
+    (error,) = netspec.check(spec.replace("8/1", "8/3")).errors
+    assert "out_channels must be a positive integer" in error.message and "2.66" in error.message
+
+
 def test_names_stay_strings_outside_blocks():
     spec = tudui("64*4*4").replace("  - Conv2d: [3, 32, 5, 1, 2]",
                                    "  - Conv2d: [3, 32, 5, 1, same]")
