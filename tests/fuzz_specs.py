@@ -32,6 +32,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import sys
 import tempfile
@@ -107,7 +108,8 @@ STRINGS = ["", " ", "x", "yes", "null", "~", "'", '"', "{", "[1", "\\", "%s", "{
            "-p", "p ** -1", "1/0", "__import__('os').system('id')", "stride != 1 or x",
            "</title><script>alert(1)</script>", '<a> [URL="javascript:alert(1)"]; <b>',
            "a" * 300, "b" * 5000, "input", "same", "Conv2d", "torch.nn.Conv2d",
-           "os:system", "torchvision:resnet18"]
+           "os:system", "torchvision:resnet18", "64*4*4", "64*4*4/3", "64/0", "3.0", "0.1",
+           "convs.0"]
 NAMES = ["code", "graph", "meta", "recompile", "training", "forward", "self", "a.b", "input",
          "x", "out", "out2", "torch", "nn", "super", "_private", "__init__", "class", "def",
          "None", "True", "0", "1", "01", "-1", "name with space", "Blk", "café", "名前",
@@ -121,7 +123,8 @@ TYPES = ["Conv2d", "Linear", "ReLU", "BatchNorm2d", "MaxPool2d", "Flatten", "Dro
          "Upsample", "ConvTranspose2d", "GroupNorm", "Nope", "conv2d", "Blk"]
 KEYS = ["name", "from", "repeat", "first", "if", "layers", "blocks", "params", "input",
         "netspec", "base", "edits", "base_kwargs", "dtype", "shape", "count", "train",
-        "out_channels", "kernel_size", "in_features", "zzz"]
+        "out_channels", "kernel_size", "in_features", "zzz", "branches", "inputs",
+        "outputs"]
 
 
 def scalar(rng: random.Random) -> Any:
@@ -205,8 +208,9 @@ def containers(data: Any) -> Iterator[tuple[Any, Any]]:
             stack.append(child)
 
 
-def entry_lists(data: Any) -> list[list]:
-    """The lists that hold entries: layers:, groups' layers:, blocks' bodies."""
+def entry_lists(data: Any, branches: bool = True) -> list[list]:
+    """The lists that hold entries: layers:, groups' layers:, blocks' bodies and (unless
+    ``branches`` is False) the branches: of side-by-side entries."""
     out: list[list] = []
     seen: set[int] = set()
 
@@ -218,6 +222,8 @@ def entry_lists(data: Any) -> list[list]:
         for e in entries:
             if isinstance(e, dict) and isinstance(e.get("layers"), list):
                 visit(e["layers"])
+            if branches and isinstance(e, dict) and isinstance(e.get("branches"), list):
+                visit(e["branches"])
 
     if isinstance(data, dict):
         visit(data.get("layers"))
@@ -286,8 +292,10 @@ SHAPE_KEEPING = [{"ReLU": None}, {"Identity": None}, {"Dropout": 0.5}, {"GELU": 
                  {"ReLU": {"inplace": True}}, {"Tanh": None}, {"Sigmoid": None}]
 
 
-def _pick_entry(data: dict, rng: random.Random) -> tuple[list, int] | None:
-    lists = [e for e in entry_lists(data) if e]
+def _pick_entry(data: dict, rng: random.Random, gentle: bool = False) -> tuple[list, int] | None:
+    """An entry list and a position in it; gently never a branches: list (a branch has no
+    name, from: or if:, and one more branch changes what a Concat of them gives)."""
+    lists = [e for e in entry_lists(data, branches=not gentle) if e]
     if not lists:
         return None
     entries = rng.choice(lists)
@@ -300,6 +308,78 @@ def _as_dict_entry(entries: list, i: int) -> dict:
         entry = {entry: None} if isinstance(entry, str) else {"Identity": None}
         entries[i] = entry
     return entry
+
+
+def _outputs_of(data: dict, entries: list) -> Any:
+    """The outputs: of whatever ``entries`` is the body of: the network, a block, a group."""
+    owners = [data] + [n[k] for n, k in containers(data) if isinstance(n[k], dict)]
+    return next((o.get("outputs") for o in owners if o.get("layers") is entries), None)
+
+
+def _references(data: dict, entries: list) -> Iterator[tuple[Any, Any]]:
+    """Every (container, key) slot that names an entry of ``entries``: the from: of those
+    entries and the outputs: of what they are the body of."""
+    for e in entries:
+        if isinstance(e, dict) and isinstance(e.get("from"), str):
+            yield e, "from"
+        elif isinstance(e, dict) and isinstance(e.get("from"), list):
+            yield from ((e["from"], k) for k in range(len(e["from"])))
+    outputs = _outputs_of(data, entries)
+    if isinstance(outputs, (list, dict)):
+        yield from ((outputs, k) for k in (range(len(outputs)) if isinstance(outputs, list)
+                                           else list(outputs)))
+
+
+def _read(data: dict, entries: list, start: int) -> set[str]:
+    """The names that entries from ``start`` on (or the outputs: of the body) take from:
+    each reference whole and its entry's part before a '.' (convs.1: convs)."""
+    refs: list[Any] = []
+    for e in entries[start:]:
+        sources = e.get("from") if isinstance(e, dict) else None
+        refs += sources if isinstance(sources, list) else [sources]
+    outputs = _outputs_of(data, entries)
+    refs += list(outputs.values()) if isinstance(outputs, dict) else \
+        outputs if isinstance(outputs, list) else [outputs]
+    return {part for r in refs if isinstance(r, str) for part in (r, r.split(".")[0])}
+
+
+_NUMBER_REF = re.compile(r"(0|[1-9][0-9]*)(\.[^.]+)?")
+
+
+def _renumber(data: dict, entries: list, start: int, delta: int) -> None:
+    """The entries of ``entries`` from ``start`` on are about to move ``delta`` places: the
+    from: (and outputs:) that take an unnamed one by its number ('3', '3.0') follow it."""
+    named = {e["name"] for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)}
+    for node, key in list(_references(data, entries)):
+        ref = node[key]
+        match = _NUMBER_REF.fullmatch(ref) if isinstance(ref, str) else None
+        if match and int(match.group(1)) >= start and match.group(1) not in named:
+            node[key] = f"{int(match.group(1)) + delta}{match.group(2) or ''}"
+
+
+def _numbered(entries: list, at: int) -> bool:
+    """Whether an unnamed entry put at ``at`` is taken by that number: entries are numbered
+    as built, so an if: before it (maybe false, leaving no module) may shift it."""
+    return not any(isinstance(e, dict) and "if" in e for e in entries[:at])
+
+
+def _ref_to(data: dict, entries: list, i: int) -> str:
+    """How a later entry of ``entries`` takes entry ``i``: by its name, by its number, or
+    (where an if: before it may shift the number) by a name given to it."""
+    entry = entries[i]
+    if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+        return entry["name"]
+    if _numbered(entries, i) or str(i) in _read(data, entries, 0):
+        return str(i)
+    entry = _as_dict_entry(entries, i)
+    entry["name"] = _fresh("named", {entry_name(e, k) for k, e in enumerate(entries)})
+    return entry["name"]
+
+
+def _insert(data: dict, entries: list, at: int, new: list) -> None:
+    """``new`` put into ``entries`` at ``at``, numbered references kept on what they took."""
+    _renumber(data, entries, at, len(new))
+    entries[at:at] = new
 
 
 @op(6)
@@ -381,7 +461,7 @@ def op_list(data: dict, rng: random.Random, gentle: bool) -> str:
 @op(6, gentle=6)
 def op_name(data: dict, rng: random.Random, gentle: bool) -> str:
     """An entry's name: reserved, module attributes, block names, duplicates, odd text."""
-    picked = _pick_entry(data, rng)
+    picked = _pick_entry(data, rng, gentle)
     if picked is None:
         return "no entry"
     entries, i = picked
@@ -412,7 +492,7 @@ def op_name(data: dict, rng: random.Random, gentle: bool) -> str:
 @op(6, gentle=1)
 def op_from(data: dict, rng: random.Random, gentle: bool) -> str:
     """from: empty, unknown, itself, a dict, later names, input, lists of those."""
-    picked = _pick_entry(data, rng)
+    picked = _pick_entry(data, rng, gentle)
     if picked is None:
         return "no entry"
     entries, i = picked
@@ -422,13 +502,16 @@ def op_from(data: dict, rng: random.Random, gentle: bool) -> str:
     later = names[i + 1:] or ["zzz"]
     own = entry.get("name") if isinstance(entry.get("name"), str) else names[i]
     if gentle:  # the previous entry, named: the same network, written with from:
-        choice = names[i - 1] if i else "input"
+        choice = _ref_to(data, entries, i - 1) if i else "input"
     else:
         choice = rng.choice([
             [], "input", ["input"], "zzz", own, [own], {"a": 1}, [{"a": 1}], rng.choice(later),
             [rng.choice(later)], rng.choice(earlier), [rng.choice(earlier), rng.choice(earlier)],
             [rng.choice(earlier), "input"], 0, [0], None, "input.x", [own, rng.choice(earlier)],
             ["input", "input", "input"], "not a name", [rng.choice(earlier), "not a name"],
+            # an unnamed entry by its number, as a string: itself, later, a part of one
+            str(i), str(i + 1), f"{i - 1}.0", f"{i - 1}.9", f"{i - 1}.0.0", "0", "-1", "00",
+            " 0", "1e0", "+1", "1_0", float(i), f"{i - 1}.x", [str(i - 1), str(i - 1)],
         ])
     entry["from"] = choice
     return f"from={choice!r}"
@@ -438,7 +521,7 @@ def op_from(data: dict, rng: random.Random, gentle: bool) -> str:
 def op_repeat(data: dict, rng: random.Random, gentle: bool) -> str:
     """repeat: odd counts, expressions, name patterns; with or without first:.  Gently: a
     shape-keeping layer repeated, under a name pattern."""
-    picked = _pick_entry(data, rng)
+    picked = _pick_entry(data, rng, gentle)
     if picked is None:
         return "no entry"
     entries, i = picked
@@ -450,7 +533,7 @@ def op_repeat(data: dict, rng: random.Random, gentle: bool) -> str:
         layer["name"] = rng.choice(["rep", "code", "graph", "r", "training"])
         if layer["name"] in {entry_name(e, j) for j, e in enumerate(entries)}:
             layer["name"] += "_r"
-        entries.insert(i + 1, layer)
+        _insert(data, entries, i + 1, [layer])
         return f"repeat {layer!r}"
     entry = _as_dict_entry(entries, i)
     count = rng.choice([0, 1, 2, 3, 2, 3, -1, 2500, 10000, 10001, "2**20", "2", 2.0, True,
@@ -473,7 +556,7 @@ def op_repeat(data: dict, rng: random.Random, gentle: bool) -> str:
 
 @op(3)
 def op_first(data: dict, rng: random.Random, gentle: bool) -> str:
-    picked = _pick_entry(data, rng)
+    picked = _pick_entry(data, rng, gentle)
     if picked is None:
         return "no entry"
     entries, i = picked
@@ -485,14 +568,14 @@ def op_first(data: dict, rng: random.Random, gentle: bool) -> str:
 
 @op(4, gentle=2)
 def op_if(data: dict, rng: random.Random, gentle: bool) -> str:
-    picked = _pick_entry(data, rng)
+    picked = _pick_entry(data, rng, gentle)
     if picked is None:
         return "no entry"
     entries, i = picked
     if gentle:  # a shape-keeping entry that is there or not
         layer = {**copy.deepcopy(rng.choice(SHAPE_KEEPING)), "name": "maybe",
                  "if": rng.choice([False, True, "1 > 2", "2 > 1"])}
-        entries.insert(i + 1, layer)
+        _insert(data, entries, i + 1, [layer])
         return f"if={layer['if']!r}"
     entry = _as_dict_entry(entries, i)
     cond = rng.choice([False, True, "stride != 1", "in_channels > 3", "planes", "1/0", "zzz",
@@ -507,19 +590,15 @@ def op_if(data: dict, rng: random.Random, gentle: bool) -> str:
 @op(3, gentle=4)
 def op_group(data: dict, rng: random.Random, gentle: bool) -> str:
     """Wrap entries in groups nested ``depth`` deep; names may equal block names."""
-    picked = _pick_entry(data, rng)
+    picked = _pick_entry(data, rng, gentle)
     if picked is None:
         return "no entry"
     entries, i = picked
     j = rng.randrange(i, len(entries)) + 1
     if gentle:  # no entry outside the new group may lose what its from: names
         inside = {entry_name(e, k) for k, e in enumerate(entries[i:j], i)}
-        for e in entries[j:]:
-            sources = e.get("from") if isinstance(e, dict) else None
-            sources = sources if isinstance(sources, list) else [sources]
-            if inside & set(sources):
-                j = i + 1
-                break
+        if inside & _read(data, entries, j):
+            j = i + 1
     depth = rng.choice([1, 1, 2, 3, 5, 20, 40, 49, 49, 60])
     inner: Any = entries[i:j]
     names = [*block_names(data), "Blk", "g", "features", "code", "x", "Sequential", "Net",
@@ -534,22 +613,23 @@ def op_group(data: dict, rng: random.Random, gentle: bool) -> str:
         if not gentle and rng.random() < 0.05:
             g[rng.choice(["from", "if", "repeat"])] = rng.choice(["input", True, 2])
         inner = [g]
+    _renumber(data, entries, j, 1 - (j - i))
     entries[i:j] = inner
     return f"group depth {depth} around {j - i} entries"
 
 
 @op(3, gentle=2)
 def op_merge(data: dict, rng: random.Random, gentle: bool) -> str:
-    picked = _pick_entry(data, rng)
+    picked = _pick_entry(data, rng, gentle)
     if picked is None:
         return "no entry"
     entries, i = picked
     names = [entry_name(e, j) for j, e in enumerate(entries[:i + 1])] + ["input"]
     if gentle:  # x + x, x * x: shapes agree
         merge, args = rng.choice(["Add", "Mul"]), None
-        source = entry_name(entries[i], i)
+        source = _ref_to(data, entries, i)
         entry = {merge: args, "from": [source, source]}
-        entries.insert(i + 1, entry)
+        _insert(data, entries, i + 1, [entry])
         for e in entries[i + 2:]:  # whoever read the source reads the merge now
             if isinstance(e, dict) and e.get("from") == source:
                 return f"merge {merge} from {entry['from']!r}"
@@ -588,7 +668,7 @@ def op_bad_entry(data: dict, rng: random.Random, gentle: bool) -> str:
 @op(5)
 def op_args(data: dict, rng: random.Random, gentle: bool) -> str:
     """A layer's arguments: a value changed, an unknown one added, another form."""
-    picked = _pick_entry(data, rng)
+    picked = _pick_entry(data, rng, gentle)
     if picked is None:
         return "no entry"
     entries, i = picked
@@ -638,7 +718,7 @@ def op_block_body(data: dict, rng: random.Random, gentle: bool) -> str:
                                       [{"Identity": None, "from": []}]])
         return f"block {name}.layers={block['layers']!r}"
     if action == 3:  # a use of the block with odd arguments
-        picked = _pick_entry(data, rng)
+        picked = _pick_entry(data, rng, gentle)
         if picked is None:
             return "no entry"
         entries, i = picked
@@ -709,7 +789,7 @@ def op_new_block(data: dict, rng: random.Random, gentle: bool) -> str:
                      "name": "b1" if "b1" not in top else "b1_"})
     if rng.random() < 0.3 and gentle:  # a third, as a repeat
         uses.append({name: {"p": -2, "c": 3}, "name": "b2", "repeat": 2})
-    layers[0:0] = uses
+    _insert(data, layers, 0, uses)
     return f"new block {name}: {expr}, uses {[u[name] for u in uses]}"
 
 
@@ -735,7 +815,7 @@ def op_deep_blocks(data: dict, rng: random.Random, gentle: bool) -> str:
         blocks["D0"]["layers"].append({f"D{depth - 1}": None})
     layers = data.get("layers")
     if isinstance(layers, list):
-        layers.insert(0, {f"D{depth - 1}": None, "name": "deep"})
+        _insert(data, layers, 0, [{f"D{depth - 1}": None, "name": "deep"}])
     return f"blocks {depth} deep ({how})"
 
 
@@ -836,6 +916,346 @@ def op_base(data: dict, rng: random.Random, gentle: bool) -> str:
         data[rng.choice(["layers", "base_kwargs", "name"])] = rng.choice(
             [[{"ReLU": None}], {"num_classes": 10}, {"weights": "DEFAULT"}, "Net", [1]])
     return f"base {target!r} with {len(edits)} edits"
+
+
+# ------------------------------------------------------------------ the newer language
+#
+# branches: (entries side by side on one input, an nn.ModuleList's modules), inputs: and
+# outputs: on groups and blocks (a forward of several tensors, returning a tuple, a dict
+# or a tensor), the network's own outputs:, entries taken by their number ('3', '3.0')
+# and arithmetic where a number goes (64*4*4).
+
+BRANCH_NAMES = ["convs", "paths", "heads", "x", "branches", "input_", "Blk", "code",
+                "training", "forward"]  # the last ones are refused where the list branches
+PORT_NAMES = ["x", "a", "b", "shortcut", "skip", "h", "out", "code", "training", "input_"]
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    while name in taken:
+        name += "_"
+    return name
+
+
+def _shape_keeping(rng: random.Random) -> Any:
+    layer = copy.deepcopy(rng.choice(SHAPE_KEEPING))
+    if rng.random() < 0.3 and all(v is None for v in layer.values()):
+        return next(iter(layer))  # - ReLU, the bare form
+    return layer
+
+
+def _branch_bodies(rng: random.Random, count: int) -> list:
+    """``count`` branches that keep their input's shape: a layer, a chain, a repeat."""
+    out = []
+    for _ in range(count):
+        form = rng.randrange(3)
+        branch = _shape_keeping(rng)
+        if form == 1:
+            branch = {"layers": [branch, _shape_keeping(rng)]}
+        elif form == 2 and isinstance(branch, dict):
+            branch["repeat"] = rng.choice([1, 2, "1+1"])
+        out.append(branch)
+    return out
+
+
+def _join(rng: random.Random, ref: str, parts: list[str], at: int, numbered: bool = True
+          ) -> list:
+    """Entries, to stand at ``at`` on, that take the same-shaped tensors of ``ref`` (its
+    ``parts``) and give one tensor of that shape: Stack or Concat taking them all, Add or
+    Mul of each by name, or one of them.  ``numbered``: a Chunk there is taken by number."""
+    form = rng.randrange(4) if len(parts) > 1 else 3  # Concat and Stack take two or more
+    form = 0 if form == 1 and not numbered else form
+    if form == 0:  # Stack whole, reduced over the new dimension
+        return [{"Stack": {"dim": 1}, "from": ref},
+                {rng.choice(["Sum", "Mean", "Amax"]): {"dim": 1}}]
+    if form == 1:  # Concat whole, split back, a piece taken by the Chunk's number
+        return [{"Concat": {"dim": 1}, "from": ref},
+                {"Chunk": {"chunks": len(parts), "dim": 1}},
+                {"Identity": None, "from": f"{at + 1}.{rng.randrange(len(parts))}"}]
+    if form == 2 and len(parts) > 1:
+        return [{rng.choice(["Add", "Mul"]): None, "from": [f"{ref}.{p}" for p in parts]}]
+    return [{"Identity": None, "from": f"{ref}.{rng.choice(parts)}"}]
+
+
+BAD_BRANCHES = [[], None, "ReLU", {}, [[]], 3, [None], {"ReLU": None}, [{}], ["Nope"],
+                [{"branches": []}], [{"branches": ["ReLU", "Tanh"]}], [{"Mul": 0.5}],
+                [{"Parameter": {"shape": [4]}}], [{"Chunk": {"chunks": 2, "dim": 1}}],
+                [{"layers": [{"Chunk": {"chunks": 2, "dim": 1}}]}], [{"Add": None}],
+                [{"Concat": None}], [{"MultiheadAttention": {"embed_dim": 12, "num_heads": 1}}],
+                [{"layers": []}], [{"name": "g", "layers": ["ReLU"]}], ["ReLU"] * 3,
+                [{"Identity": None, "if": False}], [{"ReLU": None, "from": "input"}],
+                [{"ReLU": None, "name": "second"}], [{"ReLU": None, "repeat": 0}],
+                [{"Linear": {"out_features": "2*3"}}, {"Linear": {"out_features": "6/4"}}]]
+BAD_BRANCH_KEYS = {"repeat": [2, 0, "1+1"], "layers": [["ReLU"], []], "if": [False, True],
+                   "first": [{}, {"stride": 2}], "inputs": [["a"], ["a", "b"]],
+                   "outputs": [["0"], {"a": "0"}, []], "from": [[], "zzz", ["input"] * 5]}
+
+
+@op(4, gentle=4)
+def op_branches(data: dict, rng: random.Random, gentle: bool) -> str:
+    """A branches: entry and its tensors taken: whole (Concat, Stack), by position
+    (convs.1, and '3.0' where it has no name), a tensor given to each branch (from: [a,
+    a]).  Gently, shape-keeping branches joined back into one tensor of their input's
+    shape; harshly, every way of writing them wrong."""
+    picked = _pick_entry(data, rng, gentle)
+    if picked is None:
+        return "no entry"
+    entries, i = picked
+    taken = {entry_name(e, j) for j, e in enumerate(entries)}
+    count = rng.choice([1, 2, 2, 3, 4] if gentle or rng.random() < 0.9 else [40, 300])
+    at = i + 1
+    unnamed = rng.random() < 0.3 and (_numbered(entries, at) or not gentle)
+    name = None if unnamed else _fresh(rng.choice(BRANCH_NAMES[:-3] if gentle else
+                                                  BRANCH_NAMES), taken)
+    entry: dict[str, Any] = {"name": name} if name else {}
+    entry["branches"] = _branch_bodies(rng, count)
+    ref = name or str(at)
+    parts = [str(k) for k in range(count)]
+    if count > 1 and rng.random() < 0.25:  # branch k on the k-th tensor
+        entry["from"] = [_ref_to(data, entries, i)] * count
+    what = f"branches ×{count} {'named ' + name if name else 'by number'}"
+    if gentle:
+        tail = _join(rng, ref, parts, at + 1, _numbered(entries, at))
+        _insert(data, entries, at, [entry, *tail])
+        return f"{what}, then {tail!r}"
+    action = rng.randrange(7)
+    tail = []
+    if action == 0:  # no list of entries, or entries no branch can be
+        entry["branches"] = copy.deepcopy(rng.choice(BAD_BRANCHES))
+        tail = _join(rng, ref, parts, at + 1)
+        what += f" as {entry['branches']!r}"
+    elif action == 1:  # a key a branches entry cannot have
+        key = rng.choice(list(BAD_BRANCH_KEYS))
+        entry[key] = copy.deepcopy(rng.choice(BAD_BRANCH_KEYS[key]))
+        tail = _join(rng, ref, parts, at + 1)
+        what += f" with {key}: {entry[key]!r}"
+    elif action == 2:  # taken wrong: whole by one-tensor layers, by a part it lacks
+        wrong = rng.choice([ref, f"{ref}.{count}", f"{ref}.-1", f"{ref}.0.0", f"{ref}.x",
+                            f"{ref}.01", f"{ref}.", f"{ref}.{count - 1}.0", [ref, ref],
+                            f"{ref}.+0", f"{ref}.0 ", str(at + 1), f"{at - 1}.0"])
+        tail = [{rng.choice(["ReLU", "Add", "Linear", "Flatten", "Concat", "Stack", "Mul"]):
+                 None, "from": wrong}]
+        what += f", taken from: {wrong!r}"
+    elif action == 3:  # joined along a dimension that is not there, or not at all
+        tail = rng.choice([[{"Concat": {"dim": rng.choice([0, 5, -9, "1"])}, "from": ref}],
+                           [{"Stack": {"dim": rng.choice([0, 9, -9])}, "from": ref}], [],
+                           [{"ReLU": None}]])
+        what += f", then {tail!r}"
+    elif action == 4:  # tensors given to the branches in odd numbers
+        entry["from"] = rng.choice([[entry_name(entries[i], i)] * (count + 1), [],
+                                    ["input", "zzz"][:count], [ref] * count,
+                                    [str(at)] * count, [f"{ref}.0"] * count])
+        tail = _join(rng, ref, parts, at + 1)
+        what += f" from {entry['from']!r}"
+    elif action == 5:  # nested: branches whose branch is a group with branches inside
+        inner = {"name": "inner", "branches": _branch_bodies(rng, 2)}
+        entry["branches"].append({"layers": [inner, *_join(rng, "inner", ["0", "1"], 1)]})
+        parts.append(str(count))
+        tail = _join(rng, ref, parts, at + 1)
+        what += " with branches in a branch"
+    else:  # at the end of a list: a block body or group giving several tensors
+        _insert(data, entries, len(entries), [entry])
+        return f"{what} ending the list"
+    _insert(data, entries, at, [entry, *tail])
+    return what
+
+
+BAD_INPUTS = [[], ["x", "x"], ["input"], ["class"], ["self"], [""], "x", {"a": 1}, [1],
+              ["a.b"], ["a b"], ["名前"], [None], [["x"]], ["x", "y", "z"], ["forward"],
+              ["0"], ["1.0"], ["x\x1b"], None, True, ["training"], ["torch"], ["nn"],
+              ["F"], ["super"], ["x"] * 40]
+
+
+def _bad_outputs(rng: random.Random, last: str) -> Any:
+    return copy.deepcopy(rng.choice([
+        [], ["zzz"], {"": last}, {"a.b": last}, {"0": last}, last, 3, [last, last],
+        {"class": last}, {"x": "input"}, ["input"], [f"{last}.0"], {"k": [last]}, [None],
+        {"self": last}, {"training": last}, {"x\n": last}, ["0"], ["1.0"], [last] * 100,
+        {"forward": last}, {"a": "zzz"}, [[last]], {}, None, {"名前": last}, [1]]))
+
+
+@op(3, gentle=3)
+def op_ports(data: dict, rng: random.Random, gentle: bool) -> str:
+    """inputs: and outputs: on groups and blocks (forward(self, a, b), returning a tuple
+    for a list, a dict for a mapping, a tensor for one) and on the network.  Gently: a
+    group or block taking the entry before twice, joining the two and giving one, two
+    or named tensors that the entries after take back into one; a chain wrapped in a group
+    with one input and one output; the network's outputs named.  Harshly: odd names,
+    counts and places."""
+    picked = _pick_entry(data, rng, gentle)
+    if picked is None:
+        return "no entry"
+    entries, i = picked
+    if not gentle:
+        return _bad_ports(data, entries, i, rng)
+    form = rng.randrange(4)
+    if form == 0:
+        return _ports_around(data, entries, i, rng)
+    if form == 3:
+        return _network_outputs(data, rng)
+    taken = {entry_name(e, j) for j, e in enumerate(entries)}
+    a, b = rng.sample(PORT_NAMES, 2)
+    body = [{rng.choice(["Add", "Mul"]): None, "from": [a, b], "name": "joined"},
+            {**copy.deepcopy(rng.choice(SHAPE_KEEPING)), "name": "act"}]
+    outputs = rng.choice([["act"], ["joined", "act"], {"low": "joined", "high": "act"},
+                          {"main": "act"}, None])
+    parts = [str(k) for k in range(len(outputs))] if isinstance(outputs, list) else \
+        list(outputs) if isinstance(outputs, dict) else []
+    ports: dict[str, Any] = {"inputs": [a, b]}
+    if outputs is not None:
+        ports["outputs"] = outputs
+    source = _ref_to(data, entries, i)
+    at = i + 1
+    name = None if rng.random() < 0.3 and _numbered(entries, at) else \
+        _fresh(rng.choice(["pair", "mix", "x", "joined"]), taken)
+    if form == 1:  # a group
+        entry: dict[str, Any] = {"name": name} if name else {}
+        entry.update({"from": [source, source], **ports, "layers": body})
+        what = f"group with {ports!r}"
+    else:  # a block, used here
+        blocks = data.get("blocks")
+        if not isinstance(blocks, dict):
+            blocks = data["blocks"] = {}
+        block = _fresh(rng.choice(["Mix", "Pair", "Blk"]), set(blocks))
+        blocks[block] = {"params": {}, **ports, "layers": body}
+        entry = {block: None, "from": [source, source]}
+        if name:
+            entry["name"] = name
+        what = f"block {block} with {ports!r}"
+    ref = name or str(at)
+    one = outputs is None or (len(parts) == 1 and isinstance(outputs, list))
+    tail = [] if one else _join(rng, ref, parts, at + 1, _numbered(entries, at))
+    _insert(data, entries, at, [entry, *tail])
+    return what + (f", then {tail!r}" if tail else "")
+
+
+def _ports_around(data: dict, entries: list, i: int, rng: random.Random) -> str:
+    """Entries i..j-1 in a group with inputs: [one] and outputs: [its last] (a tensor) or
+    {name: its last} taken by name after."""
+    j = rng.randrange(i, len(entries)) + 1
+    inner = copy.deepcopy(entries[i:j])
+    inside = {entry_name(e, k) for k, e in enumerate(inner)}
+    if inside & _read(data, entries, j) or not _read(data, inner, 0) <= inside | {"input"}:
+        return "ports around: names read across"
+    x = rng.choice(PORT_NAMES)
+    for node, key in list(_references(data, inner)):
+        if node[key] == "input":
+            node[key] = x
+    _renumber(data, inner, i, -i)
+    last = inner[-1] = _as_dict_entry(inner, len(inner) - 1)
+    if not isinstance(last.get("name"), str):
+        last["name"] = _fresh("last", inside)
+    name = _fresh(rng.choice(["g", "stage", "x", "features"]),
+                  {entry_name(e, k) for k, e in enumerate(entries)})
+    keyed = rng.random() < 0.5
+    group = {"name": name, "inputs": [x],
+             "outputs": {"out": last["name"]} if keyed else [last["name"]], "layers": inner}
+    tail = [{"Identity": None, "from": f"{name}.out"}] if keyed else []
+    _renumber(data, entries, j, 1 + len(tail) - (j - i))
+    entries[i:j] = [group, *tail]
+    return f"group {name} with inputs: [{x}] around {j - i} entries"
+
+
+def _network_outputs(data: dict, rng: random.Random) -> str:
+    """The network's outputs: its last entry, as a list of one or by a name, with another
+    plain layer's now and then."""
+    layers = data.get("layers")
+    if not isinstance(layers, list) or not layers or "outputs" in data or "inputs" in data:
+        return "no network outputs"
+    n = len(layers) - 1
+    last = _as_dict_entry(layers, n)
+    if not isinstance(last.get("name"), str):
+        if str(n) in _read(data, layers, 0):
+            return "last entry read by its number"
+        last["name"] = _fresh("logits", {entry_name(e, k) for k, e in enumerate(layers)})
+    plain = [e["name"] for e in layers[:-1] if isinstance(e, dict) and isinstance(
+        e.get("name"), str) and entry_type(e) in TYPES and "repeat" not in e and "if" not in e]
+    other = rng.choice(plain) if plain and rng.random() < 0.3 else None
+    data["outputs"] = rng.choice([[last["name"]], {"logits": last["name"]}]) if other is None \
+        else rng.choice([[last["name"], other], {"logits": last["name"], "aux": other}])
+    return f"network outputs {data['outputs']!r}"
+
+
+def _bad_ports(data: dict, entries: list, i: int, rng: random.Random) -> str:
+    entry = _as_dict_entry(entries, i)
+    last = entry_name(entries[-1], len(entries) - 1)
+    action = rng.randrange(5)
+    if action == 0:
+        entry["inputs"] = copy.deepcopy(rng.choice(BAD_INPUTS))
+        return f"inputs: {entry['inputs']!r}"
+    if action == 1:
+        entry["outputs"] = _bad_outputs(rng, last)
+        return f"outputs: {entry['outputs']!r}"
+    if action == 2:
+        blocks = data.get("blocks")
+        if not isinstance(blocks, dict) or not blocks:
+            return "no block"
+        block = blocks[rng.choice(list(blocks))]
+        if not isinstance(block, dict):
+            return "no block body"
+        key = rng.choice(["inputs", "outputs"])
+        block[key] = copy.deepcopy(rng.choice(BAD_INPUTS)) if key == "inputs" else \
+            _bad_outputs(rng, rng.choice(["conv", "act", "0", "1", "input", "zzz"]))
+        return f"block {key}: {block[key]!r}"
+    if action == 3:
+        data["outputs"] = _bad_outputs(rng, entry_name(entry, i))
+        return f"network outputs: {data['outputs']!r}"
+    # a group of two inputs given other counts, repeated, maybe absent, taken whole
+    group = {"name": "pair", "inputs": ["a", "b"], "outputs": ["s", "t"],
+             "from": rng.choice([[], "input", ["input"], ["input"] * 3, ["input", "zzz"]]),
+             "layers": [{"Add": None, "from": ["a", "b"], "name": "s"},
+                        {"ReLU": None, "name": "t"}]}
+    extra = rng.choice([{}, {"repeat": 2}, {"if": False}, {"repeat": {"count": 2, "name": "p{n}"}}])
+    group.update(extra)
+    wrong = rng.choice(["pair", "pair.2", "pair.s", "pair.-1", ["pair.0", "pair.1"], "pair.0"])
+    entries.insert(i + 1, group)
+    entries.insert(i + 2, {rng.choice(["ReLU", "Add", "Concat"]): None, "from": wrong})
+    return f"group of 2 inputs from {group['from']!r} {extra!r}, taken {wrong!r}"
+
+
+def _arithmetic(rng: random.Random, n: int) -> str:
+    """Arithmetic over numbers that equals ``n``: 64*4*4 for 1024, 2**5, (n + 2) - 2."""
+    forms = [f"{n}*1", f"({n} + 2) - 2", f"{2 * n}//2", f"{n}/1", f"{n + 7} - 7",
+             f"-(-{n})" if n >= 0 else f"-{-n}*1"]
+    factors = [(a, n // a) for a in range(2, min(n, 65)) if n % a == 0 and a * a <= n]
+    if factors:
+        a, b = rng.choice(factors)
+        forms += [f"{a}*{b}", f"{b} * {a}"]
+    if n > 1 and n & (n - 1) == 0:
+        forms.append(f"2**{n.bit_length() - 1}")
+    if n >= 16 and n % 16 == 0:
+        forms.append(f"{n // 16}*4*4")
+    return rng.choice(forms)
+
+
+def _number_slots(data: dict) -> list[tuple[Any, Any]]:
+    """Integers where a number goes: in input:, the layers and the blocks."""
+    return [(n, k) for part in ("input", "layers", "blocks")
+            for n, k in containers(data.get(part))
+            if isinstance(n[k], int) and not isinstance(n[k], bool)]
+
+
+BAD_ARITHMETIC = ["{n}*4*4/3", "{n}/0", "{n}//0", "{n} % 0", "2**99999", "{n}**64", "({n}",
+                  "{n}*", "1e400*1", "{n}*1.5", "{n} + True", "{n} * -1", "{n}" + "*1" * 100,
+                  "0x10*1", "1_000*1", "{n} if 1 else 2", "[{n}]*1", "not {n}", "{n} < 3",
+                  "{n} and 1", "-{n}", "{n}-{n}", "{n}*0.5", "(2**63)*1", "-(2**63)*1",
+                  "2**62*2", "{n}/3", "10**30*1", "{n} * * 2", "{n}**-1", "(-{n})**0.5"]
+
+
+@op(3, gentle=3)
+def op_arithmetic(data: dict, rng: random.Random, gentle: bool) -> str:
+    """A number written as arithmetic (Linear: [64*4*4, 64]): gently arithmetic that
+    equals it; harshly division by zero, fractions, huge powers, what is not arithmetic."""
+    slots = _number_slots(data)
+    if not slots:
+        return "no number"
+    node, key = rng.choice(slots)
+    old = node[key]
+    if gentle:
+        for node, key in rng.sample(slots, k=min(len(slots), rng.choice([1, 1, 3]))):
+            node[key] = _arithmetic(rng, node[key])
+        return f"arithmetic[{key!r}] {old} -> {node[key]!r}"
+    node[key] = rng.choice(BAD_ARITHMETIC).replace("{n}", str(old))
+    return f"arithmetic[{key!r}] {brief(old)} -> {brief(node[key])}"
 
 
 # ------------------------------------------------------------------ text mutations

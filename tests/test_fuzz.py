@@ -70,12 +70,28 @@ def test_mutants_are_a_function_of_seed_and_index():
 def test_every_spec_and_every_mutation_is_used():
     mutants = [fz.mutant(i) for i in range(2 * len(fz.SOURCES) + 400)]
     assert {m.source for m in mutants} == {s.path for s in fz.SOURCES}
-    assert {s.path.split("/")[1] for s in fz.SOURCES if "/" in s.path[6:]} >= {"zoo", "broken"}
+    assert {s.path.split("/")[1] for s in fz.SOURCES if "/" in s.path[6:]} >= {
+        "zoo", "broken", "language"}
     used = {op.split(":")[0] for m in mutants for op in m.ops}
     assert set(fz.OPS) <= used, set(fz.OPS) - used
     texts = " ".join(m.text for m in mutants)
-    for what in ("&id", "*id", "base: torchvision:", "repeat:", "first:", "if:", "from:"):
+    for what in ("&id", "*id", "base: torchvision:", "repeat:", "first:", "if:", "from:",
+                 "branches:", "inputs:", "outputs:", "from: '", "*4*4"):
         assert what in texts, what
+
+
+def test_the_language_seeds_check_and_build_as_their_generated_code(tmp_path):
+    """specs/language/ holds the seeds for branches:, inputs:/outputs:, numbered from: and
+    arithmetic: each checks clean, and build and every generated module agree on it."""
+    import netspec
+
+    seeds = [s for s in fz.SOURCES if s.path.startswith("specs/language/")]
+    assert len(seeds) >= 2
+    for seed in seeds:
+        result = netspec.check(seed.text)
+        assert result.ok and not result.diagnostics, [d.format() for d in result.diagnostics]
+        unchanged = fz.Mutant(-1, seed.path, [], seed.text)
+        assert fz.build_invariants(unchanged, result, tmp_path) == []
 
 
 def test_many_mutants_check_ok():
