@@ -610,6 +610,11 @@ class Expander:
         shown = " or ".join(f"{flow.node}.{n}" for n in names[:3]) + \
             (f" ... {flow.node}.{names[-1]}" if len(names) > 3 else "")
         shapes = ", ".join(fmt(f.shape) for f in flow.parts.values())
+        if len(names) == 1:  # outputs: {out: x}, one branch: Concat and Stack take two
+            self.error_at(where, f"{entry_label(self.doc.data, path)}: '{flow.node}' gives "
+                          f"one tensor ({shapes}) as its part '{names[0]}'; take it so: "
+                          f"from: {flow.node}.{names[0]}", scope)
+            return
         self.error_at(where, f"{entry_label(self.doc.data, path)}: '{flow.node}' gives "
                       f"{len(names)} tensors ({shapes}); take one by name: from: {shown}; "
                       f"Concat or Stack takes them all: from: {flow.node}", scope)

@@ -252,6 +252,28 @@ def test_taking_a_block_with_several_outputs_whole_names_its_parts():
                        "mix2.low, mix2.high")
 
 
+def test_taking_a_mapping_of_one_output_whole_says_to_take_it_by_name():
+    """outputs: {out: r} is a dict of one tensor: the advice is its part, not '1 tensors'
+    nor a Concat, which takes two or more (found by the mutation fuzzer)."""
+    text = """\
+netspec: 1
+input: [3, 8, 8]
+layers:
+  - name: g
+    outputs: {out: r}
+    layers:
+      - ReLU:
+        name: r
+  - Tanh
+"""
+    ((line, col, message),) = errors(text)
+    assert (line, col) == (9, 5)
+    assert message == ("layer 1 (Tanh): 'g' gives one tensor (3×8×8) as its part 'out'; "
+                       "take it so: from: g.out")
+    fixed = netspec.check(text.replace("  - Tanh\n", "  - Tanh:\n    from: g.out\n"))
+    assert fixed.ok and fixed.output_shape == (3, 8, 8)
+
+
 def test_input_names_are_checked():
     text = SPEC.replace("inputs: [x, shortcut]", "inputs: [x, x]")
     found = errors(text)
