@@ -161,7 +161,9 @@ def body_ports(definition: Any, path: tuple) -> BodyPorts:
     dict."""
     if not isinstance(definition, dict):
         return BodyPorts([], [], "tensor")
-    inputs = [str(n) for n in definition.get("inputs") or []]
+    declared = definition.get("inputs")
+    # inputs: that is no list (true) is validation's to report; a repeat asks before that
+    inputs = [str(n) for n in declared] if isinstance(declared, list) else []
     written = definition.get("outputs")
     if isinstance(written, list):
         outputs = [Output(str(i), str(source), path=path + ("outputs", i))

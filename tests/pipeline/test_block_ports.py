@@ -274,6 +274,25 @@ layers:
     assert fixed.ok and fixed.output_shape == (3, 8, 8)
 
 
+def test_a_repeated_block_whose_inputs_is_no_list_is_an_error_not_a_crash():
+    """inputs: true on a block used with repeat: (found by the mutation fuzzer: check raised
+    TypeError)."""
+    text = """\
+netspec: 1
+input: [3, 8, 8]
+blocks:
+  B:
+    inputs: true
+    layers: [ReLU]
+layers:
+  - B:
+    repeat: 2
+"""
+    found = errors(text)
+    assert found and all(isinstance(line, int) and line >= 1 for line, _, _ in found)
+    assert any(line == 5 and "inputs" in message for line, _, message in found), found
+
+
 def test_input_names_are_checked():
     text = SPEC.replace("inputs: [x, shortcut]", "inputs: [x, x]")
     found = errors(text)
