@@ -576,6 +576,8 @@ def infer(
     nodes, names = expander.run(flows)
     for output in network.outputs:
         flow = _output_flow(doc, diagnostics, output, names)
+        if flow is not None and flow.left_out:  # an entry left out by if: passes its input
+            output.source = flow.node
         if flow is not None:
             output.shape, output.dtype = flow.shape, flow.dtype
             output.batch_dim = flow.batch_dim

@@ -778,7 +778,9 @@ class Expander:
         if not ports.outputs:
             return node, last
         flows = [self.port_flow(child, env, output, what) for output in ports.outputs]
-        node.port_outputs = [(o.key, o.source) for o in ports.outputs]
+        # an output naming an entry left out by if: is what that entry would have taken
+        node.port_outputs = [(o.key, f.node if f is not None and f.left_out else o.source)
+                             for o, f in zip(ports.outputs, flows, strict=True)]
         node.returns = ports.returns
         node.output = None
         node.input_shapes = [f.shape for f in inputs]

@@ -293,6 +293,63 @@ layers:
     assert any(line == 5 and "inputs" in message for line, _, message in found), found
 
 
+LEFT_OUT = """\
+netspec: 1
+name: LeftOut
+input: [4, 6, 6]
+outputs: {main: last, skipped: gone}
+blocks:
+  B:
+    params: {flag: 1}
+    outputs: {a: maybe, b: act}
+    layers:
+      - Identity:
+        name: maybe
+        if: flag == 1
+      - Tanh:
+        name: act
+layers:
+  - ReLU:
+    name: stem
+  - name: g
+    outputs: [maybe]
+    layers:
+      - Identity:
+        name: maybe
+        if: false
+  - B: {flag: 0}
+    name: b0
+  - B: {flag: 1}
+    name: b1
+    from: b0.a
+  - Add:
+    from: [b1.a, b1.b]
+  - Sigmoid:
+    name: gone
+    if: false
+  - Flatten:
+    name: last
+"""
+
+
+def test_an_output_naming_an_entry_left_out_by_if_is_what_it_would_have_taken(tmp_path):
+    """outputs: naming an entry whose if: leaves it out (a group's, a block's for one use,
+    the network's) returns that entry's input, in build and in the generated code (found
+    by the mutation fuzzer: codegen raised KeyError, build RecursionError)."""
+    result = netspec.check(LEFT_OUT)
+    assert result.ok, [d.format() for d in result.errors]
+    built = netspec.build(result).eval()
+    generated = load_generated(result, tmp_path, "LeftOut")().eval()
+    x = torch.randn(2, 4, 6, 6)
+    stem = torch.relu(x)
+    with torch.no_grad():
+        for model in (built, generated):
+            out = model(x)
+            assert torch.equal(out["main"], (stem + torch.tanh(stem)).flatten(1))
+            assert torch.equal(out["skipped"], stem + torch.tanh(stem))
+    assert [o.shape for o in result.network.outputs] == [(144,), (4, 6, 6)]
+
+
 def test_input_names_are_checked():
     text = SPEC.replace("inputs: [x, shortcut]", "inputs: [x, x]")
     found = errors(text)
