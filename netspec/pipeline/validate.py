@@ -771,7 +771,8 @@ def validate(doc: Document) -> Validation:
     if isinstance(data, dict):
         diagnostics.extend(_check_ports(doc, data))
     if isinstance(data, dict) and isinstance(data.get("layers"), list):
-        diagnostics.extend(_check_scope(doc, ("layers",), data["layers"], broken, blocks))
+        diagnostics.extend(_check_scope(doc, ("layers",), data["layers"], broken, blocks,
+                                        ports="inputs" in data or "outputs" in data))
     for block in blocks:
         body = data["blocks"][block]
         if block in REGISTRY:
@@ -785,7 +786,8 @@ def validate(doc: Document) -> Validation:
             broken.add(("blocks", block))
         if isinstance(body, dict) and isinstance(body.get("layers"), list):
             path = ("blocks", block, "layers")
-            diagnostics.extend(_check_scope(doc, path, body["layers"], broken, blocks))
+            diagnostics.extend(_check_scope(doc, path, body["layers"], broken, blocks,
+                                            ports="inputs" in body or "outputs" in body))
             diagnostics.extend(_check_body_ports(doc, ("blocks", block), body,
                                                  f"block {block}", broken))
     # jsonschema yields one 'required' error per missing key; each is translated once
@@ -845,13 +847,16 @@ def _missing_rank(message: str) -> int:
 
 
 def _check_scope(
-    doc: Document, list_path: tuple, entries: list, broken: set[tuple], blocks: list[str]
+    doc: Document, list_path: tuple, entries: list, broken: set[tuple], blocks: list[str],
+    ports: bool = False,
 ) -> list[Diagnostic]:
-    """Entries of one layers list: layer types known, one per entry, names unique here."""
+    """Entries of one layers list: layer types known, one per entry, names unique here.
+    ``ports``: the list is the body of a group or block declaring inputs: or outputs:."""
     out: list[Diagnostic] = []
     seen: dict[str, int] = {}
-    # a list that branches is built as a torch.fx GraphModule (build.scope_module)
-    branching = any(
+    # a list that branches, or a body with inputs:/outputs:, is built as a torch.fx
+    # GraphModule (build.scope_module, build.body_module)
+    branching = ports or any(
         isinstance(e, dict) and ("from" in e or _builds_graph(entry_type(e))
                                  or list_place(str(e.get("name", ""))) is not None)
         for e in entries
@@ -871,7 +876,8 @@ def _check_scope(
         if isinstance(name, str) and ENTRY_NAME.fullmatch(name):
             out.extend(_check_name(doc, path, name, label, info, seen, list_path, branching))
         if "layers" in entry and isinstance(entry["layers"], list):
-            out.extend(_check_scope(doc, path + ("layers",), entry["layers"], broken, blocks))
+            out.extend(_check_scope(doc, path + ("layers",), entry["layers"], broken, blocks,
+                                    ports="inputs" in entry or "outputs" in entry))
             out.extend(_check_body_ports(doc, path, entry, label, broken))
         elif "inputs" in entry or "outputs" in entry:
             key = "inputs" if "inputs" in entry else "outputs"

@@ -350,6 +350,41 @@ def test_an_output_naming_an_entry_left_out_by_if_is_what_it_would_have_taken(tm
     assert [o.shape for o in result.network.outputs] == [(144,), (4, 6, 6)]
 
 
+@pytest.mark.parametrize("ports", ["outputs: [r]", "inputs: [x]"])
+def test_a_body_with_ports_is_a_graph_module_and_refuses_its_attribute_names(ports):
+    """A group or block declaring inputs:/outputs: is built as a GraphModule even as a
+    chain: a child named 'code' (GraphModule.code) is an error at its name, not a build
+    that calls a string (found by the mutation fuzzer, seed 10, build mutant #1605)."""
+    text = f"""\
+netspec: 1
+input: [3, 8, 8]
+blocks:
+  B:
+    {ports}
+    layers:
+      - Tanh:
+        name: code
+      - ReLU:
+        name: r
+layers:
+  - name: g
+    {ports}
+    layers:
+      - Tanh:
+        name: code
+      - ReLU:
+        name: r
+  - B:
+"""
+    found = errors(text)
+    assert [(line, col) for line, col, _ in found] == [(8, 15), (16, 15)], found
+    assert all("name 'code' is taken by torch.fx.GraphModule" in m for _, _, m in found)
+    # the network's own outputs: make its layers a GraphModule too
+    top = "netspec: 1\ninput: [3, 8, 8]\noutputs: [r]\nlayers:\n  - Tanh:\n    name: code\n" \
+        "  - ReLU:\n    name: r\n"
+    assert [(line, "GraphModule.code" in m) for line, _, m in errors(top)] == [(6, True)]
+
+
 def test_input_names_are_checked():
     text = SPEC.replace("inputs: [x, shortcut]", "inputs: [x, x]")
     found = errors(text)
