@@ -2105,9 +2105,14 @@ class _Scope:
                 tensors = {read[k][0] for k in arguments["dims"]}
                 dims = [read[k][1] for k in arguments["dims"]]
                 if len(tensors) > 1 or dims != list(range(dims[0], dims[0] + len(dims))):
-                    return (f"it splits dim {arguments['dim']} into sizes read from "
-                            f"{' and '.join(sorted(t.name for t in tensors))} at dims "
-                            f"{dims}, not one tensor's consecutive dims")
+                    # no UnflattenAs: a split with one size following the input (-1) may do
+                    plain = regrouping(runs, frozenset())
+                    if isinstance(plain, str):
+                        return (f"it splits dim {arguments['dim']} into sizes read from "
+                                f"{' and '.join(sorted(t.name for t in tensors))} at dims "
+                                f"{dims}, not one tensor's consecutive dims")
+                    steps, taken = plain, []
+                    break
                 taken.append((tensors.pop(), dims))
         ref = self.ref(source, node, what)
         call = _spelling(_op_name(node)[0])[1]

@@ -1,7 +1,7 @@
 """Methods of library modules read as module ops (netspec.ops.declare.StandIn): timm's
 SwinTransformerBlock._attn folds its windows into the batch, which no spec can say, around
 its child attn (WindowAttention), which takes those windows; the op SwinBlockAttention is the
-method and the child together, its state_dict the child's.  So is PartitionAttention for
+method and the child together, its state_dict the child's.  So is BlockGridAttention for
 timm's MaxViT (PartitionAttentionCl._partition_attn around its AttentionCl).
 
 While a host's forward is traced, its method calls the child, so the trace records a call

@@ -23,7 +23,7 @@ so it needs only PyTorch.  Samples are channels last: H×W×C.
 
 timm's Swin and MaxViT fold their windows into the batch in a method of the block
 (SwinTransformerBlock._attn, PartitionAttentionCl._partition_attn) around the block's
-attention child: SwinBlockAttention and PartitionAttention are that method and that child
+attention child: SwinBlockAttention and BlockGridAttention are that method and that child
 as one op (Torch.stands_for, netspec/importer/stand_ins.py), netspec's own classes with the
 child's state_dict keys (timm keeps the position index out of it).
 """
@@ -502,7 +502,7 @@ _PARTITION_CLASSES = '''class WindowPositionBias(nn.Module):
         return bias.view(self.tokens, self.tokens, -1).permute(2, 0, 1).unsqueeze(0)
 
 
-class PartitionAttention(nn.Module):
+class BlockGridAttention(nn.Module):
     """timm's MaxViT block or grid attention step: its AttentionCl's state_dict (qkv,
     rel_pos, proj) around the partitions of its PartitionAttentionCl."""
 
@@ -536,7 +536,7 @@ def _read_partition_attention(block) -> dict | str:
     rel_pos = attn.rel_pos
     if type(rel_pos).__name__ != "RelPosBias" or rel_pos.prefix_tokens:
         return (f"its AttentionCl's position bias is {type(rel_pos).__name__}, not RelPosBias "
-                "(netspec's PartitionAttention has timm's RelPosBias)")
+                "(netspec's BlockGridAttention has timm's RelPosBias)")
     dim = attn.qkv.in_features
     if attn.proj.out_features != dim or attn.qkv.out_features != 3 * dim:
         return (f"its AttentionCl maps {dim} channels to {attn.proj.out_features} through "
@@ -573,15 +573,15 @@ def _partition_key_args(kw: dict) -> str:
     return f"{kw.get('partition', '?')} {size}, heads of {kw.get('dim_head', 32)}"
 
 
-@layer("PartitionAttention", Arg("dim", Int(), infer=_channels_last, noun="channels"),
+@layer("BlockGridAttention", Arg("dim", Int(), infer=_channels_last, noun="channels"),
        Arg("partition", Enum("block", "grid")), Arg("partition_size", WINDOW),
        Arg("dim_head", Int(), 32), Arg("bias", Bool, True), Arg("head_first", Bool, True),
        Arg("attention_dropout", Probability, 0.0), Arg("dropout", Probability, 0.0),
        family="recurrent", ranks={3: "H×W×C"},
-       torch=Torch("netspec.ops.torch_side.PartitionAttention",
+       torch=Torch("netspec.ops.torch_side.BlockGridAttention",
                    stands_for=StandIn(f"{TIMM_MAXVIT}.PartitionAttentionCl", "_partition_attn",
                                       "attn", f"{TIMM_MAXVIT}.AttentionCl")),
-       code=Code(call="PartitionAttention",
+       code=Code(call="BlockGridAttention",
                  helper=f"{_WINDOW_FUNCTIONS}\n\n\n{_PARTITION_FUNCTION}\n\n\n"
                         f"{_PARTITION_CLASSES}"),
        draw=Draw(abbrev="P-MSA", key_args=_partition_key_args),

@@ -33,7 +33,7 @@ FAMILIES = ("timm", "video")
 # and a list of them (DLA's trees: groups with inputs:), a weight-standardised conv (NFNet's
 # ScaledStdConv2d), sizes passed beside the tokens as the map they are read from (PVT v2's
 # blk(x, (H, W))), a method whose windows fold into the batch read as an op (timm's Swin
-# block's _attn: SwinBlockAttention; MaxViT's PartitionAttention, in the whole list only:
+# block's _attn: SwinBlockAttention; MaxViT's BlockGridAttention, in the whole list only:
 # 50 s), a ModuleList's modules called one by one, ModuleLists of ModuleLists among them,
 # and a skipped Identity (HRNet's fuse layers and transitions: key-path entries);
 # torchvision's Conv3DSimple;

@@ -1,4 +1,4 @@
-"""PartitionAttention (netspec/ops/window.py): timm's MaxViT attention step
+"""BlockGridAttention (netspec/ops/window.py): timm's MaxViT attention step
 (PartitionAttentionCl._partition_attn with its AttentionCl) on an H×W×C sample, block or
 grid; its rule and values against timm's block, every command on it, and the import of
 timm's MaxViT blocks (maxvit_tiny_rw_224 itself: tests/importer/test_import_coverage_timm.py)."""
@@ -30,9 +30,9 @@ input: [8, 12, 6]
 layers:
   - Linear: {out_features: 16}
     name: embed
-  - PartitionAttention: {partition: block, partition_size: [4, 4], dim_head: 8}
+  - BlockGridAttention: {partition: block, partition_size: [4, 4], dim_head: 8}
     name: block
-  - PartitionAttention: {partition: grid, partition_size: [2, 3], dim_head: 4, head_first: false}
+  - BlockGridAttention: {partition: grid, partition_size: [2, 3], dim_head: 4, head_first: false}
     name: grid
 """
 
@@ -64,7 +64,7 @@ def test_values_are_timm_s(data):
     written = {"partition": partition, "partition_size": list(size), "dim_head": dim_head,
                "bias": cfg["attn_bias"], "head_first": cfg["head_first"]}
     result = netspec.check(f"netspec: 1\ninput: {list(sample)}\nlayers:\n"
-                           f"  - PartitionAttention: {written}\n")
+                           f"  - BlockGridAttention: {written}\n")
     assert result.ok, [d.format() for d in result.errors]
     assert result.output_shape == sample
     assert result.layers[0].params == sum(p.numel() for p in block.attn.parameters())
@@ -104,7 +104,7 @@ def test_rule_agrees_with_the_built_module(data):
         if data.draw(st.booleans(), label=f"write {name}"):
             written[name] = data.draw(strategy, label=name)
     dtype = data.draw(st.sampled_from(["float32", "float32", *DTYPES]), label="dtype")
-    assert_agree("PartitionAttention", {**written, "dim": dim}, sample, dtype,
+    assert_agree("BlockGridAttention", {**written, "dim": dim}, sample, dtype,
                  netspec_args=written)
 
 
@@ -152,7 +152,7 @@ def test_build_and_generated_code_compute_timm_s(tmp_path):
     assert "import timm" not in source and "from timm" not in source
     assert source.count("def partition_attention(") == 1
     assert source.count("class WindowPositionBias(nn.Module):") == 1
-    assert 'PartitionAttention(16, "grid", [2, 3], dim_head=4, head_first=False)' in source, \
+    assert 'BlockGridAttention(16, "grid", [2, 3], dim_head=4, head_first=False)' in source, \
         source
 
 
@@ -171,7 +171,7 @@ def test_summary_buffers_and_render():
     ((8, 12, 12), "grid", [2, 3]),
 ])
 def test_macs_are_flop_counter_s(sample, partition, size):
-    spec = (f"netspec: 1\ninput: {list(sample)}\nlayers:\n  - PartitionAttention: "
+    spec = (f"netspec: 1\ninput: {list(sample)}\nlayers:\n  - BlockGridAttention: "
             f"{{partition: {partition}, partition_size: {size}, dim_head: 4}}\n")
     model = netspec.build(spec).eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
@@ -203,7 +203,7 @@ def test_import_of_timm_s_partition_attention_round_trips():
         assert torch.allclose(built(x), model(x), atol=1e-5)
     text = repr(imported.data["layers"])
     for partition in ("block", "grid"):
-        assert f"'PartitionAttention': {{'partition': '{partition}', 'partition_size': " \
+        assert f"'BlockGridAttention': {{'partition': '{partition}', 'partition_size': " \
                "[2, 2], 'dim_head': 4}" in text, text
 
 
