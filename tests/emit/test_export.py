@@ -54,7 +54,23 @@ FEWER_BLOCKS = {
     "char_rnn": lambda text: text.replace("input: [19, 57]", "input: [4, 57]"),
     "inception_v3": lambda text: _lean_inception(text),
     "llama_tiny": lambda text: re.sub(r"repeat: 4\b", "repeat: 1", text),  # one decoder layer
+    # two dense layers per block (of 6, 12, 24, 16): every transition still there
+    "densenet121": lambda text: re.sub(r"count: (6|12|24|16),", "count: 2,", text),
+    # U-Net at its smallest valid input, 188×188 (16k + 124; the declared 572×572 has 9×
+    # the pixels), the padded one at 64×64: every skip, crop and up-convolution still there
+    "unet": lambda text: text.replace("input: [1, 572, 572]", "input: [1, 188, 188]"),
+    "unet_padded": lambda text: text.replace("input: [1, 256, 256]", "input: [1, 64, 64]"),
+    **{vgg: lambda text: _narrow_vgg(text) for vgg in ("vgg11", "vgg11_bn", "vgg16",
+                                                        "vgg16_bn")},
 }
+
+
+def _narrow_vgg(text: str) -> str:
+    """VGG with a classifier of 256 features, not 4096 (its weights are 119 of 138 million
+    parameters: half a gigabyte to write and load), on 64×64 images, which the adaptive
+    pool still brings to 7×7: every layer still there."""
+    return text.replace("out_features: 4096", "out_features: 256").replace(
+        "input: [3, 224, 224]", "input: [3, 64, 64]")
 
 
 def _fewer_narrower_swin(text: str) -> str:
