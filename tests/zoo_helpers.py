@@ -82,3 +82,18 @@ def flop_counter_macs(model: torch.nn.Module, shape) -> float:
         with FlopCounterMode(display=False) as counter:
             model(x)
     return counter.get_total_flops() / 2
+
+
+def with_running_statistics(model: torch.nn.Module) -> torch.nn.Module:
+    """The model in eval mode, its BatchNorms' running statistics drawn away from their
+    initial 0 and 1, so that a load leaving them out or misplacing them shows."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    return model.eval()
+
+
+def key_shapes(model: torch.nn.Module) -> list[tuple[str, tuple]]:
+    """The state_dict's keys in order, each with its tensor's shape."""
+    return [(k, tuple(v.shape)) for k, v in model.state_dict().items()]

@@ -13,6 +13,7 @@ import torch
 from function_ops import import_round_trip, load_generated
 from generated import build_weights_for
 from torch import nn
+from zoo_helpers import key_shapes, with_running_statistics
 
 import netspec
 from netspec.emit.codegen import StyleError, generate
@@ -78,23 +79,14 @@ class ASPPNet(nn.Module):
 
 def _reference() -> ASPPNet:
     torch.manual_seed(0)
-    model = ASPPNet()
-    for m in model.modules():  # running statistics that are not the initial ones
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-    return model.eval()
-
-
-def _key_shapes(model: nn.Module) -> list[tuple[str, tuple]]:
-    return [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+    return with_running_statistics(ASPPNet())
 
 
 def test_built_is_the_module_list_weight_for_weight():
     reference = _reference()
     built = netspec.build(SPEC).eval()
     assert isinstance(built.convs, nn.ModuleList)
-    assert _key_shapes(built) == _key_shapes(reference)
+    assert key_shapes(built) == key_shapes(reference)
     built.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(3, 8, 12, 12)
     with torch.no_grad():
@@ -123,7 +115,7 @@ def test_generated_code_is_the_module_list_and_loads_the_same_weights(tmp_path):
     assert "convs = [module(x) for module in self.convs]" in source
     assert "torch.cat(convs, 1)" in source
     generated = load_generated(result, tmp_path, "ASPPNet")().eval()
-    assert _key_shapes(generated) == _key_shapes(reference)
+    assert key_shapes(generated) == key_shapes(reference)
     weights = build_weights_for(generated, source, reference.state_dict())
     generated.load_state_dict(weights, strict=True)
     x = torch.randn(2, 8, 12, 12)

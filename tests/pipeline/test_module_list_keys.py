@@ -14,6 +14,7 @@ import torch
 from function_ops import import_round_trip, load_generated
 from generated import build_weights_for
 from torch import nn
+from zoo_helpers import key_shapes, with_running_statistics
 
 import netspec
 from netspec.emit.codegen import StyleError, generate
@@ -101,23 +102,14 @@ class Res2Fuse(nn.Module):
 
 def _reference() -> Res2Fuse:
     torch.manual_seed(0)
-    model = Res2Fuse()
-    for m in model.modules():  # running statistics that are not the initial ones
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-    return model.eval()
-
-
-def _key_shapes(model: nn.Module) -> list[tuple[str, tuple]]:
-    return [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+    return with_running_statistics(Res2Fuse())
 
 
 def test_built_is_the_module_lists_weight_for_weight():
     reference = _reference()
     built = netspec.build(SPEC).eval()
     assert isinstance(built.convs, nn.ModuleList) and isinstance(built.fuse[1], nn.ModuleList)
-    assert _key_shapes(built) == _key_shapes(reference)
+    assert key_shapes(built) == key_shapes(reference)
     built.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(3, 8, 8, 8)
     with torch.no_grad():
@@ -144,7 +136,7 @@ def test_generated_code_holds_the_module_lists_and_loads_the_same_weights(tmp_pa
     assert "self.convs = nn.ModuleList(" in source
     assert "self.convs[1](" in source and "self.fuse[1][0](y)" in source
     generated = load_generated(result, tmp_path, "Res2Fuse")().eval()
-    assert _key_shapes(generated) == _key_shapes(reference)
+    assert key_shapes(generated) == key_shapes(reference)
     weights = build_weights_for(generated, source, reference.state_dict())
     generated.load_state_dict(weights, strict=True)
     x = torch.randn(2, 8, 8, 8)
@@ -339,7 +331,7 @@ def test_ties_outputs_and_branches_take_key_paths_too(tmp_path):
     built = netspec.build(result).eval()
     generated = load_generated(result, tmp_path, "Tied")().eval()
     for model in (built, generated):
-        assert _key_shapes(model) == _key_shapes(reference)
+        assert key_shapes(model) == key_shapes(reference)
         model.load_state_dict(reference.state_dict(), strict=True)
         assert model.heads[0].weight is model.embed[0].weight  # one Parameter, as tied
         with torch.no_grad():
