@@ -122,6 +122,18 @@ def summary_and_render(spec: str) -> tuple[dict[str, Any], str]:
     return rows, to_dot(result)
 
 
+def dot_with_counts_of_built(spec: str, names: tuple[str, ...]) -> str:
+    """The diagram's dot text, once the summary's parameter and buffer counts of the named
+    entries are those of the built modules."""
+    rows, dot = summary_and_render(spec)
+    built = netspec.build(spec)
+    for name in names:
+        module = getattr(built, name)
+        assert rows[name].params == sum(p.numel() for p in module.parameters()), name
+        assert rows[name].buffers == sum(b.numel() for b in module.buffers()), name
+    return dot
+
+
 class Calls(nn.Module):
     """A module whose forward is ``body(self, x)``: the torch spellings the importer reads."""
 

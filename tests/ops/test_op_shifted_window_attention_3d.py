@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 import torch
 from conftest import examples
-from function_ops import DTYPES, build_and_codegen_agree, import_round_trip, summary_and_render
+from function_ops import (
+    DTYPES,
+    build_and_codegen_agree,
+    dot_with_counts_of_built,
+    import_round_trip,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import assert_agree
@@ -98,12 +103,7 @@ def test_build_and_generated_code_compute_torchvision_s(tmp_path):
 
 
 def test_summary_buffers_and_render():
-    rows, dot = summary_and_render(SPEC)
-    built = netspec.build(SPEC)
-    for name in ("attn", "shifted"):
-        module = getattr(built, name)
-        assert rows[name].params == sum(p.numel() for p in module.parameters()), name
-        assert rows[name].buffers == sum(b.numel() for b in module.buffers()), name
+    dot = dot_with_counts_of_built(SPEC, ("attn", "shifted"))
     assert "window 2×4×4, shift 1×2×2" in dot, dot
 
 
